@@ -1,0 +1,384 @@
+//! Reference data: the published list of service items (事项清单) and the village directory.
+//!
+//! Both are data loaded by an administrator (and, on tablets, synced down read-only); their
+//! JSON formats are those of `../shared/catalog/`.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use crate::ValidationError;
+
+/// Which level handles a service item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HandlingLevel {
+    /// Completed at the village service point (村级办结).
+    Village,
+    /// The village accepts the materials, the township decides (村收镇办).
+    VillageCollectsTownshipHandles,
+    /// Filed at or for the township center directly.
+    Township,
+}
+
+/// The type of a form attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttributeType {
+    /// A short line of text.
+    String,
+    /// A longer free text.
+    Text,
+    /// A number.
+    Number,
+    /// A calendar date, `YYYY-MM-DD`.
+    Datetime,
+    /// One of the listed values.
+    Singlevaluelist,
+}
+
+/// One attribute of a service item's form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttributeSpec {
+    /// The attribute's code, the key of its value in a request.
+    pub code: String,
+    /// Its English label.
+    pub name_en: String,
+    /// Its type.
+    pub datatype: AttributeType,
+    /// Whether a request must give it.
+    #[serde(default)]
+    pub required: bool,
+    /// The allowed values of a `singlevaluelist`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+}
+
+/// A value given for an attribute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AttrValue {
+    /// A number attribute's value.
+    Number(f64),
+    /// Any other attribute's value.
+    Text(String),
+}
+
+impl AttributeSpec {
+    /// Checks one value against this attribute's type.
+    pub fn check(&self, value: &AttrValue) -> Result<(), ValidationError> {
+        let field = || format!("attributes.{}", self.code);
+        match (self.datatype, value) {
+            (AttributeType::Number, AttrValue::Number(n)) if n.is_finite() => Ok(()),
+            (AttributeType::Number, _) => Err(ValidationError::new(field(), "must be a number")),
+            (_, AttrValue::Number(_)) => Err(ValidationError::new(field(), "must be text")),
+            (AttributeType::String | AttributeType::Text, AttrValue::Text(s)) => {
+                if s.trim().is_empty() {
+                    Err(ValidationError::new(field(), "must not be blank"))
+                } else if self.datatype == AttributeType::String && s.chars().count() > 200 {
+                    Err(ValidationError::new(
+                        field(),
+                        "must be at most 200 characters",
+                    ))
+                } else if s.chars().count() > 5000 {
+                    Err(ValidationError::new(
+                        field(),
+                        "must be at most 5000 characters",
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+            (AttributeType::Datetime, AttrValue::Text(s)) => s
+                .parse::<chrono::NaiveDate>()
+                .map(|_| ())
+                .map_err(|_| ValidationError::new(field(), "must be a date written YYYY-MM-DD")),
+            (AttributeType::Singlevaluelist, AttrValue::Text(s)) => {
+                if self.values.iter().any(|v| v == s) {
+                    Ok(())
+                } else {
+                    Err(ValidationError::new(
+                        field(),
+                        format!("must be one of: {}", self.values.join(", ")),
+                    ))
+                }
+            }
+        }
+    }
+}
+
+/// A service item of the published list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceItem {
+    /// Its code, e.g. `AID-DIBAO`.
+    pub code: String,
+    /// Its Chinese name.
+    pub name_zh: String,
+    /// Its English name.
+    pub name_en: String,
+    /// Which level handles it.
+    pub level: HandlingLevel,
+    /// The committed time limit in working days (承诺时限); 0 means on the spot.
+    pub time_limit_days: u32,
+    /// The materials an applicant must provide (申请材料).
+    #[serde(default)]
+    pub materials: Vec<String>,
+    /// The attributes its form asks for.
+    #[serde(default)]
+    pub attributes: Vec<AttributeSpec>,
+}
+
+impl ServiceItem {
+    /// The attribute with this code.
+    pub fn attribute(&self, code: &str) -> Option<&AttributeSpec> {
+        self.attributes.iter().find(|a| a.code == code)
+    }
+
+    /// Checks a whole set of attribute values: every required one present, every value of the
+    /// right type, no attribute the item does not ask for.
+    pub fn check_attributes(
+        &self,
+        values: &BTreeMap<String, AttrValue>,
+    ) -> Result<(), ValidationError> {
+        for code in values.keys() {
+            if self.attribute(code).is_none() {
+                return Err(ValidationError::new(
+                    format!("attributes.{code}"),
+                    format!("is not an attribute of service item {}", self.code),
+                ));
+            }
+        }
+        for spec in &self.attributes {
+            match values.get(&spec.code) {
+                Some(v) => spec.check(v)?,
+                None if spec.required => {
+                    return Err(ValidationError::new(
+                        format!("attributes.{}", spec.code),
+                        format!("is required ({})", spec.name_en),
+                    ));
+                }
+                None => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that `material` is one this item lists.
+    pub fn check_material(&self, material: &str) -> Result<(), ValidationError> {
+        if self.materials.iter().any(|m| m == material) {
+            Ok(())
+        } else {
+            Err(ValidationError::new(
+                "materials",
+                format!(
+                    "'{material}' is not a material of service item {}",
+                    self.code
+                ),
+            ))
+        }
+    }
+}
+
+/// The list of service items.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Catalog {
+    /// The items, in published order.
+    pub items: Vec<ServiceItem>,
+}
+
+impl Catalog {
+    /// Parses and checks a catalog from JSON.
+    pub fn from_json(json: &str) -> Result<Self, ValidationError> {
+        let cat: Catalog = serde_json::from_str(json)
+            .map_err(|e| ValidationError::new("catalog", format!("is not valid JSON: {e}")))?;
+        let mut seen = std::collections::BTreeSet::new();
+        for item in &cat.items {
+            if !seen.insert(&item.code) {
+                return Err(ValidationError::new(
+                    "catalog",
+                    format!("item code {} appears twice", item.code),
+                ));
+            }
+            for a in &item.attributes {
+                if a.datatype == AttributeType::Singlevaluelist && a.values.is_empty() {
+                    return Err(ValidationError::new(
+                        "catalog",
+                        format!("attribute {} of {} lists no values", a.code, item.code),
+                    ));
+                }
+            }
+        }
+        Ok(cat)
+    }
+
+    /// The item with this code.
+    pub fn item(&self, code: &str) -> Option<&ServiceItem> {
+        self.items.iter().find(|i| i.code == code)
+    }
+
+    /// The item with this code, or an error naming the field.
+    pub fn require(&self, code: &str) -> Result<&ServiceItem, ValidationError> {
+        self.item(code).ok_or_else(|| {
+            ValidationError::new("item_code", "is not a service item of the loaded catalog")
+        })
+    }
+}
+
+/// A village of the directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Village {
+    /// Its 12-digit code.
+    pub code: String,
+    /// Its Chinese name.
+    pub name_zh: String,
+    /// Its English name.
+    pub name_en: String,
+    /// Its grids (网格), by villager group.
+    #[serde(default)]
+    pub grids: Vec<String>,
+    /// Registered households.
+    #[serde(default)]
+    pub households: u32,
+    /// Members of the villagers' representatives' meeting.
+    #[serde(default)]
+    pub representatives: u32,
+}
+
+/// A township of the directory with its villages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Township {
+    /// Its 9-digit code.
+    pub code: String,
+    /// Its Chinese name.
+    pub name_zh: String,
+    /// Its English name.
+    pub name_en: String,
+    /// Its villages.
+    pub villages: Vec<Village>,
+}
+
+/// The county a directory describes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct County {
+    /// Its 6-digit code.
+    pub code: String,
+    /// Its Chinese name.
+    pub name_zh: String,
+    /// Its English name.
+    pub name_en: String,
+}
+
+/// The village directory of a county.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Directory {
+    /// The county.
+    pub county: County,
+    /// Its townships.
+    pub townships: Vec<Township>,
+}
+
+impl Directory {
+    /// Parses and checks a directory: codes nest (township = county + 3 digits, village =
+    /// township + 3 digits) and are unique.
+    pub fn from_json(json: &str) -> Result<Self, ValidationError> {
+        let dir: Directory = serde_json::from_str(json)
+            .map_err(|e| ValidationError::new("directory", format!("is not valid JSON: {e}")))?;
+        let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(&dir.county.code, 6) {
+            return Err(ValidationError::new(
+                "directory.county",
+                "code must have 6 digits",
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for t in &dir.townships {
+            if !digits(&t.code, 9) || !t.code.starts_with(&dir.county.code) {
+                return Err(ValidationError::new(
+                    "directory.townships",
+                    format!("code {} must be the county's code and 3 digits", t.code),
+                ));
+            }
+            for v in &t.villages {
+                if !digits(&v.code, 12) || !v.code.starts_with(&t.code) {
+                    return Err(ValidationError::new(
+                        "directory.villages",
+                        format!("code {} must be its township's code and 3 digits", v.code),
+                    ));
+                }
+                if !seen.insert(v.code.clone()) {
+                    return Err(ValidationError::new(
+                        "directory.villages",
+                        format!("code {} appears twice", v.code),
+                    ));
+                }
+            }
+        }
+        Ok(dir)
+    }
+
+    /// The village with this code.
+    pub fn village(&self, code: &str) -> Option<&Village> {
+        self.townships
+            .iter()
+            .flat_map(|t| &t.villages)
+            .find(|v| v.code == code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_catalog_loads_and_checks_attributes() {
+        let cat = crate::demo::catalog();
+        assert!(cat.items.len() >= 20);
+        let dibao = cat.item("AID-DIBAO").unwrap();
+        assert_eq!(dibao.level, HandlingLevel::VillageCollectsTownshipHandles);
+        assert_eq!(dibao.time_limit_days, 30);
+        let mut v = BTreeMap::new();
+        v.insert("household_members".to_string(), AttrValue::Number(3.0));
+        let err = dibao.check_attributes(&v).unwrap_err();
+        assert_eq!(err.field, "attributes.monthly_income");
+        assert!(err.rule.starts_with("is required"));
+        v.insert("monthly_income".into(), AttrValue::Text("much".into()));
+        assert_eq!(
+            dibao.check_attributes(&v).unwrap_err().rule,
+            "must be a number"
+        );
+        v.insert("monthly_income".into(), AttrValue::Number(800.0));
+        dibao.check_attributes(&v).unwrap();
+        v.insert("colour".into(), AttrValue::Text("red".into()));
+        assert!(
+            dibao
+                .check_attributes(&v)
+                .unwrap_err()
+                .rule
+                .contains("not an attribute")
+        );
+    }
+
+    #[test]
+    fn list_and_date_attributes() {
+        let cat = crate::demo::catalog();
+        let card = cat.item("SOC-CARD").unwrap();
+        let reason = card.attribute("reason").unwrap();
+        assert!(reason.check(&AttrValue::Text("lost".into())).is_ok());
+        let err = reason.check(&AttrValue::Text("stolen".into())).unwrap_err();
+        assert_eq!(err.rule, "must be one of: first card, lost, damaged");
+        let birth = cat
+            .item("CIV-BIRTH-REG")
+            .unwrap()
+            .attribute("expected_date")
+            .unwrap();
+        assert!(birth.check(&AttrValue::Text("2026-12-01".into())).is_ok());
+        assert!(birth.check(&AttrValue::Text("next week".into())).is_err());
+    }
+
+    #[test]
+    fn directory_nests_codes() {
+        let dir = crate::demo::directory();
+        assert_eq!(dir.village("370883101201").unwrap().name_en, "East Village");
+        let bad = r#"{"county":{"code":"370883","name_zh":"","name_en":""},"townships":[{"code":"999999101","name_zh":"","name_en":"","villages":[]}]}"#;
+        assert!(Directory::from_json(bad).is_err());
+    }
+}

@@ -1,0 +1,59 @@
+//! # Bianmin's domain rules
+//!
+//! Pure code, no I/O: the rules of `docs/domain.md` that the village tablet
+//! (`bianmin-client-core`) and the township server (`bianmin-server`) both apply.
+//!
+//! - [`request`]: the service-request lifecycle, replayed from an append-only causal event log;
+//!   concurrent decisions that disagree become a [`Conflict`] a person settles.
+//! - [`deadline`]: the working-day [`Clock`] (stopped while waiting for supplement) on a
+//!   [`WorkingCalendar`] loaded as data per year ([`calendar`]).
+//! - [`agenda`]: "four discussions, two opens" with the quorum and majority rules.
+//! - [`permission`]: one function per document kind answering "may this identity do this".
+//! - [`personal`]: national ID numbers (GB 11643) and phone numbers, checked and masked.
+//! - [`catalog`]: service items, their typed attributes, and the village directory.
+//! - [`receipt`]: receipt numbers unique across devices without asking the server.
+//!
+//! ```
+//! use bianmin_domain::{demo, Clock, Status};
+//! let cal = demo::calendar();
+//! // Accepted on Tuesday 29 September 2026 with a limit of 5 working days: National Day
+//! // (1 to 7 October) does not count, Saturday 10 October (调休) does.
+//! let accepted: chrono::NaiveDate = "2026-09-29".parse().unwrap();
+//! assert_eq!(cal.add_working_days(accepted, 5).to_string(), "2026-10-12");
+//! # let _ = (Clock::NotStarted, Status::Draft);
+//! ```
+
+pub mod agenda;
+pub mod calendar;
+pub mod catalog;
+pub mod deadline;
+pub mod demo;
+mod error;
+pub mod identity;
+pub mod permission;
+pub mod personal;
+pub mod receipt;
+pub mod request;
+mod time;
+
+pub use agenda::{
+    AgendaAction, AgendaEvent, AgendaState, Body, Meeting, MeetingResult, Notice, Objection,
+    ReviewKind, Stage, replay_agenda,
+};
+pub use calendar::{Holiday, WorkingCalendar, YearCalendar};
+pub use catalog::{
+    AttrValue, AttributeSpec, AttributeType, Catalog, Directory, HandlingLevel, ServiceItem,
+    Village,
+};
+pub use deadline::{Clock, Urgency};
+pub use error::{PermissionError, RuleError, ValidationError};
+pub use identity::{Identity, Role, township_of};
+pub use permission::{
+    AgendaOp, Field, RequestOp, RequestScope, authorize_agenda, authorize_request,
+};
+pub use personal::{NationalId, Phone, mask_name, validate_name};
+pub use receipt::ReceiptNo;
+pub use request::{
+    Action, Conflict, Derived, Event, EventId, Outcome, Rating, Stamp, Status, replay,
+};
+pub use time::Timestamp;

@@ -1,0 +1,170 @@
+//! Roles and permissions: the one place that answers "may this identity do this to this
+//! document". Tablets ask before every local write; the server asks again for every change it
+//! receives, with the same function.
+
+use crate::{Action, AgendaAction, Identity, PermissionError, Role, Status};
+
+/// Where a request lives and whose it is: what its permissions depend on.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestScope<'a> {
+    /// The request's village code.
+    pub village: &'a str,
+    /// The resident user the request belongs to, if it was filed for a registered resident.
+    pub resident_user: Option<&'a str>,
+}
+
+/// A part of a request that can be edited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// The applicant's name, ID number or phone.
+    Applicant,
+    /// The grid the applicant lives in.
+    Grid,
+    /// A form attribute.
+    Attribute,
+    /// The materials received.
+    Materials,
+}
+
+/// What an identity wants to do to a request.
+#[derive(Debug, Clone, Copy)]
+pub enum RequestOp<'a> {
+    /// Read it.
+    Read,
+    /// File it.
+    Create,
+    /// Append this event while the request has this status.
+    Append(&'a Action, Status),
+    /// Edit this field while the request has this status.
+    Edit(Field, Status),
+    /// Comment on it.
+    Comment,
+}
+
+/// Whether `who` may do `op` to the request described by `scope`.
+pub fn authorize_request(
+    who: &Identity,
+    scope: RequestScope<'_>,
+    op: RequestOp<'_>,
+) -> Result<(), PermissionError> {
+    let in_scope = match who.role {
+        Role::Resident => scope.resident_user == Some(who.user.as_str()),
+        Role::Clerk | Role::Reviewer | Role::Administrator => who.covers_village(scope.village),
+    };
+    if !in_scope {
+        let whose = match who.role {
+            Role::Resident => "may act only on their own requests",
+            Role::Clerk => "may act only on requests of their own village",
+            Role::Reviewer => "may act only on requests of their own township",
+            Role::Administrator => "may act only on requests of their own county",
+        };
+        return Err(PermissionError::new(who.role, whose));
+    }
+    use Role::*;
+    let allowed = match op {
+        RequestOp::Read => true,
+        RequestOp::Create => matches!(who.role, Resident | Clerk),
+        RequestOp::Comment => matches!(who.role, Resident | Clerk | Reviewer),
+        RequestOp::Edit(_, status) => match who.role {
+            Clerk => matches!(
+                status,
+                Status::Draft | Status::Submitted | Status::Accepted | Status::Returned
+            ),
+            Resident => matches!(status, Status::Draft | Status::Returned),
+            Reviewer | Administrator => false,
+        },
+        RequestOp::Append(action, status) => match action {
+            Action::Submit | Action::Supplement { .. } | Action::Withdraw { .. } => {
+                matches!(who.role, Resident | Clerk)
+            }
+            Action::Rate { .. } => matches!(who.role, Resident | Clerk),
+            Action::Accept
+            | Action::RefuseToAccept { .. }
+            | Action::Complete
+            | Action::Forward
+            | Action::Deliver => who.role == Clerk,
+            // The village returns what it has accepted; the township what was forwarded to it.
+            Action::ReturnForSupplement { .. } => match who.role {
+                Clerk => status != Status::Forwarded,
+                Reviewer => status == Status::Forwarded,
+                _ => false,
+            },
+            Action::Approve { .. } | Action::Reject { .. } => who.role == Reviewer,
+            Action::Settle { .. } => matches!(who.role, Clerk | Reviewer),
+        },
+    };
+    if allowed {
+        return Ok(());
+    }
+    let what = match op {
+        RequestOp::Read => unreachable!("reading in scope is always allowed"),
+        RequestOp::Create => "may not file requests".to_string(),
+        RequestOp::Comment => "may not comment on requests".to_string(),
+        RequestOp::Edit(field, status) => {
+            format!(
+                "may not edit {field:?} of a request that is {}",
+                status.as_str()
+            )
+        }
+        RequestOp::Append(action, status) => {
+            format!(
+                "may not {} a request that is {}",
+                action.kind(),
+                status.as_str()
+            )
+        }
+    };
+    Err(PermissionError::new(who.role, what))
+}
+
+/// What an identity wants to do to an agenda item.
+#[derive(Debug, Clone, Copy)]
+pub enum AgendaOp<'a> {
+    /// Read the whole record (the public notice view is separate and needs no permission).
+    Read,
+    /// Open an agenda item.
+    Create,
+    /// Edit its title or description.
+    Edit,
+    /// Append this event.
+    Append(&'a AgendaAction),
+}
+
+/// Whether `who` may do `op` to an agenda item of `village`.
+pub fn authorize_agenda(
+    who: &Identity,
+    village: &str,
+    op: AgendaOp<'_>,
+) -> Result<(), PermissionError> {
+    if who.role == Role::Resident {
+        return Err(PermissionError::new(
+            who.role,
+            "may read agenda items only through their village's public notices",
+        ));
+    }
+    if !who.covers_village(village) {
+        return Err(PermissionError::new(
+            who.role,
+            "may act only on agenda items in their area",
+        ));
+    }
+    let allowed = match op {
+        AgendaOp::Read => true,
+        AgendaOp::Create | AgendaOp::Edit => who.role == Role::Clerk,
+        AgendaOp::Append(AgendaAction::TownshipReview { .. }) => who.role == Role::Reviewer,
+        AgendaOp::Append(AgendaAction::Settle { .. }) => {
+            matches!(who.role, Role::Clerk | Role::Reviewer)
+        }
+        AgendaOp::Append(_) => who.role == Role::Clerk,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        let what = match op {
+            AgendaOp::Append(a) => format!("may not {} on an agenda item", a.kind()),
+            AgendaOp::Create => "may not open agenda items".into(),
+            _ => "may not edit agenda items".into(),
+        };
+        Err(PermissionError::new(who.role, what))
+    }
+}
