@@ -1,1 +1,52 @@
-//! placeholder
+//! # Bianmin client-core: the village tablet's offline store
+//!
+//! A clerk files residents' requests and records village agenda items all day without a
+//! network; this crate keeps every keystroke safe and readies it for the next sync.
+//!
+//! - Each request and each agenda item is an Automerge document ([`document`] layout),
+//!   stored in SQLite with a list projection ([`projection`]) and sync bookkeeping, all written
+//!   in one transaction per operation ([`Store`]).
+//! - The rules (workflow, deadlines, quorum, permissions, validation) come from
+//!   [`bianmin_domain`]; the store checks them before every write and changes nothing when one
+//!   fails.
+//! - No Automerge type crosses the public API: changes travel as bytes ([`PendingDoc`]).
+//!
+//! ```
+//! use bianmin_client_core::{NewRequest, Reference, Store, StoreConfig};
+//! use bianmin_domain::{Action, Identity, Role, Status};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let clerk = Identity::new("clerk-1", Role::Clerk, "370883101201", "tablet-1").unwrap();
+//! let mut store = Store::create(
+//!     dir.path().join("tablet.db"),
+//!     StoreConfig { identity: clerk, device_no: 7, reference: Reference::demo() },
+//! ).unwrap();
+//! let filed = store.file_request(NewRequest {
+//!     item_code: "CIV-RESIDENCE-CERT".into(),
+//!     applicant_name: "王秀英".into(),
+//!     id_number: "11010519491231002X".into(),
+//!     phone: "13812345678".into(),
+//!     grid: "1组".into(),
+//!     attributes: [("purpose".to_string(), bianmin_domain::AttrValue::Text("school".into()))].into(),
+//!     materials_received: vec!["ID card".into()],
+//!     resident_user: None,
+//!     submit: true,
+//! }).unwrap();
+//! assert_eq!(filed.receipt_no.as_str(), "370883101201-007-000001");
+//! let accepted = store.apply(filed.id, Action::Accept).unwrap();
+//! assert_eq!(accepted.status, Status::Accepted);
+//! ```
+
+mod document;
+mod error;
+pub mod model;
+mod projection;
+mod schema;
+mod store;
+
+pub use document::DocKind;
+pub use error::{Error, Result};
+pub use model::*;
+pub use schema::VERSION as SCHEMA_VERSION;
+pub use store::sync::Applied;
+pub use store::{ClockFn, Reference, Store, StoreConfig};

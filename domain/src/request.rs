@@ -168,11 +168,6 @@ impl Action {
             Action::Settle { .. } => "settle",
         }
     }
-
-    /// Whether the action moves the request along its lifecycle (everything but rating).
-    fn changes_status(&self) -> bool {
-        !matches!(self, Action::Rate { .. })
-    }
 }
 
 /// A request's status in its lifecycle.
@@ -497,7 +492,11 @@ impl Derived {
                     ValidationError::new("keep", "is not one of the conflicting branches")
                 });
         }
-        if self.conflict.is_some() && action.changes_status() {
+        // Every other action is refused while in conflict, ratings included: `replay` marks
+        // anything but a settle made on a conflict as invalid (a rating cannot tell whether
+        // the request was completed or withdrawn), so the check must not let a device append
+        // an event that its own replay would then discard.
+        if self.conflict.is_some() {
             return Err(ValidationError::new(
                 action.kind(),
                 "concurrent decisions conflict: settle the conflict first",
@@ -509,8 +508,9 @@ impl Derived {
 
 /// Replays a request's events (in log order) into its derived state.
 ///
-/// Never panics, whatever the events: references to unknown or later events are ignored, and
-/// events that cannot apply are marked [`Outcome::Invalid`].
+/// Never panics, whatever the events: an event whose `after` names an unknown or later event,
+/// and an event that cannot apply, is marked [`Outcome::Invalid`]; its descendants still build
+/// on their other, known ancestors.
 pub fn replay(events: &[Event], level: HandlingLevel) -> Derived {
     let ancestors = ancestry(events);
     let n = events.len();
@@ -524,6 +524,18 @@ pub fn replay(events: &[Event], level: HandlingLevel) -> Derived {
     let mut rating = None;
 
     for (i, e) in events.iter().enumerate() {
+        // The author saw an event this log does not hold before it (forged, corrupted or out
+        // of causal order): the state it was made on is unknown. Applying it to the part we do
+        // know (possibly the empty draft) would let, say, a forged withdrawal open a conflict.
+        if e.after
+            .iter()
+            .any(|p| !index.get(p).is_some_and(|&j| j < i))
+        {
+            outcomes.push(Outcome::Invalid(
+                "after names an event that is not earlier in the log".into(),
+            ));
+            continue;
+        }
         let seen = (0..i).filter(|&j| ancestors[i][j] && states[j].is_some());
         let outcome = match classify(branch_tips(seen, &ancestors), &states) {
             Basis::Conflict(branches) => match (&e.action, index.get(&settled_branch(e))) {

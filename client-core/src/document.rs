@@ -1,0 +1,148 @@
+//! The Automerge layout of Bianmin's documents, and the only module that knows it.
+//!
+//! Every request and every agenda item is one Automerge document. Its root map holds:
+//! - `schema` (`"bianmin/request"` or `"bianmin/agenda"`) and `version` (1);
+//! - fields fixed at creation (id, receipt number, village...), written once;
+//! - editable fields, one map key each, so edits of different fields on two devices both
+//!   survive a merge; concurrent edits of the same field keep one value deterministically and
+//!   are reported as a field conflict until someone edits the field again;
+//! - append-only lists (`events`, `comments`, `edits`) whose entries are JSON strings. An entry
+//!   is never changed after it is appended, so storing it as one opaque scalar is both the
+//!   simplest encoding and the easiest to check: a valid change only ever inserts entries.
+//!
+//! Reading a document ([`request::read`], [`agenda::read`]) checks this layout and refuses a
+//! document that breaks it with [`DocError`]; nothing outside this module sees an Automerge type.
+
+pub(crate) mod agenda;
+pub(crate) mod request;
+
+use automerge::{
+    AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value, transaction::Transactable,
+};
+use serde::{Serialize, de::DeserializeOwned};
+
+/// The `version` written in every document's root.
+pub(crate) const SCHEMA_VERSION: i64 = 1;
+
+/// A document that does not have Bianmin's layout.
+#[derive(Debug, thiserror::Error)]
+#[error("malformed document: {0}")]
+pub(crate) struct DocError(pub String);
+
+impl From<automerge::AutomergeError> for DocError {
+    fn from(e: automerge::AutomergeError) -> Self {
+        DocError(e.to_string())
+    }
+}
+
+/// Which kind of document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocKind {
+    /// A service request.
+    Request,
+    /// A village agenda item.
+    Agenda,
+}
+
+impl DocKind {
+    /// The `schema` value of this kind.
+    pub(crate) fn schema(self) -> &'static str {
+        match self {
+            DocKind::Request => "bianmin/request",
+            DocKind::Agenda => "bianmin/agenda",
+        }
+    }
+
+    /// The name stored in the `documents` table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocKind::Request => "request",
+            DocKind::Agenda => "agenda",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<DocKind> {
+        match s {
+            "request" => Some(DocKind::Request),
+            "agenda" => Some(DocKind::Agenda),
+            _ => None,
+        }
+    }
+}
+
+/// The kind a document declares, checked against the schema version.
+pub(crate) fn kind_of(doc: &AutoCommit) -> Result<DocKind, DocError> {
+    let schema = str_at(doc, &ROOT, "schema")?;
+    let kind = [DocKind::Request, DocKind::Agenda]
+        .into_iter()
+        .find(|k| k.schema() == schema)
+        .ok_or_else(|| DocError("unknown schema".into()))?;
+    match doc.get(ROOT, "version")?.and_then(|(v, _)| v.as_i64()) {
+        Some(SCHEMA_VERSION) => Ok(kind),
+        Some(_) => Err(DocError("document version newer than this software".into())),
+        None => Err(DocError("version missing".into())),
+    }
+}
+
+/// Writes the root header of a new document.
+pub(crate) fn put_header(doc: &mut AutoCommit, kind: DocKind) -> Result<(), DocError> {
+    doc.put(ROOT, "schema", kind.schema())?;
+    doc.put(ROOT, "version", SCHEMA_VERSION)?;
+    Ok(())
+}
+
+pub(crate) fn str_at(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<String, DocError> {
+    opt_str_at(doc, obj, key)?.ok_or_else(|| DocError(format!("{key} missing or not text")))
+}
+
+pub(crate) fn opt_str_at(
+    doc: &AutoCommit,
+    obj: &ObjId,
+    key: &str,
+) -> Result<Option<String>, DocError> {
+    Ok(doc
+        .get(obj, key)?
+        .and_then(|(v, _)| v.as_str().map(str::to_owned)))
+}
+
+/// The object stored under `key` of the root, which must be of type `ty`.
+pub(crate) fn obj_at(doc: &AutoCommit, key: &str, ty: ObjType) -> Result<ObjId, DocError> {
+    match doc.get(ROOT, key)? {
+        Some((Value::Object(t), id)) if t == ty => Ok(id),
+        _ => Err(DocError(format!("{key} missing or of the wrong type"))),
+    }
+}
+
+/// Parses every entry of an append-only JSON list.
+pub(crate) fn read_log<T: DeserializeOwned>(
+    doc: &AutoCommit,
+    key: &str,
+) -> Result<Vec<T>, DocError> {
+    let list = obj_at(doc, key, ObjType::List)?;
+    let len = doc.length(&list);
+    let mut out = Vec::with_capacity(len);
+    for i in 0..len {
+        let text = match doc.get(&list, i)? {
+            Some((Value::Scalar(s), _)) => match s.as_ref() {
+                ScalarValue::Str(s) => s.to_string(),
+                _ => return Err(DocError(format!("{key}[{i}] is not text"))),
+            },
+            _ => return Err(DocError(format!("{key}[{i}] is not text"))),
+        };
+        out.push(serde_json::from_str(&text).map_err(|e| DocError(format!("{key}[{i}]: {e}")))?);
+    }
+    Ok(out)
+}
+
+/// Appends an entry to an append-only list.
+pub(crate) fn append_log<T: Serialize>(
+    doc: &mut AutoCommit,
+    key: &str,
+    entry: &T,
+) -> Result<(), DocError> {
+    let list = obj_at(doc, key, ObjType::List)?;
+    let json = serde_json::to_string(entry).map_err(|e| DocError(e.to_string()))?;
+    let len = doc.length(&list);
+    doc.insert(&list, len, json)?;
+    Ok(())
+}

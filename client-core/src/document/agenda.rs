@@ -1,0 +1,99 @@
+//! The layout of an agenda-item document.
+//!
+//! ```text
+//! { schema: "bianmin/agenda", version: 1,
+//!   id, village, created: <Stamp JSON>,
+//!   fields:   { title, category, description },   // editable, per key
+//!   events:   [ <AgendaEvent JSON> ],             // append-only: meetings, notices, reviews
+//!   comments: [ <Comment JSON> ],
+//!   edits:    [ <EditRecord JSON> ] }
+//! ```
+
+use automerge::{AutoCommit, ObjType, ROOT, ReadDoc, transaction::Transactable};
+use bianmin_domain::{AgendaEvent, Stamp};
+use uuid::Uuid;
+
+use super::request::{Comment, EditRecord};
+use super::{DocError, DocKind, append_log, obj_at, put_header, read_log, str_at};
+
+/// The editable fields, by key.
+pub(crate) const FIELD_KEYS: [&str; 3] = ["title", "category", "description"];
+
+/// An agenda document, decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct AgendaDoc {
+    pub id: Uuid,
+    pub village: String,
+    pub created: Stamp,
+    pub title: String,
+    pub category: String,
+    pub description: String,
+    pub events: Vec<AgendaEvent>,
+    pub comments: Vec<Comment>,
+    pub edits: Vec<EditRecord>,
+    pub field_conflicts: Vec<String>,
+}
+
+/// Writes a new agenda document.
+pub(crate) fn create(doc: &mut AutoCommit, a: &AgendaDoc) -> Result<(), DocError> {
+    put_header(doc, DocKind::Agenda)?;
+    doc.put(ROOT, "id", a.id.to_string())?;
+    doc.put(ROOT, "village", a.village.as_str())?;
+    let created = serde_json::to_string(&a.created).map_err(|e| DocError(e.to_string()))?;
+    doc.put(ROOT, "created", created)?;
+    let fields = doc.put_object(ROOT, "fields", ObjType::Map)?;
+    for (k, v) in FIELD_KEYS
+        .iter()
+        .zip([&a.title, &a.category, &a.description])
+    {
+        doc.put(&fields, *k, v.as_str())?;
+    }
+    doc.put_object(ROOT, "events", ObjType::List)?;
+    doc.put_object(ROOT, "comments", ObjType::List)?;
+    doc.put_object(ROOT, "edits", ObjType::List)?;
+    Ok(())
+}
+
+/// Reads and checks an agenda document.
+pub(crate) fn read(doc: &AutoCommit) -> Result<AgendaDoc, DocError> {
+    if super::kind_of(doc)? != DocKind::Agenda {
+        return Err(DocError("not an agenda document".into()));
+    }
+    let id = Uuid::parse_str(&str_at(doc, &ROOT, "id")?).map_err(|_| DocError("bad id".into()))?;
+    let created: Stamp = serde_json::from_str(&str_at(doc, &ROOT, "created")?)
+        .map_err(|e| DocError(format!("created: {e}")))?;
+    let fields = obj_at(doc, "fields", ObjType::Map)?;
+    let mut field_conflicts = Vec::new();
+    let mut field = |key: &str| -> Result<String, DocError> {
+        if doc.get_all(&fields, key)?.len() > 1 {
+            field_conflicts.push(key.to_string());
+        }
+        str_at(doc, &fields, key)
+    };
+    let (title, category, description) =
+        (field("title")?, field("category")?, field("description")?);
+    Ok(AgendaDoc {
+        id,
+        village: str_at(doc, &ROOT, "village")?,
+        created,
+        title,
+        category,
+        description,
+        events: read_log(doc, "events")?,
+        comments: read_log(doc, "comments")?,
+        edits: read_log(doc, "edits")?,
+        field_conflicts,
+    })
+}
+
+/// Writes one field edit and its record.
+pub(crate) fn put_field(
+    doc: &mut AutoCommit,
+    key: &'static str,
+    value: &str,
+    record: &EditRecord,
+) -> Result<(), DocError> {
+    let fields = obj_at(doc, "fields", ObjType::Map)?;
+    doc.put(&fields, key, value)?;
+    append_log(doc, "edits", record)
+}

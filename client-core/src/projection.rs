@@ -1,0 +1,307 @@
+//! The list projections: one row per document, derived from it, so lists never load documents.
+//!
+//! Every column is a pure function of the document and the reference data (never of the local
+//! clock or of which device wrote it), so all replicas holding the same document hold the same
+//! row; the property tests compare them.
+
+use bianmin_domain::{
+    AgendaState, Clock, Derived, Stage, Status, Timestamp, WorkingCalendar, mask_name,
+};
+use chrono::NaiveDate;
+use rusqlite::{Connection, Row, ToSql, Transaction, params};
+use uuid::Uuid;
+
+use crate::document::agenda::AgendaDoc;
+use crate::document::request::RequestDoc;
+use crate::model::{
+    AgendaRow, Listing, Page, RequestFilter, RequestRow, RequestSort, UrgencyFilter,
+};
+use crate::{Error, Result};
+
+/// Stands for "no deadline" in `due_date`, so that the deadline index also orders them last.
+const NO_DUE: &str = "9999-12-31";
+
+/// The latest device time recorded anywhere in a request.
+pub(crate) fn request_updated_at(doc: &RequestDoc) -> Timestamp {
+    std::iter::once(doc.created.at)
+        .chain(doc.events.iter().map(|e| e.by.at))
+        .chain(doc.comments.iter().map(|c| c.by.at))
+        .chain(doc.edits.iter().map(|e| e.by.at))
+        .max()
+        .unwrap_or(doc.created.at)
+}
+
+fn clock_name(c: &Clock) -> &'static str {
+    match c {
+        Clock::NotStarted => "not_started",
+        Clock::Running { .. } => "running",
+        Clock::Paused { .. } => "paused",
+        Clock::Stopped { .. } => "stopped",
+    }
+}
+
+/// Writes (or rewrites) a request's row.
+pub(crate) fn upsert_request(
+    tx: &Transaction<'_>,
+    doc: &RequestDoc,
+    derived: &Derived,
+    clock: &Clock,
+) -> Result<()> {
+    let due = clock
+        .due()
+        .map_or_else(|| NO_DUE.to_string(), |d| d.to_string());
+    let conflict = derived.in_conflict() || !doc.field_conflicts.is_empty();
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO requests (id, receipt_no, item_code, village, grid, resident_user,
+            applicant_masked, status, conflict, clock, due_date, filed_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?
+    .execute(params![
+        doc.id.to_string(),
+        doc.receipt_no,
+        doc.item_code,
+        doc.village,
+        doc.grid,
+        doc.resident_user,
+        mask_name(&doc.name),
+        derived.status.as_str(),
+        conflict,
+        clock_name(clock),
+        due,
+        doc.created.at.0,
+        request_updated_at(doc).0,
+    ])?;
+    Ok(())
+}
+
+const REQUEST_COLUMNS: &str = "id, receipt_no, item_code, village, grid, applicant_masked, \
+                               status, conflict, clock, due_date, filed_at, updated_at";
+
+fn request_row(r: &Row<'_>) -> rusqlite::Result<RequestRow> {
+    let id: String = r.get(0)?;
+    let status: String = r.get(6)?;
+    let due: String = r.get(9)?;
+    Ok(RequestRow {
+        id: Uuid::parse_str(&id).unwrap_or_default(),
+        receipt_no: r.get(1)?,
+        item_code: r.get(2)?,
+        village: r.get(3)?,
+        grid: r.get(4)?,
+        applicant_masked: r.get(5)?,
+        status: Status::parse(&status).unwrap_or(Status::Draft),
+        conflict: r.get(7)?,
+        clock: r.get(8)?,
+        due: if due == NO_DUE {
+            None
+        } else {
+            due.parse().ok()
+        },
+        filed_at: Timestamp(r.get(10)?),
+        updated_at: Timestamp(r.get(11)?),
+    })
+}
+
+/// One page of requests, read from the projection only.
+///
+/// `resident` restricts the list to one resident's requests (a resident's device).
+pub(crate) fn list_requests(
+    conn: &Connection,
+    filter: &RequestFilter,
+    sort: RequestSort,
+    page: Page,
+    today: NaiveDate,
+    cal: &WorkingCalendar,
+    resident: Option<&str>,
+) -> Result<Listing<RequestRow>> {
+    if page.limit == 0 || page.limit > Page::MAX_LIMIT {
+        return Err(Error::Invalid {
+            field: "page.limit".into(),
+            rule: format!("must be 1 to {}", Page::MAX_LIMIT),
+        });
+    }
+    let mut clauses: Vec<&str> = Vec::new();
+    let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+    let mut arg = |clause: &'static str, v: Option<Box<dyn ToSql>>| {
+        clauses.push(clause);
+        args.extend(v);
+    };
+    if let Some(u) = resident {
+        arg("resident_user = ?", Some(Box::new(u.to_string())));
+    }
+    if let Some(s) = filter.status {
+        arg("status = ?", Some(Box::new(s.as_str())));
+    }
+    if let Some(v) = &filter.item_code {
+        arg("item_code = ?", Some(Box::new(v.clone())));
+    }
+    if let Some(v) = &filter.grid {
+        arg("grid = ?", Some(Box::new(v.clone())));
+    }
+    if let Some(v) = &filter.village {
+        arg("village = ?", Some(Box::new(v.clone())));
+    }
+    if let Some(c) = filter.conflict {
+        arg(if c { "conflict != 0" } else { "conflict = 0" }, None);
+    }
+    if let Some(p) = &filter.receipt_prefix {
+        // Receipt numbers are digits and dashes; anything else cannot match.
+        let clean: String = p
+            .chars()
+            .filter(|c| c.is_ascii_digit() || *c == '-')
+            .collect();
+        arg("receipt_no >= ?", Some(Box::new(clean.clone())));
+        arg(
+            "receipt_no < ?",
+            Some(Box::new(format!("{clean}\u{10FFFF}"))),
+        );
+    }
+    let today_s = today.to_string();
+    let soon = cal.add_working_days(today, bianmin_domain::deadline::DUE_SOON_WORKING_DAYS);
+    match filter.urgency {
+        Some(UrgencyFilter::Overdue) => {
+            arg(
+                "clock = 'running' AND due_date < ?",
+                Some(Box::new(today_s)),
+            );
+        }
+        Some(UrgencyFilter::DueSoon) => {
+            arg(
+                "clock = 'running' AND due_date >= ?",
+                Some(Box::new(today_s)),
+            );
+            arg("due_date <= ?", Some(Box::new(soon.to_string())));
+        }
+        Some(UrgencyFilter::OverdueOrDueSoon) => {
+            arg(
+                "clock = 'running' AND due_date <= ?",
+                Some(Box::new(soon.to_string())),
+            );
+        }
+        None => {}
+    }
+    let order = match sort {
+        RequestSort::Deadline => "due_date, receipt_no",
+        RequestSort::RecentlyUpdated => "updated_at DESC, receipt_no",
+        RequestSort::RecentlyFiled => "filed_at DESC, receipt_no",
+        RequestSort::ReceiptNo => "receipt_no",
+    };
+    let where_ = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
+    let sql = format!(
+        "SELECT {REQUEST_COLUMNS} FROM requests {where_} ORDER BY {order} LIMIT {} OFFSET {}",
+        page.limit + 1,
+        page.offset
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let refs: Vec<&dyn ToSql> = args.iter().map(|b| b.as_ref()).collect();
+    let mut rows = stmt
+        .query_map(refs.as_slice(), request_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let has_more = rows.len() > page.limit as usize;
+    rows.truncate(page.limit as usize);
+    Ok(Listing { rows, has_more })
+}
+
+/// The projection row of one request (for tests and look-ups by receipt number).
+pub(crate) fn request_row_by(
+    conn: &Connection,
+    column: &str,
+    value: &str,
+) -> Result<Option<RequestRow>> {
+    debug_assert!(matches!(column, "id" | "receipt_no"));
+    let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE {column} = ?1 LIMIT 1");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query_map([value], request_row)?;
+    Ok(rows.next().transpose()?)
+}
+
+/// The latest device time recorded anywhere in an agenda item.
+pub(crate) fn agenda_updated_at(doc: &AgendaDoc) -> Timestamp {
+    std::iter::once(doc.created.at)
+        .chain(doc.events.iter().map(|e| e.by.at))
+        .chain(doc.comments.iter().map(|c| c.by.at))
+        .chain(doc.edits.iter().map(|e| e.by.at))
+        .max()
+        .unwrap_or(doc.created.at)
+}
+
+/// Writes (or rewrites) an agenda item's row.
+pub(crate) fn upsert_agenda(
+    tx: &Transaction<'_>,
+    doc: &AgendaDoc,
+    state: &AgendaState,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO agenda_items
+            (id, village, title, category, stage, conflict, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        doc.id.to_string(),
+        doc.village,
+        doc.title,
+        doc.category,
+        state.stage.as_str(),
+        state.conflict.is_some() || !doc.field_conflicts.is_empty(),
+        doc.created.at.0,
+        agenda_updated_at(doc).0,
+    ])?;
+    Ok(())
+}
+
+fn parse_stage(s: &str) -> Stage {
+    [
+        Stage::Proposal,
+        Stage::Consultation,
+        Stage::Review,
+        Stage::Resolution,
+        Stage::ResolutionNotice,
+        Stage::ResultsNotice,
+        Stage::Done,
+    ]
+    .into_iter()
+    .find(|st| st.as_str() == s)
+    .unwrap_or_default()
+}
+
+/// One page of agenda items, most recently changed first.
+pub(crate) fn list_agenda(
+    conn: &Connection,
+    stage: Option<Stage>,
+    page: Page,
+) -> Result<Listing<AgendaRow>> {
+    if page.limit == 0 || page.limit > Page::MAX_LIMIT {
+        return Err(Error::Invalid {
+            field: "page.limit".into(),
+            rule: format!("must be 1 to {}", Page::MAX_LIMIT),
+        });
+    }
+    let sql = format!(
+        "SELECT id, village, title, category, stage, conflict, updated_at FROM agenda_items
+         WHERE (?1 IS NULL OR stage = ?1) ORDER BY updated_at DESC, id LIMIT {} OFFSET {}",
+        page.limit + 1,
+        page.offset
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt
+        .query_map([stage.map(Stage::as_str)], |r| {
+            let id: String = r.get(0)?;
+            let stage: String = r.get(4)?;
+            Ok(AgendaRow {
+                id: Uuid::parse_str(&id).unwrap_or_default(),
+                village: r.get(1)?,
+                title: r.get(2)?,
+                category: r.get(3)?,
+                stage: parse_stage(&stage),
+                conflict: r.get(5)?,
+                updated_at: Timestamp(r.get(6)?),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let has_more = rows.len() > page.limit as usize;
+    rows.truncate(page.limit as usize);
+    Ok(Listing { rows, has_more })
+}
