@@ -88,7 +88,11 @@ impl Clock {
             }
             if status == Status::Returned && paused_since.is_none() {
                 let used = cal.working_days_between(segment_start, day);
-                if used >= remaining && missed.is_none() {
+                // Strictly more: a return on the due day itself uses the last day without
+                // missing it (overdue is `today > due`), so the clock resumes with 0 days left
+                // and the decision is due on the day the materials come back. With `>=`, such
+                // a request became overdue the moment it was supplemented.
+                if used > remaining && missed.is_none() {
                     missed = Some(cal.add_working_days(segment_start, remaining));
                 }
                 remaining = remaining.saturating_sub(used);
