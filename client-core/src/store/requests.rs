@@ -120,18 +120,7 @@ impl Store {
     /// required attributes and their types, materials, grid), gives the request its receipt
     /// number, and stores it in one transaction. Nothing is stored if any check fails.
     pub fn file_request(&mut self, new: NewRequest) -> Result<RequestDetail> {
-        let item = self.reference.catalog.require(&new.item_code)?.clone();
-        validate_name(&new.applicant_name)?;
-        let id_number = NationalId::parse(&new.id_number)?;
-        let phone = Phone::parse(&new.phone)?;
         let village = self.identity.area.clone();
-        self.check_grid(&village, &new.grid)?;
-        item.check_attributes(&new.attributes)?;
-        let mut materials = BTreeSet::new();
-        for m in &new.materials_received {
-            item.check_material(m)?;
-            materials.insert(m.clone());
-        }
         let resident_user = match self.identity.role {
             Role::Resident => Some(self.identity.user.clone()),
             _ => new.resident_user.clone().filter(|u| !u.trim().is_empty()),
@@ -141,6 +130,17 @@ impl Store {
             resident_user: resident_user.as_deref(),
         };
         authorize_request(&self.identity, scope, RequestOp::Create)?;
+        let item = self.reference.catalog.require(&new.item_code)?.clone();
+        validate_name(&new.applicant_name)?;
+        let id_number = NationalId::parse(&new.id_number)?;
+        let phone = Phone::parse(&new.phone)?;
+        self.check_grid(&village, &new.grid)?;
+        item.check_attributes(&new.attributes)?;
+        let mut materials = BTreeSet::new();
+        for m in &new.materials_received {
+            item.check_material(m)?;
+            materials.insert(m.clone());
+        }
         let stamp = self.stamp();
         let mut events = Vec::new();
         if new.submit {
