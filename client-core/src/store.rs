@@ -411,14 +411,35 @@ pub(crate) fn save_doc(
     doc: &mut AutoCommit,
     before: Option<&[ChangeHash]>,
 ) -> Result<()> {
-    let Some(before) = before else {
-        tx.prepare_cached(
-            "INSERT INTO documents (id, kind, snapshot, chunks) VALUES (?1, ?2, ?3, 0)",
-        )?
-        .execute(params![id.to_string(), kind.as_str(), doc.save()])?;
-        return Ok(());
-    };
-    let bytes = doc.save_after(before);
+    match before {
+        None => insert_snapshot(tx, id, kind, &doc.save()),
+        Some(before) => {
+            let bytes = doc.save_after(before);
+            append_chunk(tx, id, &bytes, || doc.save())
+        }
+    }
+}
+
+/// Stores a new document's first snapshot.
+pub(crate) fn insert_snapshot(
+    tx: &Transaction<'_>,
+    id: &Uuid,
+    kind: DocKind,
+    snapshot: &[u8],
+) -> Result<()> {
+    tx.prepare_cached("INSERT INTO documents (id, kind, snapshot, chunks) VALUES (?1, ?2, ?3, 0)")?
+        .execute(params![id.to_string(), kind.as_str(), snapshot])?;
+    Ok(())
+}
+
+/// Appends an incremental chunk to a stored document, or, every [`COMPACT_AFTER_CHUNKS`]
+/// chunks, replaces snapshot and chunks with `full()`.
+pub(crate) fn append_chunk(
+    tx: &Transaction<'_>,
+    id: &Uuid,
+    bytes: &[u8],
+    full: impl FnOnce() -> Vec<u8>,
+) -> Result<()> {
     if bytes.is_empty() {
         return Ok(());
     }
@@ -427,7 +448,7 @@ pub(crate) fn save_doc(
         .query_row([id.to_string()], |r| r.get(0))?;
     if chunks + 1 >= COMPACT_AFTER_CHUNKS {
         tx.prepare_cached("UPDATE documents SET snapshot = ?2, chunks = 0 WHERE id = ?1")?
-            .execute(params![id.to_string(), doc.save()])?;
+            .execute(params![id.to_string(), full()])?;
         tx.prepare_cached("DELETE FROM doc_chunks WHERE doc_id = ?1")?
             .execute([id.to_string()])?;
     } else {

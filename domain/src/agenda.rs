@@ -591,6 +591,15 @@ pub fn replay_agenda(events: &[AgendaEvent]) -> AgendaState {
                             && let AgendaAction::Meeting(m) = &events[kept].action
                         {
                             entry.1 = m.result();
+                            // The stage follows the kept record: the record that applied first
+                            // advanced it, but if the kept one missed its quorum or majority the
+                            // stage was not done (without this, keeping the true "no quorum"
+                            // record still let the resolution be published).
+                            st.stage = if entry.1 == MeetingResult::Passed {
+                                m.body.stage().next()
+                            } else {
+                                m.body.stage()
+                            };
                         }
                     }
                 }

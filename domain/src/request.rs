@@ -527,10 +527,7 @@ pub fn replay(events: &[Event], level: HandlingLevel) -> Derived {
         // The author saw an event this log does not hold before it (forged, corrupted or out
         // of causal order): the state it was made on is unknown. Applying it to the part we do
         // know (possibly the empty draft) would let, say, a forged withdrawal open a conflict.
-        if e.after
-            .iter()
-            .any(|p| !index.get(p).is_some_and(|&j| j < i))
-        {
+        if e.after.iter().any(|p| index.get(p).is_none_or(|&j| j >= i)) {
             outcomes.push(Outcome::Invalid(
                 "after names an event that is not earlier in the log".into(),
             ));

@@ -383,10 +383,7 @@ fn days_are_counted_on_china_standard_time() {
     // Accepted at 01:00 on Mon 2 Mar in Beijing, which is still Sunday 1 Mar in UTC: the
     // clock starts from Mon 2 Mar, so 1 working day later is Tue 3 Mar (not Mon 2 Mar).
     let utc_sunday_evening = Timestamp::at_noon(d("2026-03-01")).0 + 13 * 3600 * 1000;
-    assert_eq!(
-        Timestamp(utc_sunday_evening).china_date(),
-        d("2026-03-02")
-    );
+    assert_eq!(Timestamp(utc_sunday_evening).china_date(), d("2026-03-02"));
     let by = |role| Stamp {
         user: "u".into(),
         role,

@@ -334,20 +334,24 @@ fn make_action(kind: u8, variant: u8, ids: &[EventId]) -> Action {
     match kind {
         0 => Action::Submit,
         1 => Action::Accept,
-        2 => refuse(if variant % 4 == 0 { "" } else { "no" }),
+        2 => refuse(if variant.is_multiple_of(4) { "" } else { "no" }),
         3 => Action::Complete,
         4 => Action::Forward,
-        5 => ret(if variant % 5 == 0 {
+        5 => ret(if variant.is_multiple_of(5) {
             &[]
         } else {
             std::slice::from_ref(&m)
         }),
-        6 => supplement(if variant % 3 == 0 { &[] } else { &materials }),
+        6 => supplement(if variant.is_multiple_of(3) {
+            &[]
+        } else {
+            &materials
+        }),
         7 => approve(),
-        8 => reject(if variant % 4 == 0 { " " } else { "no" }),
+        8 => reject(if variant.is_multiple_of(4) { " " } else { "no" }),
         9 => Action::Deliver,
         10 => withdraw(),
-        11 => rate(if variant % 2 == 0 {
+        11 => rate(if variant.is_multiple_of(2) {
             Rating::Dissatisfied
         } else {
             Rating::Satisfied
@@ -356,7 +360,11 @@ fn make_action(kind: u8, variant: u8, ids: &[EventId]) -> Action {
             ids.get(usize::from(variant) % ids.len().max(1))
                 .copied()
                 .unwrap_or_else(EventId::new),
-            if variant % 7 == 0 { "" } else { "settled" },
+            if variant.is_multiple_of(7) {
+                ""
+            } else {
+                "settled"
+            },
         ),
     }
 }

@@ -5,10 +5,10 @@
 //! so no Automerge type leaks into the API.
 
 use automerge::{AutoCommit, Change, ChangeHash};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 use uuid::Uuid;
 
-use super::{Store, load_doc, save_doc};
+use super::{Store, append_chunk, insert_snapshot, load_doc};
 use crate::document::{self, DocKind};
 use crate::model::PendingDoc;
 use crate::{Error, Result};
@@ -39,6 +39,84 @@ pub struct Applied {
     pub created: bool,
     /// How many of the changes were new to this store.
     pub new_changes: usize,
+}
+
+/// A remote document that passed the checks, decoded, with the bytes to store.
+enum Checked {
+    Request(document::request::RequestDoc),
+    Agenda(document::agenda::AgendaDoc),
+}
+
+struct CheckedDoc {
+    doc: Checked,
+    /// The chunk to append, or `None` for a document new to this store.
+    incremental: Option<Vec<u8>>,
+    /// The whole document (the snapshot of a new document, or for compaction).
+    full: Vec<u8>,
+    new_changes: usize,
+}
+
+/// Applies untrusted changes and checks the result: every change decodes, no dependency is
+/// missing, the saved bytes load back with the same heads, and they decode as a valid document
+/// with the expected id. `None` when nothing was new.
+fn check_remote(
+    mut doc: AutoCommit,
+    before: Option<Vec<ChangeHash>>,
+    changes: &[Vec<u8>],
+    doc_id: Uuid,
+) -> Result<Option<CheckedDoc>> {
+    let mut decoded = Vec::with_capacity(changes.len());
+    let mut new_changes = 0;
+    for (i, bytes) in changes.iter().enumerate() {
+        let change = Change::from_bytes(bytes.clone())
+            .map_err(|e| Error::Malformed(format!("change {i} does not decode: {e}")))?;
+        if doc.get_change_by_hash(&change.hash()).is_none() {
+            new_changes += 1;
+        }
+        decoded.push(change);
+    }
+    if new_changes == 0 {
+        return Ok(None);
+    }
+    doc.apply_changes(decoded)
+        .map_err(|e| Error::Malformed(format!("changes do not apply: {e}")))?;
+    if !doc.get_missing_deps(&[]).is_empty() {
+        return Err(Error::Malformed(
+            "the changes depend on earlier changes this device does not have".into(),
+        ));
+    }
+    let full = doc.save();
+    let incremental = before.as_ref().map(|b| doc.save_after(b));
+    let reloaded = AutoCommit::load(&full)
+        .map_err(|e| Error::Malformed(format!("the merged document does not load: {e}")))?;
+    let mut reloaded = reloaded;
+    if reloaded.get_heads() != doc.get_heads() {
+        return Err(Error::Malformed(
+            "the merged document does not round-trip".into(),
+        ));
+    }
+    let malformed = |e: document::DocError| Error::Malformed(e.0);
+    let (checked, id) = match document::kind_of(&reloaded).map_err(malformed)? {
+        DocKind::Request => {
+            let d = document::request::read(&reloaded).map_err(malformed)?;
+            let id = d.id;
+            (Checked::Request(d), id)
+        }
+        DocKind::Agenda => {
+            let d = document::agenda::read(&reloaded).map_err(malformed)?;
+            let id = d.id;
+            (Checked::Agenda(d), id)
+        }
+    };
+    if id != doc_id {
+        return Err(Error::Malformed("the document's id does not match".into()));
+    }
+    Ok(Some(CheckedDoc {
+        doc: checked,
+        incremental,
+        full,
+        new_changes,
+    }))
 }
 
 impl Store {
@@ -134,70 +212,51 @@ impl Store {
     /// changes this store lacks, and the result must still be a valid Bianmin document with the
     /// same id. If any check fails, [`Error::Malformed`] is returned and nothing is stored.
     pub fn apply_remote(&mut self, doc_id: Uuid, changes: &[Vec<u8>]) -> Result<Applied> {
-        let mut decoded = Vec::with_capacity(changes.len());
-        for (i, bytes) in changes.iter().enumerate() {
-            let change = Change::from_bytes(bytes.clone())
-                .map_err(|e| Error::Malformed(format!("change {i} does not decode: {e}")))?;
-            decoded.push(change);
-        }
         let tx = self.write_tx()?;
         let existing = load_doc(&tx, &doc_id, &self.actor)?;
-        let created = existing.is_none();
-        let (mut doc, before) = match existing {
-            Some((_, mut d)) => {
-                let heads = d.get_heads();
-                (d, Some(heads))
-            }
-            None => (AutoCommit::new().with_actor(self.actor.clone()), None),
-        };
-        let count_before = before.as_ref().map_or(0, |_| doc.get_changes(&[]).len());
-        doc.apply_changes(decoded)
-            .map_err(|e| Error::Malformed(format!("changes do not apply: {e}")))?;
-        if !doc.get_missing_deps(&[]).is_empty() {
-            return Err(Error::Malformed(
-                "the changes depend on earlier changes this device does not have".into(),
-            ));
-        }
-        let new_changes = doc.get_changes(&[]).len() - count_before;
-        if new_changes == 0 {
+        let stored_kind = existing.as_ref().map(|(k, _)| *k);
+        let actor = self.actor.clone();
+        // automerge 0.12 can panic on corrupt changes that pass `Change::from_bytes` (a single
+        // flipped bit was enough), and a document that swallowed one may panic later on any
+        // call. So everything that touches the untrusted document runs under `catch_unwind`,
+        // including a round trip through its saved bytes; only bytes that load back cleanly
+        // reach SQLite. On any failure the document is dropped and the transaction rolls back.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let (doc, before) = match existing {
+                Some((_, mut d)) => {
+                    let heads = d.get_heads();
+                    (d, Some(heads))
+                }
+                None => (AutoCommit::new().with_actor(actor), None),
+            };
+            check_remote(doc, before, changes, doc_id)
+        }))
+        .unwrap_or_else(|_| Err(Error::Malformed("the changes are corrupt".into())))?;
+        let Some(checked) = outcome else {
             return Ok(Applied {
                 created: false,
                 new_changes: 0,
             });
-        }
-        let kind = document::kind_of(&doc).map_err(|e| Error::Malformed(e.0))?;
-        match kind {
-            DocKind::Request => {
-                let d = document::request::read(&doc).map_err(|e| Error::Malformed(e.0))?;
-                if d.id != doc_id {
-                    return Err(Error::Malformed("the document's id does not match".into()));
-                }
-                save_doc(&tx, &doc_id, kind, &mut doc, before.as_deref())?;
-                super::requests::project(&tx, &d, &self.reference)?;
-            }
-            DocKind::Agenda => {
-                let d = document::agenda::read(&doc).map_err(|e| Error::Malformed(e.0))?;
-                if d.id != doc_id {
-                    return Err(Error::Malformed("the document's id does not match".into()));
-                }
-                save_doc(&tx, &doc_id, kind, &mut doc, before.as_deref())?;
-                super::agenda::project_agenda(&tx, &d)?;
-            }
-        }
-        let stored_kind: Option<String> = tx
-            .query_row(
-                "SELECT kind FROM documents WHERE id = ?1",
-                [doc_id.to_string()],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if stored_kind.as_deref() != Some(kind.as_str()) {
+        };
+        let kind = match &checked.doc {
+            Checked::Request(_) => DocKind::Request,
+            Checked::Agenda(_) => DocKind::Agenda,
+        };
+        if stored_kind.is_some_and(|k| k != kind) {
             return Err(Error::Malformed("the document changed its kind".into()));
+        }
+        match &checked.incremental {
+            None => insert_snapshot(&tx, &doc_id, kind, &checked.full)?,
+            Some(bytes) => append_chunk(&tx, &doc_id, bytes, || checked.full.clone())?,
+        }
+        match &checked.doc {
+            Checked::Request(d) => super::requests::project(&tx, d, &self.reference)?,
+            Checked::Agenda(d) => super::agenda::project_agenda(&tx, d)?,
         }
         tx.commit()?;
         Ok(Applied {
-            created,
-            new_changes,
+            created: stored_kind.is_none(),
+            new_changes: checked.new_changes,
         })
     }
 }
