@@ -226,9 +226,9 @@ impl Store {
         let identity: Identity = serde_json::from_str(&meta("identity")?)
             .map_err(|e| Error::Storage(format!("store identity: {e}")))?;
         let actor_hex = meta("actor")?;
-        let actor = ActorId::from(
-            hex_decode(&actor_hex).ok_or_else(|| Error::Storage("store actor".into()))?,
-        );
+        let actor: ActorId = actor_hex
+            .parse()
+            .map_err(|_| Error::Storage("store actor".into()))?;
         let device_no = meta("device_no")?
             .parse()
             .map_err(|_| Error::Storage("store device_no".into()))?;
@@ -359,16 +359,6 @@ fn read_reference(conn: &Connection) -> Result<Reference> {
         directory: directory.ok_or_else(|| Error::Storage("no directory stored".into()))?,
         calendar: WorkingCalendar::new(years),
     })
-}
-
-fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// Loads a document from its snapshot and incremental chunks.
