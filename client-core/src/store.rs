@@ -141,25 +141,48 @@ impl Store {
                 rule: "is not a village of the loaded directory".into(),
             });
         }
-        let mut conn = Connection::open(path)?;
-        configure(&conn)?;
-        schema::migrate(&mut conn)?;
-        let actor = ActorId::from(Uuid::new_v4().as_bytes().as_slice());
-        let tx = conn.transaction()?;
-        let identity_json = json(&config.identity)?;
-        for (k, v) in [
-            ("identity", identity_json),
-            ("actor", actor.to_hex_string()),
-            ("device_no", config.device_no.to_string()),
-            ("receipt_counter", "0".to_string()),
-        ] {
-            tx.execute(
-                "INSERT INTO meta (key, value) VALUES (?1, ?2)",
-                params![k, v],
-            )?;
+        // Built under a temporary name and renamed into place once complete: a crash midway
+        // leaves only the temporary file (replaced on the next attempt), never a half-made
+        // store at `path` that neither `open` nor `create` would accept.
+        let building = PathBuf::from(format!("{}.creating", path.display()));
+        for suffix in ["", "-wal", "-shm"] {
+            let leftover = PathBuf::from(format!("{}{suffix}", building.display()));
+            if leftover.exists() {
+                std::fs::remove_file(&leftover).map_err(|e| Error::Storage(e.to_string()))?;
+            }
         }
-        write_reference(&tx, &config.reference)?;
-        tx.commit()?;
+        let actor = ActorId::from(Uuid::new_v4().as_bytes().as_slice());
+        {
+            let mut conn = Connection::open(&building)?;
+            configure(&conn)?;
+            schema::migrate(&mut conn)?;
+            let tx = conn.transaction()?;
+            let identity_json = json(&config.identity)?;
+            for (k, v) in [
+                ("identity", identity_json),
+                ("actor", actor.to_hex_string()),
+                ("device_no", config.device_no.to_string()),
+                ("receipt_counter", "0".to_string()),
+            ] {
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+                    params![k, v],
+                )?;
+            }
+            write_reference(&tx, &config.reference)?;
+            tx.commit()?;
+            // Leaving WAL mode folds the WAL into the file, so the rename moves everything.
+            conn.pragma_update(None, "journal_mode", "DELETE")?;
+        }
+        std::fs::rename(&building, path).map_err(|e| Error::Storage(e.to_string()))?;
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            // Make the rename itself durable.
+            if let Ok(dir) = std::fs::File::open(parent) {
+                let _ = dir.sync_all();
+            }
+        }
+        let conn = Connection::open(path)?;
+        configure(&conn)?;
         Ok(Store {
             conn,
             path: path.to_path_buf(),

@@ -564,3 +564,18 @@ fn roles_outside_their_scope_are_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn a_crash_while_creating_leaves_nothing_that_blocks_the_next_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    // What a crash midway through `create` leaves behind: a half-built temporary file.
+    std::fs::write(dir.path().join("t.db.creating"), b"").unwrap();
+    std::fs::write(dir.path().join("t.db.creating-wal"), b"partial").unwrap();
+    assert!(!path.exists(), "nothing half-made at the store's own path");
+    let mut s = clerk_at(&path, 1);
+    s.file_request(dibao("王秀英")).unwrap();
+    drop(s);
+    assert!(!dir.path().join("t.db.creating").exists());
+    assert_eq!(Store::open(&path).unwrap().counts().unwrap(), (1, 0));
+}
