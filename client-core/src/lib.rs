@@ -37,10 +37,13 @@
 //! assert_eq!(accepted.status, Status::Accepted);
 //! ```
 
+pub mod client;
 mod document;
 mod error;
+pub mod hub;
 pub mod model;
 mod projection;
+pub mod protocol;
 mod schema;
 mod store;
 
@@ -48,5 +51,5 @@ pub use document::DocKind;
 pub use error::{Error, Result};
 pub use model::*;
 pub use schema::VERSION as SCHEMA_VERSION;
-pub use store::sync::Applied;
+pub use store::sync::{Applied, RefusedEdit};
 pub use store::{ClockFn, Reference, Store, StoreConfig};

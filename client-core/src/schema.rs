@@ -87,6 +87,19 @@ const MIGRATIONS: &[&str] = &[
         json TEXT NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 2: edits the hub refused, kept visible (and their bytes kept as evidence) after rollback.
+    r#"
+    CREATE TABLE refused_edits (
+        id         INTEGER PRIMARY KEY,
+        doc_id     TEXT NOT NULL,
+        code       TEXT NOT NULL,
+        reason     TEXT NOT NULL,
+        summary    TEXT NOT NULL,   -- JSON list of what was refused
+        refused_at INTEGER NOT NULL,
+        changes    BLOB NOT NULL    -- the refused changes, each prefixed by its u32 length
+    );
+    CREATE INDEX refused_edits_doc ON refused_edits (doc_id);
+    "#,
 ];
 
 /// The schema version of an open database.

@@ -124,7 +124,31 @@ fn quarantine(path: &Path, reason: String) -> Error {
 impl Store {
     /// Creates a new store at `path` for `config`'s identity. Refuses to touch an existing file.
     pub fn create(path: impl AsRef<Path>, config: StoreConfig) -> Result<Store> {
-        let path = path.as_ref();
+        let actor = ActorId::from(Uuid::new_v4().as_bytes().as_slice());
+        Self::create_with_actor(path.as_ref(), config, actor)
+    }
+
+    /// Creates a new store for a device the hub enrolled, with the Automerge actor (hex) the
+    /// hub assigned to it.
+    pub fn create_enrolled(
+        path: impl AsRef<Path>,
+        config: StoreConfig,
+        actor_hex: &str,
+    ) -> Result<Store> {
+        let actor: ActorId = actor_hex.parse().map_err(|_| Error::Invalid {
+            field: "actor".into(),
+            rule: "must be hex".into(),
+        })?;
+        if actor.to_bytes().len() < 8 {
+            return Err(Error::Invalid {
+                field: "actor".into(),
+                rule: "must be at least 8 bytes".into(),
+            });
+        }
+        Self::create_with_actor(path.as_ref(), config, actor)
+    }
+
+    fn create_with_actor(path: &Path, config: StoreConfig, actor: ActorId) -> Result<Store> {
         if path.exists() {
             return Err(Error::AlreadyExists(path.to_path_buf()));
         }
@@ -151,7 +175,6 @@ impl Store {
                 std::fs::remove_file(&leftover).map_err(|e| Error::Storage(e.to_string()))?;
             }
         }
-        let actor = ActorId::from(Uuid::new_v4().as_bytes().as_slice());
         {
             let mut conn = Connection::open(&building)?;
             configure(&conn)?;

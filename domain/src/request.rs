@@ -454,6 +454,9 @@ pub struct Derived {
     pub conflict: Option<Conflict>,
     /// What became of each event, in log order.
     pub outcomes: Vec<Outcome>,
+    /// For each event, the status its author had seen (what permissions are judged on);
+    /// `None` when the author saw a conflict or the event's basis is unknown.
+    pub seen: Vec<Option<Status>>,
     /// The status-changing events along the current branch, oldest first, with the status each
     /// led to: the timeline the working-day clock runs on.
     pub path: Vec<(usize, Status)>,
@@ -521,6 +524,7 @@ pub fn replay(events: &[Event], level: HandlingLevel) -> Derived {
     let mut states: Vec<Option<BranchState>> = vec![None; n];
     let mut paths: Vec<Vec<(usize, Status)>> = vec![Vec::new(); n];
     let mut outcomes = Vec::with_capacity(n);
+    let mut seen_status = Vec::with_capacity(n);
     let mut rating = None;
 
     for (i, e) in events.iter().enumerate() {
@@ -531,10 +535,17 @@ pub fn replay(events: &[Event], level: HandlingLevel) -> Derived {
             outcomes.push(Outcome::Invalid(
                 "after names an event that is not earlier in the log".into(),
             ));
+            seen_status.push(None);
             continue;
         }
         let seen = (0..i).filter(|&j| ancestors[i][j] && states[j].is_some());
-        let outcome = match classify(branch_tips(seen, &ancestors), &states) {
+        let basis = classify(branch_tips(seen, &ancestors), &states);
+        seen_status.push(match &basis {
+            Basis::One(Some(j)) => Some(status_of(&states, *j)),
+            Basis::One(None) => Some(Status::Draft),
+            Basis::Conflict(_) => None,
+        });
+        let outcome = match basis {
             Basis::Conflict(branches) => match (&e.action, index.get(&settled_branch(e))) {
                 (Action::Settle { note, .. }, Some(&k))
                     if branches.contains(&k) && !note.trim().is_empty() =>
@@ -601,6 +612,7 @@ pub fn replay(events: &[Event], level: HandlingLevel) -> Derived {
         status: state.status,
         conflict,
         outcomes,
+        seen: seen_status,
         path,
         missing: if state.status == Status::Returned {
             state.missing.clone()

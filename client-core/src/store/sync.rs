@@ -5,7 +5,7 @@
 //! so no Automerge type leaks into the API.
 
 use automerge::{AutoCommit, Change, ChangeHash};
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
 
 use super::{Store, append_chunk, insert_snapshot, load_doc};
@@ -258,5 +258,286 @@ impl Store {
             created: stored_kind.is_none(),
             new_changes: checked.new_changes,
         })
+    }
+}
+
+/// An edit the hub refused: rolled back on the tablet, but kept visible with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RefusedEdit {
+    /// The document it was made on.
+    pub doc_id: Uuid,
+    /// The hub's machine code, e.g. `forbidden`.
+    pub code: String,
+    /// The hub's reason.
+    pub reason: String,
+    /// What was rolled back, in words (e.g. `event approve`, `field phone`, `new request
+    /// 370883101201-007-000003`).
+    pub summary: Vec<String>,
+    /// When this device learned of the refusal (device clock, ms).
+    pub refused_at: i64,
+}
+
+fn describe_rollback(
+    before: Option<&document::request::RequestDoc>,
+    after: Option<&document::request::RequestDoc>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    match (before, after) {
+        (Some(b), None) => out.push(format!("new request {}", b.receipt_no)),
+        (Some(b), Some(a)) => {
+            let kept: std::collections::BTreeSet<_> = a.events.iter().map(|e| e.id).collect();
+            out.extend(
+                b.events
+                    .iter()
+                    .filter(|e| !kept.contains(&e.id))
+                    .map(|e| format!("event {}", e.action.kind())),
+            );
+            let kept: std::collections::BTreeSet<_> = a.comments.iter().map(|c| c.id).collect();
+            out.extend(
+                b.comments
+                    .iter()
+                    .filter(|c| !kept.contains(&c.id))
+                    .map(|_| "comment".to_string()),
+            );
+            for (field, changed) in [
+                ("name", b.name != a.name),
+                ("id_number", b.id_number != a.id_number),
+                ("phone", b.phone != a.phone),
+                ("grid", b.grid != a.grid),
+                ("attributes", b.attributes != a.attributes),
+                ("materials", b.materials != a.materials),
+            ] {
+                if changed {
+                    out.push(format!("field {field}"));
+                }
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+impl Store {
+    fn meta_get(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn meta_set(&self, tx: &rusqlite::Transaction<'_>, key: &str, value: &str) -> Result<()> {
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = ?2",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    /// Records the hub this device syncs with and its device token.
+    pub fn set_server(&mut self, url: &str, token: &str) -> Result<()> {
+        let tx = self.write_tx()?;
+        self.meta_set(&tx, "server_url", url)?;
+        self.meta_set(&tx, "device_token", token)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The hub's URL and this device's token, once enrolled.
+    pub fn server(&self) -> Result<Option<(String, String)>> {
+        Ok(self
+            .meta_get("server_url")?
+            .zip(self.meta_get("device_token")?))
+    }
+
+    /// How far this device has read the hub's change log.
+    pub fn sync_cursor(&self) -> Result<u64> {
+        Ok(self
+            .meta_get("sync_cursor")?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Records how far the hub's change log has been applied.
+    pub fn set_sync_cursor(&mut self, cursor: u64) -> Result<()> {
+        let tx = self.write_tx()?;
+        self.meta_set(&tx, "sync_cursor", &cursor.to_string())?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The version of the reference data held (0 if never received from a hub).
+    pub fn reference_version(&self) -> Result<u64> {
+        Ok(self
+            .meta_get("reference_version")?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Replaces the reference data with what the hub sent, remembering its version.
+    pub fn apply_reference_data(&mut self, data: &crate::protocol::ReferenceData) -> Result<()> {
+        self.set_reference(super::Reference {
+            catalog: data.catalog.clone(),
+            directory: data.directory.clone(),
+            calendar: bianmin_domain::WorkingCalendar::new(data.calendars.clone()),
+        })?;
+        let tx = self.write_tx()?;
+        self.meta_set(&tx, "reference_version", &data.version.to_string())?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The hub refused this device's changes to a document: roll the document back to the
+    /// last state the hub acknowledged (keeping everything received from the hub), and keep
+    /// the refused changes, with the reason, as a [`RefusedEdit`] the clerk sees. Nothing is
+    /// deleted: the refused changes' bytes stay in the store.
+    ///
+    /// `held` lists pushed changes the hub already had: they count as acknowledged and stay.
+    pub fn reject_local(
+        &mut self,
+        doc_id: Uuid,
+        code: &str,
+        reason: &str,
+        held: &[[u8; 32]],
+    ) -> Result<RefusedEdit> {
+        let tx = self.write_tx()?;
+        let Some((kind, mut doc)) = load_doc(&tx, &doc_id, &self.actor)? else {
+            return Err(Error::NotFound {
+                what: "document",
+                id: doc_id.to_string(),
+            });
+        };
+        let acked: Vec<u8> = tx
+            .query_row(
+                "SELECT acked_heads FROM sync_state WHERE doc_id = ?1",
+                [doc_id.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or_default();
+        let mut have = decode_heads(&acked);
+        have.extend(
+            held.iter()
+                .map(|h| ChangeHash(*h))
+                .filter(|h| doc.get_change_by_hash(h).is_some()),
+        );
+        let refused: Vec<Change> = doc
+            .get_changes(&have)
+            .into_iter()
+            .filter(|c| c.actor_id() == &self.actor)
+            .collect();
+        let refused_hashes: std::collections::HashSet<ChangeHash> =
+            refused.iter().map(|c| c.hash()).collect();
+        let all = doc.get_changes(&[]);
+        let kept: Vec<&Change> = all
+            .iter()
+            .filter(|c| !refused_hashes.contains(&c.hash()))
+            .collect();
+        let deps: std::collections::HashSet<ChangeHash> =
+            kept.iter().flat_map(|c| c.deps().iter().copied()).collect();
+        let heads: Vec<ChangeHash> = kept
+            .iter()
+            .map(|c| c.hash())
+            .filter(|h| !deps.contains(h))
+            .collect();
+        let before_req = match kind {
+            DocKind::Request => Some(document::request::read(&doc)?),
+            DocKind::Agenda => None,
+        };
+        let mut bytes = Vec::new();
+        for c in &refused {
+            bytes.extend_from_slice(&(c.raw_bytes().len() as u32).to_le_bytes());
+            bytes.extend_from_slice(c.raw_bytes());
+        }
+        let id = doc_id.to_string();
+        let after_req = if kept.is_empty() {
+            // The document itself was refused (never accepted by the hub): it leaves the lists;
+            // its bytes stay in `refused_edits`.
+            tx.execute("DELETE FROM doc_chunks WHERE doc_id = ?1", [&id])?;
+            tx.execute("DELETE FROM requests WHERE id = ?1", [&id])?;
+            tx.execute("DELETE FROM agenda_items WHERE id = ?1", [&id])?;
+            tx.execute("DELETE FROM sync_state WHERE doc_id = ?1", [&id])?;
+            tx.execute("DELETE FROM documents WHERE id = ?1", [&id])?;
+            None
+        } else {
+            let mut rolled = doc
+                .fork_at(&heads)
+                .map_err(|e| Error::Storage(e.to_string()))?;
+            rolled.set_actor(self.actor.clone());
+            tx.execute("DELETE FROM doc_chunks WHERE doc_id = ?1", [&id])?;
+            tx.execute(
+                "UPDATE documents SET snapshot = ?2, chunks = 0 WHERE id = ?1",
+                params![id, rolled.save()],
+            )?;
+            tx.execute(
+                "UPDATE sync_state SET unsynced = 0 WHERE doc_id = ?1",
+                [&id],
+            )?;
+            match kind {
+                DocKind::Request => {
+                    let d = document::request::read(&rolled)?;
+                    super::requests::project(&tx, &d, &self.reference)?;
+                    Some(d)
+                }
+                DocKind::Agenda => {
+                    super::agenda::project_agenda(&tx, &document::agenda::read(&rolled)?)?;
+                    None
+                }
+            }
+        };
+        let mut summary = describe_rollback(before_req.as_ref(), after_req.as_ref());
+        if summary.is_empty() {
+            summary.push(format!("changes to {}", kind.as_str()));
+        }
+        let refused_at = (self.now)().0;
+        tx.execute(
+            "INSERT INTO refused_edits (doc_id, code, reason, summary, refused_at, changes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                id,
+                code,
+                reason,
+                serde_json::to_string(&summary).unwrap_or_default(),
+                refused_at,
+                bytes
+            ],
+        )?;
+        tx.commit()?;
+        tracing::warn!(doc = %doc_id, code, "the hub refused local changes; rolled back");
+        Ok(RefusedEdit {
+            doc_id,
+            code: code.into(),
+            reason: reason.into(),
+            summary,
+            refused_at,
+        })
+    }
+
+    /// The edits the hub refused, newest first.
+    pub fn refused_edits(&self) -> Result<Vec<RefusedEdit>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT doc_id, code, reason, summary, refused_at FROM refused_edits ORDER BY id DESC",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get::<_, String>(3)?,
+                r.get(4)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (doc, code, reason, summary, refused_at) = row?;
+            Ok(RefusedEdit {
+                doc_id: Uuid::parse_str(&doc)
+                    .map_err(|_| Error::Storage("bad document id".into()))?,
+                code,
+                reason,
+                summary: serde_json::from_str(&summary).unwrap_or_default(),
+                refused_at,
+            })
+        })
+        .collect()
     }
 }

@@ -1,0 +1,369 @@
+//! The sync client: enrolment, sync rounds and live notices against the hub over HTTP.
+//!
+//! [`sync`] runs rounds until quiescent. Each round pushes the device's unacknowledged changes
+//! (a batch of documents) and pulls a page of what changed in the device's scope. The store is
+//! locked only for the database steps of a round, never across the network, so the clerk keeps
+//! working while a sync runs. A round cut off anywhere can simply be repeated: the hub ignores
+//! changes it already has, the device ignores changes it already has, and the cursor advances
+//! only after the pulled changes are stored.
+
+use std::io::BufRead;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bianmin_domain::WorkingCalendar;
+use uuid::Uuid;
+
+use crate::protocol::{
+    B64, EnrolRequest, EnrolResponse, ErrorBody, PROTOCOL_VERSION, PushDoc, PushResult,
+    SyncRequest, SyncResponse,
+};
+use crate::{Reference, RefusedEdit, Store, StoreConfig};
+
+/// Why a sync or an enrolment did not complete. Work not yet synced stays queued.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The hub could not be reached (after retries).
+    #[error("no connection to the hub ({0}); the work stays queued for the next sync")]
+    Network(String),
+    /// The hub answered with an error that retrying will not fix.
+    #[error("the hub refused the request: {code}: {message}")]
+    Hub {
+        /// HTTP status.
+        status: u16,
+        /// The hub's machine code, e.g. `device_revoked`.
+        code: String,
+        /// The hub's message.
+        message: String,
+    },
+    /// The store has not been enrolled with a hub.
+    #[error("this store is not enrolled with a hub")]
+    NotEnrolled,
+    /// The local store failed.
+    #[error(transparent)]
+    Store(#[from] crate::Error),
+}
+
+/// Tuning of a sync run.
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    /// Documents pushed per round.
+    pub docs_per_round: usize,
+    /// Attempts per round on network errors and hub overload.
+    pub attempts: u32,
+    /// The first wait between attempts (doubled each time).
+    pub backoff: Duration,
+    /// The timeout of one HTTP exchange.
+    pub timeout: Duration,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            docs_per_round: 200,
+            attempts: 5,
+            backoff: Duration::from_millis(500),
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Progress after each round.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Rounds done.
+    pub rounds: u32,
+    /// Documents pushed so far.
+    pub docs_pushed: usize,
+    /// Documents received so far.
+    pub docs_pulled: usize,
+    /// Bytes sent so far (request bodies).
+    pub bytes_sent: u64,
+    /// Bytes received so far (response bodies).
+    pub bytes_received: u64,
+    /// Whether the hub has more to send.
+    pub more: bool,
+}
+
+/// What a sync run did.
+#[derive(Debug, Clone, Default)]
+pub struct SyncReport {
+    /// The final progress figures.
+    pub progress: Progress,
+    /// Documents the hub accepted.
+    pub accepted: usize,
+    /// Edits the hub refused (rolled back, kept visible).
+    pub refused: Vec<RefusedEdit>,
+    /// Changes received that were new to this device.
+    pub new_changes: usize,
+    /// Documents received that could not be applied, with why (they are fetched again on the
+    /// next sync).
+    pub pull_errors: Vec<(Uuid, String)>,
+}
+
+fn agent(timeout: Option<Duration>) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(timeout)
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// One HTTP exchange: JSON in, JSON out, hub errors decoded.
+fn exchange<Req: serde::Serialize, Res: serde::de::DeserializeOwned>(
+    agent: &ureq::Agent,
+    url: &str,
+    token: Option<&str>,
+    body: &Req,
+) -> Result<(Res, u64, u64), Attempt> {
+    let bytes =
+        serde_json::to_vec(body).map_err(|e| Attempt::Fatal(SyncError::Network(e.to_string())))?;
+    let mut req = agent.post(url).header("Content-Type", "application/json");
+    if let Some(t) = token {
+        req = req.header("Authorization", &format!("Bearer {t}"));
+    }
+    let mut resp = req
+        .send(&bytes[..])
+        .map_err(|e| Attempt::Retry(e.to_string()))?;
+    let status = resp.status().as_u16();
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(256 * 1024 * 1024)
+        .read_to_vec()
+        .map_err(|e| Attempt::Retry(e.to_string()))?;
+    let received = body.len() as u64;
+    if status >= 500 || status == 429 {
+        return Err(Attempt::Retry(format!("hub answered {status}")));
+    }
+    if status >= 400 {
+        let (code, message) = match serde_json::from_slice::<ErrorBody>(&body) {
+            Ok(e) => (e.error.code, e.error.message),
+            Err(_) => ("http_error".to_string(), format!("HTTP {status}")),
+        };
+        return Err(Attempt::Fatal(SyncError::Hub {
+            status,
+            code,
+            message,
+        }));
+    }
+    let parsed = serde_json::from_slice(&body).map_err(|e| {
+        Attempt::Fatal(SyncError::Hub {
+            status,
+            code: "bad_response".into(),
+            message: e.to_string(),
+        })
+    })?;
+    Ok((parsed, bytes.len() as u64, received))
+}
+
+enum Attempt {
+    Retry(String),
+    Fatal(SyncError),
+}
+
+fn with_retries<T>(
+    opts: &SyncOptions,
+    mut f: impl FnMut() -> Result<T, Attempt>,
+) -> Result<T, SyncError> {
+    let mut wait = opts.backoff;
+    let mut last = String::new();
+    for attempt in 0..opts.attempts.max(1) {
+        if attempt > 0 {
+            std::thread::sleep(wait);
+            wait = wait.saturating_mul(2);
+        }
+        match f() {
+            Ok(v) => return Ok(v),
+            Err(Attempt::Fatal(e)) => return Err(e),
+            Err(Attempt::Retry(why)) => {
+                tracing::debug!(attempt, %why, "sync exchange failed; retrying");
+                last = why;
+            }
+        }
+    }
+    Err(SyncError::Network(last))
+}
+
+fn base(url: &str) -> &str {
+    url.trim_end_matches('/')
+}
+
+/// Enrols this device with the hub at `server_url` using a one-time code, and creates its store
+/// at `path` with the identity, device number, actor and reference data the hub assigns.
+pub fn enroll(
+    path: impl AsRef<Path>,
+    server_url: &str,
+    code: &str,
+    device_name: &str,
+    opts: &SyncOptions,
+) -> Result<Store, SyncError> {
+    let agent = agent(Some(opts.timeout));
+    let url = format!("{}/api/v1/enrol", base(server_url));
+    let req = EnrolRequest {
+        protocol: PROTOCOL_VERSION,
+        code: code.to_string(),
+        device_name: device_name.to_string(),
+    };
+    // An enrolment code is single-use: never retry blindly after the hub may have redeemed it.
+    let (res, _, _): (EnrolResponse, _, _) =
+        exchange(&agent, &url, None, &req).map_err(|a| match a {
+            Attempt::Retry(why) => SyncError::Network(why),
+            Attempt::Fatal(e) => e,
+        })?;
+    let reference = Reference {
+        catalog: res.reference.catalog.clone(),
+        directory: res.reference.directory.clone(),
+        calendar: WorkingCalendar::new(res.reference.calendars.clone()),
+    };
+    let config = StoreConfig {
+        identity: res.identity.clone(),
+        device_no: res.device_no,
+        reference,
+    };
+    let mut store = Store::create_enrolled(path, config, &res.actor)?;
+    store.set_server(base(server_url), &res.token)?;
+    store.apply_reference_data(&res.reference)?;
+    Ok(store)
+}
+
+fn lock(store: &Mutex<Store>) -> Result<std::sync::MutexGuard<'_, Store>, SyncError> {
+    store
+        .lock()
+        .map_err(|_| SyncError::Store(crate::Error::Storage("the store lock was poisoned".into())))
+}
+
+/// Syncs until quiescent: every local change pushed (or refused and rolled back), everything
+/// the hub has for this device received. Calls `progress` after each round.
+pub fn sync(
+    store: &Mutex<Store>,
+    opts: &SyncOptions,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<SyncReport, SyncError> {
+    let (url, token) = lock(store)?.server()?.ok_or(SyncError::NotEnrolled)?;
+    let url = format!("{url}/api/v1/sync");
+    let agent = agent(Some(opts.timeout));
+    let mut report = SyncReport::default();
+    // A round that pushed documents is followed by another (acknowledgements may free more);
+    // the run ends when a round pushed nothing and the hub had nothing more to send.
+    loop {
+        let (pending, request) = {
+            let s = lock(store)?;
+            let pending = s.pending_changes(opts.docs_per_round)?;
+            let request = SyncRequest {
+                protocol: PROTOCOL_VERSION,
+                cursor: s.sync_cursor()?,
+                reference_version: s.reference_version()?,
+                push: pending
+                    .iter()
+                    .map(|p| PushDoc {
+                        doc: p.doc_id,
+                        changes: p.changes.iter().cloned().map(B64).collect(),
+                    })
+                    .collect(),
+            };
+            (pending, request)
+        };
+        let (res, sent, received): (SyncResponse, _, _) =
+            with_retries(opts, || exchange(&agent, &url, Some(&token), &request))?;
+        report.progress.rounds += 1;
+        report.progress.bytes_sent += sent;
+        report.progress.bytes_received += received;
+        report.progress.docs_pushed += pending.len();
+        {
+            let mut s = lock(store)?;
+            if let Some(reference) = &res.reference {
+                s.apply_reference_data(reference)?;
+            }
+            for result in &res.results {
+                match result {
+                    PushResult::Accepted { doc, .. } => {
+                        // The hub holds everything this device had when it pushed.
+                        if let Some(p) = pending.iter().find(|p| p.doc_id == *doc) {
+                            s.acknowledge(*doc, &p.heads)?;
+                            report.accepted += 1;
+                        }
+                    }
+                    PushResult::Refused {
+                        doc,
+                        code,
+                        reason,
+                        held,
+                    } => {
+                        let held: Vec<[u8; 32]> = held.iter().map(|h| h.0).collect();
+                        report
+                            .refused
+                            .push(s.reject_local(*doc, code, reason, &held)?);
+                    }
+                }
+            }
+            for doc in &res.pull {
+                let changes: Vec<Vec<u8>> = doc.changes.iter().map(|c| c.0.clone()).collect();
+                match s.apply_remote(doc.doc, &changes) {
+                    Ok(applied) => report.new_changes += applied.new_changes,
+                    Err(e) => {
+                        tracing::warn!(doc = %doc.doc, error = %e, "could not apply changes from the hub");
+                        report.pull_errors.push((doc.doc, e.to_string()));
+                    }
+                }
+            }
+            report.progress.docs_pulled += res.pull.len();
+            if report.pull_errors.is_empty() {
+                s.set_sync_cursor(res.cursor)?;
+            }
+        }
+        report.progress.more = res.more;
+        progress(&report.progress);
+        if !report.pull_errors.is_empty() {
+            // Do not advance past what could not be applied; the next sync fetches it again.
+            return Ok(report);
+        }
+        if pending.is_empty() && !res.more {
+            return Ok(report);
+        }
+    }
+}
+
+/// Listens for the hub's live notices until `stop` is set or the connection ends, calling
+/// `on_change` whenever something in this device's scope changed (the caller then syncs).
+pub fn watch(
+    store: &Mutex<Store>,
+    stop: &AtomicBool,
+    on_change: &mut dyn FnMut(),
+) -> Result<(), SyncError> {
+    let (url, token) = lock(store)?.server()?.ok_or(SyncError::NotEnrolled)?;
+    let agent = agent(None);
+    let resp = agent
+        .get(&format!("{url}/api/v1/events"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .header("Accept", "text/event-stream")
+        .call()
+        .map_err(|e| SyncError::Network(e.to_string()))?;
+    let status = resp.status().as_u16();
+    if status != 200 {
+        return Err(SyncError::Hub {
+            status,
+            code: "events_refused".into(),
+            message: format!("HTTP {status}"),
+        });
+    }
+    let reader = std::io::BufReader::new(resp.into_body().into_reader());
+    let mut event = String::new();
+    for line in reader.lines() {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let line = line.map_err(|e| SyncError::Network(e.to_string()))?;
+        if let Some(name) = line.strip_prefix("event:") {
+            event = name.trim().to_string();
+        } else if line.is_empty() {
+            if event == "changes" {
+                on_change();
+            }
+            event.clear();
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,578 @@
+//! What the township hub needs from the document layer: its own copy of each document, and
+//! the check of every push a device makes.
+//!
+//! The hub never trusts a device. [`check_push`] applies the pushed changes to a copy of the
+//! hub's document and accepts them only if:
+//! - every change decodes and was made by the sending device's actor;
+//! - nothing is missing (every dependency is present) and the result still has Bianmin's layout;
+//! - nothing was edited or removed: fields fixed at creation are unchanged, and every earlier
+//!   entry of every log (events, comments, edit records) is still there, unchanged, in order;
+//! - every new event is valid on the state its author saw and is allowed for the sender's role
+//!   and scope by the same [`bianmin_domain::authorize_request`] the tablet uses; every changed
+//!   field is allowed and valid; every new entry is signed by the sender (user, role, device).
+//!
+//! Otherwise the push for that document is refused with a [`Refusal`] and nothing of it is kept.
+
+use automerge::{AutoCommit, Change, ChangeHash};
+use bianmin_domain::{
+    AgendaOp, Field, Identity, NationalId, Phone, ReceiptNo, RequestOp, RequestScope, Stamp,
+    Status, authorize_agenda, authorize_request, replay, replay_agenda, township_of, validate_name,
+};
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use uuid::Uuid;
+
+use crate::document::agenda::AgendaDoc;
+use crate::document::request::RequestDoc;
+use crate::document::{self, DocKind};
+use crate::{Error, Reference};
+
+/// Why a push was refused: a stable machine code and a message for people. The message names
+/// fields and rules, never personal data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// A stable code, e.g. `forged_actor`.
+    pub code: &'static str,
+    /// What was wrong.
+    pub reason: String,
+    /// Pushed changes the hub already held (a repeated round mixed with new changes): the
+    /// device must not roll those back.
+    pub held: Vec<[u8; 32]>,
+}
+
+impl Refusal {
+    fn new(code: &'static str, reason: impl Into<String>) -> Self {
+        Refusal {
+            code,
+            held: Vec::new(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.reason)
+    }
+}
+
+/// Where a document belongs: what read scopes and the change log are keyed on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocMeta {
+    /// Request or agenda item.
+    pub kind: DocKind,
+    /// Its village.
+    pub village: String,
+    /// Its township (the first 9 digits of the village code).
+    pub township: String,
+    /// The registered resident it belongs to, for requests.
+    pub resident_user: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+enum Decoded {
+    Request(Box<RequestDoc>),
+    Agenda(Box<AgendaDoc>),
+}
+
+/// The hub's copy of one document.
+#[derive(Debug, Clone)]
+pub struct HubDocument {
+    doc: AutoCommit,
+    decoded: Decoded,
+}
+
+fn decode(doc: &AutoCommit) -> Result<Decoded, document::DocError> {
+    Ok(match document::kind_of(doc)? {
+        DocKind::Request => Decoded::Request(Box::new(document::request::read(doc)?)),
+        DocKind::Agenda => Decoded::Agenda(Box::new(document::agenda::read(doc)?)),
+    })
+}
+
+fn guarded<T>(f: impl FnOnce() -> Result<T, Refusal>) -> Result<T, Refusal> {
+    // automerge may panic on corrupt input (see `store::sync`): never let that take the hub down.
+    catch_unwind(AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err(Refusal::new("malformed", "the changes are corrupt")))
+}
+
+impl HubDocument {
+    /// Loads a document the hub stored earlier.
+    pub fn load(bytes: &[u8]) -> crate::Result<HubDocument> {
+        let loaded = catch_unwind(AssertUnwindSafe(|| {
+            let doc = AutoCommit::load(bytes).map_err(|e| Error::Storage(e.to_string()))?;
+            let decoded = decode(&doc)?;
+            Ok(HubDocument { doc, decoded })
+        }));
+        loaded.unwrap_or_else(|_| Err(Error::Storage("stored document is corrupt".into())))
+    }
+
+    /// The whole document, compacted.
+    pub fn save(&mut self) -> Vec<u8> {
+        self.doc.save()
+    }
+
+    /// Its heads.
+    pub fn heads(&mut self) -> Vec<[u8; 32]> {
+        self.doc.get_heads().iter().map(|h| h.0).collect()
+    }
+
+    /// Every change a replica at `have` lacks.
+    pub fn changes_since(&mut self, have: &[[u8; 32]]) -> Vec<Vec<u8>> {
+        let have: Vec<ChangeHash> = have.iter().map(|h| ChangeHash(*h)).collect();
+        self.doc
+            .get_changes(&have)
+            .into_iter()
+            .map(|c| c.raw_bytes().to_vec())
+            .collect()
+    }
+
+    /// Where the document belongs.
+    pub fn meta(&self) -> DocMeta {
+        let (kind, village, resident_user) = match &self.decoded {
+            Decoded::Request(r) => (DocKind::Request, r.village.clone(), r.resident_user.clone()),
+            Decoded::Agenda(a) => (DocKind::Agenda, a.village.clone(), None),
+        };
+        let township = township_of(&village).unwrap_or_default().to_string();
+        DocMeta {
+            kind,
+            village,
+            township,
+            resident_user,
+        }
+    }
+
+    /// The request's current status, for requests.
+    pub fn request_status(&self) -> Option<Status> {
+        match &self.decoded {
+            Decoded::Request(r) => Some(replay(&r.events, r.level).status),
+            Decoded::Agenda(_) => None,
+        }
+    }
+}
+
+/// A push the hub accepted.
+#[derive(Debug)]
+pub struct AcceptedPush {
+    /// The document with the changes applied.
+    pub doc: HubDocument,
+    /// The changes that were new to the hub, in causal order: hash and bytes.
+    pub new_changes: Vec<([u8; 32], Vec<u8>)>,
+    /// How many pushed changes the hub already had (a repeated round).
+    pub duplicates: usize,
+}
+
+/// Checks the changes `sender` pushed for document `doc_id` (see the module docs). `current` is
+/// the hub's copy, `None` if the document is new; `sender_actor` is the hex actor the device
+/// was given at enrolment.
+pub fn check_push(
+    current: Option<&HubDocument>,
+    doc_id: Uuid,
+    changes: &[Vec<u8>],
+    sender: &Identity,
+    sender_actor: &str,
+    reference: &Reference,
+) -> Result<AcceptedPush, Refusal> {
+    guarded(|| {
+        let mut decoded = Vec::with_capacity(changes.len());
+        for (i, bytes) in changes.iter().enumerate() {
+            let change = Change::from_bytes(bytes.clone()).map_err(|e| {
+                Refusal::new("malformed", format!("change {i} does not decode: {e}"))
+            })?;
+            decoded.push(change);
+        }
+        let mut doc = match current {
+            Some(c) => c.doc.clone(),
+            None => AutoCommit::new(),
+        };
+        let mut fresh = Vec::new();
+        let mut held = Vec::new();
+        for c in decoded {
+            if doc.get_change_by_hash(&c.hash()).is_some() {
+                held.push(c.hash().0);
+            } else {
+                fresh.push(c);
+            }
+        }
+        let duplicates = held.len();
+        let with_held = |mut r: Refusal| {
+            r.held = held.clone();
+            r
+        };
+        if fresh
+            .iter()
+            .any(|c| c.actor_id().to_hex_string() != sender_actor)
+        {
+            return Err(with_held(Refusal::new(
+                "forged_actor",
+                "a change was not made by the sending device's actor",
+            )));
+        }
+        let Some(current_doc) = current.filter(|_| fresh.is_empty()) else {
+            return apply_fresh(current, doc, fresh, duplicates, doc_id, sender, reference)
+                .map_err(with_held);
+        };
+        // Nothing new: a repeated round. Accept it as it stands.
+        Ok(AcceptedPush {
+            doc: current_doc.clone(),
+            new_changes: Vec::new(),
+            duplicates,
+        })
+    })
+}
+
+fn apply_fresh(
+    current: Option<&HubDocument>,
+    mut doc: AutoCommit,
+    fresh: Vec<Change>,
+    duplicates: usize,
+    doc_id: Uuid,
+    sender: &Identity,
+    reference: &Reference,
+) -> Result<AcceptedPush, Refusal> {
+    if fresh.is_empty() {
+        return Err(Refusal::new(
+            "malformed",
+            "a new document arrived without any change",
+        ));
+    }
+    let hashes: Vec<ChangeHash> = fresh.iter().map(|c| c.hash()).collect();
+    doc.apply_changes(fresh)
+        .map_err(|e| Refusal::new("malformed", format!("the changes do not apply: {e}")))?;
+    if !doc.get_missing_deps(&[]).is_empty() {
+        return Err(Refusal::new(
+            "missing_dependencies",
+            "the changes depend on changes the hub does not have; push them first",
+        ));
+    }
+    // Round-trip through the saved form: only what reloads cleanly is kept.
+    let bytes = doc.save();
+    let mut doc = AutoCommit::load(&bytes).map_err(|e| {
+        Refusal::new(
+            "malformed",
+            format!("the merged document does not load: {e}"),
+        )
+    })?;
+    let after = decode(&doc).map_err(|e| Refusal::new("schema", e.0))?;
+    match (&current.map(|c| &c.decoded), &after) {
+        (None, Decoded::Request(r)) => check_new_request(r, doc_id, sender, reference)?,
+        (None, Decoded::Agenda(a)) => check_new_agenda(a, doc_id, sender)?,
+        (Some(Decoded::Request(old)), Decoded::Request(new)) => {
+            check_request_change(old, new, sender, reference)?
+        }
+        (Some(Decoded::Agenda(old)), Decoded::Agenda(new)) => {
+            check_agenda_change(old, new, sender)?
+        }
+        _ => return Err(Refusal::new("schema", "the document changed its kind")),
+    }
+    let new_changes = hashes
+        .iter()
+        .map(|h| {
+            let c = doc
+                .get_change_by_hash(h)
+                .ok_or_else(|| Refusal::new("malformed", "lost change"))?;
+            Ok((h.0, c.raw_bytes().to_vec()))
+        })
+        .collect::<Result<Vec<_>, Refusal>>()?;
+    Ok(AcceptedPush {
+        doc: HubDocument {
+            doc,
+            decoded: after,
+        },
+        new_changes,
+        duplicates,
+    })
+}
+
+fn forbidden(e: bianmin_domain::PermissionError) -> Refusal {
+    Refusal::new("forbidden", e.to_string())
+}
+
+fn invalid(e: bianmin_domain::ValidationError) -> Refusal {
+    Refusal::new("invalid", e.to_string())
+}
+
+fn signed_by_sender(by: &Stamp, sender: &Identity, what: &str) -> Result<(), Refusal> {
+    if by.user == sender.user && by.role == sender.role && by.device == sender.device {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            "forged_author",
+            format!("a new {what} is not signed by the sender"),
+        ))
+    }
+}
+
+/// Every entry of `old` is still in `new`, unchanged and in the same order.
+fn append_only<T: PartialEq>(
+    old: &[T],
+    new: &[T],
+    id: impl Fn(&T) -> Uuid,
+    what: &str,
+) -> Result<(), Refusal> {
+    let positions: HashMap<Uuid, usize> = new.iter().enumerate().map(|(i, e)| (id(e), i)).collect();
+    let mut last = None;
+    for e in old {
+        match positions.get(&id(e)) {
+            Some(&i) if new[i] == *e && last.is_none_or(|l| i > l) => last = Some(i),
+            Some(&i) if new[i] != *e => {
+                return Err(Refusal::new(
+                    "history_rewritten",
+                    format!("an existing {what} was changed"),
+                ));
+            }
+            Some(_) => {
+                return Err(Refusal::new(
+                    "history_rewritten",
+                    format!("existing {what}s were reordered"),
+                ));
+            }
+            None => {
+                return Err(Refusal::new(
+                    "history_rewritten",
+                    format!("an existing {what} was removed"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Edit records have no id: every old record must still be there (as a multiset, since
+/// concurrent appends interleave); returns the added ones.
+fn added_records<'a>(
+    old: &[crate::EditRecord],
+    new: &'a [crate::EditRecord],
+) -> Result<Vec<&'a crate::EditRecord>, Refusal> {
+    let mut remaining: Vec<&crate::EditRecord> = new.iter().collect();
+    for e in old {
+        let p = remaining.iter().position(|x| *x == e).ok_or_else(|| {
+            Refusal::new("history_rewritten", "an edit record was changed or removed")
+        })?;
+        remaining.remove(p);
+    }
+    Ok(remaining)
+}
+
+fn new_entries<'a, T>(old: &[T], new: &'a [T], id: impl Fn(&T) -> Uuid) -> Vec<(usize, &'a T)> {
+    let known: BTreeSet<Uuid> = old.iter().map(&id).collect();
+    new.iter()
+        .enumerate()
+        .filter(|(_, e)| !known.contains(&id(e)))
+        .collect()
+}
+
+fn check_request_fields(r: &RequestDoc, reference: &Reference) -> Result<(), Refusal> {
+    validate_name(&r.name).map_err(invalid)?;
+    NationalId::parse(&r.id_number).map_err(invalid)?;
+    Phone::parse(&r.phone).map_err(invalid)?;
+    if let Some(v) = reference.directory.village(&r.village) {
+        if !v.grids.is_empty() && !v.grids.contains(&r.grid) {
+            return Err(Refusal::new(
+                "invalid",
+                "grid: is not one of the village's grids",
+            ));
+        }
+    }
+    if let Some(item) = reference.catalog.item(&r.item_code) {
+        for (code, value) in &r.attributes {
+            match item.attribute(code) {
+                Some(spec) => spec.check(value).map_err(invalid)?,
+                None => {
+                    return Err(Refusal::new(
+                        "invalid",
+                        format!("attributes.{code}: is not an attribute of the item"),
+                    ));
+                }
+            }
+        }
+        for m in &r.materials {
+            item.check_material(m).map_err(invalid)?;
+        }
+    }
+    Ok(())
+}
+
+fn check_new_request(
+    r: &RequestDoc,
+    doc_id: Uuid,
+    sender: &Identity,
+    reference: &Reference,
+) -> Result<(), Refusal> {
+    if r.id != doc_id {
+        return Err(Refusal::new("schema", "the document's id does not match"));
+    }
+    let scope = RequestScope {
+        village: &r.village,
+        resident_user: r.resident_user.as_deref(),
+    };
+    authorize_request(sender, scope, RequestOp::Create).map_err(forbidden)?;
+    signed_by_sender(&r.created, sender, "request")?;
+    if reference.directory.village(&r.village).is_none() {
+        return Err(Refusal::new(
+            "invalid",
+            "village: is not a village of the directory",
+        ));
+    }
+    let receipt = ReceiptNo::parse(&r.receipt_no).map_err(invalid)?;
+    if receipt.village() != r.village {
+        return Err(Refusal::new(
+            "invalid",
+            "receipt_no: does not start with the request's village",
+        ));
+    }
+    let item = reference.catalog.item(&r.item_code).ok_or_else(|| {
+        Refusal::new("invalid", "item_code: is not a service item of the catalog")
+    })?;
+    if item.level != r.level {
+        return Err(Refusal::new(
+            "invalid",
+            "level: differs from the catalog's handling level",
+        ));
+    }
+    check_request_fields(r, reference)?;
+    check_new_request_entries(&[], r, sender, Status::Draft)
+}
+
+fn check_request_change(
+    old: &RequestDoc,
+    new: &RequestDoc,
+    sender: &Identity,
+    reference: &Reference,
+) -> Result<(), Refusal> {
+    let fixed = old.id == new.id
+        && old.receipt_no == new.receipt_no
+        && old.item_code == new.item_code
+        && old.village == new.village
+        && old.resident_user == new.resident_user
+        && old.created == new.created
+        && old.level == new.level
+        && old.time_limit_days == new.time_limit_days;
+    if !fixed {
+        return Err(Refusal::new(
+            "immutable",
+            "a field fixed at filing was changed",
+        ));
+    }
+    let scope = RequestScope {
+        village: &new.village,
+        resident_user: new.resident_user.as_deref(),
+    };
+    authorize_request(sender, scope, RequestOp::Read).map_err(forbidden)?;
+    append_only(&old.events, &new.events, |e| e.id.0, "event")?;
+    append_only(&old.comments, &new.comments, |c| c.id, "comment")?;
+    let new_edits = added_records(&old.edits, &new.edits)?;
+    let status_before = replay(&old.events, old.level).status;
+    // Changed fields: allowed for the sender on the status before, and valid.
+    let mut changed: Vec<Field> = Vec::new();
+    if old.name != new.name || old.id_number != new.id_number || old.phone != new.phone {
+        changed.push(Field::Applicant);
+    }
+    if old.grid != new.grid {
+        changed.push(Field::Grid);
+    }
+    if old.attributes != new.attributes {
+        changed.push(Field::Attribute);
+    }
+    if old.materials != new.materials {
+        changed.push(Field::Materials);
+    }
+    for field in changed {
+        authorize_request(sender, scope, RequestOp::Edit(field, status_before))
+            .map_err(forbidden)?;
+    }
+    if old.name != new.name
+        || old.id_number != new.id_number
+        || old.phone != new.phone
+        || old.grid != new.grid
+        || old.attributes != new.attributes
+        || old.materials != new.materials
+    {
+        check_request_fields(new, reference)?;
+    }
+    check_new_request_entries(&old.events, new, sender, status_before)?;
+    for (_, c) in new_entries(&old.comments, &new.comments, |c| c.id) {
+        signed_by_sender(&c.by, sender, "comment")?;
+        authorize_request(sender, scope, RequestOp::Comment).map_err(forbidden)?;
+    }
+    for e in new_edits {
+        signed_by_sender(&e.by, sender, "edit record")?;
+    }
+    Ok(())
+}
+
+fn check_new_request_entries(
+    old_events: &[bianmin_domain::Event],
+    new: &RequestDoc,
+    sender: &Identity,
+    status_before: Status,
+) -> Result<(), Refusal> {
+    let derived = replay(&new.events, new.level);
+    let scope = RequestScope {
+        village: &new.village,
+        resident_user: new.resident_user.as_deref(),
+    };
+    for (i, e) in new_entries(old_events, &new.events, |e| e.id.0) {
+        signed_by_sender(&e.by, sender, "event")?;
+        if let bianmin_domain::Outcome::Invalid(why) = &derived.outcomes[i] {
+            return Err(Refusal::new(
+                "invalid",
+                format!("{}: {why}", e.action.kind()),
+            ));
+        }
+        let seen = derived.seen[i].unwrap_or(status_before);
+        authorize_request(sender, scope, RequestOp::Append(&e.action, seen)).map_err(forbidden)?;
+    }
+    Ok(())
+}
+
+fn check_new_agenda(a: &AgendaDoc, doc_id: Uuid, sender: &Identity) -> Result<(), Refusal> {
+    if a.id != doc_id {
+        return Err(Refusal::new("schema", "the document's id does not match"));
+    }
+    authorize_agenda(sender, &a.village, AgendaOp::Create).map_err(forbidden)?;
+    signed_by_sender(&a.created, sender, "agenda item")?;
+    if a.title.trim().is_empty() || a.category.trim().is_empty() {
+        return Err(Refusal::new("invalid", "title and category are required"));
+    }
+    check_new_agenda_entries(&[], a, sender)
+}
+
+fn check_agenda_change(old: &AgendaDoc, new: &AgendaDoc, sender: &Identity) -> Result<(), Refusal> {
+    if old.id != new.id || old.village != new.village || old.created != new.created {
+        return Err(Refusal::new(
+            "immutable",
+            "a field fixed at creation was changed",
+        ));
+    }
+    authorize_agenda(sender, &new.village, AgendaOp::Read).map_err(forbidden)?;
+    append_only(&old.events, &new.events, |e| e.id.0, "event")?;
+    append_only(&old.comments, &new.comments, |c| c.id, "comment")?;
+    if old.title != new.title || old.category != new.category || old.description != new.description
+    {
+        authorize_agenda(sender, &new.village, AgendaOp::Edit).map_err(forbidden)?;
+    }
+    for (_, c) in new_entries(&old.comments, &new.comments, |c| c.id) {
+        signed_by_sender(&c.by, sender, "comment")?;
+    }
+    check_new_agenda_entries(&old.events, new, sender)
+}
+
+fn check_new_agenda_entries(
+    old_events: &[bianmin_domain::AgendaEvent],
+    new: &AgendaDoc,
+    sender: &Identity,
+) -> Result<(), Refusal> {
+    let state = replay_agenda(&new.events);
+    for (i, e) in new_entries(old_events, &new.events, |e| e.id.0) {
+        signed_by_sender(&e.by, sender, "event")?;
+        authorize_agenda(sender, &new.village, AgendaOp::Append(&e.action)).map_err(forbidden)?;
+        if let Some((_, why)) = state.invalid.iter().find(|(j, _)| *j == i) {
+            return Err(Refusal::new(
+                "invalid",
+                format!("{}: {why}", e.action.kind()),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,190 @@
+//! The sync protocol's messages, shared by the tablet and the hub (see `docs/sync-protocol.md`).
+//!
+//! JSON over HTTP. Change bytes travel base64-encoded, heads as hex. Every message carries the
+//! protocol version; a peer speaking another version gets `unsupported_protocol`.
+
+use bianmin_domain::{Catalog, Directory, Identity, YearCalendar};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use uuid::Uuid;
+
+/// The protocol version this code speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Bytes carried as base64 text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct B64(pub Vec<u8>);
+
+impl Serialize for B64 {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use base64::Engine;
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for B64 {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use base64::Engine;
+        let s = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(s.as_bytes())
+            .map(B64)
+            .map_err(|_| serde::de::Error::custom("invalid base64"))
+    }
+}
+
+/// A 32-byte change hash carried as hex.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Head(pub [u8; 32]);
+
+impl Serialize for Head {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Head {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(s.as_bytes(), &mut out)
+            .map_err(|_| serde::de::Error::custom("a head is 64 hex digits"))?;
+        Ok(Head(out))
+    }
+}
+
+/// `POST /api/v1/enrol`: a device presents a one-time code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrolRequest {
+    /// The protocol version.
+    pub protocol: u32,
+    /// The one-time enrolment code an administrator issued.
+    pub code: String,
+    /// A name for the device (shown to administrators).
+    pub device_name: String,
+}
+
+/// The reference data every device receives, read-only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReferenceData {
+    /// Increases whenever an administrator loads new reference data.
+    pub version: u64,
+    /// The service-item list.
+    pub catalog: Catalog,
+    /// The village directory.
+    pub directory: Directory,
+    /// The working calendars, one per year.
+    pub calendars: Vec<YearCalendar>,
+}
+
+/// The answer to an enrolment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnrolResponse {
+    /// The protocol version.
+    pub protocol: u32,
+    /// The device's secret token (shown once; the hub keeps only its hash).
+    pub token: String,
+    /// The device's identifier.
+    pub device_id: String,
+    /// The device's number, unique in the county (part of receipt numbers).
+    pub device_no: u32,
+    /// The device's Automerge actor, hex.
+    pub actor: String,
+    /// Who uses the device.
+    pub identity: Identity,
+    /// The reference data to start with.
+    pub reference: ReferenceData,
+}
+
+/// `POST /api/v1/sync`: one round.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRequest {
+    /// The protocol version.
+    pub protocol: u32,
+    /// Everything up to this position of the hub's change log has been received.
+    pub cursor: u64,
+    /// The version of the reference data the device holds.
+    #[serde(default)]
+    pub reference_version: u64,
+    /// The device's unacknowledged changes, per document.
+    #[serde(default)]
+    pub push: Vec<PushDoc>,
+}
+
+/// The changes of one document a device pushes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushDoc {
+    /// The document.
+    pub doc: Uuid,
+    /// Its changes, in causal order.
+    pub changes: Vec<B64>,
+}
+
+/// What the hub did with one pushed document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum PushResult {
+    /// Stored (or already held): the hub now has the document at `heads`.
+    Accepted {
+        /// The document.
+        doc: Uuid,
+        /// The hub's heads after the push.
+        heads: Vec<Head>,
+        /// Pushed changes the hub already had.
+        duplicates: usize,
+    },
+    /// Refused; nothing of it was stored.
+    Refused {
+        /// The document.
+        doc: Uuid,
+        /// A stable code, e.g. `forbidden`.
+        code: String,
+        /// What was wrong.
+        reason: String,
+        /// Pushed changes the hub already held: the device keeps those.
+        #[serde(default)]
+        held: Vec<Head>,
+    },
+}
+
+/// The changes of one document the device may read and lacks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullDoc {
+    /// The document.
+    pub doc: Uuid,
+    /// Its changes, in the hub's (causal) order.
+    pub changes: Vec<B64>,
+}
+
+/// The answer to a round.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncResponse {
+    /// The protocol version.
+    pub protocol: u32,
+    /// One result per pushed document, in order.
+    pub results: Vec<PushResult>,
+    /// Changes for the device, within the hub's byte budget.
+    pub pull: Vec<PullDoc>,
+    /// The position to send next time.
+    pub cursor: u64,
+    /// Whether more changes wait beyond this page.
+    pub more: bool,
+    /// Newer reference data, when the device's version is out of date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<ReferenceData>,
+}
+
+/// The body of every error the hub returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// A stable machine code and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// e.g. `unauthorized`, `device_revoked`, `unsupported_protocol`, `bad_request`.
+    pub code: String,
+    /// What went wrong and what to do.
+    pub message: String,
+}

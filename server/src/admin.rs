@@ -1,0 +1,178 @@
+//! Administration: users, enrolment codes, devices and reference data. Used by the
+//! `bianmin-server` subcommands on a data directory (and later by the console).
+
+use std::time::Duration;
+
+use bianmin_domain::{Catalog, Directory, Identity, Role, ValidationError, YearCalendar};
+use uuid::Uuid;
+
+use crate::auth;
+use crate::storage::{Storage, StorageError, UserRecord};
+
+/// Why an administrative action failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// Bad input: the field and the rule.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// Storage said no.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Adds a user with a role over an area (village code for residents and clerks, township code
+/// for reviewers, county code for administrators). The area must exist in the loaded directory.
+pub fn add_user(
+    storage: &dyn Storage,
+    name: &str,
+    display_name: &str,
+    role: Role,
+    area: &str,
+) -> Result<UserRecord, AdminError> {
+    let name = name.trim();
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(ValidationError::new(
+            "name",
+            "must be 1 to 64 letters, digits, '-', '_' or '.'",
+        )
+        .into());
+    }
+    let id = format!("u-{}", Uuid::new_v4().simple());
+    Identity::new(&id, role, area, "-")?;
+    if let Some(reference) = storage.reference()? {
+        let dir = &reference.directory;
+        let known = match role {
+            Role::Resident | Role::Clerk => dir.village(area).is_some(),
+            Role::Reviewer => dir.townships.iter().any(|t| t.code == area),
+            Role::Administrator => dir.county.code == area,
+        };
+        if !known {
+            return Err(
+                ValidationError::new("area", "is not in the loaded village directory").into(),
+            );
+        }
+    }
+    let user = UserRecord {
+        id,
+        name: name.to_string(),
+        display_name: if display_name.trim().is_empty() {
+            name.to_string()
+        } else {
+            display_name.trim().to_string()
+        },
+        role,
+        area: area.to_string(),
+        password_hash: None,
+        created_at: now_ms(),
+    };
+    storage.add_user(&user)?;
+    tracing::info!(user = %user.id, role = %role, "user added");
+    Ok(user)
+}
+
+/// Issues a one-time enrolment code for a user's device, valid for `valid_for`. Only the code's
+/// hash is stored: the code is shown once.
+pub fn issue_enrolment_code(
+    storage: &dyn Storage,
+    user_name: &str,
+    valid_for: Duration,
+) -> Result<String, AdminError> {
+    let user = storage
+        .user_by_name(user_name)?
+        .ok_or_else(|| StorageError::NotFound(format!("user '{user_name}'")))?;
+    let code = auth::new_enrolment_code();
+    let expires = now_ms() + valid_for.as_millis() as i64;
+    storage.add_enrolment_code(
+        &auth::hash_secret(&auth::normalise_code(&code)),
+        &user.id,
+        expires,
+    )?;
+    Ok(code)
+}
+
+/// Revokes a device: its next request is refused.
+pub fn revoke_device(storage: &dyn Storage, device_id: &str) -> Result<bool, AdminError> {
+    Ok(storage.revoke_device(device_id, now_ms())?)
+}
+
+/// Loads a service-item catalog (JSON in the format of `domain/demo/service-items.json`).
+pub fn load_catalog(storage: &dyn Storage, json: &str) -> Result<u64, AdminError> {
+    let catalog = Catalog::from_json(json)?;
+    Ok(storage.set_reference(Some(&catalog), None, None)?)
+}
+
+/// Loads a village directory (JSON in the format of `domain/demo/villages.json`).
+pub fn load_directory(storage: &dyn Storage, json: &str) -> Result<u64, AdminError> {
+    let directory = Directory::from_json(json)?;
+    Ok(storage.set_reference(None, Some(&directory), None)?)
+}
+
+/// Loads one year's holiday calendar (JSON in the format of `domain/demo/calendar-2026.json`).
+pub fn load_calendar(storage: &dyn Storage, json: &str) -> Result<u64, AdminError> {
+    let calendar = YearCalendar::from_json(json)?;
+    Ok(storage.set_reference(None, None, Some(&calendar))?)
+}
+
+/// A demo user and a fresh enrolment code for one of their devices.
+#[derive(Debug, Clone)]
+pub struct DemoUser {
+    /// The user.
+    pub user: UserRecord,
+    /// A one-time enrolment code.
+    pub code: String,
+}
+
+/// Loads the demo county, catalog and 2026 calendar (if no reference data exists) and one user
+/// per role (if absent), and issues each a fresh enrolment code valid for a day.
+pub fn load_demo(storage: &dyn Storage) -> Result<Vec<DemoUser>, AdminError> {
+    use bianmin_domain::demo;
+    if storage.reference()?.is_none() {
+        storage.set_reference(Some(&demo::catalog()), Some(&demo::directory()), None)?;
+        load_calendar(storage, demo::CALENDAR_2026_JSON)?;
+    }
+    let people = [
+        (
+            "resident-wang",
+            "王秀英 (resident)",
+            Role::Resident,
+            "370883101201",
+        ),
+        (
+            "clerk-east",
+            "东村代办员 (clerk, East Village)",
+            Role::Clerk,
+            "370883101201",
+        ),
+        (
+            "reviewer-taiping",
+            "太平镇审核员 (reviewer, Taiping Town)",
+            Role::Reviewer,
+            "370883101",
+        ),
+        (
+            "admin",
+            "示范县管理员 (administrator)",
+            Role::Administrator,
+            "370883",
+        ),
+    ];
+    let mut out = Vec::new();
+    for (name, display, role, area) in people {
+        let user = match storage.user_by_name(name)? {
+            Some(u) => u,
+            None => add_user(storage, name, display, role, area)?,
+        };
+        let code = issue_enrolment_code(storage, name, Duration::from_secs(24 * 3600))?;
+        out.push(DemoUser { user, code });
+    }
+    Ok(out)
+}

@@ -1,0 +1,100 @@
+//! The HTTP API of the sync protocol (see `docs/sync-protocol.md`).
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{FromRequest, Request, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bianmin_client_core::protocol::{EnrolRequest, EnrolResponse, SyncRequest, SyncResponse};
+use futures_util::Stream;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::BroadcastStream;
+
+use crate::AppState;
+use crate::auth::AuthedDevice;
+use crate::engine::read_scope;
+use crate::error::AppError;
+
+/// A JSON body whose rejections use the hub's error format.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => {
+                let status = rejection.status();
+                let code = match status {
+                    StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+                    _ => "bad_request",
+                };
+                let mut text = rejection.body_text();
+                text.truncate(300);
+                Err(AppError::new(status, code, text))
+            }
+        }
+    }
+}
+
+/// The routes of the sync API.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/enrol", post(enrol))
+        .route("/api/v1/sync", post(sync))
+        .route("/api/v1/events", get(events))
+        .route("/healthz", get(|| async { "ok" }))
+}
+
+async fn enrol(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<EnrolRequest>,
+) -> Result<Json<EnrolResponse>, AppError> {
+    let engine = state.engine.clone();
+    let res = tokio::task::spawn_blocking(move || engine.enrol(req))
+        .await
+        .map_err(AppError::internal)??;
+    Ok(Json(res))
+}
+
+async fn sync(
+    State(state): State<AppState>,
+    who: AuthedDevice,
+    ApiJson(req): ApiJson<SyncRequest>,
+) -> Result<Json<SyncResponse>, AppError> {
+    let engine = state.engine.clone();
+    let res = tokio::task::spawn_blocking(move || engine.sync(&who, req))
+        .await
+        .map_err(AppError::internal)??;
+    Ok(Json(res))
+}
+
+/// Server-sent events: `changes` whenever something in the device's scope was stored, so an
+/// online tablet syncs within a second of a township decision without polling.
+async fn events(
+    State(state): State<AppState>,
+    who: AuthedDevice,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let scope = read_scope(who.identity.role, &who.identity.user, &who.identity.area);
+    let stream = BroadcastStream::new(state.engine.subscribe()).filter_map(move |notice| {
+        match notice {
+            Ok(n) if n.visible_to(&scope) => Some(Ok(Event::default()
+                .event("changes")
+                .data(n.seq.to_string()))),
+            Ok(_) => None,
+            // Missed notices: tell the device to sync anyway.
+            Err(_) => Some(Ok(Event::default().event("changes").data("0"))),
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}

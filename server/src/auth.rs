@@ -1,0 +1,110 @@
+//! Device authentication: random tokens stored only as SHA-256 hashes, and the extractor that
+//! turns `Authorization: Bearer <token>` into the calling device and its user.
+
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use bianmin_domain::Identity;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::AppState;
+use crate::error::AppError;
+use crate::storage::{DeviceRecord, UserRecord};
+
+/// A new random secret of 256 bits, as URL-safe text.
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// A short one-time enrolment code a clerk can type: 10 characters from an alphabet without
+/// look-alikes (about 50 bits), valid for a limited time and for one use.
+pub fn new_enrolment_code() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    (0..10)
+        .map(|i| {
+            let c = ALPHABET[(rng.next_u32() as usize) % ALPHABET.len()] as char;
+            if i == 5 {
+                format!("-{c}")
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// The hex SHA-256 of a secret (codes are normalised: case and dashes ignored).
+pub fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Normalises a typed enrolment code before hashing.
+pub fn normalise_code(code: &str) -> String {
+    code.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+/// The device that made a request, authenticated by its token.
+#[derive(Debug, Clone)]
+pub struct AuthedDevice {
+    /// The device.
+    pub device: DeviceRecord,
+    /// Its user.
+    pub user: UserRecord,
+    /// The identity its changes are checked against.
+    pub identity: Identity,
+}
+
+impl FromRequestParts<AppState> for AuthedDevice {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                AppError::unauthorized("send the device token as 'Authorization: Bearer <token>'")
+            })?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .ok_or_else(|| {
+                AppError::unauthorized("the Authorization header must be 'Bearer <token>'")
+            })?
+            .trim();
+        let hash = hash_secret(token);
+        let storage = state.storage.clone();
+        let found = tokio::task::spawn_blocking(move || storage.device_by_token(&hash))
+            .await
+            .map_err(AppError::internal)??;
+        let Some((device, user)) = found else {
+            return Err(AppError::unauthorized(
+                "unknown device token: enrol the device again",
+            ));
+        };
+        if device.revoked_at.is_some() {
+            return Err(AppError::new(
+                StatusCode::FORBIDDEN,
+                "device_revoked",
+                "this device was revoked by an administrator: its unsynced work stays on it; \
+                 ask for a new enrolment",
+            ));
+        }
+        let identity = Identity {
+            user: user.id.clone(),
+            role: user.role,
+            area: user.area.clone(),
+            device: device.id.clone(),
+        };
+        Ok(AuthedDevice {
+            device,
+            user,
+            identity,
+        })
+    }
+}

@@ -1,0 +1,338 @@
+//! The sync engine: enrolment, and one sync round (push, then pull).
+//!
+//! Blocking code, run from `spawn_blocking`. Pushes are checked by
+//! [`bianmin_client_core::hub::check_push`] (the same permission function the tablets use) and
+//! stored with [`Storage::commit`]; pulls read the change log through the device's read scope,
+//! so a round costs in proportion to what changed, not to what is stored. Documents are held in
+//! a bounded cache; everything else stays on disk.
+
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use bianmin_client_core::Reference;
+use bianmin_client_core::hub::{HubDocument, check_push};
+use bianmin_client_core::protocol::{
+    B64, EnrolRequest, EnrolResponse, Head, PROTOCOL_VERSION, PullDoc, PushResult, ReferenceData,
+    SyncRequest, SyncResponse,
+};
+use bianmin_domain::{Role, WorkingCalendar};
+use lru::LruCache;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use crate::auth::{self, AuthedDevice};
+use crate::error::AppError;
+use crate::storage::{Commit, NewDevice, ReadScope, Storage};
+
+/// Documents kept decoded in memory.
+const CACHE_DOCUMENTS: usize = 2048;
+/// At most this many documents per push.
+pub const MAX_PUSH_DOCS: usize = 1000;
+/// At most this many changes per pushed document.
+pub const MAX_CHANGES_PER_DOC: usize = 10_000;
+/// How long reference data is reused before checking storage for a newer version.
+const REFERENCE_TTL: Duration = Duration::from_secs(2);
+
+/// Tells connected devices that changes in their scope exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveNotice {
+    /// The change log position now reached.
+    pub seq: u64,
+    /// The village of the changed document.
+    pub village: String,
+    /// Its resident, for requests.
+    pub resident_user: Option<String>,
+}
+
+impl LiveNotice {
+    /// Whether a device with this read scope may hear of it.
+    pub fn visible_to(&self, scope: &ReadScope) -> bool {
+        match scope {
+            ReadScope::Resident { user } => self.resident_user.as_deref() == Some(user.as_str()),
+            ReadScope::Village(v) => self.village == *v,
+            ReadScope::Township(t) | ReadScope::County(t) => self.village.starts_with(t.as_str()),
+        }
+    }
+}
+
+struct ReferenceState {
+    data: ReferenceData,
+    rules: Reference,
+}
+
+/// The sync engine shared by all requests.
+pub struct Engine {
+    storage: Arc<dyn Storage>,
+    cache: Mutex<LruCache<Uuid, HubDocument>>,
+    /// Pushes are read-modify-write of documents: one at a time.
+    writer: Mutex<()>,
+    reference: RwLock<Option<(Instant, Arc<ReferenceState>)>>,
+    live: broadcast::Sender<LiveNotice>,
+    /// The byte budget of one pull page.
+    pub pull_budget: usize,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("pull_budget", &self.pull_budget)
+            .finish_non_exhaustive()
+    }
+}
+
+fn poisoned<T>(_: T) -> AppError {
+    AppError::internal("a lock was poisoned by an earlier panic")
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// The read scope of an identity's role.
+pub fn read_scope(role: Role, user: &str, area: &str) -> ReadScope {
+    match role {
+        Role::Resident => ReadScope::Resident {
+            user: user.to_string(),
+        },
+        Role::Clerk => ReadScope::Village(area.to_string()),
+        Role::Reviewer => ReadScope::Township(area.to_string()),
+        Role::Administrator => ReadScope::County(area.to_string()),
+    }
+}
+
+impl Engine {
+    /// An engine over `storage`.
+    pub fn new(storage: Arc<dyn Storage>) -> Self {
+        let (live, _) = broadcast::channel(1024);
+        Engine {
+            storage,
+            cache: Mutex::new(LruCache::new(
+                NonZeroUsize::new(CACHE_DOCUMENTS).expect("non-zero"),
+            )),
+            writer: Mutex::new(()),
+            reference: RwLock::new(None),
+            live,
+            pull_budget: 512 * 1024,
+        }
+    }
+
+    /// Subscribes to notices of new changes.
+    pub fn subscribe(&self) -> broadcast::Receiver<LiveNotice> {
+        self.live.subscribe()
+    }
+
+    fn reference(&self) -> Result<Arc<ReferenceState>, AppError> {
+        if let Some((at, state)) = self.reference.read().map_err(poisoned)?.as_ref() {
+            if at.elapsed() < REFERENCE_TTL {
+                return Ok(state.clone());
+            }
+        }
+        let data = self.storage.reference()?.ok_or_else(|| {
+            AppError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no_reference_data",
+                "the hub has no catalog and village directory yet: an administrator must load them",
+            )
+        })?;
+        let mut slot = self.reference.write().map_err(poisoned)?;
+        if let Some((_, current)) = slot.as_ref() {
+            if current.data.version == data.version {
+                let state = current.clone();
+                *slot = Some((Instant::now(), state.clone()));
+                return Ok(state);
+            }
+        }
+        let rules = Reference {
+            catalog: data.catalog.clone(),
+            directory: data.directory.clone(),
+            calendar: WorkingCalendar::new(data.calendars.clone()),
+        };
+        let state = Arc::new(ReferenceState { data, rules });
+        *slot = Some((Instant::now(), state.clone()));
+        Ok(state)
+    }
+
+    /// Enrols a device with a one-time code.
+    pub fn enrol(&self, req: EnrolRequest) -> Result<EnrolResponse, AppError> {
+        check_protocol(req.protocol)?;
+        let name = req.device_name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(AppError::bad_request(
+                "device_name: must be 1 to 100 characters",
+            ));
+        }
+        let reference = self.reference()?;
+        let token = auth::new_token();
+        let actor = Uuid::new_v4().simple().to_string();
+        let device = NewDevice {
+            name: name.to_string(),
+            token_hash: auth::hash_secret(&token),
+            actor: actor.clone(),
+            now: now_ms(),
+        };
+        let code_hash = auth::hash_secret(&auth::normalise_code(&req.code));
+        let (device, user) = self.storage.redeem_enrolment_code(&code_hash, &device)?;
+        tracing::info!(device = %device.id, device_no = device.device_no, role = %user.role, "device enrolled");
+        Ok(EnrolResponse {
+            protocol: PROTOCOL_VERSION,
+            token,
+            device_id: device.id.clone(),
+            device_no: device.device_no,
+            actor,
+            identity: bianmin_domain::Identity {
+                user: user.id,
+                role: user.role,
+                area: user.area,
+                device: device.id,
+            },
+            reference: reference.data.clone(),
+        })
+    }
+
+    fn load(&self, id: Uuid) -> Result<Option<HubDocument>, AppError> {
+        if let Some(doc) = self.cache.lock().map_err(poisoned)?.get(&id) {
+            return Ok(Some(doc.clone()));
+        }
+        let Some(record) = self.storage.document(id)? else {
+            return Ok(None);
+        };
+        let doc = HubDocument::load(&record.bytes).map_err(AppError::internal)?;
+        self.cache.lock().map_err(poisoned)?.put(id, doc.clone());
+        Ok(Some(doc))
+    }
+
+    /// One round: the device's pushes are checked and stored, then it receives a page of what
+    /// changed in its scope since its cursor.
+    pub fn sync(&self, who: &AuthedDevice, req: SyncRequest) -> Result<SyncResponse, AppError> {
+        check_protocol(req.protocol)?;
+        if req.push.len() > MAX_PUSH_DOCS {
+            return Err(AppError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_many_documents",
+                format!("push at most {MAX_PUSH_DOCS} documents per round"),
+            ));
+        }
+        let reference = self.reference()?;
+        let mut results = Vec::with_capacity(req.push.len());
+        for push in req.push {
+            if push.changes.len() > MAX_CHANGES_PER_DOC {
+                results.push(PushResult::Refused {
+                    doc: push.doc,
+                    code: "too_many_changes".into(),
+                    reason: format!("push at most {MAX_CHANGES_PER_DOC} changes per document"),
+                    held: Vec::new(),
+                });
+                continue;
+            }
+            let changes: Vec<Vec<u8>> = push.changes.into_iter().map(|b| b.0).collect();
+            results.push(self.push_one(who, push.doc, &changes, &reference.rules)?);
+        }
+        let scope = read_scope(who.identity.role, &who.identity.user, &who.identity.area);
+        let page = self.storage.changes_after(
+            &scope,
+            req.cursor,
+            self.pull_budget,
+            Some(&who.device.id),
+        )?;
+        let mut pull: Vec<PullDoc> = Vec::new();
+        for entry in page.entries {
+            match pull.iter_mut().find(|p| p.doc == entry.doc_id) {
+                Some(p) => p.changes.push(B64(entry.change)),
+                None => pull.push(PullDoc {
+                    doc: entry.doc_id,
+                    changes: vec![B64(entry.change)],
+                }),
+            }
+        }
+        let reference_update =
+            (req.reference_version < reference.data.version).then(|| reference.data.clone());
+        Ok(SyncResponse {
+            protocol: PROTOCOL_VERSION,
+            results,
+            pull,
+            cursor: page.cursor.max(req.cursor),
+            more: page.more,
+            reference: reference_update,
+        })
+    }
+
+    fn push_one(
+        &self,
+        who: &AuthedDevice,
+        doc_id: Uuid,
+        changes: &[Vec<u8>],
+        rules: &Reference,
+    ) -> Result<PushResult, AppError> {
+        let _writing = self.writer.lock().map_err(poisoned)?;
+        let current = self.load(doc_id)?;
+        let checked = check_push(
+            current.as_ref(),
+            doc_id,
+            changes,
+            &who.identity,
+            &who.device.actor,
+            rules,
+        );
+        let mut accepted = match checked {
+            Ok(a) => a,
+            Err(refusal) => {
+                tracing::info!(doc = %doc_id, device = %who.device.id, code = refusal.code, "push refused");
+                return Ok(PushResult::Refused {
+                    doc: doc_id,
+                    code: refusal.code.to_string(),
+                    reason: refusal.reason,
+                    held: refusal.held.into_iter().map(Head).collect(),
+                });
+            }
+        };
+        if !accepted.new_changes.is_empty() {
+            let meta = accepted.doc.meta();
+            let snapshot = accepted.doc.save();
+            let seq = self.storage.commit(&Commit {
+                doc_id,
+                kind: meta.kind,
+                village: &meta.village,
+                resident_user: meta.resident_user.as_deref(),
+                snapshot: &snapshot,
+                changes: &accepted.new_changes,
+                device_id: &who.device.id,
+                user_id: &who.user.id,
+                received_at: now_ms(),
+            })?;
+            tracing::debug!(doc = %doc_id, device = %who.device.id, changes = accepted.new_changes.len(), seq, "push stored");
+            // Nobody listening is fine.
+            let _ = self.live.send(LiveNotice {
+                seq,
+                village: meta.village.clone(),
+                resident_user: meta.resident_user.clone(),
+            });
+        }
+        let heads = accepted.doc.heads().into_iter().map(Head).collect();
+        self.cache
+            .lock()
+            .map_err(poisoned)?
+            .put(doc_id, accepted.doc);
+        Ok(PushResult::Accepted {
+            doc: doc_id,
+            heads,
+            duplicates: accepted.duplicates,
+        })
+    }
+}
+
+fn check_protocol(version: u32) -> Result<(), AppError> {
+    if version == PROTOCOL_VERSION {
+        Ok(())
+    } else {
+        Err(AppError::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_protocol",
+            format!(
+                "this hub speaks sync protocol {PROTOCOL_VERSION}, the device sent {version}: \
+                 update the app"
+            ),
+        ))
+    }
+}

@@ -1,0 +1,76 @@
+//! # Bianmin's township hub
+//!
+//! Authenticates devices, checks every change they push against the domain rules and the
+//! sender's role (with the same code the tablets run), keeps the authoritative copy of every
+//! document, and serves each device only what its role may read.
+//!
+//! - [`app`] builds the HTTP router (tested with `tower::ServiceExt::oneshot`, served by `main`).
+//! - [`engine`]: enrolment and sync rounds. [`storage`]: the storage trait and its SQLite backend.
+//! - [`admin`]: users, enrolment codes, revocation, reference data (CLI now, console later).
+
+pub mod admin;
+pub mod api;
+pub mod auth;
+pub mod engine;
+pub mod error;
+pub mod storage;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub use error::AppError;
+
+/// The largest request body accepted (a first push of a whole village fits well within it).
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The storage backend.
+    pub storage: Arc<dyn storage::Storage>,
+    /// The sync engine.
+    pub engine: Arc<engine::Engine>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// State over a storage backend.
+    pub fn new(storage: Arc<dyn storage::Storage>) -> Self {
+        AppState {
+            engine: Arc::new(engine::Engine::new(storage.clone())),
+            storage,
+        }
+    }
+}
+
+/// The hub's HTTP application.
+pub fn app(state: AppState) -> Router {
+    let request_id = axum::http::HeaderName::from_static("x-request-id");
+    Router::new()
+        .merge(api::routes())
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-")
+                    .to_string();
+                // Method and path only: no query strings or bodies in logs.
+                tracing::info_span!("request", id, method = %req.method(), path = %req.uri().path())
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}

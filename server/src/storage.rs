@@ -1,0 +1,240 @@
+//! The hub's storage, behind a trait so that a PostgreSQL backend can follow without touching
+//! the sync engine. [`sqlite::SqliteStorage`] is the embedded backend; every backend must pass
+//! the shared suite in [`suite`].
+//!
+//! Methods are blocking (the engine calls them from `spawn_blocking`). A backend keeps one
+//! writer; [`Storage::commit`] is one transaction: the document's new snapshot, its new
+//! changes appended to the change log with increasing sequence numbers, and the audit record of
+//! who sent them and when the hub received them, together or not at all.
+
+pub mod sqlite;
+pub mod suite;
+
+use bianmin_client_core::DocKind;
+use bianmin_client_core::protocol::ReferenceData;
+use bianmin_domain::{Catalog, Directory, Role, YearCalendar};
+use uuid::Uuid;
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The enrolment code is unknown, already used or expired.
+    #[error("the enrolment code is unknown, already used or expired")]
+    CodeInvalid,
+    /// A unique name is taken (e.g. a user name).
+    #[error("{0} already exists")]
+    Duplicate(String),
+    /// Something named does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The database is from a newer version of the hub.
+    #[error(
+        "the data directory was written by a newer version (schema {found}, this one knows {supported})"
+    )]
+    TooNew {
+        /// Its schema version.
+        found: i64,
+        /// The newest this code knows.
+        supported: i64,
+    },
+    /// The backend failed.
+    #[error("storage backend: {0}")]
+    Backend(String),
+}
+
+/// Shorthand.
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+/// A person who may use the hub.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// Stable identifier (goes into every event the user makes).
+    pub id: String,
+    /// Sign-in name, unique.
+    pub name: String,
+    /// Name shown to others.
+    pub display_name: String,
+    /// Role.
+    pub role: Role,
+    /// The area code the role covers (village, township or county).
+    pub area: String,
+    /// Argon2id hash for console sign-in, if the user has a password.
+    pub password_hash: Option<String>,
+    /// Milliseconds since the epoch.
+    pub created_at: i64,
+}
+
+/// An enrolled device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRecord {
+    /// Stable identifier.
+    pub id: String,
+    /// Number unique in the hub (part of receipt numbers).
+    pub device_no: u32,
+    /// The user it was enrolled for.
+    pub user_id: String,
+    /// A name given at enrolment.
+    pub name: String,
+    /// Its Automerge actor, hex.
+    pub actor: String,
+    /// Milliseconds since the epoch.
+    pub enrolled_at: i64,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<i64>,
+}
+
+/// What a device presents at enrolment, already hashed where secret.
+#[derive(Debug, Clone)]
+pub struct NewDevice {
+    /// The device's chosen name.
+    pub name: String,
+    /// SHA-256 of its token, hex.
+    pub token_hash: String,
+    /// The actor assigned to it, hex.
+    pub actor: String,
+    /// Milliseconds since the epoch.
+    pub now: i64,
+}
+
+/// A stored document with what its read scope is keyed on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocRecord {
+    /// The saved Automerge document.
+    pub bytes: Vec<u8>,
+    /// Request or agenda item.
+    pub kind: DocKind,
+    /// Its village.
+    pub village: String,
+}
+
+/// Who may read what: the change log is filtered by this.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadScope {
+    /// A resident's own requests.
+    Resident {
+        /// The resident user's id.
+        user: String,
+    },
+    /// Everything of one village.
+    Village(String),
+    /// Everything of one township's villages.
+    Township(String),
+    /// Everything of one county.
+    County(String),
+}
+
+/// One accepted push, to be stored in one transaction.
+#[derive(Debug, Clone)]
+pub struct Commit<'a> {
+    /// The document.
+    pub doc_id: Uuid,
+    /// Request or agenda item.
+    pub kind: DocKind,
+    /// Its village (its township is the code's first 9 digits).
+    pub village: &'a str,
+    /// The resident it belongs to, for requests.
+    pub resident_user: Option<&'a str>,
+    /// The whole document after the push.
+    pub snapshot: &'a [u8],
+    /// The new changes, in causal order: hash and bytes.
+    pub changes: &'a [([u8; 32], Vec<u8>)],
+    /// The sending device.
+    pub device_id: &'a str,
+    /// The sending user.
+    pub user_id: &'a str,
+    /// When the hub received them, milliseconds since the epoch.
+    pub received_at: i64,
+}
+
+/// One entry of the change log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    /// Its position in the log.
+    pub seq: u64,
+    /// The document.
+    pub doc_id: Uuid,
+    /// The change's bytes.
+    pub change: Vec<u8>,
+}
+
+/// A page of the change log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogPage {
+    /// The entries, in log order.
+    pub entries: Vec<LogEntry>,
+    /// The position to continue from.
+    pub cursor: u64,
+    /// Whether entries remain beyond `cursor`.
+    pub more: bool,
+}
+
+/// The audit record of one accepted change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Its position in the change log.
+    pub seq: u64,
+    /// The change hash, hex.
+    pub hash: String,
+    /// The device that sent it.
+    pub device_id: String,
+    /// The user of that device.
+    pub user_id: String,
+    /// When the hub received it, milliseconds since the epoch.
+    pub received_at: i64,
+}
+
+/// The hub's storage.
+pub trait Storage: Send + Sync + 'static {
+    /// Adds a user; [`StorageError::Duplicate`] if the name is taken.
+    fn add_user(&self, user: &UserRecord) -> Result<()>;
+    /// The user with this id.
+    fn user(&self, id: &str) -> Result<Option<UserRecord>>;
+    /// The user with this sign-in name.
+    fn user_by_name(&self, name: &str) -> Result<Option<UserRecord>>;
+    /// Every user, by name.
+    fn users(&self) -> Result<Vec<UserRecord>>;
+
+    /// Stores a one-time enrolment code (its hash) for a user, valid until `expires_at`.
+    fn add_enrolment_code(&self, code_hash: &str, user_id: &str, expires_at: i64) -> Result<()>;
+    /// Redeems a code exactly once and creates the device with the next device number.
+    fn redeem_enrolment_code(
+        &self,
+        code_hash: &str,
+        device: &NewDevice,
+    ) -> Result<(DeviceRecord, UserRecord)>;
+    /// The device holding this token (by hash) and its user; revoked devices are returned too
+    /// (the caller refuses them with a clear error).
+    fn device_by_token(&self, token_hash: &str) -> Result<Option<(DeviceRecord, UserRecord)>>;
+    /// Every device, by number.
+    fn devices(&self) -> Result<Vec<DeviceRecord>>;
+    /// Revokes a device; `false` if it was already revoked.
+    fn revoke_device(&self, device_id: &str, at: i64) -> Result<bool>;
+
+    /// The reference data, if any has been loaded.
+    fn reference(&self) -> Result<Option<ReferenceData>>;
+    /// Replaces the parts given (a calendar replaces its own year) and bumps the version.
+    fn set_reference(
+        &self,
+        catalog: Option<&Catalog>,
+        directory: Option<&Directory>,
+        calendar: Option<&YearCalendar>,
+    ) -> Result<u64>;
+
+    /// A stored document.
+    fn document(&self, id: Uuid) -> Result<Option<DocRecord>>;
+    /// Stores an accepted push (see the module docs); returns the last sequence number used.
+    fn commit(&self, commit: &Commit<'_>) -> Result<u64>;
+    /// Up to `byte_budget` bytes of change-log entries after `cursor` that `scope` may read
+    /// (at least one entry if any remains), skipping those sent by `exclude_device`.
+    fn changes_after(
+        &self,
+        scope: &ReadScope,
+        cursor: u64,
+        byte_budget: usize,
+        exclude_device: Option<&str>,
+    ) -> Result<LogPage>;
+    /// The audit trail of a document, in log order.
+    fn audit(&self, doc_id: Uuid) -> Result<Vec<AuditEntry>>;
+    /// The number of documents and of change-log entries.
+    fn counts(&self) -> Result<(u64, u64)>;
+}

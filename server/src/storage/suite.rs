@@ -1,0 +1,969 @@
+//! The behaviour every [`Storage`] backend must show.
+//!
+//! A backend's tests call [`run_all`] with a factory of fresh, empty stores; every check gets a
+//! store of its own. The checks use the demo county `370883` (township `370883101` with
+//! villages `370883101201` and `370883101202`, township `370883102` with `370883102201`) and
+//! arbitrary change bytes: storage does not look inside them.
+//!
+//! What is backend-specific (files, schema versions, crash safety) is tested by the backend.
+
+use std::collections::BTreeSet;
+
+use bianmin_client_core::DocKind;
+use bianmin_domain::{Role, YearCalendar, demo};
+use uuid::Uuid;
+
+use super::{
+    Commit, DocRecord, LogEntry, LogPage, NewDevice, ReadScope, Storage, StorageError, UserRecord,
+};
+
+const COUNTY: &str = "370883";
+const TOWNSHIP: &str = "370883101";
+const OTHER_TOWNSHIP: &str = "370883102";
+/// 东村, in [`TOWNSHIP`].
+const EAST: &str = "370883101201";
+/// 西村, in [`TOWNSHIP`].
+const WEST: &str = "370883101202";
+/// 北山村, in [`OTHER_TOWNSHIP`].
+const BEISHAN: &str = "370883102201";
+/// 2026-03-02T08:00:00+08:00, in milliseconds since the epoch.
+const T0: i64 = 1_772_409_600_000;
+const MINUTE: i64 = 60_000;
+const DAY: i64 = 24 * 60 * MINUTE;
+
+/// One behaviour, checked on a fresh store.
+pub type Check = fn(&dyn Storage);
+
+/// Every check, by name.
+pub const CHECKS: &[(&str, Check)] = &[
+    ("users_have_unique_names", users_have_unique_names),
+    ("enrolment_code_redeems_once", enrolment_code_redeems_once),
+    ("expired_code_is_refused", expired_code_is_refused),
+    (
+        "code_for_unknown_user_is_refused",
+        code_for_unknown_user_is_refused,
+    ),
+    (
+        "failed_enrolment_keeps_the_code",
+        failed_enrolment_keeps_the_code,
+    ),
+    ("device_numbers_increase", device_numbers_increase),
+    (
+        "device_by_token_and_revocation",
+        device_by_token_and_revocation,
+    ),
+    ("reference_versioning", reference_versioning),
+    ("commit_document_and_audit", commit_document_and_audit),
+    ("recommit_adds_nothing", recommit_adds_nothing),
+    ("changes_after_respects_scope", changes_after_respects_scope),
+    (
+        "byte_budget_pages_everything_once",
+        byte_budget_pages_everything_once,
+    ),
+    (
+        "excluded_device_advances_cursor",
+        excluded_device_advances_cursor,
+    ),
+    ("empty_log_and_cursor_at_end", empty_log_and_cursor_at_end),
+    (
+        "concurrent_commits_are_serialised",
+        concurrent_commits_are_serialised,
+    ),
+];
+
+/// Runs every check, each on a fresh store from `make`.
+pub fn run_all(make: &dyn Fn() -> Box<dyn Storage>) {
+    for (name, check) in CHECKS {
+        eprintln!("storage suite: {name}");
+        let storage = make();
+        check(&*storage);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+
+fn user(id: &str, name: &str, role: Role, area: &str) -> UserRecord {
+    UserRecord {
+        id: id.into(),
+        name: name.into(),
+        display_name: format!("{name} (display)"),
+        role,
+        area: area.into(),
+        password_hash: None,
+        created_at: T0,
+    }
+}
+
+/// A clerk of 东村, a resident of 东村, a reviewer of the township and an administrator.
+fn people(s: &dyn Storage) {
+    for u in [
+        user("u-clerk-east", "wang.fang", Role::Clerk, EAST),
+        user("u-res-1", "li.wei", Role::Resident, EAST),
+        user("u-reviewer", "zhao.min", Role::Reviewer, TOWNSHIP),
+        UserRecord {
+            password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
+            ..user("u-admin", "admin", Role::Administrator, COUNTY)
+        },
+    ] {
+        s.add_user(&u).expect("add user");
+    }
+}
+
+fn new_device(n: u8, now: i64) -> NewDevice {
+    NewDevice {
+        name: format!("东村便民点平板 {n}"),
+        token_hash: format!("{:064x}", 0xA0_0000 + u32::from(n)),
+        actor: format!("{:032x}", 0xB0_0000 + u32::from(n)),
+        now,
+    }
+}
+
+/// A fake change: an Automerge-like header and `len` deterministic bytes, with a hash derived
+/// from `seed`.
+fn change(seed: u64, len: usize) -> ([u8; 32], Vec<u8>) {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut hash = [0u8; 32];
+    for chunk in hash.chunks_mut(8) {
+        chunk.copy_from_slice(&next().to_le_bytes());
+    }
+    let mut bytes = vec![0x85, 0x6f, 0x4a, 0x83];
+    bytes.extend(hash[..4].iter());
+    while bytes.len() < len {
+        bytes.push(next() as u8);
+    }
+    bytes.truncate(len.max(1));
+    (hash, bytes)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn push(
+    s: &dyn Storage,
+    doc: Uuid,
+    kind: DocKind,
+    village: &str,
+    resident: Option<&str>,
+    changes: &[([u8; 32], Vec<u8>)],
+    device: &str,
+    at: i64,
+) -> u64 {
+    let snapshot: Vec<u8> = changes
+        .iter()
+        .flat_map(|(_, c)| c.iter().copied())
+        .collect();
+    s.commit(&Commit {
+        doc_id: doc,
+        kind,
+        village,
+        resident_user: resident,
+        snapshot: &snapshot,
+        changes,
+        device_id: device,
+        user_id: &format!("user-of-{device}"),
+        received_at: at,
+    })
+    .expect("commit")
+}
+
+/// Pulls everything `scope` may read from the start, page by page, checking each page.
+fn pull_all(
+    s: &dyn Storage,
+    scope: &ReadScope,
+    budget: usize,
+    exclude: Option<&str>,
+) -> Vec<LogEntry> {
+    let mut cursor = 0;
+    let mut out = Vec::new();
+    for _ in 0..100_000 {
+        let page = s
+            .changes_after(scope, cursor, budget, exclude)
+            .expect("changes_after");
+        check_page(&page, cursor, budget);
+        out.extend(page.entries);
+        cursor = page.cursor;
+        if !page.more {
+            let again = s
+                .changes_after(scope, cursor, budget, exclude)
+                .expect("changes_after");
+            assert!(
+                again.entries.is_empty() && !again.more,
+                "{scope:?}: more after the end"
+            );
+            assert_eq!(
+                again.cursor, cursor,
+                "{scope:?}: the cursor moved past the end"
+            );
+            return out;
+        }
+    }
+    panic!("{scope:?}: paging does not end");
+}
+
+/// The invariants of any page read after `cursor`.
+fn check_page(page: &LogPage, cursor: u64, budget: usize) {
+    assert!(page.cursor >= cursor, "the cursor went back");
+    if page.more {
+        assert!(page.cursor > cursor, "more, but the cursor did not move");
+    }
+    let mut prev = cursor;
+    for e in &page.entries {
+        assert!(e.seq > prev, "entries out of order or before the cursor");
+        prev = e.seq;
+    }
+    assert!(
+        prev <= page.cursor,
+        "an entry lies beyond the returned cursor"
+    );
+    let bytes: usize = page.entries.iter().map(|e| e.change.len()).sum();
+    assert!(
+        bytes <= budget || page.entries.len() == 1,
+        "{bytes} bytes in {} entries over a budget of {budget}",
+        page.entries.len()
+    );
+}
+
+fn seqs(entries: &[LogEntry]) -> Vec<u64> {
+    entries.iter().map(|e| e.seq).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Users and devices
+
+/// Users are found by id and name, listed by name, and names are unique.
+pub fn users_have_unique_names(s: &dyn Storage) {
+    assert!(s.users().unwrap().is_empty());
+    people(s);
+    let li = s.user("u-res-1").unwrap().expect("by id");
+    assert_eq!(li, user("u-res-1", "li.wei", Role::Resident, EAST));
+    assert_eq!(s.user_by_name("li.wei").unwrap(), Some(li));
+    let admin = s.user_by_name("admin").unwrap().expect("by name");
+    assert_eq!(admin.role, Role::Administrator);
+    assert!(admin.password_hash.is_some());
+    assert_eq!(s.user("nobody").unwrap(), None);
+    assert_eq!(s.user_by_name("nobody").unwrap(), None);
+
+    let names: Vec<String> = s.users().unwrap().into_iter().map(|u| u.name).collect();
+    assert_eq!(names, ["admin", "li.wei", "wang.fang", "zhao.min"]);
+
+    let clash = user("u-other", "li.wei", Role::Clerk, WEST);
+    assert!(matches!(
+        s.add_user(&clash),
+        Err(StorageError::Duplicate(_))
+    ));
+    assert_eq!(s.users().unwrap().len(), 4);
+    assert_eq!(s.user("u-other").unwrap(), None);
+}
+
+/// A code makes exactly one device, for its user.
+pub fn enrolment_code_redeems_once(s: &dyn Storage) {
+    people(s);
+    s.add_enrolment_code("code-hash-1", "u-clerk-east", T0 + DAY)
+        .unwrap();
+    let (device, owner) = s
+        .redeem_enrolment_code("code-hash-1", &new_device(1, T0 + MINUTE))
+        .expect("redeem");
+    assert_eq!(owner.id, "u-clerk-east");
+    assert_eq!(owner.role, Role::Clerk);
+    assert_eq!(device.user_id, "u-clerk-east");
+    assert_eq!(device.device_no, 1);
+    assert_eq!(device.name, new_device(1, 0).name);
+    assert_eq!(device.actor, new_device(1, 0).actor);
+    assert_eq!(device.enrolled_at, T0 + MINUTE);
+    assert_eq!(device.revoked_at, None);
+    assert!(Uuid::parse_str(&device.id).is_ok(), "device id is a UUID");
+
+    let again = s.redeem_enrolment_code("code-hash-1", &new_device(2, T0 + 2 * MINUTE));
+    assert!(matches!(again, Err(StorageError::CodeInvalid)), "{again:?}");
+    let unknown = s.redeem_enrolment_code("no-such-code", &new_device(3, T0));
+    assert!(
+        matches!(unknown, Err(StorageError::CodeInvalid)),
+        "{unknown:?}"
+    );
+    assert_eq!(s.devices().unwrap(), vec![device]);
+}
+
+/// A code is valid strictly before its expiry.
+pub fn expired_code_is_refused(s: &dyn Storage) {
+    people(s);
+    s.add_enrolment_code("old", "u-clerk-east", T0).unwrap();
+    s.add_enrolment_code("edge", "u-clerk-east", T0 + DAY)
+        .unwrap();
+    let old = s.redeem_enrolment_code("old", &new_device(1, T0 + DAY));
+    assert!(matches!(old, Err(StorageError::CodeInvalid)), "{old:?}");
+    let edge = s.redeem_enrolment_code("edge", &new_device(2, T0 + DAY));
+    assert!(matches!(edge, Err(StorageError::CodeInvalid)), "{edge:?}");
+    assert!(s.devices().unwrap().is_empty());
+    let (device, _) = s
+        .redeem_enrolment_code("edge", &new_device(3, T0 + DAY - 1))
+        .expect("a millisecond before expiry");
+    assert_eq!(device.device_no, 1);
+}
+
+/// A code can only be made for an existing user; code hashes are unique.
+pub fn code_for_unknown_user_is_refused(s: &dyn Storage) {
+    people(s);
+    let r = s.add_enrolment_code("c", "no-such-user", T0 + DAY);
+    assert!(matches!(r, Err(StorageError::NotFound(_))), "{r:?}");
+    s.add_enrolment_code("c", "u-res-1", T0 + DAY).unwrap();
+    let r = s.add_enrolment_code("c", "u-clerk-east", T0 + DAY);
+    assert!(matches!(r, Err(StorageError::Duplicate(_))), "{r:?}");
+    let (_, owner) = s.redeem_enrolment_code("c", &new_device(1, T0)).unwrap();
+    assert_eq!(owner.id, "u-res-1", "the first code stands");
+}
+
+/// An enrolment that fails (a token or actor already taken) leaves the code unused.
+pub fn failed_enrolment_keeps_the_code(s: &dyn Storage) {
+    people(s);
+    s.add_enrolment_code("a", "u-clerk-east", T0 + DAY).unwrap();
+    s.add_enrolment_code("b", "u-clerk-east", T0 + DAY).unwrap();
+    s.redeem_enrolment_code("a", &new_device(1, T0)).unwrap();
+    let same_token = NewDevice {
+        actor: "ff".repeat(16),
+        ..new_device(1, T0)
+    };
+    let r = s.redeem_enrolment_code("b", &same_token);
+    assert!(matches!(r, Err(StorageError::Duplicate(_))), "{r:?}");
+    let same_actor = NewDevice {
+        token_hash: "ee".repeat(32),
+        ..new_device(1, T0)
+    };
+    let r = s.redeem_enrolment_code("b", &same_actor);
+    assert!(matches!(r, Err(StorageError::Duplicate(_))), "{r:?}");
+    let (device, _) = s
+        .redeem_enrolment_code("b", &new_device(2, T0))
+        .expect("the code is still valid");
+    assert_eq!(device.device_no, 2, "failed attempts use no number");
+}
+
+/// Device numbers count up from 1 and devices are listed by number.
+pub fn device_numbers_increase(s: &dyn Storage) {
+    people(s);
+    let owners = ["u-clerk-east", "u-res-1", "u-reviewer", "u-clerk-east"];
+    let mut ids = BTreeSet::new();
+    for (i, owner) in owners.iter().enumerate() {
+        let code = format!("code-{i}");
+        s.add_enrolment_code(&code, owner, T0 + DAY).unwrap();
+        let n = u8::try_from(i).unwrap();
+        let (device, u) = s
+            .redeem_enrolment_code(&code, &new_device(n, T0 + i64::from(n) * MINUTE))
+            .unwrap();
+        assert_eq!(device.device_no, u32::from(n) + 1);
+        assert_eq!(u.id, *owner);
+        assert!(ids.insert(device.id));
+    }
+    let numbers: Vec<u32> = s.devices().unwrap().iter().map(|d| d.device_no).collect();
+    assert_eq!(numbers, [1, 2, 3, 4]);
+}
+
+/// A device is found by its token hash, revoked once, and still found after revocation.
+pub fn device_by_token_and_revocation(s: &dyn Storage) {
+    people(s);
+    s.add_enrolment_code("c1", "u-clerk-east", T0 + DAY)
+        .unwrap();
+    s.add_enrolment_code("c2", "u-res-1", T0 + DAY).unwrap();
+    let (d1, _) = s.redeem_enrolment_code("c1", &new_device(1, T0)).unwrap();
+    let (d2, _) = s.redeem_enrolment_code("c2", &new_device(2, T0)).unwrap();
+
+    let (found, owner) = s
+        .device_by_token(&new_device(1, 0).token_hash)
+        .unwrap()
+        .expect("found by token");
+    assert_eq!(found, d1);
+    assert_eq!(owner, s.user("u-clerk-east").unwrap().unwrap());
+    assert_eq!(s.device_by_token(&"00".repeat(32)).unwrap(), None);
+
+    assert!(s.revoke_device(&d1.id, T0 + DAY).unwrap());
+    assert!(
+        !s.revoke_device(&d1.id, T0 + 2 * DAY).unwrap(),
+        "already revoked"
+    );
+    let r = s.revoke_device("no-such-device", T0);
+    assert!(matches!(r, Err(StorageError::NotFound(_))), "{r:?}");
+
+    let (revoked, _) = s
+        .device_by_token(&new_device(1, 0).token_hash)
+        .unwrap()
+        .expect("revoked devices are still found");
+    assert_eq!(
+        revoked.revoked_at,
+        Some(T0 + DAY),
+        "the first revocation counts"
+    );
+    let (other, _) = s
+        .device_by_token(&new_device(2, 0).token_hash)
+        .unwrap()
+        .unwrap();
+    assert_eq!(other, d2);
+    assert_eq!(other.revoked_at, None);
+    let listed = s.devices().unwrap();
+    assert_eq!(listed[0].revoked_at, Some(T0 + DAY));
+    assert_eq!(listed[1].revoked_at, None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reference data
+
+/// Reference data appears once a catalog and a directory exist; every change bumps the version;
+/// a calendar replaces its own year only.
+pub fn reference_versioning(s: &dyn Storage) {
+    assert_eq!(s.reference().unwrap(), None);
+    let catalog = demo::catalog();
+    let directory = demo::directory();
+    let cal_2026 = YearCalendar::from_json(demo::CALENDAR_2026_JSON).unwrap();
+
+    assert_eq!(s.set_reference(Some(&catalog), None, None).unwrap(), 1);
+    assert_eq!(s.reference().unwrap(), None, "no directory yet");
+    assert_eq!(s.set_reference(None, Some(&directory), None).unwrap(), 2);
+    let r = s.reference().unwrap().expect("catalog and directory");
+    assert_eq!(r.version, 2);
+    assert_eq!(r.catalog, catalog);
+    assert_eq!(r.directory, directory);
+    assert!(r.calendars.is_empty());
+
+    assert_eq!(s.set_reference(None, None, Some(&cal_2026)).unwrap(), 3);
+    let cal_2027 = YearCalendar {
+        year: 2027,
+        holidays: Vec::new(),
+        adjusted_working_days: Vec::new(),
+    };
+    assert_eq!(s.set_reference(None, None, Some(&cal_2027)).unwrap(), 4);
+    let mut cal_2026_fixed = cal_2026.clone();
+    cal_2026_fixed.holidays.truncate(1);
+    cal_2026_fixed.adjusted_working_days.clear();
+    assert_eq!(
+        s.set_reference(None, None, Some(&cal_2026_fixed)).unwrap(),
+        5
+    );
+    let r = s.reference().unwrap().unwrap();
+    assert_eq!(r.version, 5);
+    assert_eq!(r.calendars, vec![cal_2026_fixed.clone(), cal_2027.clone()]);
+
+    let mut smaller = catalog.clone();
+    smaller.items.truncate(1);
+    assert_eq!(s.set_reference(Some(&smaller), None, None).unwrap(), 6);
+    let r = s.reference().unwrap().unwrap();
+    assert_eq!(
+        (r.version, &r.catalog, &r.directory),
+        (6, &smaller, &directory)
+    );
+    assert_eq!(r.calendars.len(), 2, "calendars are kept");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Documents and the change log
+
+/// A commit stores the snapshot and appends its changes with increasing numbers; the audit
+/// trail says who sent each change and when.
+pub fn commit_document_and_audit(s: &dyn Storage) {
+    let doc = Uuid::new_v4();
+    assert_eq!(s.document(doc).unwrap(), None);
+    assert_eq!(s.counts().unwrap(), (0, 0));
+
+    let first = [change(1, 180), change(2, 64)];
+    let s1 = push(
+        s,
+        doc,
+        DocKind::Request,
+        EAST,
+        Some("u-res-1"),
+        &first,
+        "dev-a",
+        T0,
+    );
+    let d = s.document(doc).unwrap().expect("stored");
+    assert_eq!(
+        d,
+        DocRecord {
+            bytes: [first[0].1.clone(), first[1].1.clone()].concat(),
+            kind: DocKind::Request,
+            village: EAST.into(),
+        }
+    );
+
+    let second = [change(3, 40)];
+    let s2 = push(
+        s,
+        doc,
+        DocKind::Request,
+        EAST,
+        Some("u-res-1"),
+        &second,
+        "dev-b",
+        T0 + DAY,
+    );
+    assert!(s2 > s1);
+    assert_eq!(
+        s.document(doc).unwrap().unwrap().bytes,
+        second[0].1,
+        "snapshot replaced"
+    );
+
+    let trail = s.audit(doc).unwrap();
+    assert_eq!(trail.len(), 3);
+    assert_eq!(
+        trail[1].seq, s1,
+        "the first commit returned its last number"
+    );
+    assert_eq!(trail[2].seq, s2);
+    assert!(trail[0].seq < trail[1].seq);
+    let hashes: Vec<String> = trail.iter().map(|a| a.hash.clone()).collect();
+    assert_eq!(
+        hashes,
+        [first[0].0, first[1].0, second[0].0]
+            .map(hex::encode)
+            .to_vec(),
+        "hashes in lower-case hex, in log order"
+    );
+    assert_eq!(trail[0].device_id, "dev-a");
+    assert_eq!(trail[0].user_id, "user-of-dev-a");
+    assert_eq!(trail[1].received_at, T0);
+    assert_eq!(trail[2].device_id, "dev-b");
+    assert_eq!(trail[2].received_at, T0 + DAY);
+
+    let agenda = Uuid::new_v4();
+    let s3 = push(
+        s,
+        agenda,
+        DocKind::Agenda,
+        WEST,
+        None,
+        &[change(4, 300)],
+        "dev-c",
+        T0,
+    );
+    assert!(s3 > s2);
+    let a = s.document(agenda).unwrap().unwrap();
+    assert_eq!((a.kind, a.village.as_str()), (DocKind::Agenda, WEST));
+    assert_eq!(s.audit(agenda).unwrap().len(), 1);
+    assert_eq!(
+        s.audit(doc).unwrap(),
+        trail,
+        "other documents do not show up"
+    );
+    assert!(s.audit(Uuid::new_v4()).unwrap().is_empty());
+    assert_eq!(s.counts().unwrap(), (2, 4));
+}
+
+/// Changes already in the log are not stored again; the commit returns the log's end.
+pub fn recommit_adds_nothing(s: &dyn Storage) {
+    let doc = Uuid::new_v4();
+    let other = Uuid::new_v4();
+    let changes = [change(10, 90), change(11, 90)];
+    push(
+        s,
+        doc,
+        DocKind::Request,
+        EAST,
+        Some("u-res-1"),
+        &changes,
+        "dev-a",
+        T0,
+    );
+    let end = push(
+        s,
+        other,
+        DocKind::Agenda,
+        EAST,
+        None,
+        &[change(12, 50)],
+        "dev-a",
+        T0,
+    );
+    let trail = s.audit(doc).unwrap();
+
+    let again = push(
+        s,
+        doc,
+        DocKind::Request,
+        EAST,
+        Some("u-res-1"),
+        &changes,
+        "dev-b",
+        T0 + DAY,
+    );
+    assert_eq!(again, end, "nothing new: the current end of the log");
+    assert_eq!(s.counts().unwrap(), (2, 3));
+    assert_eq!(
+        s.audit(doc).unwrap(),
+        trail,
+        "the first receipt stays on record"
+    );
+
+    let mixed = [changes[1].clone(), change(13, 70)];
+    let last = push(
+        s,
+        doc,
+        DocKind::Request,
+        EAST,
+        Some("u-res-1"),
+        &mixed,
+        "dev-b",
+        T0 + DAY,
+    );
+    assert!(last > end);
+    assert_eq!(s.counts().unwrap(), (2, 4));
+    let trail = s.audit(doc).unwrap();
+    assert_eq!(trail.len(), 3);
+    assert_eq!(trail[2].seq, last);
+    assert_eq!(trail[2].hash, hex::encode(change(13, 70).0));
+    let all = pull_all(s, &ReadScope::County(COUNTY.into()), usize::MAX, None);
+    assert_eq!(all.len(), 4, "each change once in the log");
+}
+
+/// Who committed what, for the scope checks.
+struct Logged {
+    seq: u64,
+    village: &'static str,
+    resident: Option<&'static str>,
+    device: &'static str,
+}
+
+/// A log across two townships, three villages, two residents and agenda items, interleaved.
+fn mixed_log(s: &dyn Storage) -> Vec<Logged> {
+    let plan: [(&'static str, Option<&'static str>, &'static str, usize); 9] = [
+        (EAST, Some("u-res-1"), "dev-east", 2),
+        (WEST, Some("u-res-3"), "dev-west", 1),
+        (EAST, None, "dev-east", 3),
+        (BEISHAN, Some("u-res-4"), "dev-beishan", 2),
+        (EAST, Some("u-res-2"), "dev-res-2", 1),
+        (WEST, None, "dev-west", 2),
+        (EAST, Some("u-res-1"), "dev-res-1", 1),
+        (BEISHAN, None, "dev-beishan", 1),
+        (EAST, Some("u-res-1"), "dev-east", 2),
+    ];
+    let mut docs = std::collections::HashMap::new();
+    let mut log = Vec::new();
+    let mut seed = 100;
+    for (i, (village, resident, device, n)) in plan.into_iter().enumerate() {
+        let doc = *docs.entry((village, resident)).or_insert_with(Uuid::new_v4);
+        let kind = if resident.is_some() {
+            DocKind::Request
+        } else {
+            DocKind::Agenda
+        };
+        let changes: Vec<_> = (0..n)
+            .map(|_| {
+                seed += 1;
+                change(seed, 30 + (seed as usize * 37) % 200)
+            })
+            .collect();
+        let at = T0 + i as i64 * MINUTE;
+        let last = push(s, doc, kind, village, resident, &changes, device, at);
+        let trail = s.audit(doc).unwrap();
+        let new = &trail[trail.len() - n..];
+        assert_eq!(new.last().unwrap().seq, last);
+        for a in new {
+            log.push(Logged {
+                seq: a.seq,
+                village,
+                resident,
+                device,
+            });
+        }
+    }
+    log
+}
+
+/// Each scope reads exactly its own entries, in log order.
+pub fn changes_after_respects_scope(s: &dyn Storage) {
+    let log = mixed_log(s);
+    let expect = |keep: &dyn Fn(&Logged) -> bool| -> Vec<u64> {
+        log.iter().filter(|l| keep(l)).map(|l| l.seq).collect()
+    };
+    let cases: Vec<(ReadScope, Vec<u64>)> = vec![
+        (
+            ReadScope::Resident {
+                user: "u-res-1".into(),
+            },
+            expect(&|l| l.resident == Some("u-res-1")),
+        ),
+        (
+            ReadScope::Resident {
+                user: "u-res-2".into(),
+            },
+            expect(&|l| l.resident == Some("u-res-2")),
+        ),
+        (
+            ReadScope::Village(EAST.into()),
+            expect(&|l| l.village == EAST),
+        ),
+        (
+            ReadScope::Village(WEST.into()),
+            expect(&|l| l.village == WEST),
+        ),
+        (
+            ReadScope::Township(TOWNSHIP.into()),
+            expect(&|l| l.village.starts_with(TOWNSHIP)),
+        ),
+        (
+            ReadScope::Township(OTHER_TOWNSHIP.into()),
+            expect(&|l| l.village == BEISHAN),
+        ),
+        (ReadScope::County(COUNTY.into()), expect(&|_| true)),
+        (ReadScope::County("370884".into()), Vec::new()),
+        (ReadScope::Village("370883101209".into()), Vec::new()),
+        (ReadScope::Township("370883".into()), Vec::new()),
+        (
+            ReadScope::Resident {
+                user: "u-clerk-east".into(),
+            },
+            Vec::new(),
+        ),
+    ];
+    for (scope, want) in cases {
+        let got = pull_all(s, &scope, usize::MAX, None);
+        assert_eq!(seqs(&got), want, "{scope:?}");
+        let paged = pull_all(s, &scope, 0, None);
+        assert_eq!(paged, got, "{scope:?}: one entry per page gives the same");
+    }
+    // Scope and exclusion together.
+    let got = pull_all(s, &ReadScope::Village(EAST.into()), 100, Some("dev-east"));
+    assert_eq!(
+        seqs(&got),
+        expect(&|l| l.village == EAST && l.device != "dev-east")
+    );
+    let got = pull_all(
+        s,
+        &ReadScope::Township(TOWNSHIP.into()),
+        0,
+        Some("dev-west"),
+    );
+    assert_eq!(
+        seqs(&got),
+        expect(&|l| l.village.starts_with(TOWNSHIP) && l.device != "dev-west")
+    );
+    // The whole county, in log order, each change with its document.
+    let all = pull_all(s, &ReadScope::County(COUNTY.into()), usize::MAX, None);
+    assert_eq!(all.len(), log.len());
+    let audits: usize = all
+        .iter()
+        .map(|e| e.doc_id)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .map(|d| s.audit(d).unwrap().len())
+        .sum();
+    assert_eq!(audits, log.len());
+}
+
+/// Pages respect the byte budget (one oversized entry alone), together return everything
+/// exactly once, and `more` says whether anything is left.
+pub fn byte_budget_pages_everything_once(s: &dyn Storage) {
+    let doc = Uuid::new_v4();
+    let sizes = [
+        120, 40, 700, 10, 10, 10, 255, 256, 257, 1, 300, 90, 90, 90, 5, 2_000, 64, 64, 64, 64,
+    ];
+    let changes: Vec<_> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &len)| change(1_000 + i as u64, len))
+        .collect();
+    // Pushed in three commits so the log is not one transaction's worth.
+    push(
+        s,
+        doc,
+        DocKind::Agenda,
+        EAST,
+        None,
+        &changes[..7],
+        "dev-a",
+        T0,
+    );
+    push(
+        s,
+        doc,
+        DocKind::Agenda,
+        EAST,
+        None,
+        &changes[7..8],
+        "dev-a",
+        T0 + 1,
+    );
+    push(
+        s,
+        doc,
+        DocKind::Agenda,
+        EAST,
+        None,
+        &changes[8..],
+        "dev-a",
+        T0 + 2,
+    );
+    let scope = ReadScope::Village(EAST.into());
+    let all = pull_all(s, &scope, usize::MAX, None);
+    assert_eq!(all.len(), sizes.len());
+    for (e, (_, bytes)) in all.iter().zip(&changes) {
+        assert_eq!(&e.change, bytes);
+        assert_eq!(e.doc_id, doc);
+    }
+
+    for budget in [0, 1, 100, 256, 300, 1_000, 5_000] {
+        let mut cursor = 0;
+        let mut got = Vec::new();
+        loop {
+            let page = s.changes_after(&scope, cursor, budget, None).unwrap();
+            check_page(&page, cursor, budget);
+            assert!(
+                !page.entries.is_empty() || !page.more,
+                "an empty page with more"
+            );
+            // Full: the next entry would not have fitted.
+            let rest: Vec<&LogEntry> = all.iter().filter(|e| e.seq > page.cursor).collect();
+            assert_eq!(
+                page.more,
+                !rest.is_empty(),
+                "budget {budget}: more is exact"
+            );
+            if let Some(next) = rest.first() {
+                let used: usize = page.entries.iter().map(|e| e.change.len()).sum();
+                assert!(
+                    used + next.change.len() > budget,
+                    "budget {budget}: the page stopped early"
+                );
+            }
+            got.extend(page.entries);
+            cursor = page.cursor;
+            if !page.more {
+                break;
+            }
+        }
+        assert_eq!(
+            got, all,
+            "budget {budget}: everything exactly once, in order"
+        );
+    }
+    let last = all.last().unwrap().seq;
+    let tail = s.changes_after(&scope, last - 1, 0, None).unwrap();
+    assert_eq!(
+        (seqs(&tail.entries), tail.cursor, tail.more),
+        (vec![last], last, false)
+    );
+}
+
+/// A device's own changes are skipped but the cursor steps past them, even at the end.
+pub fn excluded_device_advances_cursor(s: &dyn Storage) {
+    let doc = Uuid::new_v4();
+    let by = |device: &'static str, seeds: std::ops::Range<u64>| {
+        let changes: Vec<_> = seeds.map(|i| change(i, 50)).collect();
+        push(s, doc, DocKind::Agenda, EAST, None, &changes, device, T0)
+    };
+    by("dev-a", 1..3);
+    let b1 = by("dev-b", 3..4);
+    by("dev-a", 4..5);
+    let b2 = by("dev-b", 5..6);
+    let end = by("dev-a", 6..8);
+    let scope = ReadScope::Village(EAST.into());
+
+    for budget in [0, 50, usize::MAX] {
+        let got = pull_all(s, &scope, budget, Some("dev-a"));
+        assert_eq!(seqs(&got), [b1, b2], "budget {budget}");
+        let mut cursor = 0;
+        loop {
+            let page = s
+                .changes_after(&scope, cursor, budget, Some("dev-a"))
+                .unwrap();
+            cursor = page.cursor;
+            if !page.more {
+                break;
+            }
+        }
+        assert_eq!(
+            cursor, end,
+            "budget {budget}: the cursor passes the trailing own changes"
+        );
+    }
+    let from_b = pull_all(s, &scope, usize::MAX, Some("dev-b"));
+    assert_eq!(from_b.len(), 5);
+    assert!(!seqs(&from_b).contains(&b1));
+
+    // Nothing but one's own changes: an empty page that still moves the cursor to the end.
+    let page = s
+        .changes_after(&scope, b2, usize::MAX, Some("dev-a"))
+        .unwrap();
+    assert_eq!(
+        (page.entries.len(), page.cursor, page.more),
+        (0, end, false)
+    );
+    let none = pull_all(s, &scope, 10, Some("dev-c"));
+    assert_eq!(none.len(), 7, "another device's exclusion hides nothing");
+}
+
+/// An empty log, and a cursor at or past the end, give an empty page that keeps the cursor.
+pub fn empty_log_and_cursor_at_end(s: &dyn Storage) {
+    let scope = ReadScope::County(COUNTY.into());
+    let page = s.changes_after(&scope, 0, 1_000, None).unwrap();
+    assert_eq!(
+        page,
+        LogPage {
+            entries: Vec::new(),
+            cursor: 0,
+            more: false
+        }
+    );
+    let end = push(
+        s,
+        Uuid::new_v4(),
+        DocKind::Agenda,
+        WEST,
+        None,
+        &[change(7, 10)],
+        "d",
+        T0,
+    );
+    for cursor in [end, end + 5, u64::MAX] {
+        let page = s.changes_after(&scope, cursor, 1_000, None).unwrap();
+        assert_eq!(
+            page,
+            LogPage {
+                entries: Vec::new(),
+                cursor,
+                more: false
+            }
+        );
+    }
+}
+
+/// Commits from many threads at once each get their own numbers and all land.
+pub fn concurrent_commits_are_serialised(s: &dyn Storage) {
+    const THREADS: u64 = 8;
+    const EACH: u64 = 12;
+    let numbers: Vec<u64> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|t| {
+                scope.spawn(move || {
+                    let village = [EAST, WEST, BEISHAN][t as usize % 3];
+                    let device = format!("dev-{t}");
+                    (0..EACH)
+                        .map(|i| {
+                            let doc = Uuid::new_v4();
+                            let ch = [change(10_000 + t * 1_000 + i, 80)];
+                            let seq =
+                                push(s, doc, DocKind::Agenda, village, None, &ch, &device, T0);
+                            // Reads run alongside the writes.
+                            assert!(s.document(doc).unwrap().is_some());
+                            seq
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a committing thread panicked"))
+            .collect()
+    });
+    let distinct: BTreeSet<u64> = numbers.iter().copied().collect();
+    assert_eq!(
+        distinct.len(),
+        numbers.len(),
+        "every commit got its own number"
+    );
+    assert_eq!(s.counts().unwrap(), (THREADS * EACH, THREADS * EACH));
+    let all = pull_all(s, &ReadScope::County(COUNTY.into()), 4_000, None);
+    assert_eq!(seqs(&all), distinct.into_iter().collect::<Vec<_>>());
+}
