@@ -188,7 +188,15 @@ pub fn check_push(
         let mut fresh = Vec::new();
         let mut held = Vec::new();
         for c in decoded {
+            let own = c.actor_id().to_hex_string() == sender_actor;
             if doc.get_change_by_hash(&c.hash()).is_some() {
+                if !own {
+                    // Repeating one's own round is fine; replaying another device's change is not.
+                    return Err(Refusal::new(
+                        "replayed_change",
+                        "a change the hub already holds was pushed by a device that did not make it",
+                    ));
+                }
                 held.push(c.hash().0);
             } else {
                 fresh.push(c);
@@ -366,13 +374,14 @@ fn check_request_fields(r: &RequestDoc, reference: &Reference) -> Result<(), Ref
     validate_name(&r.name).map_err(invalid)?;
     NationalId::parse(&r.id_number).map_err(invalid)?;
     Phone::parse(&r.phone).map_err(invalid)?;
-    if let Some(v) = reference.directory.village(&r.village) {
-        if !v.grids.is_empty() && !v.grids.contains(&r.grid) {
-            return Err(Refusal::new(
-                "invalid",
-                "grid: is not one of the village's grids",
-            ));
-        }
+    if let Some(v) = reference.directory.village(&r.village)
+        && !v.grids.is_empty()
+        && !v.grids.contains(&r.grid)
+    {
+        return Err(Refusal::new(
+            "invalid",
+            "grid: is not one of the village's grids",
+        ));
     }
     if let Some(item) = reference.catalog.item(&r.item_code) {
         for (code, value) in &r.attributes {

@@ -124,10 +124,10 @@ impl Engine {
     }
 
     fn reference(&self) -> Result<Arc<ReferenceState>, AppError> {
-        if let Some((at, state)) = self.reference.read().map_err(poisoned)?.as_ref() {
-            if at.elapsed() < REFERENCE_TTL {
-                return Ok(state.clone());
-            }
+        if let Some((at, state)) = self.reference.read().map_err(poisoned)?.as_ref()
+            && at.elapsed() < REFERENCE_TTL
+        {
+            return Ok(state.clone());
         }
         let data = self.storage.reference()?.ok_or_else(|| {
             AppError::new(
@@ -137,12 +137,12 @@ impl Engine {
             )
         })?;
         let mut slot = self.reference.write().map_err(poisoned)?;
-        if let Some((_, current)) = slot.as_ref() {
-            if current.data.version == data.version {
-                let state = current.clone();
-                *slot = Some((Instant::now(), state.clone()));
-                return Ok(state);
-            }
+        if let Some((_, current)) = slot.as_ref()
+            && current.data.version == data.version
+        {
+            let state = current.clone();
+            *slot = Some((Instant::now(), state.clone()));
+            return Ok(state);
         }
         let rules = Reference {
             catalog: data.catalog.clone(),

@@ -4,6 +4,8 @@
 //! Until the server exists (the sync issue), devices exchange changes directly with
 //! `changes_since` / `apply_remote`; the server will take the relay's place.
 
+pub mod hub;
+
 use bianmin_client_core::{Reference, Store, StoreConfig};
 use bianmin_domain::{Identity, Role, Timestamp};
 use std::sync::{Arc, Mutex};

@@ -1,0 +1,184 @@
+//! A real hub for tests: the `bianmin-server` application served on a loopback port, either in
+//! this process (fast; [`TestHub::start`]) or as the real binary in a child process that a test
+//! can kill (`kill -9`) and restart ([`HubProcess`]).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bianmin_client_core::Store;
+use bianmin_client_core::client::{self, SyncOptions};
+use bianmin_server::storage::Storage;
+use bianmin_server::storage::sqlite::SqliteStorage;
+use bianmin_server::{AppState, admin, app};
+use tempfile::TempDir;
+
+/// The demo users `admin::load_demo` creates.
+pub const RESIDENT: &str = "resident-wang";
+/// The demo clerk of East Village.
+pub const CLERK: &str = "clerk-east";
+/// The demo reviewer of Taiping Town.
+pub const REVIEWER: &str = "reviewer-taiping";
+
+/// Sync options for tests: quick retries.
+pub fn quick() -> SyncOptions {
+    SyncOptions {
+        attempts: 3,
+        backoff: Duration::from_millis(50),
+        ..SyncOptions::default()
+    }
+}
+
+/// A hub served in this process on a loopback port, with the demo data loaded.
+pub struct TestHub {
+    /// Its base URL, `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// Its storage (for looking at what the hub holds).
+    pub storage: Arc<dyn Storage>,
+    /// Its state (engine included).
+    pub state: AppState,
+    _runtime: tokio::runtime::Runtime,
+    /// The data directory.
+    pub dir: TempDir,
+}
+
+impl std::fmt::Debug for TestHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestHub").field("url", &self.url).finish()
+    }
+}
+
+impl TestHub {
+    /// Starts a hub with the demo data (one user per role) in a fresh data directory.
+    pub fn start() -> TestHub {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(dir.path()).expect("storage"));
+        admin::load_demo(storage.as_ref()).expect("demo data");
+        let state = AppState::new(storage.clone());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let router = app(state.clone());
+        runtime.spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        TestHub {
+            url: format!("http://{addr}"),
+            storage,
+            state,
+            _runtime: runtime,
+            dir,
+        }
+    }
+
+    /// A fresh one-time enrolment code for a user's device.
+    pub fn code(&self, user: &str) -> String {
+        admin::issue_enrolment_code(self.storage.as_ref(), user, Duration::from_secs(3600))
+            .expect("code")
+    }
+
+    /// Enrols a new device for `user` with a store in `dir`.
+    pub fn enrol(&self, user: &str, dir: &Path, name: &str) -> Store {
+        client::enroll(
+            dir.join(format!("{name}.db")),
+            &self.url,
+            &self.code(user),
+            name,
+            &quick(),
+        )
+        .expect("enrol")
+    }
+}
+
+/// The `bianmin-server` binary, built on demand.
+pub fn server_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe");
+    let target = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = target.join(format!("bianmin-server{}", std::env::consts::EXE_SUFFIX));
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", "bianmin-server", "--bin", "bianmin-server"])
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .status()
+            .expect("cargo build");
+        assert!(status.success(), "building bianmin-server failed");
+    }
+    bin
+}
+
+/// The real `bianmin-server` binary running in a child process.
+#[derive(Debug)]
+pub struct HubProcess {
+    child: Child,
+    /// Its base URL.
+    pub url: String,
+    /// The address it listens on (kept across restarts).
+    pub addr: SocketAddr,
+    /// Its data directory.
+    pub data_dir: PathBuf,
+}
+
+impl HubProcess {
+    /// Starts the binary on `data_dir` listening on `addr` (port 0 picks a free port first).
+    pub fn start(data_dir: &Path, addr: Option<SocketAddr>) -> HubProcess {
+        let addr = addr.unwrap_or_else(|| {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("probe port");
+            l.local_addr().expect("addr")
+        });
+        let child = Command::new(server_binary())
+            .args(["--data-dir"])
+            .arg(data_dir)
+            .args(["serve", "--listen", &addr.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn bianmin-server");
+        let hub = HubProcess {
+            child,
+            url: format!("http://{addr}"),
+            addr,
+            data_dir: data_dir.to_path_buf(),
+        };
+        hub.wait_ready();
+        hub
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if ureq::get(&format!("{}/healthz", self.url)).call().is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("bianmin-server did not come up at {}", self.url);
+    }
+
+    /// Kills the process at once (SIGKILL), like a power cut of the server.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Kills it and starts it again on the same data directory and port.
+    pub fn restart(&mut self) {
+        self.kill();
+        *self = HubProcess::start(&self.data_dir.clone(), Some(self.addr));
+    }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
