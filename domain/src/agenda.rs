@@ -524,103 +524,134 @@ impl AgendaState {
 
 /// Replays an agenda item's events into its state.
 ///
-/// Events apply in log order. An event that no longer fits (a second record of a stage that
-/// another device recorded concurrently) is kept and flagged as a conflict when it was made
-/// concurrently with the record it clashes with, and marked invalid otherwise.
+/// Like the request replay (see [`crate::request`]), each record is judged on the state its
+/// author had seen (the tips of the branches among its causal ancestors), not on whatever
+/// happens to precede it in the log. Records made concurrently on two devices form branches;
+/// branches that reach the same stage are merged (every record kept), branches that reach
+/// different stages are a conflict that lasts until a `settle` names the branch to keep, whose
+/// records and stage then stand. Objections and township reviews do not move the stage: they
+/// are kept whenever valid on their author's view. An event naming unknown or later events in
+/// `after` is invalid.
 pub fn replay_agenda(events: &[AgendaEvent]) -> AgendaState {
+    let links: Vec<(EventId, &[EventId])> =
+        events.iter().map(|e| (e.id, e.after.as_slice())).collect();
+    let ancestors = crate::request::ancestry_of(&links);
     let index: HashMap<EventId, usize> =
         events.iter().enumerate().map(|(i, e)| (e.id, i)).collect();
-    let mut ancestors: Vec<Vec<bool>> = Vec::with_capacity(events.len());
+    // The branch state after each stage-moving record (meetings, notices, settles).
+    let mut states: Vec<Option<AgendaState>> = vec![None; events.len()];
+    let (mut objections, mut reviews, mut invalid) = (Vec::new(), Vec::new(), Vec::new());
     for (i, e) in events.iter().enumerate() {
-        let mut anc = vec![false; events.len()];
-        for p in &e.after {
-            if let Some(&j) = index.get(p).filter(|&&j| j < i) {
-                anc[j] = true;
-                for (k, a) in ancestors[j].iter().enumerate() {
-                    anc[k] |= *a;
-                }
-            }
+        if e.after.iter().any(|p| index.get(p).is_none_or(|&j| j >= i)) {
+            invalid.push((
+                i,
+                "after names an event that is not earlier in the log".to_string(),
+            ));
+            continue;
         }
-        ancestors.push(anc);
-    }
-    let mut st = AgendaState::default();
-    // The last event that moved the stage: a clashing event made without seeing it is concurrent.
-    let mut last_stage_event: Option<usize> = None;
-    for (i, e) in events.iter().enumerate() {
-        match st.check(events, &e.action) {
-            Ok(()) => match &e.action {
-                AgendaAction::Meeting(m) => {
-                    let result = m.result();
-                    if result == MeetingResult::Passed {
-                        st.stage = st.stage.next();
-                        last_stage_event = Some(i);
-                    }
-                    st.meetings.push((i, result));
+        let seen = (0..i).filter(|&j| ancestors[i][j] && states[j].is_some());
+        let basis = merge(
+            &crate::request::branch_tips(seen, &ancestors),
+            &states,
+            events,
+        );
+        if let Err(e) = basis.check(events, &e.action) {
+            invalid.push((i, e.to_string()));
+            continue;
+        }
+        match &e.action {
+            AgendaAction::Meeting(m) => {
+                let mut next = basis;
+                let result = m.result();
+                if result == MeetingResult::Passed {
+                    next.stage = next.stage.next();
                 }
-                AgendaAction::ResolutionNotice(_) => {
-                    st.resolution_notice = Some(i);
-                    st.stage = Stage::ResultsNotice;
-                    last_stage_event = Some(i);
-                }
-                AgendaAction::ResultsNotice(_) => {
-                    st.results_notice = Some(i);
-                    st.stage = Stage::Done;
-                    last_stage_event = Some(i);
-                }
-                AgendaAction::Objection(_) => st.objections.push(i),
-                AgendaAction::TownshipReview { .. } => st.reviews.push(i),
-                AgendaAction::Settle { keep, .. } => {
-                    // The first conflicting record is the one that applied; keeping another
-                    // puts that one in its place.
-                    let ids = st.conflict.take().unwrap_or_default();
-                    if let (Some(applied), Some(&kept)) =
-                        (ids.first().and_then(|id| index.get(id)), index.get(keep))
-                    {
-                        for slot in st
-                            .meetings
-                            .iter_mut()
-                            .map(|(i, _)| i)
-                            .chain(st.resolution_notice.as_mut())
-                            .chain(st.results_notice.as_mut())
-                        {
-                            if *slot == *applied {
-                                *slot = kept;
-                            }
-                        }
-                        if let Some(entry) = st.meetings.iter_mut().find(|(i, _)| *i == kept)
-                            && let AgendaAction::Meeting(m) = &events[kept].action
-                        {
-                            entry.1 = m.result();
-                            // The stage follows the kept record: the record that applied first
-                            // advanced it, but if the kept one missed its quorum or majority the
-                            // stage was not done (without this, keeping the true "no quorum"
-                            // record still let the resolution be published).
-                            st.stage = if entry.1 == MeetingResult::Passed {
-                                m.body.stage().next()
-                            } else {
-                                m.body.stage()
-                            };
-                        }
-                    }
-                }
-            },
-            Err(err) => {
-                let concurrent = last_stage_event.is_some_and(|j| !ancestors[i][j]);
-                let clashes = matches!(
-                    e.action,
-                    AgendaAction::Meeting(_)
-                        | AgendaAction::ResolutionNotice(_)
-                        | AgendaAction::ResultsNotice(_)
-                );
-                if concurrent && clashes {
-                    let j = last_stage_event.expect("concurrent implies a stage event");
-                    let ids = st.conflict.get_or_insert_with(|| vec![events[j].id]);
-                    ids.push(e.id);
-                } else {
-                    st.invalid.push((i, err.to_string()));
-                }
+                next.meetings.push((i, result));
+                states[i] = Some(next);
             }
+            AgendaAction::ResolutionNotice(_) => {
+                let mut next = basis;
+                next.resolution_notice = Some(i);
+                next.stage = Stage::ResultsNotice;
+                states[i] = Some(next);
+            }
+            AgendaAction::ResultsNotice(_) => {
+                let mut next = basis;
+                next.results_notice = Some(i);
+                next.stage = Stage::Done;
+                states[i] = Some(next);
+            }
+            AgendaAction::Settle { keep, .. } => {
+                // `check` made sure `keep` is one of the conflicting branch tips.
+                let kept = index
+                    .get(keep)
+                    .and_then(|&k| states[k].clone())
+                    .unwrap_or_default();
+                states[i] = Some(AgendaState {
+                    conflict: None,
+                    ..kept
+                });
+            }
+            AgendaAction::Objection(_) => objections.push(i),
+            AgendaAction::TownshipReview { .. } => reviews.push(i),
         }
     }
-    st
+    let all = (0..events.len()).filter(|&j| states[j].is_some());
+    let mut state = merge(
+        &crate::request::branch_tips(all, &ancestors),
+        &states,
+        events,
+    );
+    state.objections = objections;
+    state.reviews = reviews;
+    state.invalid = invalid;
+    state
+}
+
+/// What makes two branches the same: the stage and the records that decided it (passed
+/// meetings, notices). Concurrent failed meetings do not contradict anything and are merged;
+/// two different passed meetings of a stage, or two notices, are a conflict a person settles,
+/// because which one counts must not be chosen silently.
+fn branch_key(s: &AgendaState) -> (Stage, Vec<usize>, Option<usize>, Option<usize>) {
+    let passed = s
+        .meetings
+        .iter()
+        .filter(|(_, r)| *r == MeetingResult::Passed)
+        .map(|(i, _)| *i)
+        .collect();
+    (s.stage, passed, s.resolution_notice, s.results_notice)
+}
+
+/// The state of a set of branch tips: one state with every record of every branch when the
+/// branches agree (see [`branch_key`]), otherwise the first branch's state with the conflict
+/// (one tip per distinct branch, in log order).
+fn merge(tips: &[usize], states: &[Option<AgendaState>], events: &[AgendaEvent]) -> AgendaState {
+    let state_of = |j: usize| states[j].clone().unwrap_or_default();
+    let Some(&first) = tips.first() else {
+        return AgendaState::default();
+    };
+    let mut branches: Vec<usize> = Vec::new();
+    for &j in tips {
+        if !branches
+            .iter()
+            .any(|&b| branch_key(&state_of(b)) == branch_key(&state_of(j)))
+        {
+            branches.push(j);
+        }
+    }
+    if branches.len() > 1 {
+        let mut s = state_of(first);
+        s.conflict = Some(branches.iter().map(|&j| events[j].id).collect());
+        return s;
+    }
+    let mut merged = state_of(first);
+    for &j in &tips[1..] {
+        for m in state_of(j).meetings {
+            if !merged.meetings.contains(&m) {
+                merged.meetings.push(m);
+            }
+        }
+    }
+    merged.meetings.sort_by_key(|(i, _)| *i);
+    merged
 }

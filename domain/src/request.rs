@@ -637,13 +637,23 @@ fn settled_branch(e: &Event) -> EventId {
 /// The log is in causal order (an appended event comes after everything its author had seen),
 /// so parents precede their children; a parent that does not, or is unknown, is ignored.
 fn ancestry(events: &[Event]) -> Vec<Vec<bool>> {
-    let index: HashMap<EventId, usize> =
-        events.iter().enumerate().map(|(i, e)| (e.id, i)).collect();
-    let n = events.len();
+    let links: Vec<(EventId, &[EventId])> =
+        events.iter().map(|e| (e.id, e.after.as_slice())).collect();
+    ancestry_of(&links)
+}
+
+/// The ancestry matrix of a causal log given as (id, after) pairs in log order.
+pub(crate) fn ancestry_of(links: &[(EventId, &[EventId])]) -> Vec<Vec<bool>> {
+    let index: HashMap<EventId, usize> = links
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _))| (*id, i))
+        .collect();
+    let n = links.len();
     let mut ancestors: Vec<Vec<bool>> = Vec::with_capacity(n);
-    for (i, e) in events.iter().enumerate() {
+    for (i, (_, after)) in links.iter().enumerate() {
         let mut anc = vec![false; n];
-        for p in &e.after {
+        for p in after.iter() {
             if let Some(&j) = index.get(p).filter(|&&j| j < i) {
                 anc[j] = true;
                 for (k, a) in ancestors[j].iter().enumerate() {
@@ -657,7 +667,10 @@ fn ancestry(events: &[Event]) -> Vec<Vec<bool>> {
 }
 
 /// The candidates that no other candidate descends from: the tips of the branches.
-fn branch_tips(candidates: impl Iterator<Item = usize>, ancestors: &[Vec<bool>]) -> Vec<usize> {
+pub(crate) fn branch_tips(
+    candidates: impl Iterator<Item = usize>,
+    ancestors: &[Vec<bool>],
+) -> Vec<usize> {
     let c: Vec<usize> = candidates.collect();
     c.iter()
         .copied()
