@@ -164,7 +164,9 @@ pub struct AcceptedPush {
 
 /// Checks the changes `sender` pushed for document `doc_id` (see the module docs). `current` is
 /// the hub's copy, `None` if the document is new; `sender_actor` is the hex actor the device
-/// was given at enrolment.
+/// was given at enrolment. `resident_village` answers, for a user id, the village of that user
+/// if the user is a registered resident (the hub's user table): a request may name only a
+/// resident of its own village, because it is then sent to that resident's devices.
 pub fn check_push(
     current: Option<&HubDocument>,
     doc_id: Uuid,
@@ -172,6 +174,7 @@ pub fn check_push(
     sender: &Identity,
     sender_actor: &str,
     reference: &Reference,
+    resident_village: &dyn Fn(&str) -> Option<String>,
 ) -> Result<AcceptedPush, Refusal> {
     guarded(|| {
         let mut decoded = Vec::with_capacity(changes.len());
@@ -217,8 +220,12 @@ pub fn check_push(
             )));
         }
         let Some(current_doc) = current.filter(|_| fresh.is_empty()) else {
-            return apply_fresh(current, doc, fresh, duplicates, doc_id, sender, reference)
-                .map_err(with_held);
+            let ctx = Ctx {
+                sender,
+                reference,
+                resident_village,
+            };
+            return apply_fresh(current, doc, fresh, duplicates, doc_id, &ctx).map_err(with_held);
         };
         // Nothing new: a repeated round. Accept it as it stands.
         Ok(AcceptedPush {
@@ -229,15 +236,22 @@ pub fn check_push(
     })
 }
 
+/// Who pushes, against which rules.
+struct Ctx<'a> {
+    sender: &'a Identity,
+    reference: &'a Reference,
+    resident_village: &'a dyn Fn(&str) -> Option<String>,
+}
+
 fn apply_fresh(
     current: Option<&HubDocument>,
     mut doc: AutoCommit,
     fresh: Vec<Change>,
     duplicates: usize,
     doc_id: Uuid,
-    sender: &Identity,
-    reference: &Reference,
+    ctx: &Ctx<'_>,
 ) -> Result<AcceptedPush, Refusal> {
+    let (sender, reference, resident_village) = (ctx.sender, ctx.reference, ctx.resident_village);
     if fresh.is_empty() {
         return Err(Refusal::new(
             "malformed",
@@ -263,7 +277,9 @@ fn apply_fresh(
     })?;
     let after = decode(&doc).map_err(|e| Refusal::new("schema", e.0))?;
     match (&current.map(|c| &c.decoded), &after) {
-        (None, Decoded::Request(r)) => check_new_request(r, doc_id, sender, reference)?,
+        (None, Decoded::Request(r)) => {
+            check_new_request(r, doc_id, sender, reference, resident_village)?
+        }
         (None, Decoded::Agenda(a)) => check_new_agenda(a, doc_id, sender)?,
         (Some(Decoded::Request(old)), Decoded::Request(new)) => {
             check_request_change(old, new, sender, reference)?
@@ -407,6 +423,7 @@ fn check_new_request(
     doc_id: Uuid,
     sender: &Identity,
     reference: &Reference,
+    resident_village: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(), Refusal> {
     if r.id != doc_id {
         return Err(Refusal::new("schema", "the document's id does not match"));
@@ -417,6 +434,15 @@ fn check_new_request(
     };
     authorize_request(sender, scope, RequestOp::Create).map_err(forbidden)?;
     signed_by_sender(&r.created, sender, "request")?;
+    if let Some(user) = &r.resident_user {
+        // The request goes to this resident's devices: it must be a resident of its village.
+        if resident_village(user).as_deref() != Some(r.village.as_str()) {
+            return Err(Refusal::new(
+                "invalid",
+                "resident_user: is not a registered resident of the request's village",
+            ));
+        }
+    }
     if reference.directory.village(&r.village).is_none() {
         return Err(Refusal::new(
             "invalid",

@@ -33,14 +33,24 @@ where
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(ApiJson(v)),
             Err(rejection) => {
-                let status = rejection.status();
-                let code = match status {
-                    StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-                    _ => "bad_request",
+                // Every body that does not parse into the message (syntax, or data such as
+                // invalid base64, which axum answers with 422) is a `bad_request`, 400.
+                let (status, code) = match rejection.status() {
+                    StatusCode::PAYLOAD_TOO_LARGE => {
+                        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+                    }
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+                    }
+                    _ => (StatusCode::BAD_REQUEST, "bad_request"),
                 };
                 let mut text = rejection.body_text();
-                text.truncate(300);
+                // The message may quote the body: cut on a character boundary.
+                let mut cut = text.len().min(300);
+                while !text.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                text.truncate(cut);
                 Err(AppError::new(status, code, text))
             }
         }

@@ -267,6 +267,13 @@ impl Engine {
     ) -> Result<PushResult, AppError> {
         let _writing = self.writer.lock().map_err(poisoned)?;
         let current = self.load(doc_id)?;
+        let storage = self.storage.clone();
+        let resident_village = move |user: &str| -> Option<String> {
+            match storage.user(user) {
+                Ok(Some(u)) if u.role == Role::Resident => Some(u.area),
+                _ => None,
+            }
+        };
         let checked = check_push(
             current.as_ref(),
             doc_id,
@@ -274,6 +281,7 @@ impl Engine {
             &who.identity,
             &who.device.actor,
             rules,
+            &resident_village,
         );
         let mut accepted = match checked {
             Ok(a) => a,
