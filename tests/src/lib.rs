@@ -5,6 +5,7 @@
 //! `changes_since` / `apply_remote`; the server will take the relay's place.
 
 pub mod hub;
+pub mod proxy;
 
 use bianmin_client_core::{Reference, Store, StoreConfig};
 use bianmin_domain::{Identity, Role, Timestamp};
