@@ -496,6 +496,21 @@ pub(crate) fn append_chunk(
     Ok(())
 }
 
+/// The ids of a log's entries that no other entry lists in `after`: what a new entry comes
+/// after (requests and agenda items alike).
+pub(crate) fn log_tips<'a>(
+    entries: impl Iterator<Item = (bianmin_domain::EventId, &'a [bianmin_domain::EventId])> + Clone,
+) -> Vec<bianmin_domain::EventId> {
+    let referenced: std::collections::BTreeSet<_> = entries
+        .clone()
+        .flat_map(|(_, after)| after.iter().copied())
+        .collect();
+    entries
+        .map(|(id, _)| id)
+        .filter(|id| !referenced.contains(id))
+        .collect()
+}
+
 /// Records that this device changed a document the server has not acknowledged.
 pub(crate) fn mark_unsynced(tx: &Transaction<'_>, id: &Uuid) -> Result<()> {
     tx.prepare_cached(

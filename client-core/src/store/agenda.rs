@@ -16,18 +16,6 @@ use crate::model::{
 use crate::projection;
 use crate::{Error, Result};
 
-fn tips(events: &[AgendaEvent]) -> Vec<EventId> {
-    let referenced: std::collections::BTreeSet<EventId> = events
-        .iter()
-        .flat_map(|e| e.after.iter().copied())
-        .collect();
-    events
-        .iter()
-        .map(|e| e.id)
-        .filter(|id| !referenced.contains(id))
-        .collect()
-}
-
 fn text(field: &str, value: &str, max: usize) -> Result<String> {
     let v = value.trim();
     if v.is_empty() || v.chars().count() > max {
@@ -142,7 +130,7 @@ impl Store {
             replay_agenda(&d.events).check(&d.events, &action)?;
             let event = AgendaEvent {
                 id: EventId::new(),
-                after: tips(&d.events),
+                after: super::log_tips(d.events.iter().map(|e| (e.id, e.after.as_slice()))),
                 by: store.stamp(),
                 action,
             };

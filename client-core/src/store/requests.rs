@@ -18,19 +18,6 @@ use crate::model::{
 use crate::projection;
 use crate::{Error, Result};
 
-/// The ids of the events no other event lists in `after`: what a new event comes after.
-pub(crate) fn tips(events: &[Event]) -> Vec<EventId> {
-    let referenced: BTreeSet<EventId> = events
-        .iter()
-        .flat_map(|e| e.after.iter().copied())
-        .collect();
-    events
-        .iter()
-        .map(|e| e.id)
-        .filter(|id| !referenced.contains(id))
-        .collect()
-}
-
 fn scope(d: &RequestDoc) -> RequestScope<'_> {
     RequestScope {
         village: &d.village,
@@ -261,7 +248,7 @@ impl Store {
             derived.check(&action, d.level)?;
             let event = Event {
                 id: EventId::new(),
-                after: tips(&d.events),
+                after: super::log_tips(d.events.iter().map(|e| (e.id, e.after.as_slice()))),
                 by: store.stamp(),
                 action,
             };
