@@ -299,13 +299,17 @@ pub fn sync(
                     }
                 }
             }
-            for doc in &res.pull {
-                let changes: Vec<Vec<u8>> = doc.changes.iter().map(|c| c.0.clone()).collect();
-                match s.apply_remote(doc.doc, &changes) {
+            let page: Vec<(Uuid, Vec<Vec<u8>>)> = res
+                .pull
+                .iter()
+                .map(|d| (d.doc, d.changes.iter().map(|c| c.0.clone()).collect()))
+                .collect();
+            for ((doc, _), outcome) in page.iter().zip(s.apply_remote_page(&page)?) {
+                match outcome {
                     Ok(applied) => report.new_changes += applied.new_changes,
                     Err(e) => {
-                        tracing::warn!(doc = %doc.doc, error = %e, "could not apply changes from the hub");
-                        report.pull_errors.push((doc.doc, e.to_string()));
+                        tracing::warn!(doc = %doc, error = %e, "could not apply changes from the hub");
+                        report.pull_errors.push((*doc, e.to_string()));
                     }
                 }
             }

@@ -608,3 +608,22 @@ fn a_version_1_store_is_upgraded_in_place_keeping_its_work() {
         .unwrap();
     assert_eq!(v, bianmin_client_core::SCHEMA_VERSION);
 }
+
+#[test]
+fn a_pulled_page_is_stored_together_and_a_bad_document_in_it_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = clerk_at(&dir.path().join("s.db"), 1);
+    let a = s.file_request(dibao("王秀英")).unwrap().id;
+    let b = s.file_request(dibao("李四")).unwrap().id;
+    let mut t = clerk_at(&dir.path().join("t.db"), 2);
+    let page = vec![
+        (a, s.changes_since(a, &[]).unwrap()),
+        (uuid::Uuid::new_v4(), vec![b"garbage".to_vec()]),
+        (b, s.changes_since(b, &[]).unwrap()),
+    ];
+    let results = t.apply_remote_page(&page).unwrap();
+    assert!(results[0].is_ok() && results[2].is_ok());
+    assert!(matches!(results[1], Err(Error::Malformed(_))));
+    assert_eq!(t.counts().unwrap(), (2, 0));
+    assert_eq!(t.request_row(b).unwrap(), s.request_row(b).unwrap());
+}

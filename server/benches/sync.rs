@@ -16,7 +16,13 @@
 //! - (c) sustained syncs per second of 50 tablets (10 per village) syncing concurrently, each
 //!   sync pushing one comment and pulling what the village's other tablets pushed; latency,
 //!   and the CPU the hub and the tablets used;
+//!   the same tablets' next changes then replayed by plain HTTP clients, to see the hub alone;
+//!   one plain client alone (the hub's time for one push); and the time of one
+//!   `Storage::commit`, the end of the hub's serial part;
 //! - (d) the hub's resident memory (`VmRSS` of the child process) on the large hub.
+//!
+//! `BENCH_SECS` (default 15) sets the length of each part of (c); `BENCH_WORK_DIR` puts the
+//! working copies and tablets elsewhere (e.g. `/dev/shm`, to see what fsync costs).
 //!
 //! The hubs are built once and cached under `target/bench-hubs/` (delete it to rebuild):
 //! "seed" clerk tablets enrolled with an in-process hub file requests (with accepts,
@@ -29,6 +35,9 @@
 //! the hub stores is the same). Each run works on a copy of the cached hub.
 
 use bianmin_client_core::client::{self, SyncOptions, SyncReport};
+use bianmin_client_core::protocol::{
+    B64, PROTOCOL_VERSION, PushDoc, PushResult, SyncRequest, SyncResponse,
+};
 use bianmin_client_core::{NewRequest, Store};
 use bianmin_domain::{Action, AttrValue, Role, Timestamp};
 use bianmin_server::storage::Storage;
@@ -135,6 +144,8 @@ fn main() {
         format!("after (c): {} syncs of {DEVICES} tablets", c.syncs),
         hub.memory(),
     ));
+    eprintln!("(c) one plain HTTP client alone: {LONE_ROUNDS} rounds...");
+    let (lone, lone_cpu) = lone_client(&hub, &tablets[0].0, VILLAGES[0].0);
     eprintln!("(c) the hub alone: {DEVICES} plain HTTP clients for {secs} s...");
     let c2 = hub_only(&hub, tablets, Duration::from_secs(secs));
     memory.push((
@@ -144,6 +155,8 @@ fn main() {
     let db_bytes = file_size(&big_work.hub_dir().join("bianmin.db"))
         + file_size(&big_work.hub_dir().join("bianmin.db-wal"));
     drop(hub);
+    eprintln!("(c) the writer: {COMMITS} commits...");
+    let commit_time = writer_commits(&big_work.hub_dir());
 
     // The report.
     println!();
@@ -289,7 +302,8 @@ fn main() {
     println!(
         "    each sync: a comment on one of the tablet's {OWN_DOCS} own requests (in turn) pushed, \
          the village's other tablets' new work pulled; tablets start caught up (cursor at the \
-         log's end)"
+         log's end); the 50 tablets' own work (their stores, their fsyncs) runs on this machine \
+         too"
     );
     print_load(&c, "sync", cores);
     println!(
@@ -297,6 +311,21 @@ fn main() {
          plain HTTP clients (no store), one exchange per round (push one change + pull):"
     );
     print_load(&c2, "round", cores);
+    println!(
+        "    one plain client alone, {LONE_ROUNDS} rounds in a row (a comment on one of \
+         {OWN_DOCS} requests each), nothing to pull: median \
+         {}, p95 {} per round, hub CPU {} per round",
+        fmt_d(lone.median),
+        fmt_d(lone.p95),
+        fmt_d(lone_cpu)
+    );
+    println!(
+        "    the hub's serial part: every pushed document is loaded, checked (Automerge apply, \
+         save, reload, decode, rules), saved and committed under one lock; the commit alone (one \
+         SQLite transaction, fsync'd; {COMMITS} in a row, hub stopped) took median {}, p95 {}",
+        fmt_d(commit_time.median),
+        fmt_d(commit_time.p95)
+    );
     println!("    load average after (c): {}", load_average());
 
     println!();
@@ -313,6 +342,41 @@ fn main() {
             m.hwm_kb as f64 / 1024.0
         );
     }
+}
+
+const COMMITS: usize = 200;
+
+/// The cost of the hub's serial part alone: commits of one small change to a document, in a
+/// row, on the stopped hub's data (a copy).
+fn writer_commits(hub_dir: &Path) -> Stats {
+    use bianmin_client_core::DocKind;
+    use bianmin_server::storage::Commit;
+    let storage = SqliteStorage::open(hub_dir).expect("open the hub");
+    let doc_id = Uuid::new_v4();
+    let snapshot = vec![7u8; 2_000];
+    let mut times = Vec::with_capacity(COMMITS);
+    for i in 0..COMMITS {
+        let mut hash = [0u8; 32];
+        hash[..16].copy_from_slice(doc_id.as_bytes());
+        hash[16..24].copy_from_slice(&(i as u64).to_le_bytes());
+        let changes = [(hash, [0x85, 0x6f, 0x4a, 0x83].repeat(80))];
+        let t = Instant::now();
+        storage
+            .commit(&Commit {
+                doc_id,
+                kind: DocKind::Request,
+                village: EAST,
+                resident_user: None,
+                snapshot: &snapshot,
+                changes: &changes,
+                device_id: "bench-writer",
+                user_id: "bench-writer",
+                received_at: 0,
+            })
+            .expect("commit");
+        times.push(t.elapsed());
+    }
+    stats(times)
 }
 
 fn print_load(c: &Sustained, unit: &str, cores: usize) {
@@ -1273,6 +1337,111 @@ fn summarise(
     out
 }
 
+fn plain_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(60)))
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// One round as a tablet would send it (its token, its cursor, the protocol's JSON), pushing
+/// one change of one document; the answer is decoded, not stored. With the bytes of both bodies.
+fn plain_round(
+    agent: &ureq::Agent,
+    url: &str,
+    auth: &str,
+    cursor: u64,
+    reference_version: u64,
+    doc: Uuid,
+    change: Vec<u8>,
+) -> Result<(SyncResponse, u64, u64), String> {
+    let body = serde_json::to_vec(&SyncRequest {
+        protocol: PROTOCOL_VERSION,
+        cursor,
+        reference_version,
+        push: vec![PushDoc {
+            doc,
+            changes: vec![B64(change)],
+        }],
+    })
+    .map_err(|e| e.to_string())?;
+    let mut r = agent
+        .post(url)
+        .header("Content-Type", "application/json")
+        .header("Authorization", auth)
+        .send(&body[..])
+        .map_err(|e| e.to_string())?;
+    let status = r.status().as_u16();
+    let bytes = r
+        .body_mut()
+        .with_config()
+        .limit(256 * 1024 * 1024)
+        .read_to_vec()
+        .map_err(|e| e.to_string())?;
+    if status != 200 {
+        return Err(format!("HTTP {status}"));
+    }
+    let res = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+    Ok((res, body.len() as u64, bytes.len() as u64))
+}
+
+const LONE_ROUNDS: usize = 200;
+
+/// One plain client alone, rounds in a row, each pushing one comment on one of the requests the
+/// tablet files for this (in turn), with nothing to pull (a cursor beyond the log's end): the hub's time for one
+/// push when nobody else is waiting. With the hub's CPU per round.
+fn lone_client(hub: &HubProcess, tablet: &Mutex<Store>, village: &str) -> (Stats, Duration) {
+    let mut s = tablet.lock().unwrap();
+    let (_, token) = s.server().expect("server").expect("enrolled");
+    let reference = s.reference_version().expect("reference version");
+    let mut rng = StdRng::seed_from_u64(5);
+    let mut filing = Vec::new();
+    let ids: Vec<Uuid> = (0..OWN_DOCS)
+        .map(|i| {
+            let id = s
+                .file_request(new_request(&mut rng, &grids_of(village), i))
+                .expect("file")
+                .id;
+            for change in s.changes_since(id, &[]).expect("changes") {
+                filing.push((id, change));
+            }
+            id
+        })
+        .collect();
+    let mut comments = Vec::with_capacity(LONE_ROUNDS);
+    for n in 0..LONE_ROUNDS {
+        let id = ids[n % ids.len()];
+        let before = s.heads(id).expect("heads").expect("held");
+        s.comment(id, &format!("Note {n}: documents checked."))
+            .expect("comment");
+        for change in s.changes_since(id, &before).expect("changes") {
+            comments.push((id, change));
+        }
+    }
+    drop(s);
+    let agent = plain_agent();
+    let url = format!("{}/api/v1/sync", hub.url);
+    let auth = format!("Bearer {token}");
+    let cursor = i64::MAX as u64;
+    for (id, change) in filing {
+        plain_round(&agent, &url, &auth, cursor, reference, id, change).expect("file");
+    }
+    let cpu = hub.cpu();
+    let mut times = Vec::with_capacity(LONE_ROUNDS);
+    for (id, change) in comments {
+        let t = Instant::now();
+        let (res, ..) =
+            plain_round(&agent, &url, &auth, cursor, reference, id, change).expect("round");
+        times.push(t.elapsed());
+        if !matches!(res.results.first(), Some(PushResult::Accepted { .. })) {
+            eprintln!("    push not accepted: {:?}", res.results.first());
+        }
+    }
+    let cpu = hub.cpu().saturating_sub(cpu) / LONE_ROUNDS as u32;
+    (stats(times), cpu)
+}
+
 /// A plain client's tablet identity and the changes it will send.
 struct Prepared {
     token: String,
@@ -1285,9 +1454,6 @@ struct Prepared {
 /// `changes_since`), then a plain HTTP client per tablet sends them one per round, as the tablet
 /// would (its token, its cursor, the protocol's JSON), and reads the answer without storing it.
 fn hub_only(hub: &HubProcess, tablets: Tablets, duration: Duration) -> Sustained {
-    use bianmin_client_core::protocol::{
-        B64, PROTOCOL_VERSION, PushDoc, PushResult, SyncRequest, SyncResponse,
-    };
     // Enough for about 15 rounds per second per client.
     let per_client = (duration.as_secs() as usize * 15).max(50);
     let prepared: Vec<Prepared> = std::thread::scope(|s| {
@@ -1341,11 +1507,7 @@ fn hub_only(hub: &HubProcess, tablets: Tablets, duration: Duration) -> Sustained
                 let barrier = &barrier;
                 let url = &url;
                 s.spawn(move || {
-                    let agent: ureq::Agent = ureq::Agent::config_builder()
-                        .timeout_global(Some(Duration::from_secs(60)))
-                        .http_status_as_error(false)
-                        .build()
-                        .into();
+                    let agent = plain_agent();
                     let auth = format!("Bearer {token}");
                     let mut tally = DeviceTally::default();
                     barrier.wait();
@@ -1354,51 +1516,22 @@ fn hub_only(hub: &HubProcess, tablets: Tablets, duration: Duration) -> Sustained
                         if Instant::now() >= deadline {
                             break;
                         }
-                        let body = serde_json::to_vec(&SyncRequest {
-                            protocol: PROTOCOL_VERSION,
-                            cursor,
-                            reference_version,
-                            push: vec![PushDoc {
-                                doc: id,
-                                changes: vec![B64(change)],
-                            }],
-                        })
-                        .expect("encode");
                         let t = Instant::now();
-                        let answer = agent
-                            .post(url)
-                            .header("Content-Type", "application/json")
-                            .header("Authorization", &auth)
-                            .send(&body[..])
-                            .map_err(|e| e.to_string())
-                            .and_then(|mut r| {
-                                let status = r.status().as_u16();
-                                let bytes = r
-                                    .body_mut()
-                                    .with_config()
-                                    .limit(256 * 1024 * 1024)
-                                    .read_to_vec()
-                                    .map_err(|e| e.to_string())?;
-                                if status == 200 {
-                                    Ok(bytes)
-                                } else {
-                                    Err(format!("HTTP {status}"))
-                                }
-                            });
+                        let answer =
+                            plain_round(&agent, url, &auth, cursor, reference_version, id, change);
                         let took = t.elapsed();
-                        let bytes = match answer {
-                            Ok(b) => b,
+                        let (res, sent, received) = match answer {
+                            Ok(r) => r,
                             Err(e) => {
                                 eprintln!("    round failed: {e}");
                                 tally.errors += 1;
                                 break;
                             }
                         };
-                        let res: SyncResponse = serde_json::from_slice(&bytes).expect("decode");
                         tally.times.push(took);
                         tally.exchanges += 1;
-                        tally.sent += body.len() as u64;
-                        tally.received += bytes.len() as u64;
+                        tally.sent += sent;
+                        tally.received += received;
                         tally.new_changes +=
                             res.pull.iter().map(|p| p.changes.len()).sum::<usize>();
                         match res.results.first() {

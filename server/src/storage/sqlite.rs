@@ -20,6 +20,7 @@ use std::time::Duration;
 use bianmin_client_core::DocKind;
 use bianmin_client_core::protocol::ReferenceData;
 use bianmin_domain::{Catalog, Directory, Role, YearCalendar};
+use rusqlite::config::DbConfig;
 use rusqlite::types::{Type, ValueRef};
 use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior, params,
@@ -305,7 +306,20 @@ fn open_reader(path: &Path) -> Result<Connection> {
     .db()?;
     conn.busy_timeout(BUSY_TIMEOUT).db()?;
     conn.pragma_update(None, "query_only", "ON").db()?;
+    stable_plans(&conn)?;
     Ok(conn)
+}
+
+/// Turns on SQLite's query planner stability guarantee. Without it, SQLite (3.5x) marks
+/// statements whose plan could depend on a bound value (`LIMIT ?`, `column = ?` estimates) to be
+/// re-prepared whenever that value is rebound, and rusqlite's statement cache clears the
+/// bindings of every statement it hands back: the log page and token queries were re-parsed
+/// and re-planned on every request (about a tenth of the hub's CPU under load). The plans
+/// never depended on the values: every query here walks a fixed index.
+fn stable_plans(conn: &Connection) -> Result<()> {
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+        .db()?;
+    Ok(())
 }
 
 /// A read connection checked out of the pool; returned on drop.
@@ -368,6 +382,7 @@ impl SqliteStorage {
         }
         writer.pragma_update(None, "synchronous", "FULL").db()?;
         writer.pragma_update(None, "foreign_keys", "ON").db()?;
+        stable_plans(&writer)?;
         migrate(&mut writer)?;
         // Make the new file's directory entry durable too.
         if let Ok(d) = std::fs::File::open(dir) {
