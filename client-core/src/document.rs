@@ -134,6 +134,35 @@ pub(crate) fn read_log<T: DeserializeOwned>(
     Ok(out)
 }
 
+/// The id and creation stamp every document's root holds.
+pub(crate) fn read_header(
+    doc: &AutoCommit,
+) -> Result<(uuid::Uuid, bianmin_domain::Stamp), DocError> {
+    let id =
+        uuid::Uuid::parse_str(&str_at(doc, &ROOT, "id")?).map_err(|_| DocError("bad id".into()))?;
+    let created = serde_json::from_str(&str_at(doc, &ROOT, "created")?)
+        .map_err(|e| DocError(format!("created: {e}")))?;
+    Ok((id, created))
+}
+
+/// The editable text fields of the `fields` map, and those edited concurrently on two devices
+/// (one value was kept deterministically; both are reported).
+pub(crate) fn read_fields<const N: usize>(
+    doc: &AutoCommit,
+    keys: [&str; N],
+) -> Result<([String; N], Vec<String>), DocError> {
+    let fields = obj_at(doc, "fields", ObjType::Map)?;
+    let mut conflicts = Vec::new();
+    let mut values: [String; N] = std::array::from_fn(|_| String::new());
+    for (slot, key) in values.iter_mut().zip(keys) {
+        if doc.get_all(&fields, key)?.len() > 1 {
+            conflicts.push(key.to_string());
+        }
+        *slot = str_at(doc, &fields, key)?;
+    }
+    Ok((values, conflicts))
+}
+
 /// Appends an entry to an append-only list.
 pub(crate) fn append_log<T: Serialize>(
     doc: &mut AutoCommit,

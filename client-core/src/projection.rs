@@ -5,7 +5,7 @@
 //! row; the property tests compare them.
 
 use bianmin_domain::{
-    AgendaState, Clock, Derived, Stage, Status, Timestamp, WorkingCalendar, mask_name,
+    AgendaState, Clock, Derived, Stage, Stamp, Status, Timestamp, WorkingCalendar, mask_name,
 };
 use chrono::NaiveDate;
 use rusqlite::{Connection, Row, ToSql, Transaction, params};
@@ -23,12 +23,27 @@ const NO_DUE: &str = "9999-12-31";
 
 /// The latest device time recorded anywhere in a request.
 pub(crate) fn request_updated_at(doc: &RequestDoc) -> Timestamp {
-    std::iter::once(doc.created.at)
-        .chain(doc.events.iter().map(|e| e.by.at))
-        .chain(doc.comments.iter().map(|c| c.by.at))
-        .chain(doc.edits.iter().map(|e| e.by.at))
+    latest_time(
+        &doc.created,
+        doc.events.iter().map(|e| &e.by),
+        &doc.comments,
+        &doc.edits,
+    )
+}
+
+/// The latest device time among a document's creation stamp and its log entries.
+fn latest_time<'a>(
+    created: &Stamp,
+    events: impl Iterator<Item = &'a Stamp>,
+    comments: &[crate::Comment],
+    edits: &[crate::EditRecord],
+) -> Timestamp {
+    std::iter::once(created.at)
+        .chain(events.map(|s| s.at))
+        .chain(comments.iter().map(|c| c.by.at))
+        .chain(edits.iter().map(|e| e.by.at))
         .max()
-        .unwrap_or(doc.created.at)
+        .unwrap_or(created.at)
 }
 
 fn clock_name(c: &Clock) -> &'static str {
@@ -220,12 +235,12 @@ pub(crate) fn request_row_by(
 
 /// The latest device time recorded anywhere in an agenda item.
 pub(crate) fn agenda_updated_at(doc: &AgendaDoc) -> Timestamp {
-    std::iter::once(doc.created.at)
-        .chain(doc.events.iter().map(|e| e.by.at))
-        .chain(doc.comments.iter().map(|c| c.by.at))
-        .chain(doc.edits.iter().map(|e| e.by.at))
-        .max()
-        .unwrap_or(doc.created.at)
+    latest_time(
+        &doc.created,
+        doc.events.iter().map(|e| &e.by),
+        &doc.comments,
+        &doc.edits,
+    )
 }
 
 /// Writes (or rewrites) an agenda item's row.

@@ -9,7 +9,7 @@
 //!   edits:    [ <EditRecord JSON> ] }
 //! ```
 
-use automerge::{AutoCommit, ObjType, ROOT, ReadDoc, transaction::Transactable};
+use automerge::{AutoCommit, ObjType, ROOT, transaction::Transactable};
 use bianmin_domain::{AgendaEvent, Stamp};
 use uuid::Uuid;
 
@@ -59,19 +59,8 @@ pub(crate) fn read(doc: &AutoCommit) -> Result<AgendaDoc, DocError> {
     if super::kind_of(doc)? != DocKind::Agenda {
         return Err(DocError("not an agenda document".into()));
     }
-    let id = Uuid::parse_str(&str_at(doc, &ROOT, "id")?).map_err(|_| DocError("bad id".into()))?;
-    let created: Stamp = serde_json::from_str(&str_at(doc, &ROOT, "created")?)
-        .map_err(|e| DocError(format!("created: {e}")))?;
-    let fields = obj_at(doc, "fields", ObjType::Map)?;
-    let mut field_conflicts = Vec::new();
-    let mut field = |key: &str| -> Result<String, DocError> {
-        if doc.get_all(&fields, key)?.len() > 1 {
-            field_conflicts.push(key.to_string());
-        }
-        str_at(doc, &fields, key)
-    };
-    let (title, category, description) =
-        (field("title")?, field("category")?, field("description")?);
+    let (id, created) = super::read_header(doc)?;
+    let ([title, category, description], field_conflicts) = super::read_fields(doc, FIELD_KEYS)?;
     Ok(AgendaDoc {
         id,
         village: str_at(doc, &ROOT, "village")?,

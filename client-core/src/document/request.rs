@@ -142,23 +142,9 @@ pub(crate) fn read(doc: &AutoCommit) -> Result<RequestDoc, DocError> {
     if super::kind_of(doc)? != DocKind::Request {
         return Err(DocError("not a request document".into()));
     }
-    let id = Uuid::parse_str(&str_at(doc, &ROOT, "id")?).map_err(|_| DocError("bad id".into()))?;
-    let created: Stamp = serde_json::from_str(&str_at(doc, &ROOT, "created")?)
-        .map_err(|e| DocError(format!("created: {e}")))?;
-    let fields = obj_at(doc, "fields", ObjType::Map)?;
-    let mut field_conflicts = Vec::new();
-    let mut field = |key: &str| -> Result<String, DocError> {
-        if doc.get_all(&fields, key)?.len() > 1 {
-            field_conflicts.push(key.to_string());
-        }
-        str_at(doc, &fields, key)
-    };
-    let (name, id_number, phone, grid) = (
-        field("name")?,
-        field("id_number")?,
-        field("phone")?,
-        field("grid")?,
-    );
+    let (id, created) = super::read_header(doc)?;
+    let ([name, id_number, phone, grid], mut field_conflicts) =
+        super::read_fields(doc, FIELD_KEYS)?;
 
     let attrs_obj = obj_at(doc, "attributes", ObjType::Map)?;
     let mut attributes = BTreeMap::new();
