@@ -246,8 +246,7 @@ pub fn sync(
     let url = format!("{url}/api/v1/sync");
     let agent = agent(Some(opts.timeout));
     let mut report = SyncReport::default();
-    // A round that pushed documents is followed by another (acknowledgements may free more);
-    // the run ends when a round pushed nothing and the hub had nothing more to send.
+    // Rounds go on while the hub says more is waiting or local work remains unacknowledged.
     loop {
         let (pending, request) = {
             let s = lock(store)?;
@@ -324,7 +323,9 @@ pub fn sync(
             // Do not advance past what could not be applied; the next sync fetches it again.
             return Ok(report);
         }
-        if pending.is_empty() && !res.more {
+        // Done when the hub has nothing more to send and nothing is left to push (a round
+        // that hit `docs_per_round`, or work done during the exchange, leaves some).
+        if !res.more && (pending.is_empty() || !lock(store)?.has_pending()?) {
             return Ok(report);
         }
     }

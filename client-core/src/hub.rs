@@ -13,12 +13,12 @@
 //!
 //! Otherwise the push for that document is refused with a [`Refusal`] and nothing of it is kept.
 
-use automerge::{AutoCommit, Change, ChangeHash};
+use automerge::{AutoCommit, Change, ChangeHash, ReadDoc};
 use bianmin_domain::{
     AgendaOp, Field, Identity, NationalId, Phone, ReceiptNo, RequestOp, RequestScope, Stamp,
     Status, authorize_agenda, authorize_request, replay, replay_agenda, township_of, validate_name,
 };
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use uuid::Uuid;
@@ -154,12 +154,16 @@ impl HubDocument {
 /// A push the hub accepted.
 #[derive(Debug)]
 pub struct AcceptedPush {
-    /// The document with the changes applied.
-    pub doc: HubDocument,
+    /// The document with the changes applied; `None` when nothing was new (the hub's copy
+    /// stands as it was).
+    pub doc: Option<HubDocument>,
     /// The changes that were new to the hub, in causal order: hash and bytes.
     pub new_changes: Vec<([u8; 32], Vec<u8>)>,
     /// How many pushed changes the hub already had (a repeated round).
     pub duplicates: usize,
+    /// The whole document saved with the new changes (the form that was checked to reload);
+    /// `None` when nothing was new.
+    pub saved: Option<Vec<u8>>,
 }
 
 /// Checks the changes `sender` pushed for document `doc_id` (see the module docs). `current` is
@@ -184,15 +188,14 @@ pub fn check_push(
             })?;
             decoded.push(change);
         }
-        let mut doc = match current {
-            Some(c) => c.doc.clone(),
-            None => AutoCommit::new(),
-        };
         let mut fresh = Vec::new();
+        let mut seen = HashSet::new();
         let mut held = Vec::new();
         for c in decoded {
             let own = c.actor_id().to_hex_string() == sender_actor;
-            if doc.get_change_by_hash(&c.hash()).is_some() {
+            let known =
+                current.is_some_and(|d| ReadDoc::get_change_by_hash(&d.doc, &c.hash()).is_some());
+            if known {
                 if !own {
                     // Repeating one's own round is fine; replaying another device's change is not.
                     return Err(Refusal::new(
@@ -201,7 +204,7 @@ pub fn check_push(
                     ));
                 }
                 held.push(c.hash().0);
-            } else {
+            } else if seen.insert(c.hash()) {
                 fresh.push(c);
             }
         }
@@ -219,20 +222,21 @@ pub fn check_push(
                 "a change was not made by the sending device's actor",
             )));
         }
-        let Some(current_doc) = current.filter(|_| fresh.is_empty()) else {
-            let ctx = Ctx {
-                sender,
-                reference,
-                resident_village,
-            };
-            return apply_fresh(current, doc, fresh, duplicates, doc_id, &ctx).map_err(with_held);
+        if current.is_some() && fresh.is_empty() {
+            // Nothing new: a repeated round. Accept it as it stands.
+            return Ok(AcceptedPush {
+                doc: None,
+                new_changes: Vec::new(),
+                duplicates,
+                saved: None,
+            });
+        }
+        let ctx = Ctx {
+            sender,
+            reference,
+            resident_village,
         };
-        // Nothing new: a repeated round. Accept it as it stands.
-        Ok(AcceptedPush {
-            doc: current_doc.clone(),
-            new_changes: Vec::new(),
-            duplicates,
-        })
+        apply_fresh(current, fresh, duplicates, doc_id, &ctx).map_err(with_held)
     })
 }
 
@@ -245,7 +249,6 @@ struct Ctx<'a> {
 
 fn apply_fresh(
     current: Option<&HubDocument>,
-    mut doc: AutoCommit,
     fresh: Vec<Change>,
     duplicates: usize,
     doc_id: Uuid,
@@ -259,6 +262,10 @@ fn apply_fresh(
         ));
     }
     let hashes: Vec<ChangeHash> = fresh.iter().map(|c| c.hash()).collect();
+    let mut doc = match current {
+        Some(c) => c.doc.clone(),
+        None => AutoCommit::new(),
+    };
     doc.apply_changes(fresh)
         .map_err(|e| Refusal::new("malformed", format!("the changes do not apply: {e}")))?;
     if !doc.get_missing_deps(&[]).is_empty() {
@@ -269,7 +276,7 @@ fn apply_fresh(
     }
     // Round-trip through the saved form: only what reloads cleanly is kept.
     let bytes = doc.save();
-    let mut doc = AutoCommit::load(&bytes).map_err(|e| {
+    let doc = AutoCommit::load(&bytes).map_err(|e| {
         Refusal::new(
             "malformed",
             format!("the merged document does not load: {e}"),
@@ -299,12 +306,13 @@ fn apply_fresh(
         })
         .collect::<Result<Vec<_>, Refusal>>()?;
     Ok(AcceptedPush {
-        doc: HubDocument {
+        doc: Some(HubDocument {
             doc,
             decoded: after,
-        },
+        }),
         new_changes,
         duplicates,
+        saved: Some(bytes),
     })
 }
 

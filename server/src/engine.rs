@@ -2,29 +2,32 @@
 //!
 //! Blocking code, run from `spawn_blocking`. Pushes are checked by
 //! [`bianmin_client_core::hub::check_push`] (the same permission function the tablets use) and
-//! stored with [`Storage::commit`]; pulls read the change log through the device's read scope,
-//! so a round costs in proportion to what changed, not to what is stored. Documents are held in
-//! a bounded cache; everything else stays on disk.
+//! stored by the group commit of [`documents`] (the pushes of concurrent rounds in one
+//! transaction); pulls read the change log through the device's read scope, so a round costs
+//! in proportion to what changed, not to what is stored. Documents are held in a bounded
+//! cache; everything else stays on disk.
+
+mod documents;
 
 use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use bianmin_client_core::Reference;
-use bianmin_client_core::hub::{HubDocument, check_push};
+use bianmin_client_core::hub::check_push;
 use bianmin_client_core::protocol::{
     B64, EnrolRequest, EnrolResponse, Head, PROTOCOL_VERSION, PullDoc, PushResult, ReferenceData,
     SyncRequest, SyncResponse,
 };
 use bianmin_domain::{Role, WorkingCalendar};
-use lru::LruCache;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use crate::auth::{self, AuthedDevice};
 use crate::error::AppError;
-use crate::storage::{Commit, NewDevice, ReadScope, Storage};
+use crate::storage::{NewDevice, ReadScope, Storage};
+use documents::{Documents, Durability, Queued};
 
 /// Documents kept decoded in memory.
 const CACHE_DOCUMENTS: usize = 2048;
@@ -65,9 +68,7 @@ struct ReferenceState {
 /// The sync engine shared by all requests.
 pub struct Engine {
     storage: Arc<dyn Storage>,
-    cache: Mutex<LruCache<Uuid, HubDocument>>,
-    /// Pushes are read-modify-write of documents: one at a time.
-    writer: Mutex<()>,
+    documents: Documents,
     reference: RwLock<Option<(Instant, Arc<ReferenceState>)>>,
     live: broadcast::Sender<LiveNotice>,
     /// The byte budget of one pull page.
@@ -107,11 +108,12 @@ impl Engine {
     pub fn new(storage: Arc<dyn Storage>) -> Self {
         let (live, _) = broadcast::channel(1024);
         Engine {
-            storage,
-            cache: Mutex::new(LruCache::new(
+            documents: Documents::new(
+                storage.clone(),
                 NonZeroUsize::new(CACHE_DOCUMENTS).expect("non-zero"),
-            )),
-            writer: Mutex::new(()),
+                live.clone(),
+            ),
+            storage,
             reference: RwLock::new(None),
             live,
             pull_budget: 512 * 1024,
@@ -191,18 +193,6 @@ impl Engine {
         })
     }
 
-    fn load(&self, id: Uuid) -> Result<Option<HubDocument>, AppError> {
-        if let Some(doc) = self.cache.lock().map_err(poisoned)?.get(&id) {
-            return Ok(Some(doc.clone()));
-        }
-        let Some(record) = self.storage.document(id)? else {
-            return Ok(None);
-        };
-        let doc = HubDocument::load(&record.bytes).map_err(AppError::internal)?;
-        self.cache.lock().map_err(poisoned)?.put(id, doc.clone());
-        Ok(Some(doc))
-    }
-
     /// One round: the device's pushes are checked and stored, then it receives a page of what
     /// changed in its scope since its cursor.
     pub fn sync(&self, who: &AuthedDevice, req: SyncRequest) -> Result<SyncResponse, AppError> {
@@ -216,6 +206,7 @@ impl Engine {
         }
         let reference = self.reference()?;
         let mut results = Vec::with_capacity(req.push.len());
+        let mut durable = Durability::default();
         for push in req.push {
             if push.changes.len() > MAX_CHANGES_PER_DOC {
                 results.push(PushResult::Refused {
@@ -227,8 +218,10 @@ impl Engine {
                 continue;
             }
             let changes: Vec<Vec<u8>> = push.changes.into_iter().map(|b| b.0).collect();
-            results.push(self.push_one(who, push.doc, &changes, &reference.rules)?);
+            results.push(self.push_one(who, push.doc, &changes, &reference.rules, &mut durable)?);
         }
+        // Answer only once every accepted push of the round is on disk.
+        self.documents.wait(durable)?;
         let scope = read_scope(who.identity.role, &who.identity.user, &who.identity.area);
         let page = self.storage.changes_after(
             &scope,
@@ -264,9 +257,9 @@ impl Engine {
         doc_id: Uuid,
         changes: &[Vec<u8>],
         rules: &Reference,
+        round: &mut Durability,
     ) -> Result<PushResult, AppError> {
-        let _writing = self.writer.lock().map_err(poisoned)?;
-        let current = self.load(doc_id)?;
+        let mut taken = self.documents.take(doc_id)?;
         let storage = self.storage.clone();
         let resident_village = move |user: &str| -> Option<String> {
             match storage.user(user) {
@@ -275,7 +268,7 @@ impl Engine {
             }
         };
         let checked = check_push(
-            current.as_ref(),
+            taken.current(),
             doc_id,
             changes,
             &who.identity,
@@ -283,9 +276,10 @@ impl Engine {
             rules,
             &resident_village,
         );
-        let mut accepted = match checked {
+        let accepted = match checked {
             Ok(a) => a,
             Err(refusal) => {
+                taken.keep(round);
                 tracing::info!(doc = %doc_id, device = %who.device.id, code = refusal.code, "push refused");
                 return Ok(PushResult::Refused {
                     doc: doc_id,
@@ -295,33 +289,35 @@ impl Engine {
                 });
             }
         };
-        if !accepted.new_changes.is_empty() {
-            let meta = accepted.doc.meta();
-            let snapshot = accepted.doc.save();
-            let seq = self.storage.commit(&Commit {
+        let (Some(mut doc), Some(snapshot)) = (accepted.doc, accepted.saved) else {
+            // A repeated round: the hub's copy stands.
+            let heads = taken.current_mut().map(|d| d.heads()).unwrap_or_default();
+            taken.keep(round);
+            return Ok(PushResult::Accepted {
+                doc: doc_id,
+                heads: heads.into_iter().map(Head).collect(),
+                duplicates: accepted.duplicates,
+            });
+        };
+        let heads = doc.heads().into_iter().map(Head).collect();
+        let meta = doc.meta();
+        tracing::debug!(doc = %doc_id, device = %who.device.id, changes = accepted.new_changes.len(), "push accepted");
+        taken.accept(
+            doc,
+            Queued {
+                ticket: 0,
                 doc_id,
                 kind: meta.kind,
-                village: &meta.village,
-                resident_user: meta.resident_user.as_deref(),
-                snapshot: &snapshot,
-                changes: &accepted.new_changes,
-                device_id: &who.device.id,
-                user_id: &who.user.id,
+                village: meta.village,
+                resident_user: meta.resident_user,
+                snapshot,
+                changes: accepted.new_changes,
+                device_id: who.device.id.clone(),
+                user_id: who.user.id.clone(),
                 received_at: now_ms(),
-            })?;
-            tracing::debug!(doc = %doc_id, device = %who.device.id, changes = accepted.new_changes.len(), seq, "push stored");
-            // Nobody listening is fine.
-            let _ = self.live.send(LiveNotice {
-                seq,
-                village: meta.village.clone(),
-                resident_user: meta.resident_user.clone(),
-            });
-        }
-        let heads = accepted.doc.heads().into_iter().map(Head).collect();
-        self.cache
-            .lock()
-            .map_err(poisoned)?
-            .put(doc_id, accepted.doc);
+            },
+            round,
+        )?;
         Ok(PushResult::Accepted {
             doc: doc_id,
             heads,

@@ -3,9 +3,10 @@
 //! the shared suite in [`suite`].
 //!
 //! Methods are blocking (the engine calls them from `spawn_blocking`). A backend keeps one
-//! writer; [`Storage::commit`] is one transaction: the document's new snapshot, its new
-//! changes appended to the change log with increasing sequence numbers, and the audit record of
-//! who sent them and when the hub received them, together or not at all.
+//! writer; [`Storage::commit_all`] is one transaction: for each accepted push, the document's
+//! new snapshot, its new changes appended to the change log with increasing sequence numbers,
+//! and the audit record of who sent them and when the hub received them, together or not at
+//! all. The engine groups the pushes of concurrent rounds into one such transaction.
 
 pub mod sqlite;
 pub mod suite;
@@ -222,8 +223,16 @@ pub trait Storage: Send + Sync + 'static {
 
     /// A stored document.
     fn document(&self, id: Uuid) -> Result<Option<DocRecord>>;
-    /// Stores an accepted push (see the module docs); returns the last sequence number used.
-    fn commit(&self, commit: &Commit<'_>) -> Result<u64>;
+    /// Stores accepted pushes in one transaction, in order (see the module docs): all of them
+    /// or none. Returns, for each, the change log's last sequence number once it was stored.
+    fn commit_all(&self, commits: &[Commit<'_>]) -> Result<Vec<u64>>;
+    /// Stores one accepted push; returns the last sequence number used.
+    fn commit(&self, commit: &Commit<'_>) -> Result<u64> {
+        let seqs = self.commit_all(std::slice::from_ref(commit))?;
+        seqs.first()
+            .copied()
+            .ok_or_else(|| StorageError::Backend("a commit returned no sequence number".into()))
+    }
     /// Up to `byte_budget` bytes of change-log entries after `cursor` that `scope` may read
     /// (at least one entry if any remains), skipping those sent by `exclude_device`.
     fn changes_after(

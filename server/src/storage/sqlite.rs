@@ -707,33 +707,24 @@ impl Storage for SqliteStorage {
             .db()
     }
 
-    fn commit(&self, c: &Commit<'_>) -> Result<u64> {
-        let township = area_prefix(c.village, 9)?;
-        let county = area_prefix(c.village, 6)?;
-        let doc_id = c.doc_id.to_string();
+    fn commit_all(&self, commits: &[Commit<'_>]) -> Result<Vec<u64>> {
+        if commits.is_empty() {
+            return Ok(Vec::new());
+        }
         self.write(|tx| {
-            tx.prepare_cached(
-                "INSERT INTO documents (id, kind, village, township, resident_user, snapshot, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (id) DO UPDATE SET
-                    kind = excluded.kind,
-                    village = excluded.village,
-                    township = excluded.township,
-                    resident_user = excluded.resident_user,
-                    snapshot = excluded.snapshot,
-                    updated_at = excluded.updated_at",
-            )
-            .db()?
-            .execute(params![
-                doc_id,
-                c.kind.as_str(),
-                c.village,
-                township,
-                c.resident_user,
-                c.snapshot,
-                c.received_at,
-            ])
-            .db()?;
+            let mut upsert = tx
+                .prepare_cached(
+                    "INSERT INTO documents (id, kind, village, township, resident_user, snapshot, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (id) DO UPDATE SET
+                        kind = excluded.kind,
+                        village = excluded.village,
+                        township = excluded.township,
+                        resident_user = excluded.resident_user,
+                        snapshot = excluded.snapshot,
+                        updated_at = excluded.updated_at",
+                )
+                .db()?;
             let mut insert = tx
                 .prepare_cached(
                     "INSERT INTO change_log (doc_id, hash, village, township, county,
@@ -742,35 +733,54 @@ impl Storage for SqliteStorage {
                      ON CONFLICT (hash) DO NOTHING",
                 )
                 .db()?;
+            let mut seqs = Vec::with_capacity(commits.len());
             let mut last = None;
-            for (hash, change) in c.changes {
-                let added = insert
+            for c in commits {
+                let township = area_prefix(c.village, 9)?;
+                let county = area_prefix(c.village, 6)?;
+                let doc_id = c.doc_id.to_string();
+                upsert
                     .execute(params![
                         doc_id,
-                        hash.as_slice(),
+                        c.kind.as_str(),
                         c.village,
                         township,
-                        county,
                         c.resident_user,
-                        c.device_id,
-                        c.user_id,
+                        c.snapshot,
                         c.received_at,
-                        change,
                     ])
                     .db()?;
-                if added == 1 {
-                    last = Some(tx.last_insert_rowid());
+                for (hash, change) in c.changes {
+                    let added = insert
+                        .execute(params![
+                            doc_id,
+                            hash.as_slice(),
+                            c.village,
+                            township,
+                            county,
+                            c.resident_user,
+                            c.device_id,
+                            c.user_id,
+                            c.received_at,
+                            change,
+                        ])
+                        .db()?;
+                    if added == 1 {
+                        last = Some(tx.last_insert_rowid());
+                    }
                 }
+                let seq = match last {
+                    Some(seq) => seq,
+                    None => tx
+                        .query_row("SELECT COALESCE(MAX(seq), 0) FROM change_log", [], |r| {
+                            r.get(0)
+                        })
+                        .db()?,
+                };
+                last = Some(seq);
+                seqs.push(to_u64(seq)?);
             }
-            let last = match last {
-                Some(seq) => seq,
-                None => tx
-                    .query_row("SELECT COALESCE(MAX(seq), 0) FROM change_log", [], |r| {
-                        r.get(0)
-                    })
-                    .db()?,
-            };
-            to_u64(last)
+            Ok(seqs)
         })
     }
 

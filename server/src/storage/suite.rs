@@ -69,6 +69,11 @@ pub const CHECKS: &[(&str, Check)] = &[
         "concurrent_commits_are_serialised",
         concurrent_commits_are_serialised,
     ),
+    ("a_group_commits_in_order", a_group_commits_in_order),
+    (
+        "a_group_commits_all_or_nothing",
+        a_group_commits_all_or_nothing,
+    ),
 ];
 
 /// Runs every check, each on a fresh store from `make`.
@@ -614,6 +619,85 @@ pub fn recommit_adds_nothing(s: &dyn Storage) {
     assert_eq!(trail[2].hash, hex::encode(change(13, 70).0));
     let all = pull_all(s, &ReadScope::County(COUNTY.into()), usize::MAX, None);
     assert_eq!(all.len(), 4, "each change once in the log");
+}
+
+/// Several pushes stored in one transaction (the engine's group commit): in order, each with
+/// its own audit record, the same document twice kept as its last snapshot, and each push
+/// told the log's end once it was stored.
+pub fn a_group_commits_in_order(s: &dyn Storage) {
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let (a1, a2, b1) = ([change(20, 40)], [change(21, 40)], [change(22, 40)]);
+    let commit = |doc, village, snapshot: &'static [u8], changes, device| Commit {
+        doc_id: doc,
+        kind: DocKind::Request,
+        village,
+        resident_user: None,
+        snapshot,
+        changes,
+        device_id: device,
+        user_id: "user-x",
+        received_at: T0,
+    };
+    let seqs = s
+        .commit_all(&[
+            commit(a, EAST, b"first", &a1, "dev-a"),
+            commit(b, WEST, b"other", &b1, "dev-b"),
+            commit(a, EAST, b"second", &a2, "dev-c"),
+            // A repeated push: nothing new, told the end reached so far.
+            commit(b, WEST, b"other", &b1, "dev-b"),
+        ])
+        .unwrap();
+    assert_eq!(seqs.len(), 4);
+    assert!(seqs[0] < seqs[1] && seqs[1] < seqs[2], "{seqs:?}");
+    assert_eq!(seqs[3], seqs[2]);
+    assert_eq!(s.counts().unwrap(), (2, 3));
+    assert_eq!(s.document(a).unwrap().unwrap().bytes, b"second");
+    let trail = s.audit(a).unwrap();
+    assert_eq!(
+        trail
+            .iter()
+            .map(|e| (e.seq, e.device_id.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(seqs[0], "dev-a"), (seqs[2], "dev-c")]
+    );
+    assert!(s.commit_all(&[]).unwrap().is_empty());
+}
+
+/// One bad push in a group stores nothing of the group, and what was stored before stays.
+pub fn a_group_commits_all_or_nothing(s: &dyn Storage) {
+    let before = Uuid::new_v4();
+    push(
+        s,
+        before,
+        DocKind::Agenda,
+        EAST,
+        None,
+        &[change(30, 30)],
+        "dev-a",
+        T0,
+    );
+    let good = Uuid::new_v4();
+    let (c1, c2) = ([change(31, 30)], [change(32, 30)]);
+    let commit = |doc, village, changes| Commit {
+        doc_id: doc,
+        kind: DocKind::Agenda,
+        village,
+        resident_user: None,
+        snapshot: b"doc",
+        changes,
+        device_id: "dev-a",
+        user_id: "user-x",
+        received_at: T0,
+    };
+    let refused = s.commit_all(&[
+        commit(good, EAST, &c1),
+        commit(Uuid::new_v4(), "not-a-village", &c2),
+    ]);
+    assert!(refused.is_err());
+    assert_eq!(s.counts().unwrap(), (1, 1), "nothing of the group stored");
+    assert!(s.document(good).unwrap().is_none());
+    assert!(s.audit(good).unwrap().is_empty());
+    assert!(s.document(before).unwrap().is_some());
 }
 
 /// Who committed what, for the scope checks.
