@@ -13,19 +13,22 @@
 //!
 //! Otherwise the push for that document is refused with a [`Refusal`] and nothing of it is kept.
 
-use automerge::{AutoCommit, Change, ChangeHash, ReadDoc};
+use automerge::{ActorId, AutoCommit, Change, ChangeHash, ReadDoc};
 use bianmin_domain::{
     AgendaOp, Field, Identity, NationalId, Phone, ReceiptNo, RequestOp, RequestScope, Stamp,
-    Status, authorize_agenda, authorize_request, replay, replay_agenda, township_of, validate_name,
+    Status, Timestamp, authorize_agenda, authorize_request, replay, replay_agenda, township_of,
+    validate_name,
 };
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use uuid::Uuid;
 
+use crate::author::{self, Author, Authoring};
 use crate::document::agenda::AgendaDoc;
 use crate::document::request::RequestDoc;
 use crate::document::{self, DocKind};
+use crate::model::{AgendaDetail, RequestDetail};
 use crate::{Error, Reference};
 
 /// Why a push was refused: a stable machine code and a message for people. The message names
@@ -139,6 +142,80 @@ impl HubDocument {
             village,
             township,
             resident_user,
+        }
+    }
+
+    /// Writes `what` as `who` (a township user working in the console, not on a tablet), with
+    /// `actor_hex` as the Automerge actor, after the same checks a tablet makes. Returns the new
+    /// changes; the caller pushes them through [`check_push`] like any device's, so they are
+    /// validated, stored and audited the same way. The document itself is not changed.
+    pub fn author(
+        &self,
+        actor_hex: &str,
+        who: &Identity,
+        at: Timestamp,
+        reference: &Reference,
+        what: &Authoring,
+    ) -> crate::Result<Vec<Vec<u8>>> {
+        let actor: ActorId = actor_hex.parse().map_err(|_| Error::Invalid {
+            field: "actor".into(),
+            rule: "must be hex".into(),
+        })?;
+        let mut am = self.doc.clone().with_actor(actor);
+        let before = am.get_heads();
+        let a = Author {
+            identity: who,
+            reference,
+            at,
+        };
+        let wrong_kind = |what: &'static str| Error::NotFound {
+            what,
+            id: String::new(),
+        };
+        match (&self.decoded, what) {
+            (Decoded::Request(d), Authoring::RequestEvent(action)) => {
+                author::request_event(&a, d, &mut am, action.clone())?
+            }
+            (Decoded::Request(d), Authoring::RequestComment(text)) => {
+                author::request_comment(&a, d, &mut am, text)?
+            }
+            (Decoded::Agenda(d), Authoring::AgendaEvent(action)) => {
+                author::agenda_event(&a, d, &mut am, action.clone())?
+            }
+            (Decoded::Agenda(d), Authoring::AgendaComment(text)) => {
+                author::agenda_comment(&a, d, &mut am, text)?
+            }
+            (Decoded::Request(_), _) => return Err(wrong_kind("agenda item")),
+            (Decoded::Agenda(_), _) => return Err(wrong_kind("request")),
+        }
+        Ok(am
+            .get_changes(&before)
+            .into_iter()
+            .map(|c| c.raw_bytes().to_vec())
+            .collect())
+    }
+
+    /// The request as a page shows it (with the working-day clock as of `today`), for requests.
+    pub fn request_detail(
+        &self,
+        reference: &Reference,
+        today: chrono::NaiveDate,
+    ) -> Option<RequestDetail> {
+        match &self.decoded {
+            Decoded::Request(d) => Some(crate::store::requests::detail(
+                (**d).clone(),
+                reference,
+                today,
+            )),
+            Decoded::Agenda(_) => None,
+        }
+    }
+
+    /// The agenda item as a page shows it, for agenda items.
+    pub fn agenda_detail(&self) -> Option<AgendaDetail> {
+        match &self.decoded {
+            Decoded::Agenda(d) => Some(crate::store::agenda::agenda_detail((**d).clone())),
+            Decoded::Request(_) => None,
         }
     }
 

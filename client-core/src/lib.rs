@@ -37,6 +37,7 @@
 //! assert_eq!(accepted.status, Status::Accepted);
 //! ```
 
+mod author;
 pub mod client;
 mod document;
 mod error;
@@ -47,6 +48,7 @@ pub mod protocol;
 mod schema;
 mod store;
 
+pub use author::Authoring;
 pub use document::DocKind;
 pub use error::{Error, Result};
 pub use model::*;

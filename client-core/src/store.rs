@@ -5,8 +5,8 @@
 //! survives a crash or a power cut). Every operation is one transaction: the document bytes, the
 //! projection row and the sync record commit together or not at all.
 
-mod agenda;
-mod requests;
+pub(crate) mod agenda;
+pub(crate) mod requests;
 pub mod sync;
 
 use automerge::{ActorId, AutoCommit, ChangeHash};
@@ -336,6 +336,14 @@ impl Store {
             Ok(n as u64)
         };
         Ok((count("requests")?, count("agenda_items")?))
+    }
+
+    fn author(&self) -> crate::author::Author<'_> {
+        crate::author::Author {
+            identity: &self.identity,
+            reference: &self.reference,
+            at: (self.now)(),
+        }
     }
 
     fn stamp(&self) -> Stamp {

@@ -1,31 +1,18 @@
 //! Village agenda items ("four discussions, two opens"): opening, recording meetings and
 //! notices, township reviews, reading and lists.
 
-use bianmin_domain::{
-    AgendaAction, AgendaEvent, AgendaOp, EventId, Stage, authorize_agenda, replay_agenda,
-};
+use bianmin_domain::{AgendaAction, AgendaOp, Stage, authorize_agenda, replay_agenda};
 use uuid::Uuid;
 
 use super::{Store, load_doc, mark_unsynced, save_doc};
+use crate::author::{self, Author, text};
 use crate::document::DocKind;
 use crate::document::agenda::{self as doc, AgendaDoc};
-use crate::document::request::{Comment, EditRecord};
 use crate::model::{
     AgendaDetail, AgendaEdit, AgendaHistoryEntry, AgendaRow, Listing, NewAgendaItem, Page,
 };
 use crate::projection;
 use crate::{Error, Result};
-
-fn text(field: &str, value: &str, max: usize) -> Result<String> {
-    let v = value.trim();
-    if v.is_empty() || v.chars().count() > max {
-        return Err(Error::Invalid {
-            field: field.into(),
-            rule: format!("must be 1 to {max} characters"),
-        });
-    }
-    Ok(v.to_string())
-}
 
 pub(crate) fn agenda_detail(d: AgendaDoc) -> AgendaDetail {
     let state = replay_agenda(&d.events);
@@ -100,7 +87,7 @@ impl Store {
     fn change_agenda(
         &mut self,
         id: Uuid,
-        f: impl FnOnce(&Store, &AgendaDoc, &mut automerge::AutoCommit) -> Result<()>,
+        f: impl FnOnce(&Author<'_>, &AgendaDoc, &mut automerge::AutoCommit) -> Result<()>,
     ) -> Result<AgendaDetail> {
         let not_found = || Error::NotFound {
             what: "agenda item",
@@ -113,7 +100,7 @@ impl Store {
         }
         let before = am.get_heads();
         let current = doc::read(&am)?;
-        f(self, &current, &mut am)?;
+        f(&self.author(), &current, &mut am)?;
         let updated = doc::read(&am)?;
         save_doc(&tx, &id, DocKind::Agenda, &mut am, Some(&before))?;
         project_agenda(&tx, &updated)?;
@@ -125,55 +112,18 @@ impl Store {
     /// Records a meeting, a notice, an objection, a township review or a settlement, after
     /// checking stage order, quorum data, notice periods and this identity's permission.
     pub fn record_agenda(&mut self, id: Uuid, action: AgendaAction) -> Result<AgendaDetail> {
-        self.change_agenda(id, |store, d, am| {
-            authorize_agenda(&store.identity, &d.village, AgendaOp::Append(&action))?;
-            replay_agenda(&d.events).check(&d.events, &action)?;
-            let event = AgendaEvent {
-                id: EventId::new(),
-                after: super::log_tips(d.events.iter().map(|e| (e.id, e.after.as_slice()))),
-                by: store.stamp(),
-                action,
-            };
-            crate::document::append_log(am, "events", &event)?;
-            Ok(())
-        })
+        self.change_agenda(id, |a, d, am| author::agenda_event(a, d, am, action))
     }
 
     /// Edits an agenda item's title, category or description.
     pub fn edit_agenda(&mut self, id: Uuid, edit: AgendaEdit) -> Result<AgendaDetail> {
-        self.change_agenda(id, |store, d, am| {
-            authorize_agenda(&store.identity, &d.village, AgendaOp::Edit)?;
-            let (key, value) = match &edit {
-                AgendaEdit::Title(v) => ("title", text("title", v, 200)?),
-                AgendaEdit::Category(v) => ("category", text("category", v, 100)?),
-                AgendaEdit::Description(v) => ("description", text("description", v, 10_000)?),
-            };
-            doc::put_field(
-                am,
-                key,
-                &value,
-                &EditRecord {
-                    by: store.stamp(),
-                    field: key.into(),
-                },
-            )?;
-            Ok(())
-        })
+        self.change_agenda(id, |a, d, am| author::agenda_edit(a, d, am, &edit))
     }
 
     /// Adds a comment to an agenda item.
     pub fn comment_agenda(&mut self, id: Uuid, comment: &str) -> Result<AgendaDetail> {
-        let comment = text("comment", comment, 2000)?;
-        self.change_agenda(id, |store, d, am| {
-            authorize_agenda(&store.identity, &d.village, AgendaOp::Read)?;
-            let c = Comment {
-                id: Uuid::new_v4(),
-                by: store.stamp(),
-                text: comment,
-            };
-            crate::document::append_log(am, "comments", &c)?;
-            Ok(())
-        })
+        text("comment", comment, 2000)?;
+        self.change_agenda(id, |a, d, am| author::agenda_comment(a, d, am, comment))
     }
 
     /// An agenda item with its full history, if this identity may read it.

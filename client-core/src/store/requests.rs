@@ -1,7 +1,7 @@
 //! Service requests: filing, lifecycle events, edits, comments, reading and lists.
 
 use bianmin_domain::{
-    Action, AttrValue, Clock, Event, EventId, Field, NationalId, Phone, ReceiptNo, RequestOp,
+    Action, AttrValue, Clock, Event, EventId, NationalId, Phone, ReceiptNo, RequestOp,
     RequestScope, Role, Status, authorize_request, replay, validate_name,
 };
 use rusqlite::{OptionalExtension, Transaction};
@@ -9,8 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
 
 use super::{Reference, Store, load_doc, mark_unsynced, save_doc};
+use crate::author::{self, Author};
 use crate::document::DocKind;
-use crate::document::request::{self as doc, Comment, EditRecord, Put, RequestDoc};
+use crate::document::request::{self as doc, RequestDoc};
 use crate::model::{
     Applicant, ConflictView, FieldEdit, HistoryEntry, Listing, NewRequest, Page, RequestDetail,
     RequestFilter, RequestRow, RequestSort, outcome_text,
@@ -121,7 +122,7 @@ impl Store {
         validate_name(&new.applicant_name)?;
         let id_number = NationalId::parse(&new.id_number)?;
         let phone = Phone::parse(&new.phone)?;
-        self.check_grid(&village, &new.grid)?;
+        author::check_grid(&self.reference, &village, &new.grid)?;
         item.check_attributes(&new.attributes)?;
         let mut materials = BTreeSet::new();
         for m in &new.materials_received {
@@ -190,28 +191,11 @@ impl Store {
         Ok(detail(d, &self.reference, (self.now)().china_date()))
     }
 
-    fn check_grid(&self, village: &str, grid: &str) -> Result<()> {
-        let known = self.reference.directory.village(village).map(|v| &v.grids);
-        match known {
-            Some(grids) if !grids.is_empty() && !grids.iter().any(|g| g == grid) => {
-                Err(Error::Invalid {
-                    field: "grid".into(),
-                    rule: format!("must be one of the village's grids: {}", grids.join(", ")),
-                })
-            }
-            _ if grid.trim().is_empty() => Err(Error::Invalid {
-                field: "grid".into(),
-                rule: "is required".into(),
-            }),
-            _ => Ok(()),
-        }
-    }
-
     /// Runs `f` on a request inside one transaction and stores what it wrote.
     fn change_request(
         &mut self,
         id: Uuid,
-        f: impl FnOnce(&Store, &RequestDoc, &mut automerge::AutoCommit) -> Result<()>,
+        f: impl FnOnce(&Author<'_>, &RequestDoc, &mut automerge::AutoCommit) -> Result<()>,
     ) -> Result<RequestDetail> {
         let tx = self.write_tx()?;
         let (kind, mut am) = load_doc(&tx, &id, &self.actor)?.ok_or_else(|| Error::NotFound {
@@ -226,7 +210,7 @@ impl Store {
         }
         let before = am.get_heads();
         let current = doc::read(&am)?;
-        f(self, &current, &mut am)?;
+        f(&self.author(), &current, &mut am)?;
         let updated = doc::read(&am)?;
         save_doc(&tx, &id, DocKind::Request, &mut am, Some(&before))?;
         project(&tx, &updated, &self.reference)?;
@@ -238,120 +222,18 @@ impl Store {
     /// Appends a lifecycle event (accept, forward, approve, withdraw...) after checking the
     /// workflow and this identity's permission. Returns the request as it now stands.
     pub fn apply(&mut self, id: Uuid, action: Action) -> Result<RequestDetail> {
-        self.change_request(id, |store, d, am| {
-            let derived = replay(&d.events, d.level);
-            authorize_request(
-                &store.identity,
-                scope(d),
-                RequestOp::Append(&action, derived.status),
-            )?;
-            derived.check(&action, d.level)?;
-            let event = Event {
-                id: EventId::new(),
-                after: super::log_tips(d.events.iter().map(|e| (e.id, e.after.as_slice()))),
-                by: store.stamp(),
-                action,
-            };
-            crate::document::append_log(am, "events", &event)?;
-            tracing::info!(request = %d.id, kind = event.action.kind(), "event appended");
-            Ok(())
-        })
+        self.change_request(id, |a, d, am| author::request_event(a, d, am, action))
     }
 
     /// Edits one field of a request, after checking the new value and the permission.
     pub fn edit(&mut self, id: Uuid, edit: FieldEdit) -> Result<RequestDetail> {
-        self.change_request(id, |store, d, am| {
-            let status = replay(&d.events, d.level).status;
-            let item = store.reference.catalog.require(&d.item_code)?;
-            let (field, put): (Field, Put<'_>) = match &edit {
-                FieldEdit::ApplicantName(n) => {
-                    validate_name(n)?;
-                    (Field::Applicant, Put::Field("name", n.trim()))
-                }
-                FieldEdit::IdNumber(raw) => {
-                    NationalId::parse(raw)?;
-                    (Field::Applicant, Put::Field("id_number", raw.trim()))
-                }
-                FieldEdit::Phone(raw) => {
-                    Phone::parse(raw)?;
-                    (Field::Applicant, Put::Field("phone", raw.trim()))
-                }
-                FieldEdit::Grid(g) => {
-                    store.check_grid(&d.village, g)?;
-                    (Field::Grid, Put::Field("grid", g.as_str()))
-                }
-                FieldEdit::Attribute { code, value } => {
-                    let spec = item.attribute(code).ok_or_else(|| Error::Invalid {
-                        field: format!("attributes.{code}"),
-                        rule: format!("is not an attribute of service item {}", item.code),
-                    })?;
-                    match value {
-                        Some(v) => spec.check(v)?,
-                        None if spec.required => {
-                            return Err(Error::Invalid {
-                                field: format!("attributes.{code}"),
-                                rule: "is required and cannot be cleared".into(),
-                            });
-                        }
-                        None => {}
-                    }
-                    (Field::Attribute, Put::Attribute(code, value.as_ref()))
-                }
-                FieldEdit::Material { name, received } => {
-                    item.check_material(name)?;
-                    (Field::Materials, Put::Material(name, *received))
-                }
-            };
-            authorize_request(&store.identity, scope(d), RequestOp::Edit(field, status))?;
-            // Normalise ID and phone as stored (upper-case X, digits only).
-            let normalised;
-            let put = match put {
-                Put::Field("id_number", raw) => {
-                    normalised = NationalId::parse(raw)?.expose().to_string();
-                    Put::Field("id_number", &normalised)
-                }
-                Put::Field("phone", raw) => {
-                    normalised = Phone::parse(raw)?.expose().to_string();
-                    Put::Field("phone", &normalised)
-                }
-                other => other,
-            };
-            let field_name = match &put {
-                Put::Field(k, _) => (*k).to_string(),
-                Put::Attribute(code, _) => format!("attributes.{code}"),
-                Put::Material(name, _) => format!("materials.{name}"),
-            };
-            doc::put(
-                am,
-                &put,
-                &EditRecord {
-                    by: store.stamp(),
-                    field: field_name,
-                },
-            )?;
-            Ok(())
-        })
+        self.change_request(id, |a, d, am| author::request_edit(a, d, am, &edit))
     }
 
     /// Adds a comment to a request.
     pub fn comment(&mut self, id: Uuid, text: &str) -> Result<RequestDetail> {
-        let text = text.trim().to_string();
-        if text.is_empty() || text.chars().count() > 2000 {
-            return Err(Error::Invalid {
-                field: "comment".into(),
-                rule: "must be 1 to 2000 characters".into(),
-            });
-        }
-        self.change_request(id, |store, d, am| {
-            authorize_request(&store.identity, scope(d), RequestOp::Comment)?;
-            let c = Comment {
-                id: Uuid::new_v4(),
-                by: store.stamp(),
-                text,
-            };
-            crate::document::append_log(am, "comments", &c)?;
-            Ok(())
-        })
+        author::text("comment", text, 2000)?;
+        self.change_request(id, |a, d, am| author::request_comment(a, d, am, text))
     }
 
     /// A request with its full history, if this identity may read it.
