@@ -85,6 +85,9 @@ pub struct Progress {
     pub bytes_received: u64,
     /// Whether the hub has more to send.
     pub more: bool,
+    /// The documents the round just done changed on this device (changes received, or a
+    /// refused edit rolled back): what an app redraws.
+    pub changed: Vec<Uuid>,
 }
 
 /// What a sync run did.
@@ -101,6 +104,8 @@ pub struct SyncReport {
     /// Documents received that could not be applied, with why (they are fetched again on the
     /// next sync).
     pub pull_errors: Vec<(Uuid, String)>,
+    /// Every document the run changed on this device, once each, in the order first changed.
+    pub changed: Vec<Uuid>,
 }
 
 fn agent(timeout: Option<Duration>) -> ureq::Agent {
@@ -271,6 +276,7 @@ pub fn sync(
         report.progress.bytes_sent += sent;
         report.progress.bytes_received += received;
         report.progress.docs_pushed += pending.len();
+        report.progress.changed.clear();
         {
             let mut s = lock(store)?;
             if let Some(reference) = &res.reference {
@@ -295,6 +301,7 @@ pub fn sync(
                         report
                             .refused
                             .push(s.reject_local(*doc, code, reason, &held)?);
+                        report.progress.changed.push(*doc);
                     }
                 }
             }
@@ -305,7 +312,12 @@ pub fn sync(
                 .collect();
             for ((doc, _), outcome) in page.iter().zip(s.apply_remote_page(&page)?) {
                 match outcome {
-                    Ok(applied) => report.new_changes += applied.new_changes,
+                    Ok(applied) => {
+                        report.new_changes += applied.new_changes;
+                        if applied.new_changes > 0 {
+                            report.progress.changed.push(*doc);
+                        }
+                    }
                     Err(e) => {
                         tracing::warn!(doc = %doc, error = %e, "could not apply changes from the hub");
                         report.pull_errors.push((*doc, e.to_string()));
@@ -318,6 +330,11 @@ pub fn sync(
             }
         }
         report.progress.more = res.more;
+        for doc in &report.progress.changed {
+            if !report.changed.contains(doc) {
+                report.changed.push(*doc);
+            }
+        }
         progress(&report.progress);
         if !report.pull_errors.is_empty() {
             // Do not advance past what could not be applied; the next sync fetches it again.

@@ -15,9 +15,9 @@
 
 use automerge::{ActorId, AutoCommit, Change, ChangeHash, ReadDoc};
 use bianmin_domain::{
-    AgendaOp, Field, Identity, NationalId, Phone, ReceiptNo, RequestOp, RequestScope, Stamp,
-    Status, Timestamp, authorize_agenda, authorize_request, replay, replay_agenda, township_of,
-    validate_name,
+    AgendaOp, Clock, Field, Identity, NationalId, Phone, Rating, ReceiptNo, RequestOp,
+    RequestScope, Stamp, Status, Timestamp, WorkingCalendar, authorize_agenda, authorize_request,
+    replay, replay_agenda, township_of, validate_name,
 };
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
@@ -28,7 +28,8 @@ use crate::author::{self, Author, Authoring};
 use crate::document::agenda::AgendaDoc;
 use crate::document::request::RequestDoc;
 use crate::document::{self, DocKind};
-use crate::model::{AgendaDetail, RequestDetail};
+use crate::model::{AgendaDetail, AgendaRow, RequestDetail, RequestRow};
+use crate::projection;
 use crate::{Error, Reference};
 
 /// Why a push was refused: a stable machine code and a message for people. The message names
@@ -219,6 +220,39 @@ impl HubDocument {
         }
     }
 
+    /// The document's index entry (see [`DocIndex`]).
+    pub fn index(&self, calendar: &WorkingCalendar) -> DocIndex {
+        match &self.decoded {
+            Decoded::Request(d) => {
+                let derived = replay(&d.events, d.level);
+                let clock = Clock::compute(&d.events, &derived, d.time_limit_days, calendar);
+                let accepted_on = derived
+                    .path
+                    .iter()
+                    .find(|(_, s)| *s == Status::Accepted)
+                    .and_then(|(i, _)| d.events.get(*i))
+                    .map(|e| e.by.at.china_date());
+                let decision = match (clock, accepted_on) {
+                    (Clock::Stopped { due, ended_on }, Some(from)) => Some(Decision {
+                        on: ended_on,
+                        on_time: ended_on <= due,
+                        working_days: calendar.working_days_between(from, ended_on),
+                    }),
+                    _ => None,
+                };
+                DocIndex::Request(Box::new(RequestIndex {
+                    row: projection::request_row_of(d, &derived, &clock),
+                    resident_user: d.resident_user.clone(),
+                    decision,
+                    rating: derived.rating,
+                }))
+            }
+            Decoded::Agenda(a) => {
+                DocIndex::Agenda(projection::agenda_row_of(a, &replay_agenda(&a.events)))
+            }
+        }
+    }
+
     /// The request's current status, for requests.
     pub fn request_status(&self) -> Option<Status> {
         match &self.decoded {
@@ -226,6 +260,41 @@ impl HubDocument {
             Decoded::Agenda(_) => None,
         }
     }
+}
+
+/// What the hub indexes of a document, for the console's lists, the dashboard and the public
+/// notices: computed from the document and the calendar only, like the tablet's projection.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DocIndex {
+    /// A request.
+    Request(Box<RequestIndex>),
+    /// An agenda item.
+    Agenda(AgendaRow),
+}
+
+/// A request's index entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestIndex {
+    /// The list row (the same as on a tablet).
+    pub row: RequestRow,
+    /// The registered resident it belongs to.
+    pub resident_user: Option<String>,
+    /// When the request's clock ended with a decision, what the dashboard counts of it.
+    pub decision: Option<Decision>,
+    /// The applicant's satisfaction rating, if given.
+    pub rating: Option<Rating>,
+}
+
+/// How a decided request was decided, for the dashboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    /// The day the clock stopped (device time, China).
+    pub on: chrono::NaiveDate,
+    /// Whether that was within the deadline.
+    pub on_time: bool,
+    /// Working days from acceptance to that day, as the calendar counts them (time waiting for
+    /// a supplement included).
+    pub working_days: u32,
 }
 
 /// A push the hub accepted.

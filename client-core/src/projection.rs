@@ -55,6 +55,37 @@ fn clock_name(c: &Clock) -> &'static str {
     }
 }
 
+/// A request's list row, as the tablet's projection and the hub's index hold it.
+pub(crate) fn request_row_of(doc: &RequestDoc, derived: &Derived, clock: &Clock) -> RequestRow {
+    RequestRow {
+        id: doc.id,
+        receipt_no: doc.receipt_no.clone(),
+        item_code: doc.item_code.clone(),
+        village: doc.village.clone(),
+        grid: doc.grid.clone(),
+        applicant_masked: mask_name(&doc.name),
+        status: derived.status,
+        conflict: derived.in_conflict() || !doc.field_conflicts.is_empty(),
+        clock: clock_name(clock).to_string(),
+        due: clock.due(),
+        filed_at: doc.created.at,
+        updated_at: request_updated_at(doc),
+    }
+}
+
+/// An agenda item's list row.
+pub(crate) fn agenda_row_of(doc: &AgendaDoc, state: &AgendaState) -> AgendaRow {
+    AgendaRow {
+        id: doc.id,
+        village: doc.village.clone(),
+        title: doc.title.clone(),
+        category: doc.category.clone(),
+        stage: state.stage,
+        conflict: state.conflict.is_some() || !doc.field_conflicts.is_empty(),
+        updated_at: agenda_updated_at(doc),
+    }
+}
+
 /// Writes (or rewrites) a request's row.
 pub(crate) fn upsert_request(
     tx: &Transaction<'_>,
@@ -62,29 +93,29 @@ pub(crate) fn upsert_request(
     derived: &Derived,
     clock: &Clock,
 ) -> Result<()> {
-    let due = clock
-        .due()
+    let row = request_row_of(doc, derived, clock);
+    let due = row
+        .due
         .map_or_else(|| NO_DUE.to_string(), |d| d.to_string());
-    let conflict = derived.in_conflict() || !doc.field_conflicts.is_empty();
     tx.prepare_cached(
         "INSERT OR REPLACE INTO requests (id, receipt_no, item_code, village, grid, resident_user,
             applicant_masked, status, conflict, clock, due_date, filed_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?
     .execute(params![
-        doc.id.to_string(),
-        doc.receipt_no,
-        doc.item_code,
-        doc.village,
-        doc.grid,
+        row.id.to_string(),
+        row.receipt_no,
+        row.item_code,
+        row.village,
+        row.grid,
         doc.resident_user,
-        mask_name(&doc.name),
-        derived.status.as_str(),
-        conflict,
-        clock_name(clock),
+        row.applicant_masked,
+        row.status.as_str(),
+        row.conflict,
+        row.clock,
         due,
-        doc.created.at.0,
-        request_updated_at(doc).0,
+        row.filed_at.0,
+        row.updated_at.0,
     ])?;
     Ok(())
 }
@@ -249,20 +280,21 @@ pub(crate) fn upsert_agenda(
     doc: &AgendaDoc,
     state: &AgendaState,
 ) -> Result<()> {
+    let row = agenda_row_of(doc, state);
     tx.prepare_cached(
         "INSERT OR REPLACE INTO agenda_items
             (id, village, title, category, stage, conflict, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
-        doc.id.to_string(),
-        doc.village,
-        doc.title,
-        doc.category,
-        state.stage.as_str(),
-        state.conflict.is_some() || !doc.field_conflicts.is_empty(),
+        row.id.to_string(),
+        row.village,
+        row.title,
+        row.category,
+        row.stage.as_str(),
+        row.conflict,
         doc.created.at.0,
-        agenda_updated_at(doc).0,
+        row.updated_at.0,
     ])?;
     Ok(())
 }

@@ -100,19 +100,23 @@ impl TestHub {
 
 /// The `bianmin-server` binary, built on demand.
 pub fn server_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test exe");
-    let target = exe.parent().and_then(Path::parent).expect("target dir");
-    let bin = target.join(format!("bianmin-server{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "bianmin-server", "--bin", "bianmin-server"])
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-            .status()
-            .expect("cargo build");
-        assert!(status.success(), "building bianmin-server failed");
-    }
-    bin
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("test exe");
+            let target = exe.parent().and_then(Path::parent).expect("target dir");
+            let bin = target.join(format!("bianmin-server{}", std::env::consts::EXE_SUFFIX));
+            // Always asked (a no-op when it is up to date), so a stale binary is never tested.
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .args(["build", "-p", "bianmin-server", "--bin", "bianmin-server"])
+                .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+                .status()
+                .expect("cargo build");
+            assert!(status.success(), "building bianmin-server failed");
+            bin
+        })
+        .clone()
 }
 
 /// The real `bianmin-server` binary running in a child process.

@@ -1,0 +1,89 @@
+//! Progress of long work on stderr: a live bar on a terminal, plain lines otherwise (logs,
+//! pipes, cron), so that stdout stays the result alone.
+//!
+//! A sync does not know its total in advance: the hub says only whether more is waiting after
+//! each page, never how much. The bar therefore counts what has moved (rounds, documents,
+//! bytes) rather than showing a fraction.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use bianmin_client_core::client::Progress;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::render::{bytes, docs};
+
+/// How progress is shown.
+#[derive(Debug)]
+enum Display {
+    /// A live spinner line (stderr is a terminal).
+    Bar(ProgressBar),
+    /// One line per step (stderr is a file or a pipe).
+    Lines,
+    /// Nothing (`--quiet`).
+    Silent,
+}
+
+/// Progress of a sync (or of any step with a message), on stderr.
+#[derive(Debug)]
+pub struct Reporter {
+    display: Display,
+    what: &'static str,
+}
+
+impl Reporter {
+    /// Starts reporting `what` (e.g. `sync`); `quiet` shows nothing.
+    pub fn start(what: &'static str, quiet: bool) -> Reporter {
+        let display = if quiet {
+            Display::Silent
+        } else if std::io::stderr().is_terminal() {
+            let bar = ProgressBar::new_spinner()
+                .with_style(
+                    ProgressStyle::with_template("{spinner} {prefix}: {wide_msg} [{elapsed}]")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                )
+                .with_prefix(what)
+                .with_message("contacting the hub…");
+            bar.enable_steady_tick(Duration::from_millis(120));
+            Display::Bar(bar)
+        } else {
+            Display::Lines
+        };
+        Reporter { display, what }
+    }
+
+    /// Shows a message as the current step.
+    pub fn step(&self, message: &str) {
+        match &self.display {
+            Display::Bar(bar) => bar.set_message(message.to_string()),
+            Display::Lines => eprintln!("{}: {message}", self.what),
+            Display::Silent => {}
+        }
+    }
+
+    /// Shows the figures after a sync round.
+    pub fn round(&self, p: &Progress) {
+        let more = if p.more { ", more to receive" } else { "" };
+        self.step(&format!(
+            "round {}: pushed {}, received {} ({} sent, {} received){more}",
+            p.rounds,
+            docs(p.docs_pushed),
+            docs(p.docs_pulled),
+            bytes(p.bytes_sent),
+            bytes(p.bytes_received),
+        ));
+    }
+
+    /// Removes the live line (the result is printed next).
+    pub fn finish(&self) {
+        if let Display::Bar(bar) = &self.display {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Drop for Reporter {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}

@@ -1,0 +1,169 @@
+//! Talking to the hub: `enroll`, `sync` and `watch`. The only commands that need the network.
+
+use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use bianmin_client_core::Store;
+use bianmin_client_core::client::{self, SyncError, SyncOptions};
+use clap::Args;
+
+use crate::Ctx;
+use crate::exit::{CliError, CliResult, Kind};
+use crate::progress::Reporter;
+use crate::render::{self, Mode, Printer, SyncJson};
+use crate::store;
+
+/// `bianmin enroll`.
+#[derive(Debug, Args)]
+pub struct EnrollArgs {
+    /// The hub's address, e.g. http://127.0.0.1:8080.
+    #[arg(long, value_name = "URL", env = "BIANMIN_SERVER")]
+    server: String,
+    /// The one-time enrolment code an administrator issued (`bianmin-server device code`).
+    #[arg(long)]
+    code: String,
+    /// A name for this device, shown to the hub's administrators.
+    #[arg(long, default_value = "bianmin-cli")]
+    device_name: String,
+}
+
+/// Enrols with the hub and creates the store.
+pub fn enroll(ctx: &Ctx, args: EnrollArgs) -> CliResult {
+    if !(args.server.starts_with("http://") || args.server.starts_with("https://")) {
+        return Err(CliError::usage(
+            "--server: must be the hub's address starting with http:// or https://",
+        ));
+    }
+    // An enrolment code is single-use and client-core redeems it before creating the store:
+    // refuse an existing path first, so that the code is not spent on a store that cannot be
+    // made.
+    if ctx.path.exists() {
+        return Err(CliError::new(
+            Kind::Storage,
+            format!("a store already exists at {}", ctx.path.display()),
+        )
+        .with_hint("enrol into a new file; the existing store was left untouched"));
+    }
+    let progress = Reporter::start("enroll", ctx.quiet);
+    progress.step(&format!("enrolling with {}", args.server));
+    let store = client::enroll(
+        &ctx.path,
+        &args.server,
+        &args.code,
+        &args.device_name,
+        &SyncOptions::default(),
+    )
+    .map_err(|e| match e {
+        SyncError::Network(_) => CliError::from(e)
+            .with_hint("enrolment needs the hub; the code was not used and still works"),
+        other => CliError::from(other),
+    })?;
+    progress.finish();
+    store::status(ctx, &store)
+}
+
+/// `bianmin sync` and `bianmin watch`.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Attempts per round when the hub cannot be reached or is busy (waits 0.5 s, then twice
+    /// as long each time).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
+    attempts: u32,
+    /// Seconds one exchange with the hub may take.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    timeout: u64,
+}
+
+impl SyncArgs {
+    fn options(&self) -> SyncOptions {
+        SyncOptions {
+            attempts: self.attempts,
+            timeout: Duration::from_secs(self.timeout),
+            ..SyncOptions::default()
+        }
+    }
+}
+
+/// One sync run, its report printed; the exit code (0, or 4 when the hub refused work).
+fn sync_once(
+    store: &Mutex<Store>,
+    opts: &SyncOptions,
+    printer: Printer,
+    quiet: bool,
+) -> CliResult<u8> {
+    let progress = Reporter::start("sync", quiet);
+    let result = client::sync(store, opts, &mut |p| progress.round(p));
+    progress.finish();
+    let guard = store
+        .lock()
+        .map_err(|_| CliError::new(Kind::Unexpected, "the store lock was poisoned"))?;
+    let report = match result {
+        Ok(report) => report,
+        Err(e @ SyncError::Network(_)) => {
+            let pending = store::pending(&guard)?;
+            let mut err = CliError::from(e);
+            err.message
+                .push_str(&format!(": {} waiting", render::docs(pending)));
+            return Err(err);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let json = SyncJson::new(&report, store::pending(&guard)?);
+    printer.emit(&json, || render::sync_report(&json), Vec::new)?;
+    if report.refused.is_empty() && report.pull_errors.is_empty() {
+        return Ok(0);
+    }
+    if !report.refused.is_empty() {
+        eprintln!(
+            "warning: the hub refused {} of this tablet's documents; their changes were rolled \
+             back here and are listed by `bianmin refused`",
+            report.refused.len()
+        );
+    }
+    if !report.pull_errors.is_empty() {
+        eprintln!(
+            "warning: {} documents from the hub could not be applied; the next sync fetches \
+             them again",
+            report.pull_errors.len()
+        );
+    }
+    Ok(Kind::RefusedByHub.code())
+}
+
+/// `bianmin sync`.
+pub fn sync(ctx: &Ctx, store: Store, args: &SyncArgs) -> CliResult<u8> {
+    sync_once(&Mutex::new(store), &args.options(), ctx.printer, ctx.quiet)
+}
+
+/// `bianmin watch`: sync, then sync again on each of the hub's live notices until the
+/// connection ends (exit 5) or the process is stopped. Every write to the store is a
+/// transaction and a sync cut off is simply repeated, so Ctrl-C at any moment loses nothing.
+pub fn watch(ctx: &Ctx, store: Store, args: &SyncArgs) -> CliResult<u8> {
+    // One report per line: a script reads the reports as JSON Lines.
+    let printer = Printer {
+        mode: match ctx.printer.mode {
+            Mode::Json => Mode::JsonLines,
+            m => m,
+        },
+    };
+    let store = Mutex::new(store);
+    let opts = args.options();
+    sync_once(&store, &opts, printer, ctx.quiet)?;
+    if !ctx.quiet {
+        eprintln!("watch: listening for the hub's notices (Ctrl-C stops)");
+    }
+    let stop = AtomicBool::new(false);
+    client::watch(&store, &stop, &mut || {
+        // A failed sync is reported and the next notice tries again; the live connection
+        // itself tells when the hub is gone.
+        if let Err(e) = sync_once(&store, &opts, printer, ctx.quiet) {
+            eprintln!("error: {e}");
+        }
+    })?;
+    Err(CliError::new(
+        Kind::NoNetwork,
+        "the hub closed the live connection; the work stays queued for the next sync",
+    )
+    .with_hint("run `bianmin watch` or `bianmin sync` again when the hub is back"))
+}
