@@ -28,7 +28,9 @@ use crate::author::{self, Author, Authoring};
 use crate::document::agenda::AgendaDoc;
 use crate::document::request::RequestDoc;
 use crate::document::{self, DocKind};
-use crate::model::{AgendaDetail, AgendaRow, RequestDetail, RequestRow};
+use crate::model::{
+    AgendaDetail, AgendaRow, Listing, Page, RequestDetail, RequestFilter, RequestRow, RequestSort,
+};
 use crate::projection;
 use crate::{Error, Reference};
 
@@ -295,6 +297,37 @@ pub struct Decision {
     /// Working days from acceptance to that day, as the calendar counts them (time waiting for
     /// a supplement included).
     pub working_days: u32,
+}
+
+/// What a hub index table writes in `due_date` when no deadline runs (so that ordering by
+/// deadline puts those last).
+pub const NO_DUE_DATE: &str = projection::NO_DUE;
+
+/// One page of a SQLite request index table with the tablet projection's columns (`id,
+/// receipt_no, item_code, village, grid, resident_user, applicant_masked, status, conflict,
+/// clock, due_date, filed_at, updated_at`), where `scope.0 = scope.1`: the hub's SQLite backend
+/// lists with the very filters and orders a tablet uses.
+#[allow(clippy::too_many_arguments)]
+pub fn list_sqlite_index(
+    conn: &rusqlite::Connection,
+    table: &'static str,
+    scope: (&'static str, &str),
+    filter: &RequestFilter,
+    sort: RequestSort,
+    page: Page,
+    today: chrono::NaiveDate,
+    calendar: &WorkingCalendar,
+) -> crate::Result<Listing<RequestRow>> {
+    projection::list_requests(
+        conn,
+        table,
+        filter,
+        sort,
+        page,
+        today,
+        calendar,
+        Some(scope),
+    )
 }
 
 /// A push the hub accepted.

@@ -19,7 +19,7 @@ use crate::model::{
 use crate::{Error, Result};
 
 /// Stands for "no deadline" in `due_date`, so that the deadline index also orders them last.
-const NO_DUE: &str = "9999-12-31";
+pub(crate) const NO_DUE: &str = "9999-12-31";
 
 /// The latest device time recorded anywhere in a request.
 pub(crate) fn request_updated_at(doc: &RequestDoc) -> Timestamp {
@@ -147,17 +147,21 @@ fn request_row(r: &Row<'_>) -> rusqlite::Result<RequestRow> {
     })
 }
 
-/// One page of requests, read from the projection only.
+/// One page of requests, read from a projection table only: the tablet's `requests`, or the
+/// hub's index (same columns), so both filter and sort the same way.
 ///
-/// `resident` restricts the list to one resident's requests (a resident's device).
+/// `scope` restricts the list to rows whose `column` equals the value (a resident's requests
+/// on a resident's device; a township's on the hub).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn list_requests(
     conn: &Connection,
+    table: &'static str,
     filter: &RequestFilter,
     sort: RequestSort,
     page: Page,
     today: NaiveDate,
     cal: &WorkingCalendar,
-    resident: Option<&str>,
+    scope: Option<(&'static str, &str)>,
 ) -> Result<Listing<RequestRow>> {
     if page.limit == 0 || page.limit > Page::MAX_LIMIT {
         return Err(Error::Invalid {
@@ -165,15 +169,20 @@ pub(crate) fn list_requests(
             rule: format!("must be 1 to {}", Page::MAX_LIMIT),
         });
     }
+    let scope_clause = scope.map(|(column, _)| {
+        debug_assert!(column.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+        format!("{column} = ?")
+    });
     let mut clauses: Vec<&str> = Vec::new();
     let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+    if let (Some(clause), Some((_, value))) = (&scope_clause, scope) {
+        clauses.push(clause);
+        args.push(Box::new(value.to_string()));
+    }
     let mut arg = |clause: &'static str, v: Option<Box<dyn ToSql>>| {
         clauses.push(clause);
         args.extend(v);
     };
-    if let Some(u) = resident {
-        arg("resident_user = ?", Some(Box::new(u.to_string())));
-    }
     if let Some(s) = filter.status {
         arg("status = ?", Some(Box::new(s.as_str())));
     }
@@ -237,7 +246,7 @@ pub(crate) fn list_requests(
         format!("WHERE {}", clauses.join(" AND "))
     };
     let sql = format!(
-        "SELECT {REQUEST_COLUMNS} FROM requests {where_} ORDER BY {order} LIMIT {} OFFSET {}",
+        "SELECT {REQUEST_COLUMNS} FROM {table} {where_} ORDER BY {order} LIMIT {} OFFSET {}",
         page.limit + 1,
         page.offset
     );

@@ -373,6 +373,7 @@ fn writer_commits(hub_dir: &Path) -> Stats {
                 device_id: "bench-writer",
                 user_id: "bench-writer",
                 received_at: 0,
+                index: None,
             })
             .expect("commit");
         times.push(t.elapsed());

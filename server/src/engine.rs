@@ -7,7 +7,10 @@
 //! in proportion to what changed, not to what is stored. Documents are held in a bounded
 //! cache; everything else stays on disk.
 
+mod console;
 mod documents;
+
+pub use console::{CONSOLE_DEVICE, PUBLIC_STAGES, RequestPage, console_actor, console_identity};
 
 use std::num::NonZeroUsize;
 use std::sync::{Arc, RwLock};
@@ -301,6 +304,7 @@ impl Engine {
         };
         let heads = doc.heads().into_iter().map(Head).collect();
         let meta = doc.meta();
+        let index = doc.index(&rules.calendar);
         tracing::debug!(doc = %doc_id, device = %who.device.id, changes = accepted.new_changes.len(), "push accepted");
         taken.accept(
             doc,
@@ -315,6 +319,7 @@ impl Engine {
                 device_id: who.device.id.clone(),
                 user_id: who.user.id.clone(),
                 received_at: now_ms(),
+                index,
             },
             round,
         )?;

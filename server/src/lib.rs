@@ -14,6 +14,7 @@ pub mod auth;
 pub mod engine;
 pub mod error;
 pub mod storage;
+pub mod web;
 
 use std::sync::Arc;
 
@@ -57,6 +58,7 @@ pub fn app(state: AppState) -> Router {
     let request_id = axum::http::HeaderName::from_static("x-request-id");
     Router::new()
         .merge(api::routes())
+        .merge(web::routes())
         .fallback(|| async {
             AppError::new(
                 axum::http::StatusCode::NOT_FOUND,

@@ -11,9 +11,15 @@
 pub mod sqlite;
 pub mod suite;
 
-use bianmin_client_core::DocKind;
+use bianmin_client_core::hub::DocIndex;
 use bianmin_client_core::protocol::ReferenceData;
-use bianmin_domain::{Catalog, Directory, Role, YearCalendar};
+use bianmin_client_core::{
+    AgendaRow, DocKind, Listing, Page, RequestFilter, RequestRow, RequestSort,
+};
+use bianmin_domain::{
+    Catalog, Directory, Rating, Role, Stage, Status, WorkingCalendar, YearCalendar,
+};
+use chrono::NaiveDate;
 use uuid::Uuid;
 
 /// A storage failure.
@@ -28,6 +34,9 @@ pub enum StorageError {
     /// Something named does not exist.
     #[error("{0} not found")]
     NotFound(String),
+    /// A query's parameters are out of range (e.g. a page size).
+    #[error("{0}")]
+    Invalid(String),
     /// The database is from a newer version of the hub.
     #[error(
         "the data directory was written by a newer version (schema {found}, this one knows {supported})"
@@ -145,6 +154,30 @@ pub struct Commit<'a> {
     pub user_id: &'a str,
     /// When the hub received them, milliseconds since the epoch.
     pub received_at: i64,
+    /// The document's index entry after the push (lists, dashboard, public pages).
+    pub index: Option<&'a DocIndex>,
+}
+
+/// The dashboard's counts of requests with one village, service item, status and rating.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestStat {
+    /// The village.
+    pub village: String,
+    /// The service item.
+    pub item_code: String,
+    /// The status.
+    pub status: Status,
+    /// The satisfaction rating, if given.
+    pub rating: Option<Rating>,
+    /// How many requests.
+    pub count: u64,
+    /// Of those, how many were decided with the clock running (see
+    /// [`bianmin_client_core::hub::Decision`]).
+    pub decided: u64,
+    /// Of the decided, how many within the deadline.
+    pub on_time: u64,
+    /// The decided ones' working days from acceptance to decision, summed.
+    pub working_days: u64,
 }
 
 /// One entry of the change log.
@@ -242,6 +275,30 @@ pub trait Storage: Send + Sync + 'static {
         byte_budget: usize,
         exclude_device: Option<&str>,
     ) -> Result<LogPage>;
+    /// One page of the request index within `scope`, filtered and sorted as a tablet's list
+    /// (`today` and `calendar` decide the urgency filters).
+    fn requests(
+        &self,
+        scope: &ReadScope,
+        filter: &RequestFilter,
+        sort: RequestSort,
+        page: Page,
+        today: NaiveDate,
+        calendar: &WorkingCalendar,
+    ) -> Result<Listing<RequestRow>>;
+    /// The dashboard's counts within `scope`.
+    fn request_stats(&self, scope: &ReadScope) -> Result<Vec<RequestStat>>;
+    /// The agenda items within `scope` at one of `stages` (any stage if empty), most recently
+    /// changed first.
+    fn agenda_rows(&self, scope: &ReadScope, stages: &[Stage]) -> Result<Vec<AgendaRow>>;
+    /// Rewrites index entries (after the calendar changed, or for documents stored before the
+    /// index existed).
+    fn reindex(&self, entries: &[(Uuid, DocIndex)]) -> Result<()>;
+    /// Up to `limit` document ids after `after`, in id order; only those without an index
+    /// entry if `unindexed`.
+    fn document_ids(&self, after: Option<Uuid>, limit: usize, unindexed: bool)
+    -> Result<Vec<Uuid>>;
+
     /// The audit trail of a document, in log order.
     fn audit(&self, doc_id: Uuid) -> Result<Vec<AuditEntry>>;
     /// The number of documents and of change-log entries.

@@ -279,10 +279,11 @@ impl Store {
         sort: RequestSort,
         page: Page,
     ) -> Result<Listing<RequestRow>> {
-        let resident =
-            (self.identity.role == Role::Resident).then_some(self.identity.user.as_str());
+        let resident = (self.identity.role == Role::Resident)
+            .then_some(("resident_user", self.identity.user.as_str()));
         projection::list_requests(
             &self.conn,
+            "requests",
             filter,
             sort,
             page,

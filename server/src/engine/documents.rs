@@ -21,7 +21,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use axum::http::StatusCode;
 use bianmin_client_core::DocKind;
-use bianmin_client_core::hub::HubDocument;
+use bianmin_client_core::hub::{DocIndex, HubDocument};
 use lru::LruCache;
 use tokio::sync::broadcast;
 use uuid::Uuid;
@@ -62,6 +62,8 @@ pub struct Queued {
     pub user_id: String,
     /// When the hub received them.
     pub received_at: i64,
+    /// The document's index entry after the push.
+    pub index: DocIndex,
 }
 
 impl Queued {
@@ -76,6 +78,7 @@ impl Queued {
             device_id: &self.device_id,
             user_id: &self.user_id,
             received_at: self.received_at,
+            index: Some(&self.index),
         }
     }
 }
@@ -412,6 +415,7 @@ mod tests {
         .expect("accepted");
         let doc = accepted.doc.expect("new changes");
         let meta = doc.meta();
+        let index = doc.index(&store.reference().calendar);
         taken.accept(
             doc,
             Queued {
@@ -425,6 +429,7 @@ mod tests {
                 device_id: "dev-1".into(),
                 user_id: "clerk-east".into(),
                 received_at: 1,
+                index,
             },
             round,
         )

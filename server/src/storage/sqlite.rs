@@ -17,9 +17,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use bianmin_client_core::DocKind;
+use bianmin_client_core::hub::{DocIndex, NO_DUE_DATE, list_sqlite_index};
 use bianmin_client_core::protocol::ReferenceData;
-use bianmin_domain::{Catalog, Directory, Role, YearCalendar};
+use bianmin_client_core::{
+    AgendaRow, DocKind, Listing, Page, RequestFilter, RequestRow, RequestSort,
+};
+use bianmin_domain::{
+    Catalog, Directory, Rating, Role, Stage, Status, Timestamp, WorkingCalendar, YearCalendar,
+};
+use chrono::NaiveDate;
 use rusqlite::config::DbConfig;
 use rusqlite::types::{Type, ValueRef};
 use rusqlite::{
@@ -28,8 +34,8 @@ use rusqlite::{
 use uuid::Uuid;
 
 use super::{
-    AuditEntry, Commit, DeviceRecord, DocRecord, LogEntry, LogPage, NewDevice, ReadScope, Result,
-    Storage, StorageError, UserRecord,
+    AuditEntry, Commit, DeviceRecord, DocRecord, LogEntry, LogPage, NewDevice, ReadScope,
+    RequestStat, Result, Storage, StorageError, UserRecord,
 };
 
 /// The database file's name inside the data directory.
@@ -120,7 +126,162 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX change_log_resident ON change_log (resident_user, seq);
     CREATE INDEX change_log_doc      ON change_log (doc_id, seq);
     "#,
+    // 2: the index of documents for the console, the dashboard and the public pages: derived
+    // from each document at commit (columns as in the tablet's projection, plus what the
+    // dashboard counts), rebuilt from the documents when the calendar changes.
+    r#"
+    CREATE TABLE request_index (
+        id               TEXT PRIMARY KEY NOT NULL REFERENCES documents (id),
+        receipt_no       TEXT NOT NULL,
+        item_code        TEXT NOT NULL,
+        village          TEXT NOT NULL,
+        township         TEXT NOT NULL,
+        county           TEXT NOT NULL,
+        grid             TEXT NOT NULL,
+        resident_user    TEXT,
+        applicant_masked TEXT NOT NULL,
+        status           TEXT NOT NULL,
+        conflict         INTEGER NOT NULL,
+        clock            TEXT NOT NULL,
+        due_date         TEXT NOT NULL,
+        filed_at         INTEGER NOT NULL,
+        updated_at       INTEGER NOT NULL,
+        decided_on       TEXT,
+        on_time          INTEGER,
+        working_days     INTEGER,
+        rating           TEXT
+    ) STRICT;
+    CREATE INDEX request_index_township ON request_index (township, due_date, receipt_no);
+    CREATE INDEX request_index_village  ON request_index (village, due_date, receipt_no);
+    CREATE INDEX request_index_county   ON request_index (county, due_date, receipt_no);
+    CREATE INDEX request_index_resident ON request_index (resident_user, due_date);
+
+    CREATE TABLE agenda_index (
+        id         TEXT PRIMARY KEY NOT NULL REFERENCES documents (id),
+        village    TEXT NOT NULL,
+        township   TEXT NOT NULL,
+        county     TEXT NOT NULL,
+        title      TEXT NOT NULL,
+        category   TEXT NOT NULL,
+        stage      TEXT NOT NULL,
+        conflict   INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX agenda_index_village  ON agenda_index (village, updated_at);
+    CREATE INDEX agenda_index_township ON agenda_index (township, updated_at);
+    CREATE INDEX agenda_index_county   ON agenda_index (county, updated_at);
+    "#,
 ];
+
+/// Writes (or rewrites) a document's index row.
+fn write_index(tx: &Transaction<'_>, doc_id: &str, index: &DocIndex) -> Result<()> {
+    match index {
+        DocIndex::Request(r) => {
+            let row = &r.row;
+            let due = row
+                .due
+                .map_or_else(|| NO_DUE_DATE.to_string(), |d| d.to_string());
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO request_index (id, receipt_no, item_code, village,
+                    township, county, grid, resident_user, applicant_masked, status, conflict,
+                    clock, due_date, filed_at, updated_at, decided_on, on_time, working_days,
+                    rating)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                    ?17, ?18, ?19)",
+            )
+            .db()?
+            .execute(params![
+                doc_id,
+                row.receipt_no,
+                row.item_code,
+                row.village,
+                area_prefix(&row.village, 9)?,
+                area_prefix(&row.village, 6)?,
+                row.grid,
+                r.resident_user,
+                row.applicant_masked,
+                row.status.as_str(),
+                row.conflict,
+                row.clock,
+                due,
+                row.filed_at.0,
+                row.updated_at.0,
+                r.decision.map(|d| d.on.to_string()),
+                r.decision.map(|d| d.on_time),
+                r.decision.map(|d| i64::from(d.working_days)),
+                r.rating.map(rating_name),
+            ])
+            .db()?;
+        }
+        DocIndex::Agenda(row) => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO agenda_index (id, village, township, county, title,
+                    category, stage, conflict, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
+            .db()?
+            .execute(params![
+                doc_id,
+                row.village,
+                area_prefix(&row.village, 9)?,
+                area_prefix(&row.village, 6)?,
+                row.title,
+                row.category,
+                row.stage.as_str(),
+                row.conflict,
+                row.updated_at.0,
+            ])
+            .db()?;
+        }
+    }
+    Ok(())
+}
+
+fn rating_name(r: Rating) -> &'static str {
+    match r {
+        Rating::VerySatisfied => "very_satisfied",
+        Rating::Satisfied => "satisfied",
+        Rating::BasicallySatisfied => "basically_satisfied",
+        Rating::Dissatisfied => "dissatisfied",
+        Rating::VeryDissatisfied => "very_dissatisfied",
+    }
+}
+
+fn parse_rating(s: &str) -> Option<Rating> {
+    [
+        Rating::VerySatisfied,
+        Rating::Satisfied,
+        Rating::BasicallySatisfied,
+        Rating::Dissatisfied,
+        Rating::VeryDissatisfied,
+    ]
+    .into_iter()
+    .find(|r| rating_name(*r) == s)
+}
+
+fn parse_stage(s: &str) -> Option<Stage> {
+    [
+        Stage::Proposal,
+        Stage::Consultation,
+        Stage::Review,
+        Stage::Resolution,
+        Stage::ResolutionNotice,
+        Stage::ResultsNotice,
+        Stage::Done,
+    ]
+    .into_iter()
+    .find(|st| st.as_str() == s)
+}
+
+/// The index column a read scope selects on, and its value.
+fn index_scope(scope: &ReadScope) -> (&'static str, &str) {
+    match scope {
+        ReadScope::Resident { user } => ("resident_user", user.as_str()),
+        ReadScope::Village(code) => ("village", code.as_str()),
+        ReadScope::Township(code) => ("township", code.as_str()),
+        ReadScope::County(code) => ("county", code.as_str()),
+    }
+}
 
 /// The schema version this code writes.
 fn supported_version() -> i64 {
@@ -750,6 +911,9 @@ impl Storage for SqliteStorage {
                         c.received_at,
                     ])
                     .db()?;
+                if let Some(index) = c.index {
+                    write_index(tx, &doc_id, index)?;
+                }
                 for (hash, change) in c.changes {
                     let added = insert
                         .execute(params![
@@ -885,6 +1049,165 @@ impl Storage for SqliteStorage {
             .collect()
     }
 
+    fn requests(
+        &self,
+        scope: &ReadScope,
+        filter: &RequestFilter,
+        sort: RequestSort,
+        page: Page,
+        today: NaiveDate,
+        calendar: &WorkingCalendar,
+    ) -> Result<Listing<RequestRow>> {
+        let conn = self.reader()?;
+        list_sqlite_index(
+            &conn,
+            "request_index",
+            index_scope(scope),
+            filter,
+            sort,
+            page,
+            today,
+            calendar,
+        )
+        .map_err(|e| match e {
+            bianmin_client_core::Error::Invalid { field, rule } => {
+                StorageError::Invalid(format!("{field}: {rule}"))
+            }
+            other => backend(other),
+        })
+    }
+
+    fn request_stats(&self, scope: &ReadScope) -> Result<Vec<RequestStat>> {
+        let (column, value) = index_scope(scope);
+        let conn = self.reader()?;
+        let sql = format!(
+            "SELECT village, item_code, status, rating, count(*),
+                count(decided_on), COALESCE(sum(on_time), 0), COALESCE(sum(working_days), 0)
+             FROM request_index WHERE {column} = ?1
+             GROUP BY village, item_code, status, rating
+             ORDER BY village, item_code, status, rating"
+        );
+        let mut stmt = conn.prepare_cached(&sql).db()?;
+        let rows = stmt
+            .query_map([value], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, i64>(6)?,
+                    r.get::<_, i64>(7)?,
+                ))
+            })
+            .db()?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .db()?;
+        rows.into_iter()
+            .map(
+                |(village, item_code, status, rating, count, decided, on_time, days)| {
+                    Ok(RequestStat {
+                        village,
+                        item_code,
+                        status: Status::parse(&status)
+                            .ok_or_else(|| backend(format!("unknown status {status:?}")))?,
+                        rating: rating.as_deref().and_then(parse_rating),
+                        count: to_u64(count)?,
+                        decided: to_u64(decided)?,
+                        on_time: to_u64(on_time)?,
+                        working_days: to_u64(days)?,
+                    })
+                },
+            )
+            .collect()
+    }
+
+    fn agenda_rows(&self, scope: &ReadScope, stages: &[Stage]) -> Result<Vec<AgendaRow>> {
+        let (column, value) = index_scope(scope);
+        if column == "resident_user" {
+            return Ok(Vec::new());
+        }
+        let conn = self.reader()?;
+        let sql = format!(
+            "SELECT id, village, title, category, stage, conflict, updated_at
+             FROM agenda_index WHERE {column} = ?1 ORDER BY updated_at DESC, id"
+        );
+        let mut stmt = conn.prepare_cached(&sql).db()?;
+        let rows = stmt
+            .query_map([value], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, bool>(5)?,
+                    r.get::<_, i64>(6)?,
+                ))
+            })
+            .db()?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .db()?;
+        let mut out = Vec::new();
+        for (id, village, title, category, stage, conflict, updated_at) in rows {
+            let stage =
+                parse_stage(&stage).ok_or_else(|| backend(format!("unknown stage {stage:?}")))?;
+            if !stages.is_empty() && !stages.contains(&stage) {
+                continue;
+            }
+            out.push(AgendaRow {
+                id: Uuid::parse_str(&id).map_err(backend)?,
+                village,
+                title,
+                category,
+                stage,
+                conflict,
+                updated_at: Timestamp(updated_at),
+            });
+        }
+        Ok(out)
+    }
+
+    fn reindex(&self, entries: &[(Uuid, DocIndex)]) -> Result<()> {
+        self.write(|tx| {
+            for (id, index) in entries {
+                write_index(tx, &id.to_string(), index)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn document_ids(
+        &self,
+        after: Option<Uuid>,
+        limit: usize,
+        unindexed: bool,
+    ) -> Result<Vec<Uuid>> {
+        let conn = self.reader()?;
+        let filter = if unindexed {
+            "AND id NOT IN (SELECT id FROM request_index) AND id NOT IN (SELECT id FROM agenda_index)"
+        } else {
+            ""
+        };
+        let sql = format!("SELECT id FROM documents WHERE id > ?1 {filter} ORDER BY id LIMIT ?2");
+        let mut stmt = conn.prepare_cached(&sql).db()?;
+        let ids = stmt
+            .query_map(
+                params![
+                    after.map(|u| u.to_string()).unwrap_or_default(),
+                    limit as i64
+                ],
+                |r| r.get::<_, String>(0),
+            )
+            .db()?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .db()?;
+        ids.iter()
+            .map(|id| Uuid::parse_str(id).map_err(backend))
+            .collect()
+    }
+
     fn counts(&self) -> Result<(u64, u64)> {
         let conn = self.reader()?;
         let (docs, changes): (i64, i64) = conn
@@ -938,6 +1261,7 @@ mod tests {
             device_id: "dev-1",
             user_id: "u-clerk",
             received_at: 1_772_409_600_000,
+            index: None,
         })
         .unwrap()
     }
@@ -1168,6 +1492,7 @@ mod tests {
                 device_id: "dev-1",
                 user_id: "u-clerk",
                 received_at: 0,
+                index: None,
             })
             .unwrap();
         let scope = ReadScope::County("370883".into());

@@ -172,6 +172,7 @@ fn push(
         device_id: device,
         user_id: &format!("user-of-{device}"),
         received_at: at,
+        index: None,
     })
     .expect("commit")
 }
@@ -637,6 +638,7 @@ pub fn a_group_commits_in_order(s: &dyn Storage) {
         device_id: device,
         user_id: "user-x",
         received_at: T0,
+        index: None,
     };
     let seqs = s
         .commit_all(&[
@@ -688,6 +690,7 @@ pub fn a_group_commits_all_or_nothing(s: &dyn Storage) {
         device_id: "dev-a",
         user_id: "user-x",
         received_at: T0,
+        index: None,
     };
     let refused = s.commit_all(&[
         commit(good, EAST, &c1),
