@@ -82,6 +82,16 @@ enum Decoded {
     Agenda(Box<AgendaDoc>),
 }
 
+/// The change that carried each log entry of a document (see [`HubDocument::log_carriers`]),
+/// by the entry's id (an event's [`bianmin_domain::EventId`], a comment's id).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogCarriers {
+    /// The change hash of each event.
+    pub events: HashMap<Uuid, [u8; 32]>,
+    /// The change hash of each comment.
+    pub comments: HashMap<Uuid, [u8; 32]>,
+}
+
 /// The hub's copy of one document.
 #[derive(Debug, Clone)]
 pub struct HubDocument {
@@ -131,6 +141,53 @@ impl HubDocument {
             .into_iter()
             .map(|c| c.raw_bytes().to_vec())
             .collect()
+    }
+
+    /// Which change carried each entry of the document's event and comment logs: what the
+    /// hub's audit trail (keyed by change hash) says about each event. Each entry was inserted
+    /// by one operation; an operation belongs to the change of its actor whose range of
+    /// operation counters holds it.
+    pub fn log_carriers(&mut self) -> LogCarriers {
+        let changes: Vec<(ActorId, u64, u64, [u8; 32])> = self
+            .doc
+            .get_changes(&[])
+            .iter()
+            .map(|c| {
+                (
+                    c.actor_id().clone(),
+                    c.start_op().get(),
+                    c.max_op(),
+                    c.hash().0,
+                )
+            })
+            .collect();
+        let doc = &self.doc;
+        let carrier = |id: &automerge::ObjId| match id {
+            automerge::ObjId::Id(counter, actor, _) => changes
+                .iter()
+                .find(|(a, start, max, _)| a == actor && start <= counter && counter <= max)
+                .map(|c| c.3),
+            automerge::ObjId::Root => None,
+        };
+        let log = |key: &str| -> HashMap<Uuid, [u8; 32]> {
+            let Ok(list) = document::obj_at(doc, key, automerge::ObjType::List) else {
+                return HashMap::new();
+            };
+            (0..doc.length(&list))
+                .filter_map(|i| {
+                    let (value, op) = doc.get(&list, i).ok().flatten()?;
+                    let text = value.as_str()?;
+                    let entry: serde_json::Value = serde_json::from_str(text).ok()?;
+                    let id = Uuid::parse_str(entry.get("id")?.as_str()?).ok()?;
+                    Some((id, carrier(&op)?))
+                })
+                .collect()
+        };
+        catch_unwind(AssertUnwindSafe(|| LogCarriers {
+            events: log("events"),
+            comments: log("comments"),
+        }))
+        .unwrap_or_default()
     }
 
     /// Where the document belongs.

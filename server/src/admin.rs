@@ -7,6 +7,7 @@ use bianmin_domain::{Catalog, Directory, Identity, Role, ValidationError, YearCa
 use uuid::Uuid;
 
 use crate::auth;
+use crate::password::{self, PasswordError};
 use crate::storage::{Storage, StorageError, UserRecord};
 
 /// Why an administrative action failed.
@@ -18,6 +19,9 @@ pub enum AdminError {
     /// Storage said no.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The password was not accepted.
+    #[error(transparent)]
+    Password(#[from] PasswordError),
 }
 
 fn now_ms() -> i64 {
@@ -97,6 +101,53 @@ pub fn issue_enrolment_code(
         expires,
     )?;
     Ok(code)
+}
+
+/// Sets (or, with `None`, removes) the console password of the user named `user_name`: only
+/// its Argon2id hash is stored. Any role may hold one; only reviewers and administrators may
+/// sign in to the console with it.
+pub fn set_password(
+    storage: &dyn Storage,
+    user_name: &str,
+    password: Option<&str>,
+) -> Result<UserRecord, AdminError> {
+    let user = storage
+        .user_by_name(user_name)?
+        .ok_or_else(|| StorageError::NotFound(format!("user '{user_name}'")))?;
+    let hash = password.map(password::hash).transpose()?;
+    storage.set_password(&user.id, hash.as_deref())?;
+    tracing::info!(user = %user.id, set = hash.is_some(), "console password changed");
+    Ok(UserRecord {
+        password_hash: hash,
+        ..user
+    })
+}
+
+/// The password `serve --demo` gives the demo reviewer and administrator.
+pub const DEMO_PASSWORD: &str = "bianmin-demo";
+
+/// The demo users who may sign in to the console.
+pub const DEMO_CONSOLE_USERS: [&str; 2] = ["reviewer-taiping", "admin"];
+
+/// Gives the demo reviewer and administrator [`DEMO_PASSWORD`] unless they already have a
+/// password. Returns, for each, whether [`DEMO_PASSWORD`] signs them in (`false` once someone
+/// changed it).
+pub fn set_demo_passwords(storage: &dyn Storage) -> Result<Vec<(String, bool)>, AdminError> {
+    let mut out = Vec::new();
+    for name in DEMO_CONSOLE_USERS {
+        let Some(user) = storage.user_by_name(name)? else {
+            continue;
+        };
+        let works = match &user.password_hash {
+            None => {
+                set_password(storage, name, Some(DEMO_PASSWORD))?;
+                true
+            }
+            Some(hash) => password::verify(DEMO_PASSWORD, hash),
+        };
+        out.push((name.to_string(), works));
+    }
+    Ok(out)
 }
 
 /// Revokes a device: its next request is refused.

@@ -13,7 +13,8 @@ mod documents;
 pub use console::{CONSOLE_DEVICE, PUBLIC_STAGES, RequestPage, console_actor, console_identity};
 
 use std::num::NonZeroUsize;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
@@ -74,6 +75,8 @@ pub struct Engine {
     documents: Documents,
     reference: RwLock<Option<(Instant, Arc<ReferenceState>)>>,
     live: broadcast::Sender<LiveNotice>,
+    /// Set when new reference data brought another calendar.
+    calendar_changed: AtomicBool,
     /// The byte budget of one pull page.
     pub pull_budget: usize,
 }
@@ -119,6 +122,7 @@ impl Engine {
             storage,
             reference: RwLock::new(None),
             live,
+            calendar_changed: AtomicBool::new(false),
             pull_budget: 512 * 1024,
         }
     }
@@ -149,6 +153,12 @@ impl Engine {
             *slot = Some((Instant::now(), state.clone()));
             return Ok(state);
         }
+        if let Some((_, previous)) = slot.as_ref()
+            && previous.data.calendars != data.calendars
+        {
+            // Deadlines moved: the index is rewritten by the maintenance thread.
+            self.calendar_changed.store(true, Ordering::SeqCst);
+        }
         let rules = Reference {
             catalog: data.catalog.clone(),
             directory: data.directory.clone(),
@@ -157,6 +167,69 @@ impl Engine {
         let state = Arc::new(ReferenceState { data, rules });
         *slot = Some((Instant::now(), state.clone()));
         Ok(state)
+    }
+
+    /// Starts the engine's maintenance thread: indexes the documents stored before the index
+    /// existed, then every 2 s looks for new reference data and rewrites the whole index when
+    /// the calendar changed. It ends when the engine is dropped.
+    pub fn start_maintenance(self: &Arc<Self>) {
+        let engine: Weak<Engine> = Arc::downgrade(self);
+        let spawned = std::thread::Builder::new()
+            .name("bianmin-maintenance".into())
+            .spawn(move || {
+                let mut all = false;
+                loop {
+                    let Some(e) = engine.upgrade() else { return };
+                    // No reference data yet is not an error here: nothing to index either.
+                    if e.storage.reference().ok().flatten().is_some() {
+                        let _ = e.reference();
+                        all |= e.calendar_changed.swap(false, Ordering::SeqCst);
+                        match e.reindex(all) {
+                            Ok(_) => all = false,
+                            Err(err) => tracing::warn!(error = %err, "reindexing failed; retrying"),
+                        }
+                    }
+                    drop(e);
+                    std::thread::sleep(REFERENCE_TTL);
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "the maintenance thread could not start");
+        }
+    }
+
+    /// Brings the document index up to date: the documents without an entry (stored before
+    /// the index existed), or all of them when `all` (the calendar changed, so deadlines
+    /// moved). Works in batches of 500 with pushes held off for each batch, so no entry is
+    /// overwritten with an older state. Returns how many entries were written.
+    pub fn reindex(&self, all: bool) -> Result<usize, AppError> {
+        const BATCH: usize = 500;
+        let reference = self.reference()?;
+        let calendar = &reference.rules.calendar;
+        let mut after = None;
+        let mut written = 0;
+        loop {
+            let ids = self.storage.document_ids(after, BATCH, !all)?;
+            let Some(last) = ids.last().copied() else {
+                break;
+            };
+            after = Some(last);
+            self.documents.exclusive(|read| -> Result<(), AppError> {
+                let mut entries = Vec::with_capacity(ids.len());
+                for id in &ids {
+                    if let Some(doc) = read(*id)? {
+                        entries.push((*id, doc.index(calendar)));
+                    }
+                }
+                self.storage.reindex(&entries)?;
+                written += entries.len();
+                Ok(())
+            })?;
+        }
+        if written > 0 {
+            tracing::info!(entries = written, all, "document index rewritten");
+        }
+        Ok(written)
     }
 
     /// Enrols a device with a one-time code.

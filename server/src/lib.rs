@@ -13,6 +13,7 @@ pub mod api;
 pub mod auth;
 pub mod engine;
 pub mod error;
+pub mod password;
 pub mod storage;
 pub mod web;
 
@@ -35,6 +36,8 @@ pub struct AppState {
     pub storage: Arc<dyn storage::Storage>,
     /// The sync engine.
     pub engine: Arc<engine::Engine>,
+    /// The console's sessions, sign-in throttling and settings.
+    pub console: Arc<web::console::Console>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -46,10 +49,21 @@ impl std::fmt::Debug for AppState {
 impl AppState {
     /// State over a storage backend.
     pub fn new(storage: Arc<dyn storage::Storage>) -> Self {
+        let engine = Arc::new(engine::Engine::new(storage.clone()));
+        engine.start_maintenance();
         AppState {
-            engine: Arc::new(engine::Engine::new(storage.clone())),
+            engine,
             storage,
+            console: Arc::new(web::console::Console::new(
+                web::console::ConsoleConfig::default(),
+            )),
         }
+    }
+
+    /// The same state with other console settings (a fresh console: nobody signed in).
+    pub fn with_console(mut self, config: web::console::ConsoleConfig) -> Self {
+        self.console = Arc::new(web::console::Console::new(config));
+        self
     }
 }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use bianmin_domain::Role;
 use bianmin_server::storage::Storage;
 use bianmin_server::storage::sqlite::SqliteStorage;
+use bianmin_server::web::console::ConsoleConfig;
 use bianmin_server::{AppState, admin, app};
 use clap::{Parser, Subcommand};
 
@@ -35,10 +36,15 @@ enum Command {
         /// Address and port to listen on.
         #[arg(long, env = "BIANMIN_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
-        /// Load the demo county, catalog, 2026 calendar and one user per role, and print
-        /// enrolment codes for their devices.
+        /// Load the demo county, catalog, 2026 calendar and one user per role, print
+        /// enrolment codes for their devices, and give the demo reviewer and administrator the
+        /// console password `bianmin-demo` (unless they have one).
         #[arg(long, env = "BIANMIN_DEMO")]
         demo: bool,
+        /// Mark the console's session cookie `Secure`: set this when browsers reach the hub
+        /// over HTTPS (e.g. behind a reverse proxy). Leave it off for plain http on loopback.
+        #[arg(long, env = "BIANMIN_SECURE_COOKIES")]
+        secure_cookies: bool,
     },
     /// Manage users.
     #[command(subcommand)]
@@ -70,6 +76,19 @@ enum UserCommand {
     },
     /// List users.
     List,
+    /// Set a user's console password (reviewers and administrators sign in with it). Asks at a
+    /// terminal, twice and without echo; otherwise reads one line from standard input. Never
+    /// give the password as an argument: arguments end up in shell histories and process lists.
+    Password {
+        /// The user's sign-in name.
+        name: String,
+        /// Read the password as one line from standard input, without prompting.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Remove the password instead: the user can no longer sign in to the console.
+        #[arg(long, conflicts_with = "password_stdin")]
+        clear: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -136,7 +155,36 @@ fn run(cli: Cli) -> Result<(), String> {
         std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))
     };
     match cli.command {
-        Command::Serve { listen, demo } => serve(storage, listen, demo, &cli.data_dir),
+        Command::Serve {
+            listen,
+            demo,
+            secure_cookies,
+        } => serve(storage, listen, demo, secure_cookies, &cli.data_dir),
+        Command::User(UserCommand::Password {
+            name,
+            password_stdin,
+            clear,
+        }) => {
+            let password = if clear {
+                None
+            } else {
+                Some(read_password(password_stdin)?)
+            };
+            let user = admin::set_password(storage.as_ref(), &name, password.as_deref())
+                .map_err(|e| e.to_string())?;
+            if clear {
+                println!("console password removed for {}", user.name);
+            } else {
+                println!("console password set for {}", user.name);
+            }
+            if !matches!(user.role, Role::Reviewer | Role::Administrator) {
+                eprintln!(
+                    "note: {} is a {}: only reviewers and administrators may sign in to the console",
+                    user.name, user.role
+                );
+            }
+            Ok(())
+        }
         Command::User(UserCommand::Add {
             name,
             role,
@@ -202,7 +250,15 @@ fn run(cli: Cli) -> Result<(), String> {
                     admin::load_directory(storage.as_ref(), &read(&file)?)
                 }
                 ReferenceCommand::Calendar { file } => {
-                    admin::load_calendar(storage.as_ref(), &read(&file)?)
+                    admin::load_calendar(storage.as_ref(), &read(&file)?).inspect(|_| {
+                        // Deadlines moved: rewrite the document index now (a running hub
+                        // notices too, within seconds).
+                        let engine = bianmin_server::engine::Engine::new(storage.clone());
+                        match engine.reindex(true) {
+                            Ok(n) => println!("deadlines recomputed for {n} documents"),
+                            Err(e) => eprintln!("deadlines not recomputed: {e}"),
+                        }
+                    })
                 }
             }
             .map_err(|e| e.to_string())?;
@@ -212,20 +268,69 @@ fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
+/// Reads a new password: at a terminal (unless `from_stdin`), asked twice without echo;
+/// otherwise one line of standard input.
+fn read_password(from_stdin: bool) -> Result<String, String> {
+    use std::io::{BufRead, IsTerminal};
+    let stdin = std::io::stdin();
+    if !from_stdin && stdin.is_terminal() {
+        let first = prompt_hidden("New console password: ")?;
+        let second = prompt_hidden("Repeat it: ")?;
+        if first != second {
+            return Err("the two passwords differ; nothing changed".into());
+        }
+        return Ok(first);
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// Asks for a line at the terminal with echo off (through `stty`; if that is missing the
+/// typing shows, as with any plain prompt).
+fn prompt_hidden(prompt: &str) -> Result<String, String> {
+    use std::io::{BufRead, Write};
+    use std::process::{Command as Process, Stdio};
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
+    let stty = |arg: &str| {
+        Process::new("stty")
+            .arg(arg)
+            .stdin(Stdio::inherit())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let hidden = stty("-echo");
+    let mut line = String::new();
+    let read = std::io::stdin().lock().read_line(&mut line);
+    if hidden {
+        stty("echo");
+    }
+    eprintln!();
+    read.map_err(|e| format!("cannot read the password: {e}"))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
 fn serve(
     storage: Arc<dyn Storage>,
     listen: SocketAddr,
     demo: bool,
+    secure_cookies: bool,
     data_dir: &std::path::Path,
 ) -> Result<(), String> {
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async move {
+        let mut passwords = Vec::new();
         if demo {
             let users = admin::load_demo(storage.as_ref()).map_err(|e| e.to_string())?;
             println!(
                 "Demo data loaded into {} (county 370883, Taiping Town, East Village).",
                 data_dir.display()
             );
+            passwords = admin::set_demo_passwords(storage.as_ref()).map_err(|e| e.to_string())?;
             println!("One-time enrolment codes (valid 24 h), one per demo user:");
             for u in &users {
                 println!(
@@ -246,8 +351,23 @@ fn serve(
             println!(
                 "Enrol a tablet: POST http://{local}/api/v1/enrol with one of the codes above."
             );
+            println!("Township console: http://{local}/console/sign-in");
+            for (name, works) in &passwords {
+                if *works {
+                    println!("  sign in as {name:<18} password {}", admin::DEMO_PASSWORD);
+                } else {
+                    println!("  sign in as {name:<18} with the password set for it (changed)");
+                }
+            }
         }
-        axum::serve(listener, app(AppState::new(storage)))
+        // With the peer address, so the public status look-up can slow down repeated wrong
+        // guesses per client (see docs/public-pages.md).
+        let service = app(AppState::new(storage).with_console(ConsoleConfig {
+            secure_cookies,
+            ..ConsoleConfig::default()
+        }))
+        .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, service)
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
             })

@@ -227,6 +227,9 @@ pub trait Storage: Send + Sync + 'static {
     fn user_by_name(&self, name: &str) -> Result<Option<UserRecord>>;
     /// Every user, by name.
     fn users(&self) -> Result<Vec<UserRecord>>;
+    /// Sets (or, with `None`, removes) a user's console password: an Argon2id PHC string, never
+    /// the password itself. [`StorageError::NotFound`] if there is no such user.
+    fn set_password(&self, user_id: &str, hash: Option<&str>) -> Result<()>;
 
     /// Stores a one-time enrolment code (its hash) for a user, valid until `expires_at`.
     fn add_enrolment_code(&self, code_hash: &str, user_id: &str, expires_at: i64) -> Result<()>;

@@ -66,9 +66,11 @@ impl TestHub {
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let router = app(state.clone());
+        // Served like `bianmin-server serve`: with the peer address (the public look-up's
+        // limiter keys on it).
+        let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         runtime.spawn(async move {
-            let _ = axum::serve(listener, router).await;
+            let _ = axum::serve(listener, service).await;
         });
         TestHub {
             url: format!("http://{addr}"),

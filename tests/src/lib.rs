@@ -7,7 +7,7 @@
 pub mod hub;
 pub mod proxy;
 
-use bianmin_client_core::{Reference, Store, StoreConfig};
+use bianmin_client_core::{NewRequest, Reference, Store, StoreConfig};
 use bianmin_domain::{Identity, Role, Timestamp};
 use std::sync::{Arc, Mutex};
 use tempfile::TempDir;
@@ -96,5 +96,24 @@ pub fn sync_all(devices: &mut [&mut Device]) {
         if moved == 0 {
             return;
         }
+    }
+}
+
+/// A complete social security card request (submitted) for 王秀英 of East Village's 1组.
+pub fn social_card_request() -> NewRequest {
+    NewRequest {
+        item_code: "SOC-CARD".into(),
+        applicant_name: "王秀英".into(),
+        id_number: "11010519491231002X".into(),
+        phone: "13812345678".into(),
+        grid: "1组".into(),
+        attributes: [(
+            "reason".to_string(),
+            bianmin_domain::AttrValue::Text("lost".into()),
+        )]
+        .into(),
+        materials_received: vec!["ID card".into(), "Recent photo".into()],
+        resident_user: None,
+        submit: true,
     }
 }

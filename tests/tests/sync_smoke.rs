@@ -5,6 +5,7 @@ use bianmin_client_core::NewRequest;
 use bianmin_client_core::client::sync;
 use bianmin_domain::{Action, AttrValue, Status};
 use bianmin_tests::hub::{CLERK, REVIEWER, TestHub, quick};
+use bianmin_tests::social_card_request;
 use std::sync::Mutex;
 
 #[test]
@@ -16,19 +17,7 @@ fn a_request_filed_offline_reaches_the_township_and_its_decision_comes_back() {
 
     let id = {
         let mut s = clerk.lock().unwrap();
-        let r = s
-            .file_request(NewRequest {
-                item_code: "SOC-CARD".into(),
-                applicant_name: "王秀英".into(),
-                id_number: "11010519491231002X".into(),
-                phone: "13812345678".into(),
-                grid: "1组".into(),
-                attributes: [("reason".to_string(), AttrValue::Text("lost".into()))].into(),
-                materials_received: vec!["ID card".into(), "Recent photo".into()],
-                resident_user: None,
-                submit: true,
-            })
-            .unwrap();
+        let r = s.file_request(social_card_request()).unwrap();
         s.apply(r.id, Action::Accept).unwrap();
         s.apply(r.id, Action::Forward).unwrap();
         r.id

@@ -228,6 +228,33 @@ impl Documents {
         })
     }
 
+    /// Runs `f` with every stripe locked (no push is checked meanwhile), giving it a reader of
+    /// the documents' latest copies.
+    pub fn exclusive<T>(
+        &self,
+        f: impl FnOnce(&dyn Fn(Uuid) -> Result<Option<HubDocument>, AppError>) -> T,
+    ) -> T {
+        let _all: Vec<MutexGuard<'_, ()>> = self.stripes.iter().map(lock).collect();
+        let read = |id: Uuid| -> Result<Option<HubDocument>, AppError> {
+            {
+                let st = lock(&self.state);
+                if let Some((_, doc)) = st.unsettled.get(&id) {
+                    return Ok(Some(doc.clone()));
+                }
+                if let Some(doc) = st.durable.peek(&id) {
+                    return Ok(Some(doc.clone()));
+                }
+            }
+            match self.storage.document(id)? {
+                Some(record) => Ok(Some(
+                    HubDocument::load(&record.bytes).map_err(AppError::internal)?,
+                )),
+                None => Ok(None),
+            }
+        };
+        f(&read)
+    }
+
     /// Waits until everything `round` queued or read is stored; the first waiter while nobody
     /// writes stores the whole queue. An error if a group commit it depended on failed.
     pub fn wait(&self, round: Durability) -> Result<(), AppError> {

@@ -640,6 +640,21 @@ impl Storage for SqliteStorage {
             .db()
     }
 
+    fn set_password(&self, user_id: &str, hash: Option<&str>) -> Result<()> {
+        self.write(|tx| {
+            let changed = tx
+                .prepare_cached("UPDATE users SET password_hash = ?1 WHERE id = ?2")
+                .db()?
+                .execute(params![hash, user_id])
+                .db()?;
+            if changed == 1 {
+                Ok(())
+            } else {
+                Err(StorageError::NotFound(format!("user {user_id}")))
+            }
+        })
+    }
+
     fn add_enrolment_code(&self, code_hash: &str, user_id: &str, expires_at: i64) -> Result<()> {
         self.write(|tx| {
             if user_where(tx, "id", user_id)?.is_none() {

@@ -9,8 +9,12 @@
 
 use std::collections::BTreeSet;
 
-use bianmin_client_core::DocKind;
-use bianmin_domain::{Role, YearCalendar, demo};
+use bianmin_client_core::hub::{Decision, DocIndex, RequestIndex};
+use bianmin_client_core::{
+    AgendaRow, DocKind, Page, RequestFilter, RequestRow, RequestSort, UrgencyFilter,
+};
+use bianmin_domain::{Rating, Role, Stage, Status, Timestamp, WorkingCalendar, YearCalendar, demo};
+use chrono::NaiveDate;
 use uuid::Uuid;
 
 use super::{
@@ -70,9 +74,18 @@ pub const CHECKS: &[(&str, Check)] = &[
         concurrent_commits_are_serialised,
     ),
     ("a_group_commits_in_order", a_group_commits_in_order),
+    ("the_index_lists_and_counts", the_index_lists_and_counts),
+    (
+        "reindexing_rewrites_and_finds_unindexed",
+        reindexing_rewrites_and_finds_unindexed,
+    ),
     (
         "a_group_commits_all_or_nothing",
         a_group_commits_all_or_nothing,
+    ),
+    (
+        "passwords_are_set_and_cleared",
+        passwords_are_set_and_cleared,
     ),
 ];
 
@@ -703,6 +716,323 @@ pub fn a_group_commits_all_or_nothing(s: &dyn Storage) {
     assert!(s.document(before).unwrap().is_some());
 }
 
+fn day(d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 3, d).expect("a March day")
+}
+
+/// A request's index entry: `status`, due on March `due` (none if 0), decided on March
+/// `decided` (not if 0).
+fn request_index(
+    id: Uuid,
+    village: &str,
+    receipt: &str,
+    status: Status,
+    due: u32,
+    decided: u32,
+    rating: Option<Rating>,
+) -> DocIndex {
+    DocIndex::Request(Box::new(RequestIndex {
+        row: RequestRow {
+            id,
+            receipt_no: receipt.into(),
+            item_code: "SOC-CARD".into(),
+            village: village.into(),
+            grid: "1组".into(),
+            applicant_masked: "王*英".into(),
+            status,
+            conflict: false,
+            clock: if decided > 0 {
+                "stopped"
+            } else if due > 0 {
+                "running"
+            } else {
+                "not_started"
+            }
+            .into(),
+            due: (due > 0).then(|| day(due)),
+            filed_at: Timestamp(T0),
+            updated_at: Timestamp(T0 + i64::from(due) * MINUTE),
+        },
+        resident_user: None,
+        decision: (decided > 0).then(|| Decision {
+            on: day(decided),
+            on_time: decided <= due,
+            working_days: decided - 1,
+        }),
+        rating,
+    }))
+}
+
+fn indexed(s: &dyn Storage, id: Uuid, village: &str, index: &DocIndex) {
+    let c = [change(id.as_u128() as u64, 20)];
+    s.commit(&Commit {
+        doc_id: id,
+        kind: match index {
+            DocIndex::Request(_) => DocKind::Request,
+            DocIndex::Agenda(_) => DocKind::Agenda,
+        },
+        village,
+        resident_user: None,
+        snapshot: b"doc",
+        changes: &c,
+        device_id: "dev-a",
+        user_id: "user-x",
+        received_at: T0,
+        index: Some(index),
+    })
+    .expect("commit");
+}
+
+/// The console's lists and the dashboard's counts come from the index written with each
+/// commit, within the reader's area.
+pub fn the_index_lists_and_counts(s: &dyn Storage) {
+    let cal = WorkingCalendar::new(vec![]);
+    let today = day(10);
+    let ids: Vec<Uuid> = (0..5).map(|_| Uuid::new_v4()).collect();
+    let plan = [
+        (
+            EAST,
+            "370883101201-001-000001",
+            Status::Forwarded,
+            9,
+            0,
+            None,
+        ),
+        (
+            EAST,
+            "370883101201-001-000002",
+            Status::Accepted,
+            12,
+            0,
+            None,
+        ),
+        (
+            WEST,
+            "370883101202-002-000001",
+            Status::Approved,
+            20,
+            5,
+            Some(Rating::Satisfied),
+        ),
+        (
+            WEST,
+            "370883101202-002-000002",
+            Status::Rejected,
+            4,
+            6,
+            None,
+        ),
+        (
+            BEISHAN,
+            "370883102201-003-000001",
+            Status::Forwarded,
+            11,
+            0,
+            None,
+        ),
+    ];
+    for (id, (village, receipt, status, due, decided, rating)) in ids.iter().zip(plan) {
+        let index = request_index(*id, village, receipt, status, due, decided, rating);
+        indexed(s, *id, village, &index);
+    }
+    let agenda = Uuid::new_v4();
+    indexed(
+        s,
+        agenda,
+        EAST,
+        &DocIndex::Agenda(AgendaRow {
+            id: agenda,
+            village: EAST.into(),
+            title: "修建村道".into(),
+            category: "公益事业".into(),
+            stage: Stage::ResolutionNotice,
+            conflict: false,
+            updated_at: Timestamp(T0),
+        }),
+    );
+    let page = Page {
+        offset: 0,
+        limit: 50,
+    };
+    let list = |scope: &ReadScope, filter: &RequestFilter, page: Page| {
+        s.requests(scope, filter, RequestSort::Deadline, page, today, &cal)
+            .expect("requests")
+    };
+    let township = ReadScope::Township(TOWNSHIP.into());
+    let all = list(&township, &RequestFilter::default(), page);
+    assert_eq!(
+        all.rows
+            .iter()
+            .map(|r| r.receipt_no.as_str())
+            .collect::<Vec<_>>(),
+        [
+            "370883101202-002-000002",
+            "370883101201-001-000001",
+            "370883101201-001-000002",
+            "370883101202-002-000001",
+        ],
+        "the township's, nearest deadline first; the other township's not"
+    );
+    assert!(!all.has_more);
+    let forwarded = RequestFilter {
+        status: Some(Status::Forwarded),
+        ..RequestFilter::default()
+    };
+    assert_eq!(list(&township, &forwarded, page).rows.len(), 1);
+    let overdue = RequestFilter {
+        urgency: Some(UrgencyFilter::Overdue),
+        ..RequestFilter::default()
+    };
+    assert_eq!(
+        list(&township, &overdue, page).rows[0].receipt_no,
+        "370883101201-001-000001",
+        "running and past its deadline (the rejected one's clock stopped)"
+    );
+    let first = list(
+        &township,
+        &RequestFilter::default(),
+        Page {
+            offset: 0,
+            limit: 1,
+        },
+    );
+    assert_eq!(first.rows.len(), 1);
+    assert!(first.has_more);
+    assert_eq!(
+        list(
+            &ReadScope::Village(EAST.into()),
+            &RequestFilter::default(),
+            page
+        )
+        .rows
+        .len(),
+        2
+    );
+    assert_eq!(
+        list(
+            &ReadScope::County(COUNTY.into()),
+            &RequestFilter::default(),
+            page
+        )
+        .rows
+        .len(),
+        5
+    );
+    let bad = s.requests(
+        &township,
+        &RequestFilter::default(),
+        RequestSort::Deadline,
+        Page {
+            offset: 0,
+            limit: 0,
+        },
+        today,
+        &cal,
+    );
+    assert!(matches!(bad, Err(StorageError::Invalid(_))), "{bad:?}");
+
+    let stats = s.request_stats(&township).expect("stats");
+    assert_eq!(stats.iter().map(|r| r.count).sum::<u64>(), 4);
+    let west: Vec<_> = stats.iter().filter(|r| r.village == WEST).collect();
+    assert_eq!(west.iter().map(|r| r.decided).sum::<u64>(), 2);
+    assert_eq!(west.iter().map(|r| r.on_time).sum::<u64>(), 1);
+    assert_eq!(west.iter().map(|r| r.working_days).sum::<u64>(), 4 + 5);
+    assert!(
+        west.iter()
+            .any(|r| r.status == Status::Approved && r.rating == Some(Rating::Satisfied))
+    );
+
+    let notices = s
+        .agenda_rows(&ReadScope::Village(EAST.into()), &[Stage::ResolutionNotice])
+        .expect("agenda rows");
+    assert_eq!(notices.len(), 1);
+    assert_eq!(notices[0].title, "修建村道");
+    assert!(
+        s.agenda_rows(&ReadScope::Village(WEST.into()), &[])
+            .expect("agenda rows")
+            .is_empty()
+    );
+    assert!(
+        s.agenda_rows(&township, &[Stage::Proposal])
+            .expect("agenda rows")
+            .is_empty()
+    );
+}
+
+/// Documents committed without an index entry are found, and a reindex rewrites entries.
+pub fn reindexing_rewrites_and_finds_unindexed(s: &dyn Storage) {
+    let cal = WorkingCalendar::new(vec![]);
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let index_a = request_index(
+        a,
+        EAST,
+        "370883101201-001-000001",
+        Status::Accepted,
+        9,
+        0,
+        None,
+    );
+    indexed(s, a, EAST, &index_a);
+    push(
+        s,
+        b,
+        DocKind::Request,
+        EAST,
+        None,
+        &[change(99, 20)],
+        "dev-a",
+        T0,
+    );
+    assert_eq!(s.document_ids(None, 10, true).unwrap(), vec![b]);
+    let mut both = vec![a, b];
+    both.sort();
+    assert_eq!(s.document_ids(None, 10, false).unwrap(), both);
+    assert_eq!(
+        s.document_ids(Some(both[0]), 10, false).unwrap(),
+        vec![both[1]]
+    );
+    assert_eq!(s.document_ids(None, 1, false).unwrap(), vec![both[0]]);
+
+    let index_b = request_index(
+        b,
+        EAST,
+        "370883101201-001-000002",
+        Status::Forwarded,
+        3,
+        0,
+        None,
+    );
+    let index_a2 = request_index(
+        a,
+        EAST,
+        "370883101201-001-000001",
+        Status::Approved,
+        9,
+        8,
+        None,
+    );
+    s.reindex(&[(a, index_a2), (b, index_b)]).unwrap();
+    assert!(s.document_ids(None, 10, true).unwrap().is_empty());
+    let rows = s
+        .requests(
+            &ReadScope::Village(EAST.into()),
+            &RequestFilter::default(),
+            RequestSort::ReceiptNo,
+            Page {
+                offset: 0,
+                limit: 10,
+            },
+            day(1),
+            &cal,
+        )
+        .unwrap()
+        .rows;
+    assert_eq!(
+        rows.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [Status::Approved, Status::Forwarded]
+    );
+}
+
 /// Who committed what, for the scope checks.
 struct Logged {
     seq: u64,
@@ -1053,4 +1383,43 @@ pub fn concurrent_commits_are_serialised(s: &dyn Storage) {
     assert_eq!(s.counts().unwrap(), (THREADS * EACH, THREADS * EACH));
     let all = pull_all(s, &ReadScope::County(COUNTY.into()), 4_000, None);
     assert_eq!(seqs(&all), distinct.into_iter().collect::<Vec<_>>());
+}
+
+/// A console password hash is set, replaced and removed; an unknown user is refused.
+pub fn passwords_are_set_and_cleared(s: &dyn Storage) {
+    people(s);
+    let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g";
+    s.set_password("u-reviewer", Some(hash)).unwrap();
+    let reviewer = s.user_by_name("zhao.min").unwrap().expect("reviewer");
+    assert_eq!(reviewer.password_hash.as_deref(), Some(hash));
+    assert_eq!(
+        s.user("u-reviewer")
+            .unwrap()
+            .unwrap()
+            .password_hash
+            .as_deref(),
+        Some(hash)
+    );
+    s.set_password("u-reviewer", Some("$argon2id$second"))
+        .unwrap();
+    assert_eq!(
+        s.user("u-reviewer")
+            .unwrap()
+            .unwrap()
+            .password_hash
+            .as_deref(),
+        Some("$argon2id$second")
+    );
+    s.set_password("u-admin", None).unwrap();
+    assert_eq!(s.user("u-admin").unwrap().unwrap().password_hash, None);
+    assert_eq!(
+        s.user("u-clerk-east").unwrap().unwrap().password_hash,
+        None,
+        "others untouched"
+    );
+    assert!(matches!(
+        s.set_password("nobody", Some(hash)),
+        Err(StorageError::NotFound(_))
+    ));
+    assert_eq!(s.users().unwrap().len(), 4);
 }

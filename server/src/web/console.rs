@@ -1,0 +1,267 @@
+//! The township console: server-rendered pages where a township reviewer (or the county
+//! administrator) signs in, works through the queue of forwarded requests nearest their
+//! deadline, decides them, and reviews the villages' agenda items. See `docs/console.md`.
+//!
+//! Every page reads through the engine's console API ([`crate::engine::Engine`]), which keeps
+//! each user to their own area; every action is written by the engine as an event under the
+//! user's own Automerge actor and reaches the village tablets on their next sync.
+//!
+//! - [`session`]: sessions (in memory), sign-in throttling, the [`session::Signed`] extractor.
+//! - [`csrf`]: the token every form carries and the [`csrf::SignedForm`] extractor that checks
+//!   it on every POST.
+//! - `sign_in`: the sign-in and sign-out pages. `queue`: the work queue. `request_page`: a
+//!   request's page and its actions. `agenda`: agenda items and the township review.
+//! - `labels`: the two-language words for the domain's values.
+
+pub mod csrf;
+mod labels;
+pub mod session;
+
+mod agenda;
+mod queue;
+mod request_page;
+mod sign_in;
+
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::Response;
+use axum::routing::get;
+use maud::{Markup, html};
+
+pub use session::{Console, ConsoleConfig};
+
+use super::i18n::{Lang, PageLang, tr};
+use super::layout;
+use crate::AppState;
+use crate::error::AppError;
+
+/// The console's routes (merged into [`super::routes`]).
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/console", get(queue::queue))
+        .route("/console/requests", get(queue::queue))
+        .route("/console/sign-in", get(sign_in::form).post(sign_in::submit))
+        .route(
+            "/console/sign-out",
+            get(sign_in::sign_out_page).post(sign_in::sign_out),
+        )
+        .route("/console/requests/{id}", get(request_page::show))
+        .route(
+            "/console/requests/{id}/{action}",
+            get(request_page::back_to_page).post(request_page::act),
+        )
+        .route("/console/agenda", get(agenda::list))
+        .route("/console/agenda/{id}", get(agenda::show))
+        .route(
+            "/console/agenda/{id}/{action}",
+            get(agenda::back_to_page).post(agenda::act),
+        )
+}
+
+/// The request's language.
+pub(crate) async fn lang_of(parts: &mut Parts) -> PageLang {
+    match PageLang::from_request_parts(parts, &()).await {
+        Ok(lang) => lang,
+        Err(never) => match never {},
+    }
+}
+
+/// Runs storage and engine work on a blocking thread.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, AppError> + Send + 'static,
+) -> Result<T, AppError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(AppError::internal)?
+}
+
+/// An error as a console page in the request's language. Messages from the engine name rules
+/// and fields, never personal data.
+pub(crate) fn fail(lang: PageLang, e: AppError) -> Response {
+    let l = lang.lang;
+    let message = match e.status {
+        StatusCode::NOT_FOUND => tr(
+            l,
+            "没有找到：它不存在，或不在您的辖区内。",
+            "Not found: it does not exist or is not in your area.",
+        )
+        .to_string(),
+        StatusCode::FORBIDDEN => format!(
+            "{} {}",
+            tr(l, "您无权这样做。", "You may not do this."),
+            e.message
+        ),
+        StatusCode::SERVICE_UNAVAILABLE => format!(
+            "{} {}",
+            tr(l, "中心平台暂不可用。", "The hub cannot serve this yet."),
+            e.message
+        ),
+        StatusCode::INTERNAL_SERVER_ERROR => tr(
+            l,
+            "中心平台未能完成请求，未保存任何内容，请重试。",
+            "The hub failed to complete the request; nothing was stored; try again.",
+        )
+        .to_string(),
+        _ => e.message,
+    };
+    layout::error_page(e.status, lang, &message)
+}
+
+/// What the console's pages add to the shell's style: full-width fields in cards (a tablet's
+/// narrow screen), compact headings, the signed-in line.
+pub(crate) const STYLE: &str = "\
+.card{margin-bottom:1rem}.card h2,.card h3{margin:.2rem 0 .6rem;font-size:1.15rem}\
+.card textarea,.card input[type=text],.card input[type=password],.card select{width:100%;max-width:40rem}\
+fieldset{border:1px solid #dde1e6;border-radius:4px;margin:.4rem 0}\
+dl{margin:0}dt{font-weight:600;margin-top:.3rem}dd{margin:0 0 .2rem 0}\
+.bar{display:flex;justify-content:flex-end;margin:-.5rem 0 .8rem}\
+.bar form{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center}\
+.small{font-size:.875rem;color:#4a545e}tr.invalid td{color:#6b737b}\
+nav.pages{margin:1rem 0;display:flex;gap:1rem}section{margin-bottom:1.2rem}\
+table.history td:nth-child(2){white-space:nowrap}\
+";
+
+/// The console's extra style, as markup for a page's body.
+pub(crate) fn style() -> Markup {
+    html! { style { (maud::PreEscaped(STYLE)) } }
+}
+
+/// The top-bar links of every signed-in page.
+pub(crate) fn nav(l: Lang) -> Vec<(&'static str, String)> {
+    vec![
+        (tr(l, "待办", "Queue"), "/console/requests".to_string()),
+        (
+            tr(l, "村务议题", "Agenda items"),
+            "/console/agenda".to_string(),
+        ),
+    ]
+}
+
+/// The line above each signed-in page: who is signed in, and the sign-out button.
+pub(crate) fn signed_in_bar(l: Lang, signed: &session::Signed) -> Markup {
+    html! {
+        form.inline.whoami method="post" action="/console/sign-out" {
+            (csrf::field(&signed.csrf))
+            span { (tr(l, "已登录：", "Signed in: ")) strong { (signed.user.display_name) } " (" (labels::role(l, signed.user.role)) ") " }
+            button.secondary type="submit" { (tr(l, "退出登录", "Sign out")) }
+        }
+    }
+}
+
+/// A signed-in page.
+pub(crate) fn console_page(
+    lang: PageLang,
+    status: StatusCode,
+    signed: &session::Signed,
+    title: &str,
+    body: Markup,
+) -> Response {
+    let l = lang.lang;
+    let nav = nav(l);
+    let nav: Vec<(&str, String)> = nav.iter().map(|(a, b)| (*a, b.clone())).collect();
+    layout::page_with_status(
+        status,
+        lang,
+        title,
+        &nav,
+        html! {
+            (style())
+            div.bar { (signed_in_bar(l, signed)) }
+            (body)
+        },
+    )
+}
+
+/// Percent-encodes a query-string value.
+pub(crate) fn encode_query_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A path id: a UUID, or nothing (answered as not found).
+pub(crate) fn parse_id(raw: &str) -> Option<uuid::Uuid> {
+    uuid::Uuid::parse_str(raw).ok()
+}
+
+/// Names for the users and devices a page mentions (events carry ids).
+pub(crate) struct Names {
+    users: std::collections::HashMap<String, String>,
+    devices: std::collections::HashMap<String, String>,
+}
+
+impl Names {
+    /// The display names of these users and the names of every device.
+    pub(crate) fn load<'a>(
+        storage: &dyn crate::storage::Storage,
+        user_ids: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Names, AppError> {
+        let ids: std::collections::BTreeSet<&str> = user_ids.into_iter().collect();
+        let mut users = std::collections::HashMap::new();
+        for id in ids {
+            if let Some(u) = storage.user(id)? {
+                users.insert(id.to_string(), u.display_name);
+            }
+        }
+        let devices = storage
+            .devices()?
+            .into_iter()
+            .map(|d| (d.id, format!("{} (#{})", d.name, d.device_no)))
+            .collect();
+        Ok(Names { users, devices })
+    }
+
+    /// A user's display name (the id if unknown).
+    pub(crate) fn user(&self, id: &str) -> String {
+        self.users
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| id.to_string())
+    }
+
+    /// A device's name and number (the console, or the id if unknown).
+    pub(crate) fn device(&self, l: Lang, id: &str) -> String {
+        if id == crate::engine::CONSOLE_DEVICE {
+            return tr(l, "审核台（网页）", "Console (web)").to_string();
+        }
+        self.devices
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| id.to_string())
+    }
+}
+
+/// When the hub received each event and comment of a document: the audit entry of the change
+/// that carried it, by the entry's id (missing for a change not yet on disk).
+pub(crate) fn received_by_entry(
+    storage: &dyn crate::storage::Storage,
+    doc_id: uuid::Uuid,
+    audit: &[crate::storage::AuditEntry],
+) -> Result<std::collections::HashMap<uuid::Uuid, crate::storage::AuditEntry>, AppError> {
+    let Some(record) = storage.document(doc_id)? else {
+        return Ok(Default::default());
+    };
+    let Ok(mut doc) = bianmin_client_core::hub::HubDocument::load(&record.bytes) else {
+        return Ok(Default::default());
+    };
+    let carriers = doc.log_carriers();
+    let by_hash: std::collections::HashMap<&str, &crate::storage::AuditEntry> =
+        audit.iter().map(|a| (a.hash.as_str(), a)).collect();
+    Ok(carriers
+        .events
+        .into_iter()
+        .chain(carriers.comments)
+        .filter_map(|(id, hash)| {
+            let entry = by_hash.get(hex::encode(hash).as_str())?;
+            Some((id, (*entry).clone()))
+        })
+        .collect())
+}

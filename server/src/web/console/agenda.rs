@@ -1,0 +1,620 @@
+//! The agenda items ("four discussions, two opens") of the villages in the user's area: a list
+//! by stage, and an item's page with its meetings (attendance, votes, result), notices,
+//! objections, the township's reviews, the full history and comments. A reviewer records the
+//! township's review (审核), record (备案) or comment with [`AgendaAction::TownshipReview`],
+//! settles a conflict, or comments.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use bianmin_client_core::{AgendaDetail, Authoring};
+use bianmin_domain::{
+    AgendaAction, AgendaOp, EventId, Notice, ReviewKind, Stage, authorize_agenda,
+};
+use maud::{Markup, html};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::csrf::{self, Fields, SignedForm};
+use super::request_page::received;
+use super::session::{ConsoleReference, Signed};
+use super::{Names, blocking, console_page, fail, labels, parse_id, received_by_entry};
+use crate::AppState;
+use crate::engine::console_identity;
+use crate::error::AppError;
+use crate::storage::{AuditEntry, UserRecord};
+use crate::web::i18n::{Lang, PageLang, tr};
+
+const STAGES: [Stage; 7] = [
+    Stage::Proposal,
+    Stage::Consultation,
+    Stage::Review,
+    Stage::Resolution,
+    Stage::ResolutionNotice,
+    Stage::ResultsNotice,
+    Stage::Done,
+];
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ListQuery {
+    stage: Option<String>,
+    village: Option<String>,
+}
+
+/// `GET /console/agenda`.
+pub(crate) async fn list(
+    lang: PageLang,
+    signed: Signed,
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    let l = lang.lang;
+    let stage = q
+        .stage
+        .as_deref()
+        .and_then(|s| STAGES.into_iter().find(|st| st.as_str() == s));
+    let village = q.village.clone().unwrap_or_default();
+    let user = signed.user.clone();
+    let st = state.clone();
+    let loaded = blocking(move || {
+        let reference = st.console.reference(st.storage.as_ref())?;
+        let stages: Vec<Stage> = stage.into_iter().collect();
+        let rows = st.engine.console_agenda_items(&user, &stages)?;
+        Ok((reference, rows))
+    })
+    .await;
+    let (reference, rows) = match loaded {
+        Ok(x) => x,
+        Err(e) => return fail(lang, e),
+    };
+    let villages = reference.villages_in(&signed.user.area);
+    let rows: Vec<_> = rows
+        .into_iter()
+        .filter(|r| village.is_empty() || r.village == village)
+        .collect();
+    let body = html! {
+        form.card method="get" action="/console/agenda" {
+            div.cols {
+                div {
+                    label for="a-village" { (tr(l, "村（社区）", "Village")) }
+                    select #a-village name="village" {
+                        option value="" selected[village.is_empty()] { (tr(l, "全部", "All")) }
+                        @for (code, zh, en) in &villages {
+                            option value=(code) selected[&village == code] {
+                                (if l == Lang::Zh { zh } else { en })
+                            }
+                        }
+                    }
+                }
+                div {
+                    label for="a-stage" { (tr(l, "阶段", "Stage")) }
+                    select #a-stage name="stage" {
+                        option value="" selected[stage.is_none()] { (tr(l, "全部", "All")) }
+                        @for s in STAGES {
+                            option value=(s.as_str()) selected[stage == Some(s)] { (labels::stage(l, s)) }
+                        }
+                    }
+                }
+            }
+            p { button type="submit" { (tr(l, "筛选", "Filter")) } }
+        }
+        @if rows.is_empty() {
+            p.notice role="status" { (tr(l, "没有符合条件的议题。", "No agenda item matches.")) }
+        } @else {
+            div style="overflow-x:auto" {
+                table {
+                    thead { tr {
+                        th { (tr(l, "议题", "Title")) }
+                        th { (tr(l, "村（社区）", "Village")) }
+                        th { (tr(l, "类别", "Category")) }
+                        th { (tr(l, "阶段", "Stage")) }
+                        th { (tr(l, "最近更新", "Updated")) }
+                    } }
+                    tbody {
+                        @for row in &rows {
+                            tr class=[row.conflict.then_some("conflict")] {
+                                td { a href={ "/console/agenda/" (row.id) } { (row.title) } }
+                                td { (reference.village_name(l, &row.village)) }
+                                td { (row.category) }
+                                td {
+                                    (labels::stage(l, row.stage))
+                                    @if row.conflict { br; strong { (tr(l, "⚠ 冲突待处理", "⚠ In conflict")) } }
+                                }
+                                td { (labels::time(row.updated_at)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    console_page(
+        lang,
+        StatusCode::OK,
+        &signed,
+        tr(
+            l,
+            "村务议题（四议两公开）",
+            "Agenda items (four discussions, two opens)",
+        ),
+        body,
+    )
+}
+
+struct Loaded {
+    detail: AgendaDetail,
+    reference: Arc<ConsoleReference>,
+    names: Names,
+    received: HashMap<Uuid, AuditEntry>,
+}
+
+fn load(state: &AppState, user: &UserRecord, id: Uuid) -> Result<Loaded, AppError> {
+    let reference = state.console.reference(state.storage.as_ref())?;
+    let detail = state.engine.console_agenda(user, id)?;
+    let user_ids = std::iter::once(detail.created.user.as_str())
+        .chain(detail.history.iter().map(|h| h.by.user.as_str()))
+        .chain(detail.comments.iter().map(|c| c.by.user.as_str()));
+    let names = Names::load(state.storage.as_ref(), user_ids)?;
+    let audit = state.storage.audit(id)?;
+    let received = received_by_entry(state.storage.as_ref(), id, &audit)?;
+    Ok(Loaded {
+        detail,
+        reference,
+        names,
+        received,
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ShowQuery {
+    done: Option<String>,
+}
+
+/// `GET /console/agenda/{id}`.
+pub(crate) async fn show(
+    lang: PageLang,
+    signed: Signed,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<ShowQuery>,
+) -> Response {
+    let Some(id) = parse_id(&id) else {
+        return fail(lang, AppError::new(StatusCode::NOT_FOUND, "not_found", ""));
+    };
+    let user = signed.user.clone();
+    let st = state.clone();
+    match blocking(move || load(&st, &user, id)).await {
+        Ok(loaded) => render(
+            lang,
+            StatusCode::OK,
+            &signed,
+            &loaded,
+            q.done.as_deref(),
+            None,
+        ),
+        Err(e) => fail(lang, e),
+    }
+}
+
+/// `GET /console/agenda/{id}/{action}`: back to the item's page.
+pub(crate) async fn back_to_page(
+    lang: PageLang,
+    Path((id, _)): Path<(String, String)>,
+) -> Response {
+    match parse_id(&id) {
+        Some(id) => Redirect::to(&format!(
+            "/console/agenda/{id}?lang={}",
+            if lang.lang == Lang::En { "en" } else { "zh" }
+        ))
+        .into_response(),
+        None => fail(lang, AppError::new(StatusCode::NOT_FOUND, "not_found", "")),
+    }
+}
+
+fn build(l: Lang, action: &str, f: &Fields) -> Option<Result<Authoring, String>> {
+    let text = |name: &str| f.text(name).trim().to_string();
+    Some(match action {
+        "review" => {
+            let review = match f.get("review") {
+                Some("reviewed") => Some(ReviewKind::Reviewed),
+                Some("recorded") => Some(ReviewKind::Recorded),
+                Some("comment") => Some(ReviewKind::Comment),
+                _ => None,
+            };
+            match (review, text("comment")) {
+                (None, _) => Err(tr(
+                    l,
+                    "请选择审核、备案或意见。",
+                    "Choose review, record or comment.",
+                )
+                .to_string()),
+                (Some(_), c) if c.is_empty() => {
+                    Err(tr(l, "请填写乡镇意见。", "Write the township's words.").to_string())
+                }
+                (Some(review), comment) => {
+                    Ok(Authoring::AgendaEvent(AgendaAction::TownshipReview {
+                        review,
+                        comment,
+                    }))
+                }
+            }
+        }
+        "settle" => match (
+            f.get("keep").and_then(|k| Uuid::parse_str(k).ok()),
+            text("note"),
+        ) {
+            (None, _) => {
+                Err(tr(l, "请选择要保留的记录。", "Choose the record to keep.").to_string())
+            }
+            (Some(_), n) if n.is_empty() => Err(tr(
+                l,
+                "处理冲突必须写明理由。",
+                "Settling a conflict needs a reason.",
+            )
+            .to_string()),
+            (Some(keep), note) => Ok(Authoring::AgendaEvent(AgendaAction::Settle {
+                keep: EventId(keep),
+                note,
+            })),
+        },
+        "comment" => match text("text") {
+            t if t.is_empty() => Err(tr(l, "请填写意见内容。", "Write the comment.").to_string()),
+            t => Ok(Authoring::AgendaComment(t)),
+        },
+        _ => return None,
+    })
+}
+
+struct Typed {
+    form: String,
+    error: String,
+    fields: Fields,
+}
+
+/// `POST /console/agenda/{id}/{action}`: review, settle or comment.
+pub(crate) async fn act(
+    lang: PageLang,
+    State(state): State<AppState>,
+    Path((id, action)): Path<(String, String)>,
+    form: SignedForm,
+) -> Response {
+    let l = lang.lang;
+    let SignedForm { signed, fields } = form;
+    let not_found = || fail(lang, AppError::new(StatusCode::NOT_FOUND, "not_found", ""));
+    let Some(id) = parse_id(&id) else {
+        return not_found();
+    };
+    let Some(built) = build(l, &action, &fields) else {
+        return not_found();
+    };
+    let (status, error) = match built {
+        Ok(authoring) => {
+            let engine = state.engine.clone();
+            let user = signed.user.clone();
+            let act = move || {
+                // Out of the user's area: not found, as for reading (never "forbidden").
+                engine.console_agenda(&user, id)?;
+                engine.console_act(&user, id, &authoring)
+            };
+            match blocking(act).await {
+                Ok(()) => {
+                    return Redirect::to(&format!("/console/agenda/{id}?done={action}"))
+                        .into_response();
+                }
+                Err(e)
+                    if matches!(
+                        e.status,
+                        StatusCode::UNPROCESSABLE_ENTITY | StatusCode::CONFLICT
+                    ) =>
+                {
+                    (
+                        e.status,
+                        format!("{}{}", tr(l, "未保存：", "Not stored: "), e.message),
+                    )
+                }
+                Err(e) => return fail(lang, e),
+            }
+        }
+        Err(message) => (StatusCode::UNPROCESSABLE_ENTITY, message),
+    };
+    let typed = Typed {
+        form: action,
+        error,
+        fields,
+    };
+    let user = signed.user.clone();
+    let st = state.clone();
+    match blocking(move || load(&st, &user, id)).await {
+        Ok(loaded) => render(lang, status, &signed, &loaded, None, Some(&typed)),
+        Err(e) => fail(lang, e),
+    }
+}
+
+fn notice(l: Lang, n: &Notice) -> Markup {
+    html! {
+        p { (n.text) }
+        p.small {
+            (tr(l, "公开期：", "Posted: ")) (n.posted_on.format("%Y-%m-%d")) " – " (n.ends_on().format("%Y-%m-%d"))
+            " (" (n.period_days) (tr(l, " 天", " days")) ")"
+            @if !n.place.is_empty() { " · " (tr(l, "地点：", "Where: ")) (n.place) }
+        }
+    }
+}
+
+fn may(user: &UserRecord, village: &str, action: &AgendaAction) -> bool {
+    authorize_agenda(&console_identity(user), village, AgendaOp::Append(action)).is_ok()
+}
+
+fn render(
+    lang: PageLang,
+    status: StatusCode,
+    signed: &Signed,
+    loaded: &Loaded,
+    done: Option<&str>,
+    typed: Option<&Typed>,
+) -> Response {
+    let l = lang.lang;
+    let d = &loaded.detail;
+    let names = &loaded.names;
+    let id = d.id;
+    let token = &signed.csrf;
+    let can_review = may(
+        &signed.user,
+        &d.village,
+        &AgendaAction::TownshipReview {
+            review: ReviewKind::Comment,
+            comment: String::new(),
+        },
+    );
+    let can_settle = d.conflict.is_some()
+        && may(
+            &signed.user,
+            &d.village,
+            &AgendaAction::Settle {
+                keep: EventId(Uuid::nil()),
+                note: String::new(),
+            },
+        );
+    let typed_value = |form: &str, field: &str| {
+        typed
+            .filter(|t| t.form == form)
+            .map(|t| t.fields.text(field))
+            .unwrap_or_default()
+    };
+    let chosen_review = typed
+        .filter(|t| t.form == "review")
+        .and_then(|t| t.fields.get("review").map(str::to_string))
+        .unwrap_or_else(|| "reviewed".to_string());
+    let done_msg = done.and_then(|x| match x {
+        "review" => Some(tr(
+            l,
+            "乡镇意见已记录，村里的平板下次同步时会收到。",
+            "The township's review is recorded; the village tablet receives it on its next sync.",
+        )),
+        "settle" => Some(tr(l, "冲突已处理。", "The conflict is settled.")),
+        "comment" => Some(tr(l, "意见已添加。", "Comment added.")),
+        _ => None,
+    });
+    let who = |by: &bianmin_domain::Stamp| {
+        format!(
+            "{} ({}) · {} · {}",
+            names.user(&by.user),
+            labels::role(l, by.role),
+            names.device(l, &by.device),
+            labels::time(by.at)
+        )
+    };
+    let body = html! {
+        p { a href="/console/agenda" { (tr(l, "← 返回议题列表", "← Back to agenda items")) } }
+        @if let Some(m) = done_msg { p.notice role="status" { (m) } }
+        @if let Some(t) = typed { p.error role="alert" { (t.error) } }
+        div.cols {
+            section.card {
+                h2 { (tr(l, "议题", "Item")) }
+                dl {
+                    dt { (tr(l, "村（社区）", "Village")) } dd { (loaded.reference.village_name(l, &d.village)) }
+                    dt { (tr(l, "类别", "Category")) } dd { (d.category) }
+                    dt { (tr(l, "当前阶段", "Stage")) } dd {
+                        strong { (labels::stage(l, d.stage)) }
+                        @if d.conflict.is_some() { " " strong.overdue { (tr(l, "⚠ 冲突待处理", "⚠ In conflict")) } }
+                    }
+                    dt { (tr(l, "创建", "Opened")) } dd { (who(&d.created)) }
+                }
+            }
+            section.card {
+                h2 { (tr(l, "内容", "Description")) }
+                p style="white-space:pre-wrap" { (d.description) }
+            }
+        }
+
+        section {
+            h2 { (tr(l, "会议", "Meetings")) }
+            @let meetings: Vec<_> = d.history.iter().filter_map(|h| match &h.action {
+                AgendaAction::Meeting(m) => Some((h, m)),
+                _ => None,
+            }).collect();
+            @if meetings.is_empty() { p { (tr(l, "尚无会议记录。", "No meeting recorded yet.")) } }
+            @else {
+                div style="overflow-x:auto" {
+                    table.meetings {
+                        thead { tr {
+                            th { (tr(l, "会议", "Meeting")) }
+                            th { (tr(l, "日期", "Date")) }
+                            th { (tr(l, "应到/实到", "Entitled / present")) }
+                            th { (tr(l, "赞成/反对/弃权", "For / against / abstaining")) }
+                            th { (tr(l, "结果", "Result")) }
+                            th { (tr(l, "会议记录", "Minutes")) }
+                        } }
+                        tbody {
+                            @for (h, m) in &meetings {
+                                tr {
+                                    td { (labels::body(l, m.body)) }
+                                    td { (m.held_on.format("%Y-%m-%d")) }
+                                    td {
+                                        (m.entitled) " / " (m.present)
+                                        @if let (Some(hh), Some(rep)) = (m.households, m.households_represented) {
+                                            br; (tr(l, "户数 ", "households ")) (rep) " / " (hh)
+                                        }
+                                    }
+                                    td { (m.votes_for) " / " (m.votes_against) " / " (m.abstentions) }
+                                    td {
+                                        @if let Some(r) = &h.meeting_result { (labels::meeting_result(l, r)) }
+                                        @if let Some(why) = &h.invalid { br; em.overdue { (tr(l, "未生效：", "Not applied: ")) (why) } }
+                                    }
+                                    td {
+                                        (m.minutes)
+                                        @if !m.sign_in_photos.is_empty() {
+                                            br; span.small { (tr(l, "签到表照片 ", "Sign-in photos: ")) (m.sign_in_photos.len()) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        section {
+            h2 { (tr(l, "公开", "Public notices")) }
+            @let any = d.history.iter().any(|h| matches!(h.action,
+                AgendaAction::ResolutionNotice(_) | AgendaAction::ResultsNotice(_) | AgendaAction::Objection(_)));
+            @for h in &d.history {
+                @match &h.action {
+                    AgendaAction::ResolutionNotice(n) => {
+                        div.card { h3 { (tr(l, "决议公开", "Resolution notice")) } (notice(l, n)) }
+                    }
+                    AgendaAction::ResultsNotice(n) => {
+                        div.card { h3 { (tr(l, "实施结果公开", "Results notice")) } (notice(l, n)) }
+                    }
+                    AgendaAction::Objection(o) => {
+                        div.card {
+                            h3 { (tr(l, "异议", "Objection")) " · " (o.received_on.format("%Y-%m-%d")) }
+                            p { (o.summary) }
+                            @if !o.response.is_empty() { p { (tr(l, "答复：", "Response: ")) (o.response) } }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            @if !any { p { (tr(l, "尚未公开。", "Nothing posted yet.")) } }
+        }
+
+        @if let Some(conflict) = &d.conflict {
+            section.card.conflict {
+                h2 { (tr(l, "冲突：离线时记录了互相矛盾的内容", "Conflict: records made offline disagree")) }
+                div.cols {
+                    @for tip in conflict {
+                        @if let Some(h) = d.history.iter().find(|h| &h.id == tip) {
+                            div.card {
+                                h3 { (labels::agenda_action(l, &h.action)) }
+                                @if let AgendaAction::Meeting(m) = &h.action {
+                                    p { (labels::body(l, m.body)) " · " (m.held_on.format("%Y-%m-%d")) " · " (m.votes_for) "/" (m.votes_against) "/" (m.abstentions) }
+                                }
+                                p.small { (who(&h.by)) }
+                                p.small { code { (labels::short_id(&tip.to_string())) } }
+                            }
+                        }
+                    }
+                }
+                @if can_settle {
+                    form.card method="post" action={ "/console/agenda/" (id) "/settle" } {
+                        (csrf::field(token))
+                        fieldset {
+                            legend { (tr(l, "保留哪一条记录", "Keep which record")) }
+                            @for tip in conflict {
+                                @let tip_s = tip.to_string();
+                                div {
+                                    input type="radio" name="keep" id={ "keep-" (tip_s) } value=(tip_s) required
+                                        checked[typed_value("settle", "keep") == tip_s];
+                                    label for={ "keep-" (tip_s) } style="display:inline" { " " (labels::short_id(&tip_s)) }
+                                }
+                            }
+                        }
+                        label for="settle-note" { (tr(l, "理由（必填）", "Reason (required)")) }
+                        textarea #settle-note name="note" rows="3" required { (typed_value("settle", "note")) }
+                        p { button type="submit" { (tr(l, "处理冲突", "Settle")) } }
+                    }
+                }
+            }
+        }
+
+        section {
+            h2 { (tr(l, "乡镇审核", "Township review")) }
+            @for h in &d.history {
+                @if let AgendaAction::TownshipReview { review, comment } = &h.action {
+                    div.card {
+                        p { strong { (labels::review_kind(l, *review)) } " · " (comment) }
+                        p.small { (who(&h.by)) }
+                    }
+                }
+            }
+            @if can_review {
+                form.card method="post" action={ "/console/agenda/" (id) "/review" } {
+                    (csrf::field(token))
+                    label for="review-kind" { (tr(l, "类型", "Kind")) }
+                    select #review-kind name="review" {
+                        @for (v, k) in [("reviewed", ReviewKind::Reviewed), ("recorded", ReviewKind::Recorded), ("comment", ReviewKind::Comment)] {
+                            option value=(v) selected[chosen_review == v] { (labels::review_kind(l, k)) }
+                        }
+                    }
+                    label for="review-comment" { (tr(l, "乡镇意见（必填）", "The township's words (required)")) }
+                    textarea #review-comment name="comment" rows="3" required { (typed_value("review", "comment")) }
+                    p { button type="submit" { (tr(l, "提交乡镇意见", "Record the review")) } }
+                }
+            }
+        }
+
+        section {
+            h2 { (tr(l, "全部记录", "History")) }
+            div style="overflow-x:auto" {
+                table.history {
+                    thead { tr {
+                        th { "#" }
+                        th { (tr(l, "记录", "Record")) }
+                        th { (tr(l, "操作人", "Who")) }
+                        th { (tr(l, "设备", "Device")) }
+                        th { (tr(l, "设备时间", "Device time")) }
+                        th { (tr(l, "平台接收（服务器时间）", "Received by the hub (server time)")) }
+                    } }
+                    tbody {
+                        @for (i, h) in d.history.iter().enumerate() {
+                            tr {
+                                td { (i + 1) }
+                                td {
+                                    (labels::agenda_action(l, &h.action))
+                                    @if let Some(why) = &h.invalid { br; em.overdue { (tr(l, "未生效：", "Not applied: ")) (why) } }
+                                }
+                                td { (names.user(&h.by.user)) " (" (labels::role(l, h.by.role)) ")" }
+                                td { (names.device(l, &h.by.device)) }
+                                td { (labels::time(h.by.at)) }
+                                td { (received(l, loaded.received.get(&h.id.0))) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        section {
+            h2 { (tr(l, "意见", "Comments")) }
+            @if d.comments.is_empty() { p { (tr(l, "暂无意见。", "No comments yet.")) } }
+            @for c in &d.comments {
+                div.card.comment {
+                    p.small { (who(&c.by)) " · " (tr(l, "平台接收：", "received: ")) (received(l, loaded.received.get(&c.id))) }
+                    p { (c.text) }
+                }
+            }
+            form.card method="post" action={ "/console/agenda/" (id) "/comment" } {
+                (csrf::field(token))
+                label for="comment-text" { (tr(l, "添加意见", "Add a comment")) }
+                textarea #comment-text name="text" rows="3" required { (typed_value("comment", "text")) }
+                p { button type="submit" { (tr(l, "添加意见", "Comment")) } }
+            }
+        }
+    };
+    console_page(lang, status, signed, &d.title, body)
+}

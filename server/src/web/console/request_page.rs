@@ -1,0 +1,686 @@
+//! A request's page: the applicant (ID number and phone masked), the form's values, the
+//! materials received and missing, the deadline, any conflict side by side, the full history
+//! (who, on which device, device time, and when the hub received the change that carried each
+//! event), comments, field edits, and the hub's audit trail (which device and user sent each
+//! change, and when the hub received it). Below, the actions the
+//! signed-in user may take now, as forms: approve, reject, return for supplement, settle a
+//! conflict, comment.
+//!
+//! An action is written by the engine ([`crate::engine::Engine::console_act`]) as an event
+//! under the user's own actor; the browser is then sent back to the page (303) with a notice.
+//! A form the rules refuse is drawn again (422) with the message and the typed text.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use bianmin_client_core::{Authoring, RequestDetail};
+use bianmin_domain::{
+    Action, AttrValue, Clock, EventId, RequestOp, RequestScope, Status, Timestamp,
+    authorize_request,
+};
+use maud::{Markup, html};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::csrf::{self, Fields, SignedForm};
+use super::session::{ConsoleReference, Signed};
+use super::{Names, blocking, console_page, fail, labels, parse_id, received_by_entry};
+use crate::AppState;
+use crate::engine::{RequestPage, console_identity};
+use crate::error::AppError;
+use crate::storage::{AuditEntry, UserRecord};
+use crate::web::i18n::{Lang, PageLang, tr};
+
+/// What the page needs besides the request: names for the users and devices it mentions.
+struct Loaded {
+    page: RequestPage,
+    reference: Arc<ConsoleReference>,
+    names: Names,
+    /// The audit entry of the change that carried each event and comment.
+    received: HashMap<Uuid, AuditEntry>,
+}
+
+fn load(state: &AppState, user: &UserRecord, id: Uuid) -> Result<Loaded, AppError> {
+    let reference = state.console.reference(state.storage.as_ref())?;
+    let page = state.engine.console_request(user, id)?;
+    let d = &page.detail;
+    let user_ids = std::iter::once(d.created.user.as_str())
+        .chain(d.history.iter().map(|h| h.by.user.as_str()))
+        .chain(d.comments.iter().map(|c| c.by.user.as_str()))
+        .chain(d.edits.iter().map(|e| e.by.user.as_str()))
+        .chain(page.audit.iter().map(|a| a.user_id.as_str()));
+    let names = Names::load(state.storage.as_ref(), user_ids)?;
+    let received = received_by_entry(state.storage.as_ref(), id, &page.audit)?;
+    Ok(Loaded {
+        page,
+        reference,
+        names,
+        received,
+    })
+}
+
+/// A form drawn again after the rules refused it: which, why, and what was typed.
+struct Typed {
+    form: String,
+    error: String,
+    fields: Fields,
+}
+
+impl Typed {
+    fn value(&self, form: &str, field: &str) -> String {
+        if self.form == form {
+            self.fields.text(field)
+        } else {
+            String::new()
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ShowQuery {
+    done: Option<String>,
+}
+
+/// `GET /console/requests/{id}`.
+pub(crate) async fn show(
+    lang: PageLang,
+    signed: Signed,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<ShowQuery>,
+) -> Response {
+    let Some(id) = parse_id(&id) else {
+        return fail(lang, AppError::new(StatusCode::NOT_FOUND, "not_found", ""));
+    };
+    let user = signed.user.clone();
+    let st = state.clone();
+    match blocking(move || load(&st, &user, id)).await {
+        Ok(loaded) => render(
+            lang,
+            StatusCode::OK,
+            &signed,
+            &loaded,
+            q.done.as_deref(),
+            None,
+        ),
+        Err(e) => fail(lang, e),
+    }
+}
+
+/// `GET /console/requests/{id}/{action}` (a reload or language switch after a refused form):
+/// back to the request's page.
+pub(crate) async fn back_to_page(
+    lang: PageLang,
+    Path((id, _)): Path<(String, String)>,
+) -> Response {
+    match parse_id(&id) {
+        Some(id) => Redirect::to(&format!(
+            "/console/requests/{id}?lang={}",
+            if lang.lang == Lang::En { "en" } else { "zh" }
+        ))
+        .into_response(),
+        None => fail(lang, AppError::new(StatusCode::NOT_FOUND, "not_found", "")),
+    }
+}
+
+/// The action a posted form asks for, or why it cannot be sent as it is.
+fn build(l: Lang, action: &str, f: &Fields) -> Option<Result<Authoring, String>> {
+    let required = |name: &str, zh: &'static str, en: &'static str| {
+        let v = f.text(name);
+        if v.trim().is_empty() {
+            Err(tr(l, zh, en).to_string())
+        } else {
+            Ok(v.trim().to_string())
+        }
+    };
+    Some(match action {
+        "approve" => Ok(Authoring::RequestEvent(Action::Approve {
+            note: f.text("note").trim().to_string(),
+        })),
+        "reject" => required(
+            "reason",
+            "不予批准必须写明理由。",
+            "A rejection needs a reason.",
+        )
+        .map(|reason| Authoring::RequestEvent(Action::Reject { reason })),
+        "return" => {
+            let missing = f.all("missing");
+            if missing.is_empty() {
+                Err(tr(
+                    l,
+                    "请勾选所有缺少的材料（一次性告知）。",
+                    "Tick every missing material (all at once).",
+                )
+                .to_string())
+            } else {
+                Ok(Authoring::RequestEvent(Action::ReturnForSupplement {
+                    missing,
+                    note: f.text("note").trim().to_string(),
+                }))
+            }
+        }
+        "settle" => {
+            let keep = f.get("keep").and_then(|k| Uuid::parse_str(k).ok());
+            match keep {
+                None => {
+                    Err(tr(l, "请选择要保留的一方。", "Choose the branch to keep.").to_string())
+                }
+                Some(keep) => required(
+                    "note",
+                    "处理冲突必须写明理由。",
+                    "Settling a conflict needs a reason.",
+                )
+                .map(|note| {
+                    Authoring::RequestEvent(Action::Settle {
+                        keep: EventId(keep),
+                        note,
+                    })
+                }),
+            }
+        }
+        "comment" => required("text", "请填写意见内容。", "Write the comment.")
+            .map(Authoring::RequestComment),
+        _ => return None,
+    })
+}
+
+fn done_message(l: Lang, done: &str) -> Option<&'static str> {
+    Some(match done {
+        "approve" => tr(
+            l,
+            "已审核通过。村里的平板下次同步时会收到。",
+            "Approved. The village tablet receives it on its next sync.",
+        ),
+        "reject" => tr(
+            l,
+            "已不予批准。村里的平板下次同步时会收到。",
+            "Rejected. The village tablet receives it on its next sync.",
+        ),
+        "return" => tr(
+            l,
+            "已退回补正，缺少的材料已一次性告知。村里的平板下次同步时会收到。",
+            "Returned for supplement with every missing material listed. The village tablet receives it on its next sync.",
+        ),
+        "settle" => tr(l, "冲突已处理。", "The conflict is settled."),
+        "comment" => tr(l, "意见已添加。", "Comment added."),
+        _ => return None,
+    })
+}
+
+/// `POST /console/requests/{id}/{action}`: approve, reject, return, settle or comment.
+pub(crate) async fn act(
+    lang: PageLang,
+    State(state): State<AppState>,
+    Path((id, action)): Path<(String, String)>,
+    form: SignedForm,
+) -> Response {
+    let l = lang.lang;
+    let SignedForm { signed, fields } = form;
+    let not_found = || fail(lang, AppError::new(StatusCode::NOT_FOUND, "not_found", ""));
+    let Some(id) = parse_id(&id) else {
+        return not_found();
+    };
+    let Some(built) = build(l, &action, &fields) else {
+        return not_found();
+    };
+    let outcome = match built {
+        Ok(authoring) => {
+            let engine = state.engine.clone();
+            let user = signed.user.clone();
+            let act = move || {
+                // Out of the user's area: not found, as for reading (never "forbidden").
+                engine.console_request(&user, id)?;
+                engine.console_act(&user, id, &authoring)
+            };
+            match blocking(act).await {
+                Ok(()) => {
+                    return Redirect::to(&format!("/console/requests/{id}?done={action}"))
+                        .into_response();
+                }
+                Err(e)
+                    if matches!(
+                        e.status,
+                        StatusCode::UNPROCESSABLE_ENTITY | StatusCode::CONFLICT
+                    ) =>
+                {
+                    (
+                        e.status,
+                        format!("{}{}", tr(l, "未保存：", "Not stored: "), e.message),
+                    )
+                }
+                Err(e) => return fail(lang, e),
+            }
+        }
+        Err(message) => (StatusCode::UNPROCESSABLE_ENTITY, message),
+    };
+    let typed = Typed {
+        form: action,
+        error: outcome.1,
+        fields,
+    };
+    let user = signed.user.clone();
+    let st = state.clone();
+    match blocking(move || load(&st, &user, id)).await {
+        Ok(loaded) => render(lang, outcome.0, &signed, &loaded, None, Some(&typed)),
+        Err(e) => fail(lang, e),
+    }
+}
+
+/// When the hub received an entry (server time), or a dash while its change is not on disk.
+pub(super) fn received(l: Lang, entry: Option<&AuditEntry>) -> Markup {
+    html! {
+        @match entry {
+            Some(a) => { (labels::time(Timestamp(a.received_at))) }
+            None => { span.small title=(tr(l, "尚未写入", "not stored yet")) { "—" } }
+        }
+    }
+}
+
+fn attr_value(v: &AttrValue) -> String {
+    match v {
+        AttrValue::Number(n) if n.fract() == 0.0 && n.abs() < 1e15 => format!("{}", *n as i64),
+        AttrValue::Number(n) => n.to_string(),
+        AttrValue::Text(s) => s.clone(),
+    }
+}
+
+fn clock(l: Lang, c: &Clock, urgency: bianmin_domain::Urgency) -> Markup {
+    let mark = labels::urgency(l, urgency);
+    html! {
+        @match c {
+            Clock::NotStarted => { (tr(l, "未开始计时（尚未受理）", "Not started (not accepted yet)")) }
+            Clock::Running { due } => {
+                span class=[mark.map(|m| m.1)] {
+                    (tr(l, "办理期限：", "Due: ")) (due.format("%Y-%m-%d"))
+                    @if let Some((label, _)) = mark { " · " (label) }
+                }
+            }
+            Clock::Paused { remaining, since } => {
+                (tr(l, "补正期间停止计时，自 ", "Paused for supplement since ")) (since.format("%Y-%m-%d"))
+                (tr(l, "；剩余 ", "; working days left: ")) (remaining) (tr(l, " 个工作日", ""))
+            }
+            Clock::Stopped { due, ended_on } => {
+                (tr(l, "已结束于 ", "Ended on ")) (ended_on.format("%Y-%m-%d"))
+                (tr(l, "（期限 ", " (due ")) (due.format("%Y-%m-%d")) (tr(l, "，", ", "))
+                @if ended_on <= due { (tr(l, "按时", "on time")) } @else { span.overdue { (tr(l, "超期", "late")) } }
+                (tr(l, "）", ")"))
+            }
+        }
+    }
+}
+
+/// Whether the user may append `action` to the request now.
+fn may(user: &UserRecord, d: &RequestDetail, op: RequestOp<'_>) -> bool {
+    let scope = RequestScope {
+        village: &d.village,
+        resident_user: d.resident_user.as_deref(),
+    };
+    authorize_request(&console_identity(user), scope, op).is_ok()
+}
+
+fn error_for(typed: Option<&Typed>, form: &str) -> Markup {
+    html! {
+        @if let Some(t) = typed.filter(|t| t.form == form) {
+            p.error role="alert" id={ "error-" (form) } { (t.error) }
+        }
+    }
+}
+
+fn render(
+    lang: PageLang,
+    status: StatusCode,
+    signed: &Signed,
+    loaded: &Loaded,
+    done: Option<&str>,
+    typed: Option<&Typed>,
+) -> Response {
+    let l = lang.lang;
+    let d = &loaded.page.detail;
+    let r = &loaded.reference;
+    let item = r.data.catalog.item(&d.item_code);
+    let materials: Vec<String> = item.map(|i| i.materials.clone()).unwrap_or_default();
+    let not_received: Vec<&String> = materials
+        .iter()
+        .filter(|m| !d.materials_received.contains(*m))
+        .collect();
+    let extra_received: Vec<&String> = d
+        .materials_received
+        .iter()
+        .filter(|m| !materials.contains(m))
+        .collect();
+    let user = &signed.user;
+    let id = d.id;
+    let decide = d.status == Status::Forwarded
+        && d.conflict.is_none()
+        && may(
+            user,
+            d,
+            RequestOp::Append(
+                &Action::Approve {
+                    note: String::new(),
+                },
+                d.status,
+            ),
+        );
+    let can_return = d.status == Status::Forwarded
+        && d.conflict.is_none()
+        && may(
+            user,
+            d,
+            RequestOp::Append(
+                &Action::ReturnForSupplement {
+                    missing: vec![],
+                    note: String::new(),
+                },
+                d.status,
+            ),
+        );
+    let can_settle = d.conflict.is_some()
+        && may(
+            user,
+            d,
+            RequestOp::Append(
+                &Action::Settle {
+                    keep: EventId(Uuid::nil()),
+                    note: String::new(),
+                },
+                d.status,
+            ),
+        );
+    let can_comment = may(user, d, RequestOp::Comment);
+    let typed_value =
+        |form: &str, field: &str| typed.map(|t| t.value(form, field)).unwrap_or_default();
+    let ticked: Option<Vec<String>> = typed
+        .filter(|t| t.form == "return")
+        .map(|t| t.fields.all("missing"));
+    let kept: Option<String> = typed
+        .filter(|t| t.form == "settle")
+        .and_then(|t| t.fields.get("keep").map(str::to_string));
+    let token = &signed.csrf;
+    let history_by_id: HashMap<EventId, usize> = d
+        .history
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.id, i))
+        .collect();
+
+    let body = html! {
+        p { a href="/console/requests" { (tr(l, "← 返回待办", "← Back to the queue")) } }
+        @if let Some(msg) = done.and_then(|x| done_message(l, x)) {
+            p.notice role="status" { (msg) }
+        }
+        @if let Some(t) = typed {
+            p.error role="alert" { (t.error) }
+        }
+        div.cols {
+            section.card {
+                h2 { (tr(l, "办件", "Request")) }
+                dl {
+                    dt { (tr(l, "受理编号", "Receipt no.")) } dd { (d.receipt_no.as_str()) }
+                    dt { (tr(l, "服务事项", "Service item")) } dd { (r.item_name(l, &d.item_code)) " (" (d.item_code) ")" }
+                    dt { (tr(l, "村（社区）", "Village")) } dd { (r.village_name(l, &d.village)) " · " (d.grid) }
+                    dt { (tr(l, "状态", "Status")) } dd {
+                        strong { (labels::status(l, d.status)) }
+                        @if d.conflict.is_some() { " " strong.overdue { (tr(l, "⚠ 冲突待处理", "⚠ In conflict")) } }
+                    }
+                    dt { (tr(l, "承诺时限", "Deadline")) } dd { (clock(l, &d.clock, d.urgency)) }
+                    dt { (tr(l, "提交", "Filed")) } dd {
+                        (labels::time(d.created.at)) " · " (loaded.names.user(&d.created.user)) " · " (loaded.names.device(l, &d.created.device))
+                    }
+                    @if let Some(rating) = d.rating {
+                        dt { (tr(l, "评价", "Rating")) } dd {
+                            (labels::rating(l, rating))
+                            @if d.follow_up { " · " strong.overdue { (tr(l, "需回访", "Follow-up needed")) } }
+                        }
+                    }
+                }
+            }
+            section.card {
+                h2 { (tr(l, "申请人", "Applicant")) }
+                dl {
+                    dt { (tr(l, "姓名", "Name")) } dd { (d.applicant.name) }
+                    dt { (tr(l, "身份证号", "ID number")) } dd { (labels::masked_id(&d.applicant.id_number)) }
+                    dt { (tr(l, "电话", "Phone")) } dd { (labels::masked_phone(&d.applicant.phone)) }
+                }
+                h2 { (tr(l, "申请信息", "Attributes")) }
+                @if d.attributes.is_empty() { p { "—" } }
+                @else {
+                    dl {
+                        @for (code, value) in &d.attributes {
+                            @let name = item.and_then(|i| i.attribute(code)).map(|a| a.name_en.clone()).unwrap_or_else(|| code.to_string());
+                            dt { (name) } dd { (attr_value(value)) }
+                        }
+                    }
+                }
+            }
+            section.card {
+                h2 { (tr(l, "材料", "Materials")) }
+                ul.materials {
+                    @for m in &materials {
+                        @if d.materials_received.contains(m) {
+                            li { "✓ " (m) " — " (tr(l, "已收", "received")) }
+                        } @else {
+                            li.overdue { "✗ " (m) " — " (tr(l, "未收", "missing")) }
+                        }
+                    }
+                    @for m in &extra_received { li { "✓ " (m) } }
+                }
+                @if !d.missing_materials.is_empty() {
+                    p { strong { (tr(l, "已告知补正：", "Asked for: ")) } (d.missing_materials.join(tr(l, "、", ", "))) }
+                }
+                @if !d.field_conflicts.is_empty() {
+                    p.error { (tr(l, "以下字段在两台设备上同时修改，已保留其中一个值，请核对：", "Edited on two devices at once (one value was kept, check it): ")) (d.field_conflicts.join(", ")) }
+                }
+            }
+        }
+
+        @if let Some(conflict) = &d.conflict {
+            section.card.conflict {
+                h2 { (tr(l, "冲突：离线时作出了不同的决定", "Conflict: different decisions were made offline")) }
+                p { (tr(l, "下面并排列出各方的决定，请选择保留哪一方并写明理由。", "Each side's decision is shown below; choose the one to keep and give the reason.")) }
+                div.cols {
+                    @for (tip, leads_to) in &conflict.branches {
+                        div.card {
+                            h3 { (tr(l, "结果：", "Leads to: ")) (labels::status(l, *leads_to)) }
+                            @if let Some(h) = history_by_id.get(tip).map(|&i| &d.history[i]) {
+                                p { strong { (labels::action(l, &h.action)) } " " (labels::action_detail(l, &h.action)) }
+                                p { (loaded.names.user(&h.by.user)) " (" (labels::role(l, h.by.role)) ") · " (loaded.names.device(l, &h.by.device)) }
+                                p { (tr(l, "设备时间：", "Device time: ")) (labels::time(h.by.at)) }
+                            }
+                            p.small { (tr(l, "事件 ", "Event ")) code { (labels::short_id(&tip.to_string())) } }
+                        }
+                    }
+                }
+                @if can_settle {
+                    form.card method="post" action={ "/console/requests/" (id) "/settle" } {
+                        (csrf::field(token))
+                        fieldset {
+                            legend { (tr(l, "保留哪一方", "Keep which decision")) }
+                            @for (tip, leads_to) in &conflict.branches {
+                                @let tip_s = tip.to_string();
+                                div {
+                                    input type="radio" name="keep" id={ "keep-" (tip_s) } value=(tip_s)
+                                        checked[kept.as_deref() == Some(tip_s.as_str())] required;
+                                    label.inline for={ "keep-" (tip_s) } style="display:inline" {
+                                        (labels::status(l, *leads_to)) " (" (labels::short_id(&tip_s)) ")"
+                                    }
+                                }
+                            }
+                        }
+                        label for="settle-note" { (tr(l, "理由（必填）", "Reason (required)")) }
+                        textarea #settle-note name="note" rows="3" required { (typed_value("settle", "note")) }
+                        (error_for(typed, "settle"))
+                        p { button type="submit" { (tr(l, "处理冲突", "Settle")) } }
+                    }
+                }
+            }
+        }
+
+        @if decide || can_return {
+            section.actions {
+                h2 { (tr(l, "审核", "Decide")) }
+                div.cols {
+                    @if decide {
+                        form.card method="post" action={ "/console/requests/" (id) "/approve" } {
+                            (csrf::field(token))
+                            h3 { (tr(l, "审核通过", "Approve")) }
+                            label for="approve-note" { (tr(l, "备注（可不填）", "Note (optional)")) }
+                            textarea #approve-note name="note" rows="2" { (typed_value("approve", "note")) }
+                            (error_for(typed, "approve"))
+                            p { button type="submit" { (tr(l, "审核通过", "Approve")) } }
+                        }
+                        form.card method="post" action={ "/console/requests/" (id) "/reject" } {
+                            (csrf::field(token))
+                            h3 { (tr(l, "不予批准", "Reject")) }
+                            label for="reject-reason" { (tr(l, "理由（必填）", "Reason (required)")) }
+                            textarea #reject-reason name="reason" rows="3" required { (typed_value("reject", "reason")) }
+                            (error_for(typed, "reject"))
+                            p { button type="submit" { (tr(l, "不予批准", "Reject")) } }
+                        }
+                    }
+                    @if can_return {
+                        form.card method="post" action={ "/console/requests/" (id) "/return" } {
+                            (csrf::field(token))
+                            h3 { (tr(l, "退回补正", "Return for supplement")) }
+                            fieldset {
+                                legend { (tr(l, "一次性告知所有缺少的材料", "Every missing material, all at once")) }
+                                @for (i, m) in materials.iter().enumerate() {
+                                    @let checked = match &ticked {
+                                        Some(t) => t.contains(m),
+                                        None => not_received.contains(&m),
+                                    };
+                                    div {
+                                        input type="checkbox" name="missing" id={ "missing-" (i) } value=(m) checked[checked];
+                                        label for={ "missing-" (i) } style="display:inline" { " " (m) }
+                                    }
+                                }
+                            }
+                            label for="return-note" { (tr(l, "说明（可不填）", "Note (optional)")) }
+                            textarea #return-note name="note" rows="2" { (typed_value("return", "note")) }
+                            (error_for(typed, "return"))
+                            p { button type="submit" { (tr(l, "退回补正", "Return")) } }
+                        }
+                    }
+                }
+            }
+        }
+
+        section {
+            h2 { (tr(l, "办理记录", "History")) }
+            div style="overflow-x:auto" {
+                table.history {
+                    thead { tr {
+                        th { "#" }
+                        th { (tr(l, "操作", "Action")) }
+                        th { (tr(l, "内容", "Details")) }
+                        th { (tr(l, "操作人", "Who")) }
+                        th { (tr(l, "设备", "Device")) }
+                        th { (tr(l, "设备时间", "Device time")) }
+                        th { (tr(l, "平台接收（服务器时间）", "Received by the hub (server time)")) }
+                    } }
+                    tbody {
+                        @for (i, h) in d.history.iter().enumerate() {
+                            tr class=[h.invalid.as_ref().map(|_| "invalid")] {
+                                td { (i + 1) }
+                                td { (labels::action(l, &h.action)) }
+                                td {
+                                    (labels::action_detail(l, &h.action))
+                                    @if let Some(why) = &h.invalid {
+                                        br; em.overdue { (tr(l, "未生效：", "Not applied: ")) (why) }
+                                    }
+                                }
+                                td { (loaded.names.user(&h.by.user)) " (" (labels::role(l, h.by.role)) ")" }
+                                td { (loaded.names.device(l, &h.by.device)) }
+                                td { (labels::time(h.by.at)) }
+                                td { (received(l, loaded.received.get(&h.id.0))) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        section {
+            h2 { (tr(l, "意见", "Comments")) }
+            @if d.comments.is_empty() { p { (tr(l, "暂无意见。", "No comments yet.")) } }
+            @for c in &d.comments {
+                div.card.comment {
+                    p.small {
+                        (loaded.names.user(&c.by.user)) " (" (labels::role(l, c.by.role)) ") · " (loaded.names.device(l, &c.by.device)) " · " (labels::time(c.by.at))
+                        " · " (tr(l, "平台接收：", "received: ")) (received(l, loaded.received.get(&c.id)))
+                    }
+                    p { (c.text) }
+                }
+            }
+            @if can_comment {
+                form.card method="post" action={ "/console/requests/" (id) "/comment" } {
+                    (csrf::field(token))
+                    label for="comment-text" { (tr(l, "添加意见", "Add a comment")) }
+                    textarea #comment-text name="text" rows="3" required { (typed_value("comment", "text")) }
+                    (error_for(typed, "comment"))
+                    p { button type="submit" { (tr(l, "添加意见", "Comment")) } }
+                }
+            }
+        }
+
+        @if !d.edits.is_empty() {
+            section {
+                h2 { (tr(l, "修改记录", "Field edits")) }
+                div style="overflow-x:auto" {
+                    table {
+                        thead { tr {
+                            th { (tr(l, "字段", "Field")) }
+                            th { (tr(l, "修改人", "Who")) }
+                            th { (tr(l, "设备", "Device")) }
+                            th { (tr(l, "设备时间", "Device time")) }
+                        } }
+                        tbody {
+                            @for e in &d.edits {
+                                tr {
+                                    td { (e.field) }
+                                    td { (loaded.names.user(&e.by.user)) }
+                                    td { (loaded.names.device(l, &e.by.device)) }
+                                    td { (labels::time(e.by.at)) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        section {
+            h2 { (tr(l, "中心平台接收记录", "Received by the hub")) }
+            p.small { (tr(l,
+                "每一行是中心平台收到的一次修改（事件、意见或字段修改）：由哪台设备、哪位用户发送，平台何时收到（服务器时间）。办理记录中的设备时间是操作时设备上的时钟，平台接收时间是带来该事件的那次修改的接收时间。",
+                "Each row is one change the hub received (events, comments or field edits): the device and user that sent it and when the hub received it (server time). In the history, the device time is the device's clock when the work was done; the hub's time is when the change carrying that event arrived.")) }
+            div style="overflow-x:auto" {
+                table.audit {
+                    thead { tr {
+                        th { (tr(l, "序号", "Seq.")) }
+                        th { (tr(l, "修改", "Change")) }
+                        th { (tr(l, "设备", "Device")) }
+                        th { (tr(l, "用户", "User")) }
+                        th { (tr(l, "服务器接收时间", "Received (server time)")) }
+                    } }
+                    tbody {
+                        @for a in &loaded.page.audit {
+                            tr {
+                                td { (a.seq) }
+                                td { code { (labels::short_id(&a.hash)) } }
+                                td { (loaded.names.device(l, &a.device_id)) }
+                                td { (loaded.names.user(&a.user_id)) }
+                                td { (labels::time(Timestamp(a.received_at))) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let title = format!("{} {}", tr(l, "办件", "Request"), d.receipt_no.as_str());
+    console_page(lang, status, signed, &title, body)
+}

@@ -1,0 +1,426 @@
+//! Console sessions and sign-in throttling, kept in the hub's memory.
+//!
+//! A session is a random 128-bit id in an `HttpOnly; SameSite=Strict; Path=/` cookie (plus
+//! `Secure` when configured), mapped on the hub to the signed-in user and the session's CSRF
+//! token. Only the id's SHA-256 is kept as the map's key. A session ends at sign-out, after
+//! [`ConsoleConfig::idle_timeout`] without a request, or [`ConsoleConfig::max_age`] after
+//! sign-in. Sessions live in memory: a restart of the hub signs everybody out (nothing else is
+//! lost: every action is stored when it is answered).
+//!
+//! Sign-in failures are counted per user name (whether or not such a user exists, so the
+//! answer never tells): [`ConsoleConfig::max_failures`] failures within
+//! [`ConsoleConfig::failure_window`] lock that name for [`ConsoleConfig::lockout`].
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use bianmin_client_core::protocol::ReferenceData;
+use bianmin_domain::{Role, WorkingCalendar};
+
+use super::csrf;
+use crate::AppState;
+use crate::auth::hash_secret;
+use crate::error::AppError;
+use crate::storage::UserRecord;
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "bianmin_console";
+
+/// How the console keeps sessions and throttles sign-in.
+#[derive(Debug, Clone)]
+pub struct ConsoleConfig {
+    /// Mark the session cookie `Secure` (serve the console over HTTPS, e.g. behind a proxy).
+    /// Off by default so that the console works on plain http on the loopback address.
+    pub secure_cookies: bool,
+    /// A session ends after this long without a request.
+    pub idle_timeout: Duration,
+    /// A session ends this long after sign-in, however busy.
+    pub max_age: Duration,
+    /// Failed sign-ins for one user name within `failure_window` that lock it.
+    pub max_failures: usize,
+    /// The window in which failures are counted.
+    pub failure_window: Duration,
+    /// How long a locked user name stays locked.
+    pub lockout: Duration,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            secure_cookies: false,
+            idle_timeout: Duration::from_secs(8 * 3600),
+            max_age: Duration::from_secs(24 * 3600),
+            max_failures: 5,
+            failure_window: Duration::from_secs(15 * 60),
+            lockout: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// One signed-in session.
+#[derive(Debug, Clone)]
+pub(crate) struct Session {
+    /// The user's id.
+    pub user_id: String,
+    /// The token every form of this session carries.
+    pub csrf: String,
+    created: Instant,
+    seen: Instant,
+}
+
+#[derive(Debug, Default)]
+struct Failures {
+    recent: VecDeque<Instant>,
+    locked_until: Option<Instant>,
+}
+
+/// The reference data as the console shows it (names of villages and items, the calendar).
+#[derive(Debug)]
+pub(crate) struct ConsoleReference {
+    pub data: ReferenceData,
+    pub calendar: WorkingCalendar,
+}
+
+/// The console's state in [`AppState`]: sessions, sign-in failures, settings.
+#[derive(Debug)]
+pub struct Console {
+    config: ConsoleConfig,
+    sessions: Mutex<HashMap<String, Session>>,
+    failures: Mutex<HashMap<String, Failures>>,
+    reference: Mutex<Option<(Instant, Arc<ConsoleReference>)>>,
+}
+
+/// Entries of the failure map beyond which stale ones are swept (a flood of guessed names must
+/// not grow it without bound).
+const SWEEP_AT: usize = 10_000;
+/// How long the console reuses reference data before reading it again.
+const REFERENCE_TTL: Duration = Duration::from_secs(30);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these maps leaves it consistent (each update is one
+    // insert or remove), so a poisoned lock is still usable.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The key failures are counted under: case and surrounding spaces ignored.
+fn name_key(name: &str) -> String {
+    name.trim().to_lowercase()
+}
+
+impl Console {
+    /// A console with these settings and nobody signed in.
+    pub fn new(config: ConsoleConfig) -> Self {
+        Console {
+            config,
+            sessions: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
+            reference: Mutex::new(None),
+        }
+    }
+
+    /// Its settings.
+    pub fn config(&self) -> &ConsoleConfig {
+        &self.config
+    }
+
+    /// The number of live sessions.
+    pub fn session_count(&self) -> usize {
+        let now = Instant::now();
+        let mut sessions = lock(&self.sessions);
+        sessions.retain(|_, s| self.alive(s, now));
+        sessions.len()
+    }
+
+    fn alive(&self, s: &Session, now: Instant) -> bool {
+        now.duration_since(s.seen) < self.config.idle_timeout
+            && now.duration_since(s.created) < self.config.max_age
+    }
+
+    /// Opens a session for `user_id`; returns its id (for the cookie only).
+    pub(crate) fn open(&self, user_id: &str) -> String {
+        let id = csrf::random_hex();
+        let now = Instant::now();
+        let session = Session {
+            user_id: user_id.to_string(),
+            csrf: csrf::random_hex(),
+            created: now,
+            seen: now,
+        };
+        let mut sessions = lock(&self.sessions);
+        sessions.retain(|_, s| self.alive(s, now));
+        sessions.insert(hash_secret(&id), session);
+        id
+    }
+
+    /// The live session with this id, marked as used now.
+    pub(crate) fn get(&self, id: &str) -> Option<Session> {
+        let key = hash_secret(id);
+        let now = Instant::now();
+        let mut sessions = lock(&self.sessions);
+        let s = sessions.get_mut(&key)?;
+        if !self.alive(s, now) {
+            sessions.remove(&key);
+            return None;
+        }
+        s.seen = now;
+        Some(s.clone())
+    }
+
+    /// Ends a session.
+    pub(crate) fn close(&self, id: &str) {
+        lock(&self.sessions).remove(&hash_secret(id));
+    }
+
+    /// Whether sign-in for this name is locked now.
+    pub(crate) fn locked(&self, name: &str) -> bool {
+        let now = Instant::now();
+        let mut failures = lock(&self.failures);
+        match failures.get_mut(&name_key(name)) {
+            Some(f) => match f.locked_until {
+                Some(until) if now < until => true,
+                Some(_) => {
+                    f.locked_until = None;
+                    f.recent.clear();
+                    false
+                }
+                None => false,
+            },
+            None => false,
+        }
+    }
+
+    /// Counts a failed sign-in for this name; returns whether the name is now locked.
+    pub(crate) fn failed(&self, name: &str) -> bool {
+        let now = Instant::now();
+        let window = self.config.failure_window;
+        let mut failures = lock(&self.failures);
+        if failures.len() >= SWEEP_AT {
+            failures.retain(|_, f| {
+                f.locked_until.is_some_and(|u| now < u)
+                    || f.recent
+                        .back()
+                        .is_some_and(|t| now.duration_since(*t) < window)
+            });
+        }
+        let f = failures.entry(name_key(name)).or_default();
+        while f
+            .recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= window)
+        {
+            f.recent.pop_front();
+        }
+        f.recent.push_back(now);
+        if f.recent.len() >= self.config.max_failures {
+            f.locked_until = Some(now + self.config.lockout);
+            f.recent.clear();
+            tracing::warn!("console sign-in locked for a user name after repeated failures");
+            return true;
+        }
+        false
+    }
+
+    /// Forgets the failures of a name after a successful sign-in.
+    pub(crate) fn succeeded(&self, name: &str) {
+        lock(&self.failures).remove(&name_key(name));
+    }
+
+    /// The `Set-Cookie` value that carries a session id.
+    pub(crate) fn session_cookie(&self, id: &str) -> HeaderValue {
+        let secure = if self.config.secure_cookies {
+            "; Secure"
+        } else {
+            ""
+        };
+        HeaderValue::from_str(&format!(
+            "{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict{secure}"
+        ))
+        .expect("hex and ASCII")
+    }
+
+    /// The `Set-Cookie` value that removes the session cookie.
+    pub(crate) fn clear_session_cookie(&self) -> HeaderValue {
+        HeaderValue::from_static("bianmin_console=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+    }
+
+    /// The reference data, read again at most every 30 seconds.
+    pub(crate) fn reference(
+        &self,
+        storage: &dyn crate::storage::Storage,
+    ) -> Result<Arc<ConsoleReference>, AppError> {
+        if let Some((at, r)) = lock(&self.reference).as_ref()
+            && at.elapsed() < REFERENCE_TTL
+        {
+            return Ok(r.clone());
+        }
+        let data = storage.reference()?.ok_or_else(|| {
+            AppError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "no_reference_data",
+                "the hub has no catalog and village directory yet: an administrator must load them",
+            )
+        })?;
+        let calendar = WorkingCalendar::new(data.calendars.clone());
+        let r = Arc::new(ConsoleReference { data, calendar });
+        *lock(&self.reference) = Some((Instant::now(), r.clone()));
+        Ok(r)
+    }
+}
+
+/// A cookie's value from the request's `Cookie` headers.
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| {
+            let (k, v) = c.trim().split_once('=')?;
+            (k == name).then_some(v)
+        })
+}
+
+/// Whether a role may use the console.
+pub(crate) fn console_role(role: Role) -> bool {
+    matches!(role, Role::Reviewer | Role::Administrator)
+}
+
+/// The signed-in user of a console request. Without a live session, the request is sent to the
+/// sign-in page (which comes back to where it was going).
+#[derive(Debug, Clone)]
+pub(crate) struct Signed {
+    /// The user, as stored now (a changed role takes effect at once).
+    pub user: UserRecord,
+    /// The session id (from the cookie).
+    pub session_id: String,
+    /// The session's CSRF token.
+    pub csrf: String,
+}
+
+/// Where the sign-in page sends someone back to: a console path only, never another site.
+pub(crate) fn safe_next(next: &str) -> Option<&str> {
+    let ok = next.starts_with("/console")
+        && !next.contains("//")
+        && !next.contains('\\')
+        && next
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'<' && b != b'>');
+    ok.then_some(next)
+}
+
+fn to_sign_in(parts: &Parts) -> Response {
+    let path = parts.uri.path();
+    let target = if parts.method == axum::http::Method::GET && safe_next(path).is_some() {
+        let query = parts
+            .uri
+            .query()
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default();
+        let next = format!("{path}{query}");
+        format!("/console/sign-in?next={}", super::encode_query_value(&next))
+    } else {
+        "/console/sign-in".to_string()
+    };
+    Redirect::to(&target).into_response()
+}
+
+impl FromRequestParts<AppState> for Signed {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let Some(id) = cookie(&parts.headers, SESSION_COOKIE).map(str::to_string) else {
+            return Err(to_sign_in(parts));
+        };
+        let Some(session) = state.console.get(&id) else {
+            return Err(to_sign_in(parts));
+        };
+        let storage = state.storage.clone();
+        let user_id = session.user_id.clone();
+        let user = match tokio::task::spawn_blocking(move || storage.user(&user_id)).await {
+            Ok(Ok(user)) => user,
+            Ok(Err(e)) => {
+                let lang = super::lang_of(parts).await;
+                return Err(super::fail(lang, AppError::from(e)));
+            }
+            Err(e) => {
+                let lang = super::lang_of(parts).await;
+                return Err(super::fail(lang, AppError::internal(e)));
+            }
+        };
+        match user {
+            Some(user) if console_role(user.role) => Ok(Signed {
+                user,
+                session_id: id,
+                csrf: session.csrf,
+            }),
+            _ => {
+                // The user was removed or no longer holds a console role.
+                state.console.close(&id);
+                Err(to_sign_in(parts))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_expire_and_close() {
+        let console = Console::new(ConsoleConfig {
+            idle_timeout: Duration::from_millis(50),
+            ..ConsoleConfig::default()
+        });
+        let id = console.open("u-1");
+        assert_eq!(id.len(), 32, "128 bits, hex");
+        let s = console.get(&id).expect("live");
+        assert_eq!(s.user_id, "u-1");
+        assert_eq!(s.csrf.len(), 32);
+        assert!(console.get("nope").is_none());
+        std::thread::sleep(Duration::from_millis(80));
+        assert!(console.get(&id).is_none(), "idle too long");
+        let id = console.open("u-1");
+        console.close(&id);
+        assert!(console.get(&id).is_none());
+        assert_eq!(console.session_count(), 0);
+    }
+
+    #[test]
+    fn failures_lock_a_name_for_a_while() {
+        let console = Console::new(ConsoleConfig {
+            max_failures: 3,
+            lockout: Duration::from_millis(60),
+            ..ConsoleConfig::default()
+        });
+        assert!(!console.failed("Reviewer"));
+        assert!(!console.failed("reviewer "));
+        assert!(!console.locked("REVIEWER"));
+        assert!(console.failed("reviewer"), "third failure locks");
+        assert!(console.locked("reviewer"));
+        assert!(!console.locked("someone-else"));
+        std::thread::sleep(Duration::from_millis(90));
+        assert!(!console.locked("reviewer"), "unlocked after the lockout");
+        assert!(!console.failed("reviewer"), "counting starts again");
+        console.succeeded("reviewer");
+        assert!(!console.failed("reviewer"));
+    }
+
+    #[test]
+    fn next_stays_in_the_console() {
+        assert_eq!(
+            safe_next("/console/requests?status=all"),
+            Some("/console/requests?status=all")
+        );
+        assert_eq!(safe_next("//evil.example/console"), None);
+        assert_eq!(safe_next("https://evil.example/console"), None);
+        assert_eq!(safe_next("/console//evil"), None);
+        assert_eq!(safe_next("/consolex\"><script>"), None);
+        assert_eq!(safe_next("/api/v1/sync"), None);
+    }
+}

@@ -1,0 +1,113 @@
+//! The public side of the hub, for anyone, without signing in (see `docs/public-pages.md`):
+//!
+//! - [`notices`]: the county's villages (`/public`), each village's agenda items on public
+//!   notice (`/public/villages/{code}`) and the same as JSON for other systems
+//!   (`/api/v1/public/villages/{code}/notices`);
+//! - [`lookup`]: a resident's status look-up by receipt number and the last four characters of
+//!   the ID number (`/lookup`), slowed down against guessing by [`limiter`].
+//!
+//! Nothing here shows personal data: no names, ID numbers, phone numbers or user ids.
+
+pub mod limiter;
+pub mod lookup;
+pub mod notices;
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Extension, Router};
+use bianmin_client_core::protocol::ReferenceData;
+
+use self::limiter::{Limiter, LimiterConfig};
+use super::i18n::{Lang, tr};
+use crate::AppState;
+use crate::error::AppError;
+
+/// How long the public pages reuse the reference data (village and item names) they read.
+const REFERENCE_TTL: Duration = Duration::from_secs(30);
+
+/// What the public handlers share: the look-up limiter and a short-lived copy of the reference
+/// data. One per router, so each application (and each test hub) starts afresh.
+#[derive(Debug)]
+pub struct Public {
+    /// The look-up limiter.
+    pub limiter: Limiter,
+    reference: Mutex<Option<(Instant, Arc<ReferenceData>)>>,
+}
+
+impl Public {
+    /// Shared state with these look-up limits.
+    pub fn new(limits: LimiterConfig) -> Self {
+        Public {
+            limiter: Limiter::new(limits),
+            reference: Mutex::new(None),
+        }
+    }
+
+    /// The reference data (at most [`REFERENCE_TTL`] old). Blocking: call it off the async
+    /// workers.
+    fn reference(&self, state: &AppState) -> Result<Arc<ReferenceData>, AppError> {
+        let mut slot = self
+            .reference
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((at, data)) = slot.as_ref()
+            && at.elapsed() < REFERENCE_TTL
+        {
+            return Ok(data.clone());
+        }
+        let data = Arc::new(state.storage.reference()?.ok_or_else(|| {
+            AppError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no_reference_data",
+                "the hub has no village directory yet",
+            )
+        })?);
+        *slot = Some((Instant::now(), data.clone()));
+        Ok(data)
+    }
+}
+
+/// The public routes (merged into [`super::routes`]), with the default look-up limits.
+pub fn routes() -> Router<AppState> {
+    routes_with(LimiterConfig::default())
+}
+
+/// The public routes with other look-up limits.
+pub fn routes_with(limits: LimiterConfig) -> Router<AppState> {
+    Router::new()
+        .route("/public", get(notices::index))
+        .route("/public/villages/{code}", get(notices::village_page))
+        .route("/api/v1/public/villages", get(notices::villages_json))
+        .route(
+            "/api/v1/public/villages/{code}/notices",
+            get(notices::village_json),
+        )
+        .route("/lookup", get(lookup::form).post(lookup::submit))
+        .layer(Extension(Arc::new(Public::new(limits))))
+}
+
+/// The top bar's links on public pages.
+fn nav(lang: Lang) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            tr(lang, "村务公开", "Village notices"),
+            "/public".to_string(),
+        ),
+        (
+            tr(lang, "办件查询", "Check a request"),
+            "/lookup".to_string(),
+        ),
+    ]
+}
+
+/// Runs blocking work (storage, documents) off the async workers.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, AppError> + Send + 'static,
+) -> Result<T, AppError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(AppError::internal)?
+}

@@ -1,0 +1,379 @@
+//! Slowing down guesses at the residents' status look-up.
+//!
+//! A look-up needs a receipt number and the last four characters of the applicant's ID number.
+//! Those four characters are a small secret (about eleven thousand values), so the look-up must
+//! not let anyone try them all: every attempt counts against the client (its IP address) and
+//! against the receipt number, and
+//!
+//! - after [`LimiterConfig::max_failures`] failures within [`LimiterConfig::window`] on either
+//!   key, further attempts are refused (429 with `Retry-After`) *before* the answer is looked
+//!   at, so a refused attempt tells nothing, right or wrong;
+//! - a receipt number also has a longer budget ([`LimiterConfig::long_max_failures`] within
+//!   [`LimiterConfig::long_window`]), so a guesser who spreads attempts over many addresses still
+//!   needs months per receipt;
+//! - each failure is answered after a delay that grows with the client's recent failures.
+//!
+//! An attempt is counted *before* the look-up and forgiven if it succeeds ([`Ticket::succeeded`]),
+//! so parallel requests cannot all slip through before the first failure is recorded.
+//!
+//! The state is in memory (a hub restart forgets it) and bounded: when
+//! [`LimiterConfig::max_keys`] keys are tracked and none has expired, new keys are refused
+//! (fail closed) until some expire.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+
+/// The limits.
+#[derive(Debug, Clone)]
+pub struct LimiterConfig {
+    /// The short window.
+    pub window: Duration,
+    /// Failures allowed per client and per receipt within [`Self::window`].
+    pub max_failures: usize,
+    /// The long window (receipt numbers only).
+    pub long_window: Duration,
+    /// Failures allowed per receipt within [`Self::long_window`].
+    pub long_max_failures: usize,
+    /// The delay added per recent failure of the client.
+    pub delay_step: Duration,
+    /// The longest delay.
+    pub max_delay: Duration,
+    /// The most keys (clients plus receipts) tracked at once.
+    pub max_keys: usize,
+}
+
+impl Default for LimiterConfig {
+    fn default() -> Self {
+        LimiterConfig {
+            window: Duration::from_secs(15 * 60),
+            max_failures: 5,
+            long_window: Duration::from_secs(24 * 3600),
+            long_max_failures: 20,
+            delay_step: Duration::from_millis(200),
+            max_delay: Duration::from_secs(2),
+            max_keys: 100_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Client(String),
+    Receipt(String),
+}
+
+/// The look-up limiter (one per router).
+#[derive(Debug, Default)]
+pub struct Limiter {
+    config: LimiterConfig,
+    attempts: Mutex<HashMap<Key, VecDeque<Instant>>>,
+}
+
+/// An attempt that was let through; it counts as a failure unless [`Ticket::succeeded`] is
+/// called.
+#[derive(Debug)]
+#[must_use = "a ticket tells how long to delay a failure, or forgives a success"]
+pub struct Ticket<'a> {
+    limiter: &'a Limiter,
+    client: Key,
+    receipt: Key,
+    at: Instant,
+    delay: Duration,
+}
+
+impl Ticket<'_> {
+    /// How long to wait before answering that the look-up failed.
+    pub fn failure_delay(&self) -> Duration {
+        self.delay
+    }
+
+    /// The look-up succeeded: the attempt no longer counts.
+    pub fn succeeded(self) {
+        let mut map = self.limiter.lock();
+        for key in [&self.client, &self.receipt] {
+            if let Some(times) = map.get_mut(key) {
+                if let Some(pos) = times.iter().rposition(|t| *t == self.at) {
+                    times.remove(pos);
+                }
+                if times.is_empty() {
+                    map.remove(key);
+                }
+            }
+        }
+    }
+}
+
+impl Limiter {
+    /// A limiter with these limits.
+    pub fn new(config: LimiterConfig) -> Self {
+        Limiter {
+            config,
+            attempts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The limits.
+    pub fn config(&self) -> &LimiterConfig {
+        &self.config
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, VecDeque<Instant>>> {
+        // The map is consistent after any panic (each step is one push or remove).
+        self.attempts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn horizon(&self, key: &Key) -> Duration {
+        match key {
+            Key::Client(_) => self.config.window,
+            Key::Receipt(_) => self.config.window.max(self.config.long_window),
+        }
+    }
+
+    /// How long `key` must wait, if it is over a budget at `now`.
+    fn wait(&self, key: &Key, times: &VecDeque<Instant>, now: Instant) -> Option<Duration> {
+        let mut budgets = vec![(self.config.window, self.config.max_failures)];
+        if let Key::Receipt(_) = key {
+            budgets.push((self.config.long_window, self.config.long_max_failures));
+        }
+        budgets
+            .into_iter()
+            .filter_map(|(window, max)| {
+                let recent: Vec<&Instant> = times
+                    .iter()
+                    .filter(|t| now.saturating_duration_since(**t) < window)
+                    .collect();
+                // Under budget once all but `max - 1` of the recent failures have expired.
+                (recent.len() >= max).then(|| {
+                    let expiring = recent[recent.len() - max.max(1)];
+                    (*expiring + window).saturating_duration_since(now)
+                })
+            })
+            .max()
+    }
+
+    /// Counts an attempt by `client` at `receipt` at `now`, or says how long to wait.
+    pub fn attempt(
+        &self,
+        client: &str,
+        receipt: &str,
+        now: Instant,
+    ) -> Result<Ticket<'_>, Duration> {
+        let client = Key::Client(client.to_string());
+        let receipt = Key::Receipt(normalise(receipt));
+        let mut map = self.lock();
+        for key in [&client, &receipt] {
+            let horizon = self.horizon(key);
+            if let Some(times) = map.get_mut(key) {
+                while times
+                    .front()
+                    .is_some_and(|t| now.saturating_duration_since(*t) >= horizon)
+                {
+                    times.pop_front();
+                }
+            }
+        }
+        let mut wait = Duration::ZERO;
+        for key in [&client, &receipt] {
+            if let Some(w) = map.get(key).and_then(|times| self.wait(key, times, now)) {
+                wait = wait.max(w);
+            }
+        }
+        if !wait.is_zero() {
+            return Err(wait.max(Duration::from_secs(1)));
+        }
+        let new_keys = [&client, &receipt]
+            .iter()
+            .filter(|k| !map.contains_key(**k))
+            .count();
+        if map.len() + new_keys > self.config.max_keys {
+            map.retain(|key, times| {
+                times
+                    .back()
+                    .is_some_and(|t| now.saturating_duration_since(*t) < self.horizon(key))
+            });
+            if map.len() + new_keys > self.config.max_keys {
+                tracing::warn!("look-up limiter full: refusing new clients until entries expire");
+                return Err(self.config.window);
+            }
+        }
+        let mut delay = Duration::ZERO;
+        for key in [&client, &receipt] {
+            let times = map.entry(key.clone()).or_default();
+            times.push_back(now);
+            // Keep only what a budget can look at.
+            let keep = self
+                .config
+                .max_failures
+                .max(self.config.long_max_failures)
+                .max(1);
+            while times.len() > keep {
+                times.pop_front();
+            }
+            if let Key::Client(_) = key {
+                let recent = times
+                    .iter()
+                    .filter(|t| now.saturating_duration_since(**t) < self.config.window)
+                    .count();
+                delay = self
+                    .config
+                    .delay_step
+                    .saturating_mul(u32::try_from(recent).unwrap_or(u32::MAX))
+                    .min(self.config.max_delay);
+            }
+        }
+        drop(map);
+        Ok(Ticket {
+            limiter: self,
+            client,
+            receipt,
+            at: now,
+            delay,
+        })
+    }
+
+    /// How many keys are tracked.
+    pub fn tracked(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+/// A receipt number as a key: trimmed, case-folded, at most 40 characters (a real one has 23),
+/// so look-alike spellings share one budget and no one can make the map hold huge keys.
+fn normalise(receipt: &str) -> String {
+    receipt
+        .trim()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .take(40)
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// The client a request comes from, for the limiter: its IP address (an IPv6 address by its
+/// /64 network, which one household or phone usually holds whole) when the hub is served with
+/// connection info (as `bianmin-server serve` is), else one shared key. Forwarding headers are
+/// deliberately not read: anyone can write them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientKey(pub String);
+
+impl ClientKey {
+    /// The key of a peer address.
+    pub fn of(addr: SocketAddr) -> ClientKey {
+        ClientKey(match addr.ip().to_canonical() {
+            IpAddr::V4(ip) => ip.to_string(),
+            IpAddr::V6(ip) => {
+                let s = ip.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        })
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientKey {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| ClientKey::of(*addr))
+            .unwrap_or_else(|| ClientKey("unknown-peer".to_string())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limiter() -> Limiter {
+        Limiter::new(LimiterConfig {
+            max_keys: 6,
+            ..LimiterConfig::default()
+        })
+    }
+
+    const MIN: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn five_failures_then_wait_for_the_oldest_to_expire() {
+        let l = limiter();
+        let t0 = Instant::now();
+        let mut delays = Vec::new();
+        for i in 0..5 {
+            let ticket = l.attempt("1.2.3.4", "R-1", t0 + MIN * i).unwrap();
+            delays.push(ticket.failure_delay());
+        }
+        assert_eq!(
+            delays,
+            [200, 400, 600, 800, 1000].map(Duration::from_millis),
+            "each failure waits longer"
+        );
+        let wait = l.attempt("1.2.3.4", "R-1", t0 + MIN * 5).unwrap_err();
+        assert_eq!(wait, MIN * 10, "until the first failure is 15 minutes old");
+        // Another receipt from the same client: the client is over its budget too.
+        assert!(l.attempt("1.2.3.4", "R-2", t0 + MIN * 5).is_err());
+        // Another client at the same receipt: the receipt is over its budget.
+        assert!(l.attempt("5.6.7.8", " r-1 ", t0 + MIN * 5).is_err());
+        // A fresh pair is fine, and so is the first pair once the oldest failure expired.
+        assert!(l.attempt("5.6.7.8", "R-3", t0 + MIN * 5).is_ok());
+        assert!(l.attempt("1.2.3.4", "R-1", t0 + MIN * 15).is_ok());
+    }
+
+    #[test]
+    fn a_success_is_forgiven() {
+        let l = limiter();
+        let t0 = Instant::now();
+        for i in 0..10 {
+            l.attempt("1.2.3.4", "R-1", t0 + Duration::from_secs(i))
+                .unwrap()
+                .succeeded();
+        }
+        assert_eq!(l.tracked(), 0);
+    }
+
+    #[test]
+    fn a_receipt_has_a_daily_budget_across_clients() {
+        let l = Limiter::new(LimiterConfig::default());
+        let t0 = Instant::now();
+        for i in 0..20u32 {
+            // Four failures per 15 minutes, each from another address: under the short limit.
+            let at = t0 + MIN * (4 * i);
+            let _ = l.attempt(&format!("10.0.0.{i}"), "R-1", at).unwrap();
+        }
+        let at = t0 + MIN * 80;
+        let wait = l.attempt("10.0.1.1", "R-1", at).unwrap_err();
+        assert_eq!(wait, Duration::from_secs(24 * 3600) - MIN * 80);
+    }
+
+    #[test]
+    fn the_map_is_bounded_and_fails_closed() {
+        let l = limiter();
+        let t0 = Instant::now();
+        for i in 0..3 {
+            let _ = l.attempt(&format!("c{i}"), &format!("r{i}"), t0).unwrap();
+        }
+        assert_eq!(l.tracked(), 6);
+        assert!(l.attempt("c9", "r9", t0 + MIN).is_err(), "full: refused");
+        // Client keys expire after the short window, receipts after the long one.
+        let later = t0 + MIN * 16;
+        assert!(
+            l.attempt("c9", "r0", later).is_ok(),
+            "expired clients made room"
+        );
+    }
+
+    #[test]
+    fn client_keys() {
+        let v4: SocketAddr = "192.0.2.7:5000".parse().unwrap();
+        assert_eq!(ClientKey::of(v4).0, "192.0.2.7");
+        let v6: SocketAddr = "[2001:db8:1:2:3:4:5:6]:443".parse().unwrap();
+        assert_eq!(ClientKey::of(v6).0, "2001:db8:1:2::/64");
+        let mapped: SocketAddr = "[::ffff:192.0.2.7]:1".parse().unwrap();
+        assert_eq!(ClientKey::of(mapped).0, "192.0.2.7");
+    }
+}

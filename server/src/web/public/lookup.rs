@@ -1,0 +1,301 @@
+//! A resident's status look-up, without signing in: the receipt number and the last four
+//! characters of the applicant's ID number show that one request's status, deadline and
+//! decision, and nothing else (no name, ID number, phone, materials or history).
+//!
+//! A wrong receipt number and a wrong ID ending get the same answer, after a delay, and both
+//! count against the client and the receipt number ([`super::limiter`]): the look-up must not
+//! become a way to find out ID numbers. The form is posted, so neither value lands in a URL,
+//! a log line or the browser's history, and answers are not cached.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use axum::{Extension, Form};
+use bianmin_client_core::RequestDetail;
+use bianmin_domain::{Action, Clock, ReceiptNo, Status, Urgency};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::limiter::ClientKey;
+use super::notices::scrub;
+use super::{Public, blocking, nav};
+use crate::AppState;
+use crate::web::i18n::{Lang, PageLang, tr};
+use crate::web::layout::{page, page_with_status};
+
+/// The look-up form.
+#[derive(Debug, Default, Deserialize)]
+pub struct LookupForm {
+    /// The receipt number, e.g. `370883101201-007-000042`.
+    #[serde(default)]
+    pub receipt_no: String,
+    /// The last four characters of the applicant's ID number.
+    #[serde(default)]
+    pub id_last4: String,
+}
+
+/// What the look-up shows: status, deadline, decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// None yet.
+    Pending,
+    /// Approved by the township (and perhaps delivered).
+    Approved,
+    /// Completed at the village.
+    Completed,
+    /// Rejected, with the reason given.
+    Rejected(String),
+    /// Not accepted, with the reason given.
+    NotAccepted(String),
+    /// Withdrawn by the applicant.
+    Withdrawn,
+    /// Concurrent decisions wait for staff to settle them.
+    BeingSettled,
+}
+
+/// The decision shown for a request.
+pub fn decision(detail: &RequestDetail) -> Decision {
+    if detail.conflict.is_some() {
+        return Decision::BeingSettled;
+    }
+    let valid = || detail.history.iter().filter(|h| h.invalid.is_none()).rev();
+    let reason = |reject: bool| {
+        valid()
+            .find_map(|h| match &h.action {
+                Action::Reject { reason } if reject => Some(scrub(reason)),
+                Action::RefuseToAccept { reason } if !reject => Some(scrub(reason)),
+                _ => None,
+            })
+            .unwrap_or_default()
+    };
+    match detail.status {
+        Status::Approved => Decision::Approved,
+        Status::Completed if valid().any(|h| matches!(h.action, Action::Approve { .. })) => {
+            Decision::Approved
+        }
+        Status::Completed => Decision::Completed,
+        Status::Rejected => Decision::Rejected(reason(true)),
+        Status::NotAccepted => Decision::NotAccepted(reason(false)),
+        Status::Withdrawn => Decision::Withdrawn,
+        _ => Decision::Pending,
+    }
+}
+
+/// A status as a resident reads it.
+pub fn status_label(status: Status, l: Lang) -> &'static str {
+    match status {
+        Status::Draft => tr(l, "草稿（尚未提交）", "Draft (not submitted yet)"),
+        Status::Submitted => tr(l, "已提交，等待受理", "Submitted, waiting to be accepted"),
+        Status::Accepted => tr(l, "已受理，正在办理", "Accepted, being handled"),
+        Status::NotAccepted => tr(l, "不予受理", "Not accepted"),
+        Status::Forwarded => tr(l, "已上报乡镇审核", "Forwarded to the township for review"),
+        Status::Returned => tr(
+            l,
+            "退回补正：请到便民服务站补齐材料",
+            "Returned: please bring the missing materials to the service point",
+        ),
+        Status::Approved => tr(l, "审核通过，等待送达", "Approved, result to be delivered"),
+        Status::Rejected => tr(l, "不予批准", "Rejected"),
+        Status::Completed => tr(l, "已办结", "Completed"),
+        Status::Withdrawn => tr(l, "已撤回", "Withdrawn"),
+    }
+}
+
+fn deadline(clock: &Clock, urgency: Urgency, l: Lang) -> Markup {
+    match *clock {
+        Clock::NotStarted => html! {
+            (tr(l, "尚未受理，承诺时限尚未开始计算。",
+                "Not accepted yet: the committed time limit has not started."))
+        },
+        Clock::Running { due } => html! {
+            (tr(l, "承诺办结日期：", "To be decided by: ")) strong { (due) }
+            @if urgency == Urgency::Overdue {
+                " " span.overdue { (tr(l, "（已超期）", "(overdue)")) }
+            }
+        },
+        Clock::Paused { remaining, since } => html! {
+            (tr(l, "等待补正，时限暂停，自 ", "Paused while waiting for materials, since "))
+            (since)
+            (tr(l, " 起；材料补齐后还有 ", "; once they are in, "))
+            (remaining)
+            (tr(l, " 个工作日。", " working days remain."))
+        },
+        Clock::Stopped { due, ended_on } => html! {
+            (tr(l, "已于 ", "Ended on ")) (ended_on)
+            (tr(l, " 办结（承诺时限 ", " (committed date "))
+            (due)
+            (tr(l, "，", ", "))
+            @if ended_on <= due { (tr(l, "按时", "on time")) } @else { span.overdue { (tr(l, "超期", "late")) } }
+            (tr(l, "）。", ")."))
+        },
+    }
+}
+
+fn decision_markup(d: &Decision, l: Lang) -> Markup {
+    html! {
+        @match d {
+            Decision::Pending => (tr(l, "尚未作出决定。", "No decision yet.")),
+            Decision::Approved => strong { (tr(l, "审核通过", "Approved")) },
+            Decision::Completed => strong { (tr(l, "已在村里办结", "Completed at the village")) },
+            Decision::Rejected(reason) => {
+                strong { (tr(l, "不予批准", "Rejected")) }
+                @if !reason.is_empty() { br; (tr(l, "理由：", "Reason: ")) (reason) }
+            },
+            Decision::NotAccepted(reason) => {
+                strong { (tr(l, "不予受理", "Not accepted")) }
+                @if !reason.is_empty() { br; (tr(l, "理由：", "Reason: ")) (reason) }
+            },
+            Decision::Withdrawn => (tr(l, "申请已撤回。", "The application was withdrawn.")),
+            Decision::BeingSettled => (tr(l, "工作人员正在核定办理结果，请稍后再查。",
+                "Staff are settling the outcome; please check again later.")),
+        }
+    }
+}
+
+fn form_markup(l: Lang, receipt_no: &str) -> Markup {
+    html! {
+        form method="post" action="/lookup" {
+            label for="receipt_no" { (tr(l, "受理回执号", "Receipt number")) }
+            input #receipt_no name="receipt_no" type="text" required maxlength="40"
+                value=(receipt_no) placeholder="370883101201-007-000042"
+                autocomplete="off" spellcheck="false";
+            label for="id_last4" {
+                (tr(l, "申请人身份证号码后四位", "Last four characters of the applicant's ID number"))
+            }
+            input #id_last4 name="id_last4" type="text" required minlength="4" maxlength="4"
+                pattern="[0-9Xx]{4}" autocomplete="off" spellcheck="false" inputmode="text";
+            p { button type="submit" { (tr(l, "查询", "Check")) } }
+        }
+        p {
+            small {
+                (tr(l, "回执号印在受理回执上。多次输入错误后需等待一段时间才能再查。",
+                    "The receipt number is printed on your receipt. After several wrong tries \
+                     you must wait a while before trying again."))
+            }
+        }
+    }
+}
+
+/// Look-up answers hold a resident's matter: never cached, never sent on as a referrer.
+fn private(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+fn title(l: Lang) -> &'static str {
+    tr(l, "办件查询", "Check a request")
+}
+
+/// `GET /lookup`: the form.
+pub async fn form(lang: PageLang) -> Response {
+    let l = lang.lang;
+    private(page(lang, title(l), &nav(l), form_markup(l, "")))
+}
+
+fn refused(lang: PageLang, status: StatusCode, message: Markup, receipt_no: &str) -> Response {
+    let l = lang.lang;
+    let body = html! { p.error { (message) } (form_markup(l, receipt_no)) };
+    private(page_with_status(status, lang, title(l), &nav(l), body))
+}
+
+/// `POST /lookup`: the answer (status, deadline, decision), or one message for "not found or
+/// not matching", or 429 after too many failures.
+pub async fn submit(
+    lang: PageLang,
+    client: ClientKey,
+    State(state): State<AppState>,
+    Extension(public): Extension<Arc<Public>>,
+    Form(input): Form<LookupForm>,
+) -> Response {
+    let l = lang.lang;
+    let receipt_no = input.receipt_no.trim().to_string();
+    let last4 = input.id_last4.trim().to_ascii_uppercase();
+    // The format alone gives nothing away, so it is checked before anything counts.
+    let shown: String = receipt_no.chars().take(40).collect();
+    if ReceiptNo::parse(&receipt_no).is_err() {
+        let message = html! {
+            (tr(l, "回执号的格式应为 370883101201-007-000042（村代码-设备号-序号）。",
+                "A receipt number looks like 370883101201-007-000042 (village-device-number)."))
+        };
+        return refused(lang, StatusCode::BAD_REQUEST, message, &shown);
+    }
+    if last4.len() != 4
+        || !last4
+            .bytes()
+            .enumerate()
+            .all(|(i, b)| b.is_ascii_digit() || (i == 3 && b == b'X'))
+    {
+        let message = html! {
+            (tr(l, "请填写身份证号码的后四位（数字，最后一位可能是 X）。",
+                "Give the last four characters of the ID number (digits; the last may be X)."))
+        };
+        return refused(lang, StatusCode::BAD_REQUEST, message, &shown);
+    }
+    let ticket = match public
+        .limiter
+        .attempt(&client.0, &receipt_no, Instant::now())
+    {
+        Ok(ticket) => ticket,
+        Err(wait) => {
+            let minutes = wait.as_secs().div_ceil(60).max(1);
+            let message = html! {
+                (tr(l, "查询失败次数过多。为保护居民信息，请在 ",
+                    "Too many unsuccessful look-ups. To protect residents' information, try again in "))
+                (minutes)
+                (tr(l, " 分钟后再试，或到村便民服务站询问。",
+                    " minutes, or ask at the village service point."))
+            };
+            let mut response = refused(lang, StatusCode::TOO_MANY_REQUESTS, message, &shown);
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(wait.as_secs().max(1)),
+            );
+            return response;
+        }
+    };
+    let engine = state.engine.clone();
+    let (r, d) = (receipt_no.clone(), last4);
+    let found = blocking(move || engine.lookup_receipt(&r, &d)).await;
+    let detail = match found {
+        Ok(Some(detail)) => {
+            ticket.succeeded();
+            detail
+        }
+        Ok(None) => {
+            tokio::time::sleep(ticket.failure_delay()).await;
+            let message = html! {
+                (tr(l, "没有找到与回执号和身份证号码后四位都相符的办件。请核对后再试。",
+                    "No request matches both the receipt number and the ID number's last four \
+                     characters. Check them and try again."))
+            };
+            return refused(lang, StatusCode::OK, message, &shown);
+        }
+        Err(e) => {
+            let body = html! { p.error { (e.message) } };
+            return private(page_with_status(e.status, lang, title(l), &nav(l), body));
+        }
+    };
+    let body = html! {
+        section.card {
+            h2 { (tr(l, "回执号 ", "Receipt ")) (detail.receipt_no) }
+            table {
+                tbody {
+                    tr { th { (tr(l, "状态", "Status")) } td { (status_label(detail.status, l)) } }
+                    tr { th { (tr(l, "办理时限", "Deadline")) } td { (deadline(&detail.clock, detail.urgency, l)) } }
+                    tr { th { (tr(l, "办理结果", "Decision")) } td { (decision_markup(&decision(&detail), l)) } }
+                }
+            }
+        }
+        h2 { (tr(l, "查询其他办件", "Check another request")) }
+        (form_markup(l, ""))
+    };
+    private(page(lang, title(l), &nav(l), body))
+}

@@ -1,0 +1,1261 @@
+//! The township console, through the real router (`app(state)` with `oneshot`), on requests and
+//! agenda items filed by real tablet stores that sync with the same hub served on a loopback
+//! port: sign-in and roles, sessions, CSRF, lockout, the queue, a request's page and every
+//! action, agenda items and the township review, another township's reviewer, languages.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use bianmin_client_core::client::{self, SyncOptions};
+use bianmin_client_core::{NewAgendaItem, NewRequest, Store};
+use bianmin_domain::{
+    Action, AgendaAction, AttrValue, Body as MeetingBody, Meeting, ReviewKind, Role, Status,
+    Timestamp, WorkingCalendar,
+};
+use bianmin_server::storage::Storage;
+use bianmin_server::storage::sqlite::SqliteStorage;
+use bianmin_server::web::console::ConsoleConfig;
+use bianmin_server::{AppState, admin, app};
+use chrono::{Days, NaiveDate};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+use uuid::Uuid;
+
+const PASSWORD: &str = "correct horse 7";
+const REVIEWER: &str = "reviewer-taiping";
+const OTHER_REVIEWER: &str = "reviewer-shiqiang";
+const CLERK: &str = "clerk-east";
+const RESIDENT: &str = "resident-wang";
+const ADMIN: &str = "admin";
+
+// ---------------------------------------------------------------------------------------------
+// A hub, tablets and a browser
+
+struct Hub {
+    app: Router,
+    state: AppState,
+    storage: Arc<dyn Storage>,
+    url: String,
+    dir: tempfile::TempDir,
+}
+
+async fn hub() -> Hub {
+    hub_with(ConsoleConfig::default()).await
+}
+
+/// The demo hub plus a reviewer of Shiqiang Town, everyone with [`PASSWORD`], served on a
+/// loopback port for the tablets and as a router for the browser.
+async fn hub_with(config: ConsoleConfig) -> Hub {
+    let dir = tempfile::tempdir().unwrap();
+    let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(dir.path()).unwrap());
+    let s = storage.clone();
+    tokio::task::spawn_blocking(move || {
+        admin::load_demo(s.as_ref()).unwrap();
+        admin::add_user(
+            s.as_ref(),
+            OTHER_REVIEWER,
+            "石墙镇审核员",
+            Role::Reviewer,
+            "370883102",
+        )
+        .unwrap();
+        for name in [REVIEWER, OTHER_REVIEWER, CLERK, RESIDENT, ADMIN] {
+            admin::set_password(s.as_ref(), name, Some(PASSWORD)).unwrap();
+        }
+    })
+    .await
+    .unwrap();
+    let state = AppState::new(storage.clone()).with_console(config);
+    let app = app(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let served = app.clone();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, served).await;
+    });
+    Hub {
+        app,
+        state,
+        storage,
+        url,
+        dir,
+    }
+}
+
+fn quick() -> SyncOptions {
+    SyncOptions {
+        attempts: 3,
+        backoff: Duration::from_millis(50),
+        ..SyncOptions::default()
+    }
+}
+
+type Tablet = Arc<Mutex<Store>>;
+
+/// Enrols a tablet for `user` (blocking work on a blocking thread).
+async fn tablet(hub: &Hub, user: &'static str, name: &'static str) -> Tablet {
+    let (url, storage, path) = (
+        hub.url.clone(),
+        hub.storage.clone(),
+        hub.dir.path().join(format!("{name}.db")),
+    );
+    tokio::task::spawn_blocking(move || {
+        let code =
+            admin::issue_enrolment_code(storage.as_ref(), user, Duration::from_secs(600)).unwrap();
+        Arc::new(Mutex::new(
+            client::enroll(path, &url, &code, name, &quick()).unwrap(),
+        ))
+    })
+    .await
+    .unwrap()
+}
+
+/// Runs `f` on the tablet's store on a blocking thread.
+async fn on<T: Send + 'static>(t: &Tablet, f: impl FnOnce(&mut Store) -> T + Send + 'static) -> T {
+    let t = t.clone();
+    tokio::task::spawn_blocking(move || f(&mut t.lock().unwrap()))
+        .await
+        .unwrap()
+}
+
+async fn sync(t: &Tablet) {
+    let t = t.clone();
+    tokio::task::spawn_blocking(move || {
+        let report = client::sync(&t, &quick(), &mut |_| {}).unwrap();
+        assert!(report.refused.is_empty(), "{:?}", report.refused);
+    })
+    .await
+    .unwrap();
+}
+
+fn soc_card(name: &str) -> NewRequest {
+    NewRequest {
+        item_code: "SOC-CARD".into(),
+        applicant_name: name.into(),
+        id_number: "11010519491231002X".into(),
+        phone: "13812345678".into(),
+        grid: "1组".into(),
+        attributes: [("reason".to_string(), AttrValue::Text("lost".into()))].into(),
+        materials_received: vec!["ID card".into()],
+        resident_user: None,
+        submit: true,
+    }
+}
+
+fn dibao(name: &str) -> NewRequest {
+    NewRequest {
+        item_code: "AID-DIBAO".into(),
+        applicant_name: name.into(),
+        id_number: "11010519491231002X".into(),
+        phone: "13812345678".into(),
+        grid: "2组".into(),
+        attributes: [
+            ("household_members".to_string(), AttrValue::Number(3.0)),
+            ("monthly_income".to_string(), AttrValue::Number(900.0)),
+        ]
+        .into(),
+        materials_received: vec!["ID card".into()],
+        resident_user: None,
+        submit: true,
+    }
+}
+
+/// Files, accepts (on `accepted_on`, today if `None`) and, if `forward`, forwards a request on
+/// the tablet; returns its id and receipt number.
+async fn file(
+    t: &Tablet,
+    new: NewRequest,
+    accepted_on: Option<NaiveDate>,
+    forward: bool,
+) -> (Uuid, String) {
+    on(t, move |s| {
+        if let Some(day) = accepted_on {
+            let at = Timestamp::at_noon(day);
+            s.set_clock(Arc::new(move || at));
+        }
+        let r = s.file_request(new).unwrap();
+        s.apply(r.id, Action::Accept).unwrap();
+        if forward {
+            s.apply(r.id, Action::Forward).unwrap();
+        }
+        s.set_clock(Arc::new(Timestamp::now));
+        (r.id, r.receipt_no.as_str().to_string())
+    })
+    .await
+}
+
+/// An answer, read whole.
+#[derive(Debug)]
+struct Answer {
+    status: StatusCode,
+    location: Option<String>,
+    set_cookies: Vec<String>,
+    body: String,
+}
+
+/// A browser: keeps cookies, never follows redirects.
+struct Browser {
+    app: Router,
+    cookies: BTreeMap<String, String>,
+}
+
+fn encode(fields: &[(&str, &str)]) -> String {
+    let enc = |s: &str| {
+        s.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect::<String>()
+    };
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The CSRF token of the first form on a page.
+fn csrf(body: &str) -> String {
+    let at = body
+        .find(r#"name="csrf" value=""#)
+        .unwrap_or_else(|| panic!("no CSRF field in {body}"));
+    let rest = &body[at + r#"name="csrf" value=""#.len()..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+/// Every visible form control has an id and a `<label for>` naming it.
+fn assert_labelled(body: &str) {
+    for tag in ["<input", "<select", "<textarea"] {
+        for (at, _) in body.match_indices(tag) {
+            let end = body[at..].find('>').unwrap() + at;
+            let element = &body[at..end];
+            if element.contains(r#"type="hidden""#) {
+                continue;
+            }
+            let id_at = element
+                .find(" id=\"")
+                .unwrap_or_else(|| panic!("a control without id: {element}"));
+            let id = &element[id_at + 5..];
+            let id = &id[..id.find('"').unwrap()];
+            assert!(
+                body.contains(&format!(r#"for="{id}""#)),
+                "no <label for=\"{id}\">: {element}"
+            );
+        }
+    }
+}
+
+impl Browser {
+    fn new(hub: &Hub) -> Browser {
+        Browser {
+            app: hub.app.clone(),
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    async fn send(&mut self, mut req: Request<Body>) -> Answer {
+        if !self.cookies.is_empty() {
+            let cookie = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            req.headers_mut()
+                .insert(header::COOKIE, cookie.parse().unwrap());
+        }
+        let res = self.app.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let location = res
+            .headers()
+            .get(header::LOCATION)
+            .map(|v| v.to_str().unwrap().to_string());
+        let set_cookies: Vec<String> = res
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect();
+        for c in &set_cookies {
+            let first = c.split(';').next().unwrap();
+            let (k, v) = first.split_once('=').unwrap();
+            if c.contains("Max-Age=0") {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_string(), v.to_string());
+            }
+        }
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        Answer {
+            status,
+            location,
+            set_cookies,
+            body: String::from_utf8(bytes.to_vec()).unwrap(),
+        }
+    }
+
+    async fn get(&mut self, uri: &str) -> Answer {
+        self.send(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+    }
+
+    async fn post(&mut self, uri: &str, fields: &[(&str, &str)]) -> Answer {
+        self.send(
+            Request::post(uri)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(encode(fields)))
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// Posts a form of the page at `page`, with that page's CSRF token.
+    async fn submit(&mut self, page: &str, action: &str, fields: &[(&str, &str)]) -> Answer {
+        let token = csrf(&self.get(page).await.body);
+        let mut all = vec![("csrf", token.as_str())];
+        all.extend_from_slice(fields);
+        self.post(action, &all).await
+    }
+
+    async fn sign_in(&mut self, name: &str, password: &str) -> Answer {
+        self.submit(
+            "/console/sign-in",
+            "/console/sign-in",
+            &[("name", name), ("password", password), ("next", "")],
+        )
+        .await
+    }
+
+    async fn signed_in(hub: &Hub, name: &str) -> Browser {
+        let mut b = Browser::new(hub);
+        let a = b.sign_in(name, PASSWORD).await;
+        assert_eq!(a.status, StatusCode::SEE_OTHER, "{name}: {}", a.body);
+        b
+    }
+}
+
+fn status_on_hub(hub: &Hub, id: Uuid) -> Option<Status> {
+    let doc = hub.storage.document(id).unwrap()?;
+    bianmin_client_core::hub::HubDocument::load(&doc.bytes)
+        .unwrap()
+        .request_status()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signing in
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_reviewers_and_administrators_sign_in_and_sessions_end_at_sign_out() {
+    let hub = hub().await;
+    let mut b = Browser::new(&hub);
+
+    let a = b.get("/console/requests?status=all").await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        a.location.as_deref(),
+        Some("/console/sign-in?next=/console/requests%3Fstatus%3Dall")
+    );
+    let a = b.get("/console").await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+
+    let form = b.get("/console/sign-in").await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.body.contains("审核台登录"), "Chinese by default");
+    assert!(form.body.contains(r#"type="password""#));
+    assert_labelled(&form.body);
+    assert!(
+        form.set_cookies[0].contains("HttpOnly") && form.set_cookies[0].contains("SameSite=Strict")
+    );
+
+    // Wrong password and unknown user: the same answer.
+    let wrong = b.sign_in(REVIEWER, "not the password").await;
+    let unknown = b.sign_in("nobody-here", "not the password").await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    let message = |body: &str| {
+        let at = body.find(r#"<p class="error""#).unwrap();
+        body[at..at + body[at..].find("</p>").unwrap()].to_string()
+    };
+    assert_eq!(message(&wrong.body), message(&unknown.body));
+    assert!(wrong.body.contains("用户名或密码不正确"));
+    assert!(
+        wrong.body.contains(&format!(r#"value="{REVIEWER}""#)),
+        "the typed name is kept"
+    );
+    assert!(
+        !wrong.body.contains("not the password"),
+        "never the password"
+    );
+    assert!(!b.cookies.contains_key("bianmin_console"));
+
+    // A clerk and a resident with the right password are still refused.
+    for name in [CLERK, RESIDENT] {
+        let a = b.sign_in(name, PASSWORD).await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{name}");
+        assert!(a.body.contains("不能登录审核台"));
+        assert!(!b.cookies.contains_key("bianmin_console"));
+    }
+
+    // The reviewer signs in: a fresh session cookie, HttpOnly, SameSite=Strict, Path=/.
+    let a = b.sign_in(REVIEWER, PASSWORD).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert_eq!(a.location.as_deref(), Some("/console/requests"));
+    let cookie = a
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("bianmin_console="))
+        .expect("session cookie");
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(attr), "{cookie}");
+    }
+    assert!(
+        !cookie.contains("Secure"),
+        "plain http on loopback by default"
+    );
+    let id = &b.cookies["bianmin_console"];
+    assert_eq!(id.len(), 32, "128 random bits");
+    assert_eq!(hub.state.console.session_count(), 1);
+
+    let queue = b.get("/console/requests").await;
+    assert_eq!(queue.status, StatusCode::OK);
+    assert!(queue.body.contains("待办办件"));
+    assert!(queue.body.contains("太平镇审核员"));
+    assert_labelled(&queue.body);
+    let a = b.get("/console/sign-in").await;
+    assert_eq!(
+        (a.status, a.location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/console/requests")),
+        "signed in already"
+    );
+
+    // Sign-out ends the session on the hub, not only in the browser.
+    let old_cookie = b.cookies.clone();
+    let a = b
+        .submit("/console/requests", "/console/sign-out", &[])
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert!(!b.cookies.contains_key("bianmin_console"));
+    assert_eq!(hub.state.console.session_count(), 0);
+    b.cookies = old_cookie;
+    let a = b.get("/console/requests").await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "the old cookie is dead");
+
+    // The administrator may sign in too, and comes back to where they were going.
+    let mut admin = Browser::new(&hub);
+    let token = csrf(&admin.get("/console/sign-in").await.body);
+    let a = admin
+        .post(
+            "/console/sign-in",
+            &[
+                ("csrf", &token),
+                ("name", ADMIN),
+                ("password", PASSWORD),
+                ("next", "/console/agenda"),
+            ],
+        )
+        .await;
+    assert_eq!(a.location.as_deref(), Some("/console/agenda"));
+    assert_eq!(admin.get("/console/agenda").await.status, StatusCode::OK);
+    // ...but never to another site.
+    let mut other = Browser::new(&hub);
+    let token = csrf(&other.get("/console/sign-in").await.body);
+    let a = other
+        .post(
+            "/console/sign-in",
+            &[
+                ("csrf", &token),
+                ("name", ADMIN),
+                ("password", PASSWORD),
+                ("next", "//evil.example/console"),
+            ],
+        )
+        .await;
+    assert_eq!(a.location.as_deref(), Some("/console/requests"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_without_its_form_token_is_refused() {
+    let hub = hub().await;
+    let mut b = Browser::new(&hub);
+    // No sign-in cookie at all (a form posted from elsewhere).
+    let a = b
+        .post(
+            "/console/sign-in",
+            &[
+                ("csrf", "0123456789abcdef0123456789abcdef"),
+                ("name", REVIEWER),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    assert!(a.body.contains("表单已过期"));
+    // The cookie, but a wrong token.
+    b.get("/console/sign-in").await;
+    let a = b
+        .post(
+            "/console/sign-in",
+            &[
+                ("csrf", "0123456789abcdef0123456789abcdef"),
+                ("name", REVIEWER),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    assert_eq!(hub.state.console.session_count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_failures_lock_a_name_whether_or_not_it_exists() {
+    let hub = hub_with(ConsoleConfig {
+        lockout: Duration::from_millis(1500),
+        ..ConsoleConfig::default()
+    })
+    .await;
+    let mut b = Browser::new(&hub);
+    for i in 1..=5 {
+        let a = b.sign_in(REVIEWER, "guess").await;
+        let expected = if i < 5 {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::TOO_MANY_REQUESTS
+        };
+        assert_eq!(a.status, expected, "attempt {i}");
+    }
+    let locked = b.sign_in(REVIEWER, PASSWORD).await;
+    assert_eq!(
+        locked.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "locked even with the right password"
+    );
+    assert!(locked.body.contains("已暂时锁定"));
+    assert!(!b.cookies.contains_key("bianmin_console"));
+
+    // A name nobody has locks the same way, with the same words.
+    let mut ghost = None;
+    for _ in 0..6 {
+        ghost = Some(b.sign_in("no-such-user", "guess").await);
+    }
+    let ghost = ghost.unwrap();
+    assert_eq!(ghost.status, StatusCode::TOO_MANY_REQUESTS);
+    let words = |body: &str| {
+        let at = body.find(r#"<p class="error""#).unwrap();
+        body[at..at + body[at..].find("</p>").unwrap()].to_string()
+    };
+    assert_eq!(words(&ghost.body), words(&locked.body));
+
+    // Other names are not affected; the lock ends.
+    let mut admin = Browser::new(&hub);
+    assert_eq!(
+        admin.sign_in(ADMIN, PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    assert_eq!(
+        b.sign_in(REVIEWER, PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The queue
+
+/// The day whose acceptance makes a request of `days` working days due within two working days
+/// from today (not overdue).
+fn accepted_for_due_soon(cal: &WorkingCalendar, days: u32, today: NaiveDate) -> NaiveDate {
+    (0..60)
+        .map(|k| today - Days::new(k))
+        .find(|d| {
+            let due = cal.add_working_days(*d, days);
+            due >= today && cal.working_days_between(today, due) <= 2
+        })
+        .expect("a day in the last two months")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_puts_the_nearest_deadline_first_marks_urgency_and_filters() {
+    let hub = hub().await;
+    let clerk = tablet(&hub, CLERK, "east-tablet").await;
+    let cal = bianmin_client_core::Reference::demo().calendar;
+    let today = Timestamp::now().china_date();
+    let (late, late_no) = file(
+        &clerk,
+        soc_card("张三丰"),
+        Some(today - Days::new(40)),
+        true,
+    )
+    .await;
+    let (soon, soon_no) = file(
+        &clerk,
+        soc_card("李四"),
+        Some(accepted_for_due_soon(&cal, 10, today)),
+        true,
+    )
+    .await;
+    let (_, fresh_no) = file(&clerk, dibao("王五"), None, true).await;
+    let (_, waiting_no) = file(&clerk, soc_card("赵六"), None, false).await;
+    sync(&clerk).await;
+
+    let mut b = Browser::signed_in(&hub, REVIEWER).await;
+    let q = b.get("/console/requests").await;
+    assert_eq!(q.status, StatusCode::OK);
+    let pos = |body: &str, no: &str| body.find(no);
+    let (a, s, f) = (
+        pos(&q.body, &late_no).expect("overdue listed"),
+        pos(&q.body, &soon_no).expect("due soon listed"),
+        pos(&q.body, &fresh_no).expect("fresh listed"),
+    );
+    assert!(a < s && s < f, "nearest deadline first");
+    assert!(
+        pos(&q.body, &waiting_no).is_none(),
+        "a reviewer starts with what was forwarded to them"
+    );
+    assert!(q.body.contains("已超期") && q.body.contains(r#"class="overdue""#));
+    assert!(q.body.contains("即将到期") && q.body.contains(r#"class="due-soon""#));
+    assert!(q.body.contains("张*丰"), "masked names in lists");
+    assert!(!q.body.contains("张三丰"));
+    assert!(!q.body.contains("11010519491231002X"));
+
+    let all = b.get("/console/requests?status=all").await;
+    assert!(
+        pos(&all.body, &waiting_no).is_some(),
+        "\"all\" shows everything"
+    );
+    let accepted = b.get("/console/requests?status=accepted").await;
+    assert!(pos(&accepted.body, &waiting_no).is_some());
+    assert!(pos(&accepted.body, &late_no).is_none());
+
+    let by_item = b.get("/console/requests?item=AID-DIBAO").await;
+    assert!(pos(&by_item.body, &fresh_no).is_some());
+    assert!(pos(&by_item.body, &late_no).is_none());
+    let west = b.get("/console/requests?village=370883101202").await;
+    assert!(west.body.contains("没有符合条件的办件"));
+    let east = b.get("/console/requests?village=370883101201").await;
+    assert!(pos(&east.body, &late_no).is_some());
+    let conflicts = b.get("/console/requests?conflict=yes").await;
+    assert!(conflicts.body.contains("没有符合条件的办件"));
+    let overdue = b.get("/console/requests?urgency=overdue").await;
+    assert!(pos(&overdue.body, &late_no).is_some());
+    assert!(pos(&overdue.body, &soon_no).is_none());
+
+    // Paging.
+    let p1 = b.get("/console/requests?limit=2").await;
+    assert!(pos(&p1.body, &late_no).is_some() && pos(&p1.body, &fresh_no).is_none());
+    assert!(p1.body.contains("offset=2"), "a next-page link");
+    let p2 = b.get("/console/requests?limit=2&offset=2").await;
+    assert!(pos(&p2.body, &fresh_no).is_some() && pos(&p2.body, &late_no).is_none());
+    assert!(!p2.body.contains("下一页"));
+
+    // English.
+    let en = b.get("/console/requests?lang=en").await;
+    assert!(en.body.contains("Work queue") && en.body.contains("Overdue"));
+    assert!(en.set_cookies.iter().any(|c| c.starts_with("lang=en")));
+    assert_labelled(&en.body);
+
+    // The links go to the pages.
+    let page = b.get(&format!("/console/requests/{late}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let page = b.get(&format!("/console/requests/{soon}")).await;
+    assert!(
+        page.body.contains(r#"class="due-soon""#),
+        "marked on its page too"
+    );
+
+    // The administrator sees every status by default.
+    let mut admin = Browser::signed_in(&hub, ADMIN).await;
+    let q = admin.get("/console/requests").await;
+    assert!(pos(&q.body, &waiting_no).is_some());
+}
+
+// ---------------------------------------------------------------------------------------------
+// A request's page and its actions
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_page_shows_everything_and_each_action_is_stored_under_the_reviewer() {
+    let hub = hub().await;
+    let clerk = tablet(&hub, CLERK, "east-tablet").await;
+    let (id, receipt) = file(&clerk, soc_card("王秀英"), None, true).await;
+    let (other, _) = file(&clerk, soc_card("钱七"), None, true).await;
+    on(&clerk, move |s| {
+        s.comment(id, "老人行动不便，请尽快").unwrap()
+    })
+    .await;
+    sync(&clerk).await;
+    let url = format!("/console/requests/{id}");
+
+    let mut b = Browser::signed_in(&hub, REVIEWER).await;
+    let page = b.get(&url).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let body = &page.body;
+    assert!(body.contains(&receipt));
+    assert!(
+        body.contains("王秀英"),
+        "the full name on the request's own page"
+    );
+    assert!(body.contains("110105********002X"), "ID masked");
+    assert!(body.contains("138****5678"), "phone masked");
+    assert!(!body.contains("11010519491231002X") && !body.contains("13812345678"));
+    assert!(body.contains("社会保障卡申领补换"));
+    assert!(
+        body.contains("Reason") && body.contains("lost"),
+        "attributes"
+    );
+    assert!(body.contains("ID card") && body.contains("Recent photo"));
+    assert!(body.contains("未收"), "the missing material is marked");
+    for seen in [
+        "受理",
+        "上报",
+        "东村代办员",
+        "east-tablet (#1)",
+        "老人行动不便，请尽快",
+    ] {
+        assert!(body.contains(seen), "{seen}");
+    }
+    assert!(body.contains("设备时间") && body.contains("服务器接收时间"));
+    for form in ["approve", "reject", "return", "comment"] {
+        assert!(
+            body.contains(&format!(r#"action="/console/requests/{id}/{form}""#)),
+            "{form} form"
+        );
+    }
+    assert_labelled(body);
+    let stored = hub.storage.audit(id).unwrap().len();
+
+    // Refused before anything is written: the typed text comes back with the message.
+    let a = b
+        .submit(&url, &format!("{url}/reject"), &[("reason", "  ")])
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(a.body.contains("不予批准必须写明理由"));
+    let a = b
+        .submit(&url, &format!("{url}/return"), &[("note", "请带原件来")])
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(a.body.contains("请勾选所有缺少的材料"));
+    assert!(a.body.contains("请带原件来"), "the typed note is kept");
+    assert_labelled(&a.body);
+    assert_eq!(hub.storage.audit(id).unwrap().len(), stored);
+
+    // A comment, then approval.
+    let a = b
+        .submit(&url, &format!("{url}/comment"), &[("text", "材料齐全")])
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert_eq!(a.location, Some(format!("{url}?done=comment")));
+    let a = b
+        .submit(&url, &format!("{url}/approve"), &[("note", "同意")])
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert_eq!(a.location, Some(format!("{url}?done=approve")));
+    let page = b.get(&format!("{url}?done=approve")).await;
+    assert!(page.body.contains("已审核通过。村里的平板下次同步时会收到"));
+    assert!(page.body.contains("材料齐全"));
+    assert!(page.body.contains("太平镇审核员"));
+    assert!(
+        page.body.contains("审核台（网页）"),
+        "the console as the device"
+    );
+    let received = |at: i64| {
+        chrono::DateTime::from_timestamp_millis(at)
+            .unwrap()
+            .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string()
+    };
+    let history = &page.body
+        [page.body.find("办理记录").unwrap()..page.body.find("中心平台接收记录").unwrap()];
+    assert!(
+        !history.contains("尚未写入"),
+        "every event and comment is matched with the change that carried it"
+    );
+    let last = hub.storage.audit(id).unwrap().last().unwrap().received_at;
+    let approve_row = &history[history.rfind("<tr").unwrap()..];
+    assert!(
+        approve_row.contains("审核通过") && approve_row.contains(&received(last)),
+        "the approval's row shows when the hub received it: {approve_row}"
+    );
+    assert!(
+        !page.body.contains(&format!("{url}/approve\"")),
+        "decided: no more decisions"
+    );
+    assert_eq!(status_on_hub(&hub, id), Some(Status::Approved));
+    let audit = hub.storage.audit(id).unwrap();
+    assert_eq!(audit.len(), stored + 2);
+    let reviewer = hub.storage.user_by_name(REVIEWER).unwrap().unwrap();
+    assert!(
+        audit[stored..]
+            .iter()
+            .all(|e| e.device_id == "console" && e.user_id == reviewer.id)
+    );
+
+    // The rules still decide: approving twice is refused, nothing stored.
+    let token = csrf(&b.get(&url).await.body);
+    let a = b
+        .post(&format!("{url}/approve"), &[("csrf", &token), ("note", "")])
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(a.body.contains("未保存"));
+    assert_eq!(hub.storage.audit(id).unwrap().len(), stored + 2);
+
+    // The other request is rejected with a reason.
+    let other_url = format!("/console/requests/{other}");
+    let a = b
+        .submit(
+            &other_url,
+            &format!("{other_url}/reject"),
+            &[("reason", "不符合补换条件")],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert_eq!(status_on_hub(&hub, other), Some(Status::Rejected));
+    assert!(b.get(&other_url).await.body.contains("不符合补换条件"));
+
+    // The clerk's tablet receives both decisions and the comment on its next sync.
+    sync(&clerk).await;
+    let (mine, theirs) = on(&clerk, move |s| {
+        (s.request(id).unwrap(), s.request(other).unwrap())
+    })
+    .await;
+    assert_eq!(mine.status, Status::Approved);
+    assert_eq!(theirs.status, Status::Rejected);
+    assert!(mine.comments.iter().any(|c| c.text == "材料齐全"));
+    assert_eq!(mine.history.last().unwrap().by.user, reviewer.id);
+
+    // Nonsense addresses.
+    assert_eq!(
+        b.get("/console/requests/not-a-uuid").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        b.get(&format!("/console/requests/{}", Uuid::new_v4()))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let token = csrf(&b.get(&url).await.body);
+    assert_eq!(
+        b.post(&format!("{url}/explode"), &[("csrf", &token)])
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let back = b.get(&format!("{url}/approve?lang=en")).await;
+    assert_eq!(
+        back.status,
+        StatusCode::SEE_OTHER,
+        "a reload after a refused form"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_return_in_the_console_reaches_the_clerks_tablet() {
+    let hub = hub().await;
+    let clerk = tablet(&hub, CLERK, "east-tablet").await;
+    let (id, _) = file(&clerk, dibao("孙八"), None, true).await;
+    sync(&clerk).await;
+    let url = format!("/console/requests/{id}");
+    let mut b = Browser::signed_in(&hub, REVIEWER).await;
+    let page = b.get(&url).await;
+    // Every material not received is ticked at once.
+    for m in [
+        "Household register (hukou) booklet",
+        "Income statement",
+        "Authorisation to check family finances",
+    ] {
+        let at = page.body.find(&format!(r#"value="{m}""#)).expect(m);
+        let tag = &page.body[..at + page.body[at..].find('>').unwrap()];
+        let tag = &tag[tag.rfind('<').unwrap()..];
+        assert!(tag.contains("checked"), "{m} is ticked: {tag}");
+    }
+    let a = b
+        .submit(
+            &url,
+            &format!("{url}/return"),
+            &[
+                ("missing", "Household register (hukou) booklet"),
+                ("missing", "Income statement"),
+                ("missing", "Authorisation to check family finances"),
+                ("note", "请一次带齐"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let page = b.get(&format!("{url}?done=return")).await;
+    assert!(page.body.contains("已退回补正"));
+    assert!(
+        page.body.contains("补正期间停止计时"),
+        "the clock is paused"
+    );
+
+    sync(&clerk).await;
+    let detail = on(&clerk, move |s| s.request(id).unwrap()).await;
+    assert_eq!(detail.status, Status::Returned);
+    assert_eq!(
+        detail.missing_materials,
+        [
+            "Household register (hukou) booklet",
+            "Income statement",
+            "Authorisation to check family finances"
+        ]
+    );
+    match &detail.history.last().unwrap().action {
+        Action::ReturnForSupplement { note, .. } => assert_eq!(note, "请一次带齐"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflict_is_shown_side_by_side_and_settled_in_the_console() {
+    let hub = hub().await;
+    let clerk = tablet(&hub, CLERK, "east-tablet").await;
+    let (id, _) = file(&clerk, soc_card("周九"), None, true).await;
+    sync(&clerk).await;
+    let url = format!("/console/requests/{id}");
+    let mut b = Browser::signed_in(&hub, REVIEWER).await;
+
+    // Offline at the village the applicant withdraws; meanwhile the township approves.
+    let withdraw = on(&clerk, move |s| {
+        let d = s
+            .apply(
+                id,
+                Action::Withdraw {
+                    reason: "已在县里办好".into(),
+                },
+            )
+            .unwrap();
+        d.history.last().unwrap().id
+    })
+    .await;
+    let a = b.submit(&url, &format!("{url}/approve"), &[]).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    sync(&clerk).await;
+
+    let page = b.get(&url).await;
+    assert!(page.body.contains("冲突：离线时作出了不同的决定"));
+    let conflict = &page.body[page.body.find("冲突：离线时").unwrap()..];
+    assert!(conflict.contains("已撤回") && conflict.contains("审核通过"));
+    assert!(conflict.contains("已在县里办好") && conflict.contains("东村代办员"));
+    assert!(
+        !page.body.contains("尚未写入"),
+        "both branches' arrival times"
+    );
+    assert!(
+        !page.body.contains(&format!("{url}/approve\"")),
+        "settle first"
+    );
+    assert_labelled(&page.body);
+    let q = b.get("/console/requests?status=all&conflict=yes").await;
+    assert!(q.body.contains(&id.to_string()));
+
+    let keep = withdraw.to_string();
+    let a = b
+        .submit(
+            &url,
+            &format!("{url}/settle"),
+            &[("keep", &keep), ("note", "")],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(a.body.contains("处理冲突必须写明理由"));
+    let a = b
+        .submit(
+            &url,
+            &format!("{url}/settle"),
+            &[("keep", &keep), ("note", "申请人已撤回，以撤回为准")],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    assert_eq!(status_on_hub(&hub, id), Some(Status::Withdrawn));
+    let page = b.get(&url).await;
+    assert!(!page.body.contains("冲突：离线时作出了不同的决定"));
+    sync(&clerk).await;
+    let detail = on(&clerk, move |s| s.request(id).unwrap()).await;
+    assert_eq!(detail.status, Status::Withdrawn);
+    assert!(detail.conflict.is_none());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Permissions and forgery
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_without_the_session_token_are_refused_and_store_nothing() {
+    let hub = hub().await;
+    let clerk = tablet(&hub, CLERK, "east-tablet").await;
+    let (id, _) = file(&clerk, soc_card("吴十"), None, true).await;
+    sync(&clerk).await;
+    let url = format!("/console/requests/{id}");
+    let mut b = Browser::signed_in(&hub, REVIEWER).await;
+    let stored = hub.storage.audit(id).unwrap().len();
+
+    for fields in [
+        vec![("note", "同意")],
+        vec![
+            ("csrf", "0123456789abcdef0123456789abcdef"),
+            ("note", "同意"),
+        ],
+        vec![("csrf", ""), ("note", "同意")],
+    ] {
+        let a = b.post(&format!("{url}/approve"), &fields).await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN);
+        assert!(a.body.contains("表单已过期或不是从审核台提交的"));
+    }
+    let a = b
+        .post(&format!("{url}/comment"), &[("text", "forged")])
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    // Another session's token does not do either.
+    let other = Browser::signed_in(&hub, REVIEWER).await;
+    let mut other = other;
+    let foreign = csrf(&other.get(&url).await.body);
+    let a = b
+        .post(&format!("{url}/approve"), &[("csrf", &foreign)])
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        hub.storage.audit(id).unwrap().len(),
+        stored,
+        "nothing stored"
+    );
+    assert_eq!(status_on_hub(&hub, id), Some(Status::Forwarded));
+
+    // Signing out needs the token too.
+    let a = b.post("/console/sign-out", &[]).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    assert_eq!(b.get(&url).await.status, StatusCode::OK, "still signed in");
+
+    // Without a session a POST goes to the sign-in page, and stores nothing.
+    let mut stranger = Browser::new(&hub);
+    let a = stranger
+        .post(&format!("{url}/approve"), &[("csrf", &foreign)])
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert_eq!(a.location.as_deref(), Some("/console/sign-in"));
+    assert_eq!(hub.storage.audit(id).unwrap().len(), stored);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_console_user_stays_in_their_area_and_role() {
+    let hub = hub().await;
+    let clerk = tablet(&hub, CLERK, "east-tablet").await;
+    let (id, receipt) = file(&clerk, soc_card("郑十一"), None, true).await;
+    let agenda = on(&clerk, |s| {
+        s.create_agenda(NewAgendaItem {
+            title: "村集体鱼塘承包".into(),
+            category: "collective assets".into(),
+            description: "鱼塘承包期满，重新发包。".into(),
+        })
+        .unwrap()
+        .id
+    })
+    .await;
+    sync(&clerk).await;
+    let url = format!("/console/requests/{id}");
+    let stored = hub.storage.audit(id).unwrap().len();
+
+    // A reviewer of Shiqiang Town: not found, not listed, nothing stored.
+    let mut shiqiang = Browser::signed_in(&hub, OTHER_REVIEWER).await;
+    assert_eq!(shiqiang.get(&url).await.status, StatusCode::NOT_FOUND);
+    let q = shiqiang.get("/console/requests?status=all").await;
+    assert_eq!(q.status, StatusCode::OK);
+    assert!(!q.body.contains(&receipt));
+    let token = csrf(&q.body);
+    let a = shiqiang
+        .post(&format!("{url}/approve"), &[("csrf", &token), ("note", "")])
+        .await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    let a = shiqiang
+        .post(
+            &format!("{url}/comment"),
+            &[("csrf", &token), ("text", "x")],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        shiqiang
+            .get(&format!("/console/agenda/{agenda}"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert!(
+        !shiqiang
+            .get("/console/agenda")
+            .await
+            .body
+            .contains("村集体鱼塘承包")
+    );
+    assert_eq!(hub.storage.audit(id).unwrap().len(), stored);
+
+    // The administrator reads the whole county but does not decide requests.
+    let mut admin = Browser::signed_in(&hub, ADMIN).await;
+    let page = admin.get(&url).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.body.contains(&format!("{url}/approve\"")));
+    let token = csrf(&page.body);
+    let a = admin
+        .post(&format!("{url}/approve"), &[("csrf", &token), ("note", "")])
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    assert_eq!(hub.storage.audit(id).unwrap().len(), stored);
+    assert_eq!(status_on_hub(&hub, id), Some(Status::Forwarded));
+    assert!(
+        admin
+            .get("/console/agenda")
+            .await
+            .body
+            .contains("村集体鱼塘承包")
+    );
+
+    // Removing a password stops new sign-ins (a live session runs until sign-out or expiry:
+    // the command line cannot reach the serving process's memory).
+    let mut b = Browser::signed_in(&hub, REVIEWER).await;
+    assert_eq!(b.get(&url).await.status, StatusCode::OK);
+    let reviewer = hub.storage.user_by_name(REVIEWER).unwrap().unwrap();
+    hub.storage.set_password(&reviewer.id, None).unwrap();
+    assert_eq!(
+        b.get(&url).await.status,
+        StatusCode::OK,
+        "a removed password ends no session"
+    );
+    let mut again = Browser::new(&hub);
+    assert_eq!(
+        again.sign_in(REVIEWER, PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED,
+        "but no new sign-in"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Agenda items
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agenda_items_show_meetings_and_take_the_township_review() {
+    let hub = hub().await;
+    let clerk = tablet(&hub, CLERK, "east-tablet").await;
+    let id = on(&clerk, |s| {
+        let item = s
+            .create_agenda(NewAgendaItem {
+                title: "修建村道".into(),
+                category: "projects".into(),
+                description: "硬化东村至南岭村道路 1.2 公里。".into(),
+            })
+            .unwrap();
+        s.record_agenda(
+            item.id,
+            AgendaAction::Meeting(Meeting {
+                body: MeetingBody::PartyBranch,
+                held_on: Timestamp::now().china_date(),
+                entitled: 7,
+                present: 6,
+                households: None,
+                households_represented: None,
+                votes_for: 5,
+                votes_against: 1,
+                abstentions: 0,
+                minutes: "支部提议修建村道".into(),
+                sign_in_photos: vec!["photo-1".into()],
+            }),
+        )
+        .unwrap();
+        item.id
+    })
+    .await;
+    sync(&clerk).await;
+
+    let mut b = Browser::signed_in(&hub, REVIEWER).await;
+    let list = b.get("/console/agenda").await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(list.body.contains("修建村道"));
+    assert!(list.body.contains("2/6 两委会议商议"));
+    assert_labelled(&list.body);
+    let done = b.get("/console/agenda?stage=done").await;
+    assert!(!done.body.contains("修建村道"));
+
+    let url = format!("/console/agenda/{id}");
+    let page = b.get(&url).await;
+    assert_eq!(page.status, StatusCode::OK);
+    for seen in [
+        "修建村道",
+        "硬化东村至南岭村道路",
+        "党支部会议",
+        "7 / 6",
+        "5 / 1 / 0",
+        "通过",
+        "支部提议修建村道",
+        "东村代办员",
+        "east-tablet (#1)",
+    ] {
+        assert!(page.body.contains(seen), "{seen}");
+    }
+    assert_labelled(&page.body);
+
+    let a = b
+        .submit(
+            &url,
+            &format!("{url}/review"),
+            &[("review", "reviewed"), ("comment", " ")],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(a.body.contains("请填写乡镇意见"));
+    let a = b
+        .submit(
+            &url,
+            &format!("{url}/review"),
+            &[("review", "recorded"), ("comment", "已备案，注意公开期")],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    assert_eq!(a.location, Some(format!("{url}?done=review")));
+    let a = b
+        .submit(&url, &format!("{url}/comment"), &[("text", "请附预算")])
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    let page = b.get(&format!("{url}?done=review")).await;
+    assert!(page.body.contains("乡镇意见已记录"));
+    assert!(page.body.contains("已备案，注意公开期") && page.body.contains("请附预算"));
+    assert!(
+        !page.body.contains("尚未写入"),
+        "each record shows when the hub received it"
+    );
+    let token = csrf(&page.body);
+    let forged = b
+        .post(
+            &format!("{url}/comment"),
+            &[("csrf", "nope"), ("text", "x")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        b.post(
+            &format!("{url}/settle"),
+            &[
+                ("csrf", &token),
+                ("keep", &Uuid::new_v4().to_string()),
+                ("note", "x")
+            ]
+        )
+        .await
+        .status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "no conflict to settle"
+    );
+
+    // The clerk's tablet receives the township's review.
+    sync(&clerk).await;
+    let detail = on(&clerk, move |s| s.agenda(id).unwrap()).await;
+    assert!(detail.history.iter().any(|h| matches!(
+        &h.action,
+        AgendaAction::TownshipReview { review: ReviewKind::Recorded, comment } if comment == "已备案，注意公开期"
+    )));
+    assert!(detail.comments.iter().any(|c| c.text == "请附预算"));
+}
