@@ -321,6 +321,7 @@ fn serve(
     secure_cookies: bool,
     data_dir: &std::path::Path,
 ) -> Result<(), String> {
+    let data_dir = data_dir.to_path_buf();
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async move {
         let mut passwords = Vec::new();
@@ -342,6 +343,22 @@ fn serve(
                 );
             }
         }
+        // Demo work only on a hub that holds no document yet (and has no demo tablet).
+        let demo_code = if demo
+            && storage.counts().map_err(|e| e.to_string())?.0 == 0
+            && !data_dir.join("demo-tablet.db").exists()
+        {
+            Some(
+                admin::issue_enrolment_code(
+                    storage.as_ref(),
+                    "clerk-east",
+                    std::time::Duration::from_secs(3600),
+                )
+                .map_err(|e| e.to_string())?,
+            )
+        } else {
+            None
+        };
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
@@ -367,6 +384,20 @@ fn serve(
             ..ConsoleConfig::default()
         }))
         .into_make_service_with_connect_info::<SocketAddr>();
+        if let Some(code) = demo_code {
+            // A fresh demo hub gets a demo tablet's work, synced like any tablet's, so that the
+            // console has requests to decide.
+            let url = format!("http://{local}");
+            let path = data_dir.join("demo-tablet.db");
+            tokio::task::spawn_blocking(move || {
+                match bianmin_server::demo::seed(&url, &code, &path) {
+                    Ok(n) => {
+                        println!("Demo tablet of East Village synced {n} requests to the township.")
+                    }
+                    Err(e) => eprintln!("demo requests not loaded: {e}"),
+                }
+            });
+        }
         axum::serve(listener, service)
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
