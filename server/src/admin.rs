@@ -1,5 +1,5 @@
 //! Administration: users, enrolment codes, devices and reference data. Used by the
-//! `bianmin-server` subcommands on a data directory (and later by the console).
+//! `bianmin-server` subcommands on a data directory and by the console's administration pages.
 
 use std::time::Duration;
 

@@ -6,7 +6,7 @@
 //!
 //! - [`app`] builds the HTTP router (tested with `tower::ServiceExt::oneshot`, served by `main`).
 //! - [`engine`]: enrolment and sync rounds. [`storage`]: the storage trait and its SQLite backend.
-//! - [`admin`]: users, enrolment codes, revocation, reference data (CLI now, console later).
+//! - [`admin`]: users, enrolment codes, revocation, reference data (the CLI and the console).
 
 pub mod admin;
 pub mod api;

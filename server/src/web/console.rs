@@ -11,13 +11,18 @@
 //!   it on every POST.
 //! - `sign_in`: the sign-in and sign-out pages. `queue`: the work queue. `request_page`: a
 //!   request's page and its actions. `agenda`: agenda items and the township review.
+//! - `dashboard`: the dashboard page and its CSV and XLSX exports ([`super::dashboard`]).
+//! - `admin`: the administrators' pages (users and passwords, devices and enrolment codes,
+//!   the service-item catalog, the holiday calendar); reviewers get 403.
 //! - `labels`: the two-language words for the domain's values.
 
 pub mod csrf;
 mod labels;
 pub mod session;
 
+mod admin;
 mod agenda;
+mod dashboard;
 mod queue;
 mod request_page;
 mod sign_in;
@@ -28,6 +33,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::Response;
 use axum::routing::get;
+use bianmin_domain::Role;
 use maud::{Markup, html};
 
 pub use session::{Console, ConsoleConfig};
@@ -58,6 +64,10 @@ pub fn routes() -> Router<AppState> {
             "/console/agenda/{id}/{action}",
             get(agenda::back_to_page).post(agenda::act),
         )
+        .route("/console/dashboard", get(dashboard::page))
+        .route("/console/dashboard.csv", get(dashboard::csv))
+        .route("/console/dashboard.xlsx", get(dashboard::xlsx))
+        .merge(admin::routes())
 }
 
 /// The request's language.
@@ -128,15 +138,23 @@ pub(crate) fn style() -> Markup {
     html! { style { (maud::PreEscaped(STYLE)) } }
 }
 
-/// The top-bar links of every signed-in page.
-pub(crate) fn nav(l: Lang) -> Vec<(&'static str, String)> {
-    vec![
+/// The top-bar links of every signed-in page (the administration pages for administrators).
+pub(crate) fn nav(l: Lang, role: Role) -> Vec<(&'static str, String)> {
+    let mut links = vec![
         (tr(l, "待办", "Queue"), "/console/requests".to_string()),
         (
             tr(l, "村务议题", "Agenda items"),
             "/console/agenda".to_string(),
         ),
-    ]
+        (
+            tr(l, "统计分析", "Dashboard"),
+            "/console/dashboard".to_string(),
+        ),
+    ];
+    if role == Role::Administrator {
+        links.extend(admin::nav(l));
+    }
+    links
 }
 
 /// The line above each signed-in page: who is signed in, and the sign-out button.
@@ -159,7 +177,7 @@ pub(crate) fn console_page(
     body: Markup,
 ) -> Response {
     let l = lang.lang;
-    let nav = nav(l);
+    let nav = nav(l, signed.user.role);
     let nav: Vec<(&str, String)> = nav.iter().map(|(a, b)| (*a, b.clone())).collect();
     layout::page_with_status(
         status,

@@ -248,6 +248,12 @@ impl Console {
         HeaderValue::from_static("bianmin_console=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
     }
 
+    /// Forgets the reference data read last (after an administrator loaded new data), so the
+    /// next page reads it again.
+    pub(crate) fn forget_reference(&self) {
+        *lock(&self.reference) = None;
+    }
+
     /// The reference data, read again at most every 30 seconds.
     pub(crate) fn reference(
         &self,

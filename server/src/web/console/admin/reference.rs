@@ -1,0 +1,384 @@
+//! Reference data: the service-item catalog (list, load a new one from pasted JSON) and the
+//! holiday calendar (the loaded years with holidays and adjusted working days, load a year).
+//! Both go through [`crate::admin::load_catalog`] and [`crate::admin::load_calendar`]: JSON that
+//! does not parse or breaks a rule changes nothing, and the page says why. A new calendar moves
+//! deadlines: the engine rewrites them in the index within seconds.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use bianmin_client_core::protocol::ReferenceData;
+use bianmin_domain::{Catalog, HandlingLevel, YearCalendar};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::users::admin_error;
+use super::{Admin, AdminForm, error, notice};
+use crate::AppState;
+use crate::admin::{self, AdminError};
+use crate::error::AppError;
+use crate::web::console::session::Signed;
+use crate::web::console::{blocking, console_page, csrf, fail};
+use crate::web::i18n::{Lang, PageLang, tr};
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct DoneQuery {
+    done: Option<String>,
+    year: Option<i32>,
+}
+
+async fn load(state: &AppState) -> Result<Option<ReferenceData>, AppError> {
+    let storage = state.storage.clone();
+    blocking(move || Ok(storage.reference()?)).await
+}
+
+fn level(l: Lang, level: HandlingLevel) -> &'static str {
+    match level {
+        HandlingLevel::Village => tr(l, "村级办结", "Village"),
+        HandlingLevel::VillageCollectsTownshipHandles => {
+            tr(l, "村收镇办", "Village collects, township decides")
+        }
+        HandlingLevel::Township => tr(l, "乡镇办理", "Township"),
+    }
+}
+
+/// The JSON box of a load form.
+fn json_form(l: Lang, signed: &Signed, id: &str, action: &str, what: Markup) -> Markup {
+    html! {
+        form.card id=(id) method="post" action=(action) {
+            (csrf::field(&signed.csrf))
+            (what)
+            p { button type="submit" { (tr(l, "加载", "Load")) } }
+        }
+    }
+}
+
+fn render_catalog(
+    lang: PageLang,
+    status: StatusCode,
+    signed: &Signed,
+    reference: Option<&ReferenceData>,
+    message: Option<String>,
+    refused: Option<&str>,
+    typed: &str,
+) -> Response {
+    let l = lang.lang;
+    let body = html! {
+        (notice(message))
+        @match reference {
+            Some(r) => {
+                p { (tr(l, "参考数据版本：", "Reference data version: ")) (r.version) " · "
+                    (tr(l, "事项数：", "Items: ")) (r.catalog.items.len()) }
+                table.catalog {
+                    thead { tr {
+                        th { (tr(l, "代码", "Code")) }
+                        th { (tr(l, "名称", "Name")) }
+                        th { (tr(l, "办理层级", "Level")) }
+                        th { (tr(l, "承诺时限", "Time limit")) }
+                        th { (tr(l, "申请材料", "Materials")) }
+                    } }
+                    tbody {
+                        @for item in &r.catalog.items {
+                            tr {
+                                td { code { (item.code) } }
+                                td { (match l { Lang::Zh => &item.name_zh, Lang::En => &item.name_en }) }
+                                td { (level(l, item.level)) }
+                                td {
+                                    @if item.time_limit_days == 0 { (tr(l, "即办", "On the spot")) }
+                                    @else { (item.time_limit_days) (tr(l, " 个工作日", " working days")) }
+                                }
+                                td { (item.materials.join(tr(l, "、", ", "))) }
+                            }
+                        }
+                    }
+                }
+            }
+            None => { p { (tr(l, "还没有加载参考数据。", "No reference data is loaded yet.")) } }
+        }
+        (json_form(l, signed, "load-catalog", "/console/admin/catalog", html! {
+            h2 { (tr(l, "加载新的服务事项目录", "Load a new service-item catalog")) }
+            (error(refused))
+            label for="catalog-json" {
+                (tr(l, "目录 JSON（格式同 domain/demo/service-items.json；整个目录被替换）",
+                    "Catalog JSON (the format of domain/demo/service-items.json; it replaces the whole catalog)"))
+            }
+            textarea #catalog-json name="json" rows="14" required spellcheck="false" { (typed) }
+            p.small { (tr(l, "平板在下次同步时收到新目录。JSON 有误时不做任何更改。",
+                          "Tablets receive the new catalog on their next sync. Nothing changes if the JSON is wrong.")) }
+        }))
+    };
+    console_page(
+        lang,
+        status,
+        signed,
+        tr(l, "服务事项", "Service items"),
+        body,
+    )
+}
+
+/// `GET /console/admin/catalog`.
+pub(crate) async fn catalog(
+    lang: PageLang,
+    Admin(signed): Admin,
+    State(state): State<AppState>,
+    Query(q): Query<DoneQuery>,
+) -> Response {
+    let l = lang.lang;
+    let reference = match load(&state).await {
+        Ok(r) => r,
+        Err(e) => return fail(lang, e),
+    };
+    let message = (q.done.as_deref() == Some("loaded")).then(|| {
+        tr(
+            l,
+            "新目录已加载。平板在下次同步时收到。",
+            "The new catalog is loaded. Tablets receive it on their next sync.",
+        )
+        .to_string()
+    });
+    render_catalog(
+        lang,
+        StatusCode::OK,
+        &signed,
+        reference.as_ref(),
+        message,
+        None,
+        "",
+    )
+}
+
+/// A refused load's message: the rule the JSON broke (names fields and rules, no personal data).
+fn refused_message(l: Lang, what_zh: &str, what_en: &str, e: &AdminError) -> String {
+    match l {
+        Lang::Zh => format!("{what_zh}未加载，原有数据不变：{e}"),
+        Lang::En => format!("The {what_en} was not loaded; nothing changed: {e}"),
+    }
+}
+
+/// `POST /console/admin/catalog`: loads a catalog.
+pub(crate) async fn load_catalog(
+    lang: PageLang,
+    State(state): State<AppState>,
+    AdminForm { signed, fields }: AdminForm,
+) -> Response {
+    let l = lang.lang;
+    let json = fields.text("json");
+    let refused = if json.trim().is_empty() {
+        Some(tr(l, "请粘贴目录 JSON。", "Paste the catalog JSON.").to_string())
+    } else {
+        match Catalog::from_json(&json) {
+            Ok(c) if c.items.is_empty() => Some(
+                tr(
+                    l,
+                    "目录未加载，原有数据不变：目录中没有任何事项。",
+                    "The catalog was not loaded; nothing changed: it lists no item.",
+                )
+                .to_string(),
+            ),
+            _ => {
+                let storage = state.storage.clone();
+                let text = json.clone();
+                let loaded =
+                    blocking(move || Ok(admin::load_catalog(storage.as_ref(), &text))).await;
+                match loaded {
+                    Ok(Ok(version)) => {
+                        state.console.forget_reference();
+                        tracing::info!(admin = %signed.user.id, version, "console admin: catalog loaded");
+                        return Redirect::to("/console/admin/catalog?done=loaded").into_response();
+                    }
+                    Ok(Err(e @ AdminError::Invalid(_))) => {
+                        Some(refused_message(l, "目录", "catalog", &e))
+                    }
+                    Ok(Err(e)) => return fail(lang, admin_error(e)),
+                    Err(e) => return fail(lang, e),
+                }
+            }
+        }
+    };
+    tracing::info!(admin = %signed.user.id, "console admin: catalog refused");
+    let reference = match load(&state).await {
+        Ok(r) => r,
+        Err(e) => return fail(lang, e),
+    };
+    render_catalog(
+        lang,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &signed,
+        reference.as_ref(),
+        None,
+        refused.as_deref(),
+        &json,
+    )
+}
+
+fn year_card(l: Lang, cal: &YearCalendar) -> Markup {
+    html! {
+        section.card.year id={ "year-" (cal.year) } {
+            h2 { (cal.year) (tr(l, " 年", "")) }
+            @if cal.holidays.is_empty() {
+                p { (tr(l, "没有节假日。", "No holidays.")) }
+            } @else {
+                table {
+                    thead { tr {
+                        th { (tr(l, "节假日", "Holiday")) }
+                        th { (tr(l, "放假日期", "Days off")) }
+                        th { (tr(l, "天数", "Days")) }
+                    } }
+                    tbody {
+                        @for h in &cal.holidays {
+                            tr {
+                                td { (h.name) }
+                                td {
+                                    @match (h.dates.iter().min(), h.dates.iter().max()) {
+                                        (Some(a), Some(b)) if a == b => { (a.format("%Y-%m-%d")) }
+                                        (Some(a), Some(b)) => { (a.format("%Y-%m-%d")) " – " (b.format("%Y-%m-%d")) }
+                                        _ => { "—" }
+                                    }
+                                }
+                                td { (h.dates.len()) }
+                            }
+                        }
+                    }
+                }
+            }
+            p {
+                strong { (tr(l, "调休上班日：", "Adjusted working days: ")) }
+                @if cal.adjusted_working_days.is_empty() { "—" }
+                @else {
+                    @for (i, d) in cal.adjusted_working_days.iter().enumerate() {
+                        @if i > 0 { (tr(l, "、", ", ")) }
+                        (d.format("%Y-%m-%d"))
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn render_calendar(
+    lang: PageLang,
+    status: StatusCode,
+    signed: &Signed,
+    reference: Option<&ReferenceData>,
+    message: Option<String>,
+    refused: Option<&str>,
+    typed: &str,
+) -> Response {
+    let l = lang.lang;
+    let mut years: Vec<&YearCalendar> = reference
+        .map(|r| r.calendars.iter().collect())
+        .unwrap_or_default();
+    years.sort_by_key(|c| c.year);
+    let body = html! {
+        (notice(message))
+        p {
+            (tr(l, "已加载的年份：", "Years loaded: "))
+            @if years.is_empty() { "—" }
+            @for (i, c) in years.iter().enumerate() {
+                @if i > 0 { (tr(l, "、", ", ")) }
+                a href={ "#year-" (c.year) } { (c.year) }
+            }
+            br;
+            span.small { (tr(l, "没有加载日历的年份按周一至周五计算工作日。",
+                             "A year without a calendar counts Monday to Friday as working days.")) }
+        }
+        @for c in &years { (year_card(l, c)) }
+        (json_form(l, signed, "load-calendar", "/console/admin/calendar", html! {
+            h2 { (tr(l, "加载一年的节假日安排", "Load a year's holiday calendar")) }
+            (error(refused))
+            label for="calendar-json" {
+                (tr(l, "日历 JSON（格式同 domain/demo/calendar-2026.json；替换同一年份的日历）",
+                    "Calendar JSON (the format of domain/demo/calendar-2026.json; it replaces that year's calendar)"))
+            }
+            textarea #calendar-json name="json" rows="14" required spellcheck="false" { (typed) }
+            p.small { (tr(l, "加载后，中心平台会在几秒内按新日历自动重算所有办件的办理期限。",
+                          "Once loaded, the hub recomputes every request's deadline on the new calendar within seconds.")) }
+        }))
+    };
+    console_page(
+        lang,
+        status,
+        signed,
+        tr(l, "节假日安排", "Holiday calendar"),
+        body,
+    )
+}
+
+/// `GET /console/admin/calendar`.
+pub(crate) async fn calendar(
+    lang: PageLang,
+    Admin(signed): Admin,
+    State(state): State<AppState>,
+    Query(q): Query<DoneQuery>,
+) -> Response {
+    let l = lang.lang;
+    let reference = match load(&state).await {
+        Ok(r) => r,
+        Err(e) => return fail(lang, e),
+    };
+    let message = match (q.done.as_deref(), q.year) {
+        (Some("loaded"), Some(year)) => Some(match l {
+            Lang::Zh => format!("{year} 年的日历已加载。中心平台会在几秒内自动重算办理期限。"),
+            Lang::En => format!(
+                "The calendar of {year} is loaded. The hub recomputes the deadlines within seconds."
+            ),
+        }),
+        _ => None,
+    };
+    render_calendar(
+        lang,
+        StatusCode::OK,
+        &signed,
+        reference.as_ref(),
+        message,
+        None,
+        "",
+    )
+}
+
+/// `POST /console/admin/calendar`: loads a year's calendar.
+pub(crate) async fn load_calendar(
+    lang: PageLang,
+    State(state): State<AppState>,
+    AdminForm { signed, fields }: AdminForm,
+) -> Response {
+    let l = lang.lang;
+    let json = fields.text("json");
+    let refused = if json.trim().is_empty() {
+        tr(l, "请粘贴日历 JSON。", "Paste the calendar JSON.").to_string()
+    } else {
+        let storage = state.storage.clone();
+        let text = json.clone();
+        let loaded = blocking(move || {
+            let year = YearCalendar::from_json(&text).map(|c| c.year).ok();
+            Ok(admin::load_calendar(storage.as_ref(), &text).map(|v| (v, year)))
+        })
+        .await;
+        match loaded {
+            Ok(Ok((version, year))) => {
+                state.console.forget_reference();
+                let year = year.unwrap_or_default();
+                tracing::info!(admin = %signed.user.id, version, year, "console admin: calendar loaded");
+                return Redirect::to(&format!("/console/admin/calendar?done=loaded&year={year}"))
+                    .into_response();
+            }
+            Ok(Err(e @ AdminError::Invalid(_))) => refused_message(l, "日历", "calendar", &e),
+            Ok(Err(e)) => return fail(lang, admin_error(e)),
+            Err(e) => return fail(lang, e),
+        }
+    };
+    tracing::info!(admin = %signed.user.id, "console admin: calendar refused");
+    let reference = match load(&state).await {
+        Ok(r) => r,
+        Err(e) => return fail(lang, e),
+    };
+    render_calendar(
+        lang,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &signed,
+        reference.as_ref(),
+        None,
+        Some(&refused),
+        &json,
+    )
+}

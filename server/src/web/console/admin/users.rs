@@ -1,0 +1,549 @@
+//! Users and roles: the list, adding a user (name, display name, role, area), and a user's
+//! page where the console password is set or removed.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use bianmin_client_core::protocol::ReferenceData;
+use bianmin_domain::Role;
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::{Admin, AdminForm, error, notice};
+use crate::AppState;
+use crate::admin::{self, AdminError};
+use crate::error::AppError;
+use crate::password::{MAX_LENGTH, MIN_LENGTH, PasswordError};
+use crate::storage::{DeviceRecord, StorageError, UserRecord};
+use crate::web::console::csrf;
+use crate::web::console::session::Signed;
+use crate::web::console::{blocking, console_page, fail, labels};
+use crate::web::i18n::{Lang, PageLang, tr};
+
+/// The roles, in the order the form offers them.
+const ROLES: [Role; 4] = [
+    Role::Resident,
+    Role::Clerk,
+    Role::Reviewer,
+    Role::Administrator,
+];
+
+/// The longest display name accepted.
+const MAX_DISPLAY_NAME: usize = 100;
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct DoneQuery {
+    done: Option<String>,
+}
+
+/// An area's name from the directory: the county, a township or a village (its code if unknown).
+pub(super) fn area_name(l: Lang, reference: Option<&ReferenceData>, area: &str) -> String {
+    let pick = |zh: &str, en: &str| match l {
+        Lang::Zh => zh.to_string(),
+        Lang::En => en.to_string(),
+    };
+    let Some(dir) = reference.map(|r| &r.directory) else {
+        return area.to_string();
+    };
+    if dir.county.code == area {
+        return pick(&dir.county.name_zh, &dir.county.name_en);
+    }
+    for t in &dir.townships {
+        if t.code == area {
+            return pick(&t.name_zh, &t.name_en);
+        }
+        if let Some(v) = t.villages.iter().find(|v| v.code == area) {
+            return pick(&v.name_zh, &v.name_en);
+        }
+    }
+    area.to_string()
+}
+
+/// What the add form shows again after a refusal.
+#[derive(Default)]
+struct AddForm {
+    name: String,
+    display_name: String,
+    role: String,
+    area: String,
+    error: Option<String>,
+}
+
+fn render_list(
+    lang: PageLang,
+    status: StatusCode,
+    signed: &Signed,
+    (users, devices, reference): &Listed,
+    message: Option<String>,
+    form: &AddForm,
+) -> Response {
+    let l = lang.lang;
+    let reference = reference.as_ref();
+    let body = html! {
+        (notice(message))
+        table.users {
+            thead { tr {
+                th { (tr(l, "用户名", "User name")) }
+                th { (tr(l, "显示名称", "Display name")) }
+                th { (tr(l, "角色", "Role")) }
+                th { (tr(l, "辖区", "Area")) }
+                th { (tr(l, "审核台密码", "Console password")) }
+                th { (tr(l, "在用设备", "Active devices")) }
+            } }
+            tbody {
+                @for u in users {
+                    tr {
+                        td { a href={ "/console/admin/users/" (u.id) } { (u.name) } }
+                        td { (u.display_name) }
+                        td { (labels::role(l, u.role)) }
+                        td { (area_name(l, reference, &u.area)) " " span.small { "(" (u.area) ")" } }
+                        td { @if u.password_hash.is_some() { (tr(l, "已设置", "set")) } @else { "—" } }
+                        td { (devices.iter().filter(|d| d.user_id == u.id && d.revoked_at.is_none()).count()) }
+                    }
+                }
+            }
+        }
+        (add_form(l, signed, reference, form))
+    };
+    console_page(
+        lang,
+        status,
+        signed,
+        tr(l, "用户和角色", "Users and roles"),
+        body,
+    )
+}
+
+fn add_form(l: Lang, signed: &Signed, reference: Option<&ReferenceData>, f: &AddForm) -> Markup {
+    html! {
+        form.card #add-user method="post" action="/console/admin/users" {
+            h2 { (tr(l, "添加用户", "Add a user")) }
+            (error(f.error.as_deref()))
+            (csrf::field(&signed.csrf))
+            label for="u-name" { (tr(l, "用户名（登录用，字母、数字、- _ .）", "User name (for signing in: letters, digits, - _ .)")) }
+            input #u-name type="text" name="name" value=(f.name) maxlength="64" required
+                autocapitalize="none" spellcheck="false";
+            label for="u-display" { (tr(l, "显示名称", "Display name")) }
+            input #u-display type="text" name="display_name" value=(f.display_name) maxlength="100";
+            label for="u-role" { (tr(l, "角色", "Role")) }
+            select #u-role name="role" required {
+                option value="" selected[f.role.is_empty()] { (tr(l, "请选择", "Choose")) }
+                @for r in ROLES {
+                    option value=(r.as_str()) selected[f.role == r.as_str()] { (labels::role(l, r)) }
+                }
+            }
+            label for="u-area" {
+                (tr(l, "辖区（居民、代办员选村，审核员选乡镇，管理员选县）",
+                    "Area (a village for residents and clerks, a township for reviewers, the county for administrators)"))
+            }
+            @match reference {
+                Some(r) => {
+                    select #u-area name="area" required {
+                        option value="" selected[f.area.is_empty()] { (tr(l, "请选择", "Choose")) }
+                        @let dir = &r.directory;
+                        option value=(dir.county.code) selected[f.area == dir.county.code] {
+                            (area_name(l, reference, &dir.county.code)) " (" (dir.county.code) ")"
+                        }
+                        @for t in &dir.townships {
+                            option value=(t.code) selected[f.area == t.code] {
+                                "— " (area_name(l, reference, &t.code)) " (" (t.code) ")"
+                            }
+                            @for v in &t.villages {
+                                option value=(v.code) selected[f.area == v.code] {
+                                    "—— " (area_name(l, reference, &v.code)) " (" (v.code) ")"
+                                }
+                            }
+                        }
+                    }
+                }
+                None => {
+                    input #u-area type="text" name="area" value=(f.area) required inputmode="numeric";
+                }
+            }
+            p { button type="submit" { (tr(l, "添加", "Add")) } }
+            p.small {
+                (tr(l, "添加后，在用户页面设置审核台密码，或在“设备”页面为其平板生成登记码。",
+                    "Then set a console password on the user's page, or issue an enrolment code for their tablet on the Devices page."))
+            }
+        }
+    }
+}
+
+type Listed = (Vec<UserRecord>, Vec<DeviceRecord>, Option<ReferenceData>);
+
+async fn load_list(state: &AppState) -> Result<Listed, AppError> {
+    let storage = state.storage.clone();
+    blocking(move || Ok((storage.users()?, storage.devices()?, storage.reference()?))).await
+}
+
+/// `GET /console/admin/users`.
+pub(crate) async fn list(
+    lang: PageLang,
+    Admin(signed): Admin,
+    State(state): State<AppState>,
+    Query(q): Query<DoneQuery>,
+) -> Response {
+    let l = lang.lang;
+    let listed = match load_list(&state).await {
+        Ok(x) => x,
+        Err(e) => return fail(lang, e),
+    };
+    let message = match q.done.as_deref() {
+        Some("added") => Some(tr(l, "用户已添加。", "The user was added.").to_string()),
+        _ => None,
+    };
+    render_list(
+        lang,
+        StatusCode::OK,
+        &signed,
+        &listed,
+        message,
+        &AddForm::default(),
+    )
+}
+
+/// Why a user could not be added, in the page's language.
+fn add_error(l: Lang, name: &str, e: &AdminError) -> Option<String> {
+    Some(match e {
+        AdminError::Invalid(v) if v.field == "name" => tr(
+            l,
+            "用户名须为 1 到 64 个字母、数字、“-”、“_”或“.”（不能有空格或汉字）。",
+            "The user name must be 1 to 64 letters, digits, '-', '_' or '.' (no spaces).",
+        )
+        .to_string(),
+        AdminError::Invalid(v) if v.field == "identity.area" => tr(
+            l,
+            "辖区与角色不符：居民和代办员选村（12 位代码），审核员选乡镇（9 位），管理员选县（6 位）。",
+            "The area does not fit the role: a village (12 digits) for residents and clerks, a township (9) for reviewers, the county (6) for administrators.",
+        )
+        .to_string(),
+        AdminError::Invalid(v) if v.field == "area" => tr(
+            l,
+            "辖区不在已加载的村庄目录中。",
+            "The area is not in the loaded village directory.",
+        )
+        .to_string(),
+        AdminError::Storage(StorageError::Duplicate(_)) => format!(
+            "{}{name}{}",
+            tr(l, "用户名“", "The user name '"),
+            tr(
+                l,
+                "”已被使用，请换一个。",
+                "' is taken already: choose another."
+            )
+        ),
+        _ => return None,
+    })
+}
+
+/// `POST /console/admin/users`: adds a user.
+pub(crate) async fn add(
+    lang: PageLang,
+    State(state): State<AppState>,
+    AdminForm { signed, fields }: AdminForm,
+) -> Response {
+    let l = lang.lang;
+    let mut form = AddForm {
+        name: fields.text("name").trim().to_string(),
+        display_name: fields.text("display_name").trim().to_string(),
+        role: fields.text("role"),
+        area: fields.text("area").trim().to_string(),
+        error: None,
+    };
+    let role = Role::parse(&form.role).ok();
+    let refused = if role.is_none() {
+        Some(tr(l, "请选择角色。", "Choose a role.").to_string())
+    } else if form.area.is_empty() {
+        Some(tr(l, "请选择辖区。", "Choose an area.").to_string())
+    } else if form.display_name.chars().count() > MAX_DISPLAY_NAME {
+        Some(
+            tr(
+                l,
+                "显示名称最多 100 个字符。",
+                "The display name may have at most 100 characters.",
+            )
+            .to_string(),
+        )
+    } else {
+        None
+    };
+    if refused.is_none()
+        && let Some(role) = role
+    {
+        let storage = state.storage.clone();
+        let (name, display, area) = (
+            form.name.clone(),
+            form.display_name.clone(),
+            form.area.clone(),
+        );
+        let added = blocking(move || {
+            Ok(admin::add_user(
+                storage.as_ref(),
+                &name,
+                &display,
+                role,
+                &area,
+            ))
+        })
+        .await;
+        match added {
+            Ok(Ok(user)) => {
+                tracing::info!(admin = %signed.user.id, user = %user.id, role = %role, "console admin: user added");
+                return Redirect::to("/console/admin/users?done=added").into_response();
+            }
+            Ok(Err(e)) => match add_error(l, &form.name, &e) {
+                Some(message) => form.error = Some(message),
+                None => return fail(lang, admin_error(e)),
+            },
+            Err(e) => return fail(lang, e),
+        }
+    } else {
+        form.error = refused;
+    }
+    tracing::info!(admin = %signed.user.id, "console admin: adding a user refused");
+    let listed = match load_list(&state).await {
+        Ok(x) => x,
+        Err(e) => return fail(lang, e),
+    };
+    render_list(
+        lang,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &signed,
+        &listed,
+        None,
+        &form,
+    )
+}
+
+/// An administrative failure as the console's error.
+pub(super) fn admin_error(e: AdminError) -> AppError {
+    match e {
+        AdminError::Storage(s) => AppError::from(s),
+        AdminError::Invalid(v) => {
+            AppError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", v.to_string())
+        }
+        AdminError::Password(p) => {
+            AppError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", p.to_string())
+        }
+    }
+}
+
+type OneUser = (UserRecord, Vec<DeviceRecord>, Option<ReferenceData>);
+
+async fn load_user(state: &AppState, id: String) -> Result<OneUser, AppError> {
+    let storage = state.storage.clone();
+    blocking(move || {
+        let user = storage
+            .user(&id)?
+            .ok_or_else(|| AppError::new(StatusCode::NOT_FOUND, "not_found", "no such user"))?;
+        let devices = storage
+            .devices()?
+            .into_iter()
+            .filter(|d| d.user_id == user.id)
+            .collect();
+        Ok((user, devices, storage.reference()?))
+    })
+    .await
+}
+
+fn render_user(
+    lang: PageLang,
+    status: StatusCode,
+    signed: &Signed,
+    (user, devices, reference): &OneUser,
+    message: Option<String>,
+    refused: Option<&str>,
+) -> Response {
+    let l = lang.lang;
+    let base = format!("/console/admin/users/{}", user.id);
+    let body = html! {
+        (notice(message))
+        section.card {
+            dl {
+                dt { (tr(l, "用户名", "User name")) } dd { (user.name) }
+                dt { (tr(l, "显示名称", "Display name")) } dd { (user.display_name) }
+                dt { (tr(l, "角色", "Role")) } dd { (labels::role(l, user.role)) }
+                dt { (tr(l, "辖区", "Area")) } dd { (area_name(l, reference.as_ref(), &user.area)) " (" (user.area) ")" }
+                dt { (tr(l, "添加时间", "Added")) } dd { (labels::time(bianmin_domain::Timestamp(user.created_at))) }
+                dt { (tr(l, "审核台密码", "Console password")) }
+                dd {
+                    @if user.password_hash.is_some() { (tr(l, "已设置", "Set")) } @else { (tr(l, "未设置（不能登录审核台）", "None (cannot sign in to the console)")) }
+                    @if !crate::web::console::session::console_role(user.role) {
+                        br; span.small { (tr(l, "这个角色不能登录审核台。", "This role cannot sign in to the console.")) }
+                    }
+                }
+            }
+        }
+        form.card #set-password method="post" action={ (base) "/password" } {
+            h2 { (tr(l, "设置审核台密码", "Set the console password")) }
+            (error(refused))
+            (csrf::field(&signed.csrf))
+            label for="p-new" { (tr(l, "新密码（8 到 256 个字符）", "New password (8 to 256 characters)")) }
+            input #p-new type="password" name="password" autocomplete="new-password" required minlength="8" maxlength="256";
+            label for="p-again" { (tr(l, "再输入一次", "Again")) }
+            input #p-again type="password" name="again" autocomplete="new-password" required minlength="8" maxlength="256";
+            p { button type="submit" { (tr(l, "设置密码", "Set password")) } }
+            p.small { (tr(l, "只保存密码的哈希值。已锁定的登录名仍要等锁定时间结束。",
+                          "Only the password's hash is stored. A locked sign-in name stays locked until its time runs out.")) }
+        }
+        @if user.password_hash.is_some() {
+            form.card #clear-password method="post" action={ (base) "/password/clear" } {
+                h2 { (tr(l, "删除审核台密码", "Remove the console password")) }
+                (csrf::field(&signed.csrf))
+                p { (tr(l, "删除后不能再登录审核台；已登录的会话到期为止。",
+                        "No more sign-ins afterwards; a session already open runs until it ends.")) }
+                p { button.secondary type="submit" { (tr(l, "删除密码", "Remove password")) } }
+            }
+        }
+        section.card {
+            h2 { (tr(l, "设备", "Devices")) }
+            @if devices.is_empty() {
+                p { (tr(l, "没有登记的设备。", "No enrolled device.")) }
+            } @else {
+                ul {
+                    @for d in devices {
+                        li {
+                            (d.name) " (#" (d.device_no) ") "
+                            @if d.revoked_at.is_some() { (tr(l, "已停用", "revoked")) } @else { (tr(l, "使用中", "active")) }
+                        }
+                    }
+                }
+            }
+            p { a href="/console/admin/devices" { (tr(l, "生成登记码或停用设备", "Issue an enrolment code or revoke a device")) } }
+        }
+        p { a href="/console/admin/users" { (tr(l, "← 全部用户", "← All users")) } }
+    };
+    console_page(lang, status, signed, &user.display_name, body)
+}
+
+/// `GET /console/admin/users/{id}`.
+pub(crate) async fn show(
+    lang: PageLang,
+    Admin(signed): Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<DoneQuery>,
+) -> Response {
+    let l = lang.lang;
+    let loaded = match load_user(&state, id).await {
+        Ok(x) => x,
+        Err(e) => return fail(lang, e),
+    };
+    let message = match q.done.as_deref() {
+        Some("password_set") => {
+            Some(tr(l, "审核台密码已设置。", "The console password is set.").to_string())
+        }
+        Some("password_cleared") => {
+            Some(tr(l, "审核台密码已删除。", "The console password is removed.").to_string())
+        }
+        _ => None,
+    };
+    render_user(lang, StatusCode::OK, &signed, &loaded, message, None)
+}
+
+/// `GET` on a form's address (a reload): back to the user's page.
+pub(crate) async fn back_to_user(Path(id): Path<String>) -> Response {
+    let id: String = id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    Redirect::to(&format!("/console/admin/users/{id}")).into_response()
+}
+
+async fn change_password(
+    lang: PageLang,
+    state: AppState,
+    signed: Signed,
+    id: String,
+    password: Option<String>,
+) -> Response {
+    let storage = state.storage.clone();
+    let user_id = id.clone();
+    let set = password.is_some();
+    let changed = blocking(move || {
+        let user = storage
+            .user(&user_id)?
+            .ok_or_else(|| AppError::new(StatusCode::NOT_FOUND, "not_found", "no such user"))?;
+        Ok(admin::set_password(
+            storage.as_ref(),
+            &user.name,
+            password.as_deref(),
+        ))
+    })
+    .await;
+    match changed {
+        Ok(Ok(user)) => {
+            tracing::info!(admin = %signed.user.id, user = %user.id, set, "console admin: console password changed");
+            let done = if set {
+                "password_set"
+            } else {
+                "password_cleared"
+            };
+            Redirect::to(&format!("/console/admin/users/{}?done={done}", user.id)).into_response()
+        }
+        Ok(Err(AdminError::Password(PasswordError::Length))) => {
+            refuse_password(lang, &state, &signed, id, length_message(lang.lang)).await
+        }
+        Ok(Err(e)) => fail(lang, admin_error(e)),
+        Err(e) => fail(lang, e),
+    }
+}
+
+fn length_message(l: Lang) -> String {
+    match l {
+        Lang::Zh => format!("密码须为 {MIN_LENGTH} 到 {MAX_LENGTH} 个字符。"),
+        Lang::En => format!("A password must be {MIN_LENGTH} to {MAX_LENGTH} characters."),
+    }
+}
+
+async fn refuse_password(
+    lang: PageLang,
+    state: &AppState,
+    signed: &Signed,
+    id: String,
+    message: String,
+) -> Response {
+    tracing::info!(admin = %signed.user.id, "console admin: password refused");
+    match load_user(state, id).await {
+        Ok(loaded) => render_user(
+            lang,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            signed,
+            &loaded,
+            None,
+            Some(&message),
+        ),
+        Err(e) => fail(lang, e),
+    }
+}
+
+/// `POST /console/admin/users/{id}/password`: sets the console password.
+pub(crate) async fn set_password(
+    lang: PageLang,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    AdminForm { signed, fields }: AdminForm,
+) -> Response {
+    let l = lang.lang;
+    let password = fields.text("password");
+    if password != fields.text("again") {
+        let message = tr(
+            l,
+            "两次输入的密码不一致，未做更改。",
+            "The two passwords differ; nothing was changed.",
+        )
+        .to_string();
+        return refuse_password(lang, &state, &signed, id, message).await;
+    }
+    change_password(lang, state, signed, id, Some(password)).await
+}
+
+/// `POST /console/admin/users/{id}/password/clear`: removes the console password.
+pub(crate) async fn clear_password(
+    lang: PageLang,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    AdminForm { signed, .. }: AdminForm,
+) -> Response {
+    change_password(lang, state, signed, id, None).await
+}

@@ -1,0 +1,147 @@
+//! The dashboard of the signed-in user's area (a reviewer's township, an administrator's
+//! county): the figures, charts and tables of [`crate::web::dashboard`], and the same figures
+//! as CSV and as an Excel workbook. The handlers only fetch the counts
+//! ([`crate::engine::Engine::console_stats`], which keeps each user to their own area) and the
+//! reference data (for names), then call the pure functions.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bianmin_domain::{Role, Timestamp};
+use maud::html;
+
+use super::session::{ConsoleReference, Signed};
+use super::{blocking, console_page, fail};
+use crate::AppState;
+use crate::error::AppError;
+use crate::web::dashboard::{self, Summary};
+use crate::web::i18n::{Lang, PageLang, tr};
+
+/// The counts of the user's area, summed and named.
+async fn load(
+    state: &AppState,
+    signed: &Signed,
+) -> Result<(Summary, std::sync::Arc<ConsoleReference>), AppError> {
+    let (engine, storage, console) = (
+        state.engine.clone(),
+        state.storage.clone(),
+        state.console.clone(),
+    );
+    let user = signed.user.clone();
+    blocking(move || {
+        let reference = console.reference(storage.as_ref())?;
+        let stats = engine.console_stats(&user)?;
+        let summary =
+            dashboard::summarise(&stats, &reference.data.directory, &reference.data.catalog);
+        Ok((summary, reference))
+    })
+    .await
+}
+
+/// The name of the user's area: their township, or the county.
+fn area_name(l: Lang, reference: &ConsoleReference, role: Role, area: &str) -> String {
+    let dir = &reference.data.directory;
+    let named = |zh: &str, en: &str| match l {
+        Lang::Zh => zh.to_string(),
+        Lang::En => en.to_string(),
+    };
+    match role {
+        Role::Administrator if dir.county.code == area => {
+            named(&dir.county.name_zh, &dir.county.name_en)
+        }
+        _ => dir
+            .townships
+            .iter()
+            .find(|t| t.code == area)
+            .map(|t| named(&t.name_zh, &t.name_en))
+            .unwrap_or_else(|| area.to_string()),
+    }
+}
+
+/// `GET /console/dashboard`.
+pub(crate) async fn page(
+    lang: PageLang,
+    signed: Signed,
+    State(state): State<AppState>,
+) -> Response {
+    let l = lang.lang;
+    let (summary, reference) = match load(&state, &signed).await {
+        Ok(x) => x,
+        Err(e) => return fail(lang, e),
+    };
+    let area = area_name(l, &reference, signed.user.role, &signed.user.area);
+    let body = html! {
+        p {
+            (tr(l, "范围：", "Area: ")) strong { (area) } " · "
+            (tr(l, "办件总数：", "Requests: ")) strong.total { (summary.total.count) }
+        }
+        p.exports {
+            a href="/console/dashboard.csv" download { (tr(l, "导出 CSV", "Export CSV")) }
+            " · "
+            a href="/console/dashboard.xlsx" download { (tr(l, "导出 Excel（XLSX）", "Export Excel (XLSX)")) }
+        }
+        @if summary.total.count == 0 {
+            p.notice role="status" {
+                (tr(l, "辖区内还没有办件。村里的平板同步后，这里会显示统计。",
+                    "No requests in your area yet. The figures appear once the village tablets sync."))
+            }
+        }
+        (dashboard::section(&summary, l))
+    };
+    console_page(
+        lang,
+        StatusCode::OK,
+        &signed,
+        tr(l, "统计分析", "Dashboard"),
+        body,
+    )
+}
+
+/// An export as an attachment named `bianmin-dashboard-AREA-DATE.EXT` (ASCII only).
+fn attachment(content_type: &'static str, area: &str, ext: &str, bytes: Vec<u8>) -> Response {
+    let area: String = area.chars().filter(char::is_ascii_alphanumeric).collect();
+    let date = Timestamp::now().china_date().format("%Y-%m-%d");
+    let disposition = format!("attachment; filename=\"bianmin-dashboard-{area}-{date}.{ext}\"");
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    (StatusCode::OK, headers, bytes).into_response()
+}
+
+/// `GET /console/dashboard.csv`.
+pub(crate) async fn csv(lang: PageLang, signed: Signed, State(state): State<AppState>) -> Response {
+    match load(&state, &signed).await {
+        Ok((summary, _)) => attachment(
+            "text/csv; charset=utf-8",
+            &signed.user.area,
+            "csv",
+            dashboard::csv(&summary, lang.lang).into_bytes(),
+        ),
+        Err(e) => fail(lang, e),
+    }
+}
+
+/// `GET /console/dashboard.xlsx`.
+pub(crate) async fn xlsx(
+    lang: PageLang,
+    signed: Signed,
+    State(state): State<AppState>,
+) -> Response {
+    let summary = match load(&state, &signed).await {
+        Ok((summary, _)) => summary,
+        Err(e) => return fail(lang, e),
+    };
+    let l = lang.lang;
+    match blocking(move || dashboard::xlsx(&summary, l).map_err(AppError::internal)).await {
+        Ok(bytes) => attachment(
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            &signed.user.area,
+            "xlsx",
+            bytes,
+        ),
+        Err(e) => fail(lang, e),
+    }
+}

@@ -1,0 +1,834 @@
+//! The console's dashboard and administration pages, through the real router (`app(state)` with
+//! `oneshot`), with real tablet stores that enrol and sync with the same hub served on a
+//! loopback port: the dashboard and its CSV and XLSX exports, administrators only, users and
+//! passwords, enrolment codes and revocation, the catalog, the holiday calendar, CSRF.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use bianmin_client_core::client::{self, SyncError, SyncOptions};
+use bianmin_client_core::{NewRequest, Store};
+use bianmin_domain::{Action, AttrValue, Status};
+use bianmin_server::storage::Storage;
+use bianmin_server::storage::sqlite::SqliteStorage;
+use bianmin_server::web::dashboard::status_label;
+use bianmin_server::web::i18n::Lang;
+use bianmin_server::{AppState, admin, app};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+use uuid::Uuid;
+
+const PASSWORD: &str = "correct horse 7";
+const REVIEWER: &str = "reviewer-taiping";
+const CLERK: &str = "clerk-east";
+const ADMIN: &str = "admin";
+
+// ---------------------------------------------------------------------------------------------
+// A hub, tablets and a browser (as in tests/console.rs)
+
+struct Hub {
+    app: Router,
+    storage: Arc<dyn Storage>,
+    url: String,
+    dir: tempfile::TempDir,
+}
+
+/// The demo hub, the reviewer and the administrator with [`PASSWORD`], served on a loopback
+/// port for the tablets and as a router for the browser.
+async fn hub() -> Hub {
+    let dir = tempfile::tempdir().unwrap();
+    let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(dir.path()).unwrap());
+    let s = storage.clone();
+    tokio::task::spawn_blocking(move || {
+        admin::load_demo(s.as_ref()).unwrap();
+        for name in [REVIEWER, ADMIN] {
+            admin::set_password(s.as_ref(), name, Some(PASSWORD)).unwrap();
+        }
+    })
+    .await
+    .unwrap();
+    let app = app(AppState::new(storage.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let served = app.clone();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, served).await;
+    });
+    Hub {
+        app,
+        storage,
+        url,
+        dir,
+    }
+}
+
+fn quick() -> SyncOptions {
+    SyncOptions {
+        attempts: 3,
+        backoff: Duration::from_millis(50),
+        ..SyncOptions::default()
+    }
+}
+
+type Tablet = Arc<Mutex<Store>>;
+
+/// Enrols a tablet with `code` (blocking work on a blocking thread).
+async fn enrol(hub: &Hub, code: &str, name: &'static str) -> Result<Tablet, SyncError> {
+    let (url, path, code) = (
+        hub.url.clone(),
+        hub.dir.path().join(format!("{name}.db")),
+        code.to_string(),
+    );
+    tokio::task::spawn_blocking(move || {
+        client::enroll(path, &url, &code, name, &quick()).map(|s| Arc::new(Mutex::new(s)))
+    })
+    .await
+    .unwrap()
+}
+
+/// Enrols a tablet for `user` with a code issued on the command line's path.
+async fn tablet(hub: &Hub, user: &'static str, name: &'static str) -> Tablet {
+    let storage = hub.storage.clone();
+    let code = tokio::task::spawn_blocking(move || {
+        admin::issue_enrolment_code(storage.as_ref(), user, Duration::from_secs(600)).unwrap()
+    })
+    .await
+    .unwrap();
+    enrol(hub, &code, name).await.unwrap()
+}
+
+async fn on<T: Send + 'static>(t: &Tablet, f: impl FnOnce(&mut Store) -> T + Send + 'static) -> T {
+    let t = t.clone();
+    tokio::task::spawn_blocking(move || f(&mut t.lock().unwrap()))
+        .await
+        .unwrap()
+}
+
+async fn try_sync(t: &Tablet) -> Result<(), SyncError> {
+    let t = t.clone();
+    tokio::task::spawn_blocking(move || {
+        let report = client::sync(&t, &quick(), &mut |_| {})?;
+        assert!(report.refused.is_empty(), "{:?}", report.refused);
+        Ok(())
+    })
+    .await
+    .unwrap()
+}
+
+fn soc_card(name: &str) -> NewRequest {
+    NewRequest {
+        item_code: "SOC-CARD".into(),
+        applicant_name: name.into(),
+        id_number: "11010519491231002X".into(),
+        phone: "13812345678".into(),
+        grid: "1组".into(),
+        attributes: [("reason".to_string(), AttrValue::Text("lost".into()))].into(),
+        materials_received: vec!["ID card".into()],
+        resident_user: None,
+        submit: true,
+    }
+}
+
+/// Files, accepts and forwards a request on the tablet; returns its id.
+async fn file_and_forward(t: &Tablet, new: NewRequest) -> Uuid {
+    on(t, move |s| {
+        let r = s.file_request(new).unwrap();
+        s.apply(r.id, Action::Accept).unwrap();
+        s.apply(r.id, Action::Forward).unwrap();
+        r.id
+    })
+    .await
+}
+
+/// An answer, read whole.
+#[derive(Debug)]
+struct Answer {
+    status: StatusCode,
+    location: Option<String>,
+    content_type: Option<String>,
+    disposition: Option<String>,
+    bytes: Vec<u8>,
+    body: String,
+}
+
+/// A browser: keeps cookies, never follows redirects.
+struct Browser {
+    app: Router,
+    cookies: BTreeMap<String, String>,
+}
+
+fn encode(fields: &[(&str, &str)]) -> String {
+    let enc = |s: &str| {
+        s.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect::<String>()
+    };
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The CSRF token of the first form on a page.
+fn csrf(body: &str) -> String {
+    let at = body
+        .find(r#"name="csrf" value=""#)
+        .unwrap_or_else(|| panic!("no CSRF field in {body}"));
+    let rest = &body[at + r#"name="csrf" value=""#.len()..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+/// The text between `start` and the next `<`.
+fn text_after<'a>(body: &'a str, start: &str) -> &'a str {
+    let at = body
+        .find(start)
+        .unwrap_or_else(|| panic!("no {start} in {body}"));
+    let rest = &body[at + start.len()..];
+    &rest[..rest.find('<').unwrap()]
+}
+
+/// Every visible form control has an id and a `<label for>` naming it.
+fn assert_labelled(body: &str) {
+    for tag in ["<input", "<select", "<textarea"] {
+        for (at, _) in body.match_indices(tag) {
+            let end = body[at..].find('>').unwrap() + at;
+            let element = &body[at..end];
+            if element.contains(r#"type="hidden""#) {
+                continue;
+            }
+            let id_at = element
+                .find(" id=\"")
+                .unwrap_or_else(|| panic!("a control without id: {element}"));
+            let id = &element[id_at + 5..];
+            let id = &id[..id.find('"').unwrap()];
+            assert!(
+                body.contains(&format!(r#"for="{id}""#)),
+                "no <label for=\"{id}\">: {element}"
+            );
+        }
+    }
+}
+
+impl Browser {
+    fn new(hub: &Hub) -> Browser {
+        Browser {
+            app: hub.app.clone(),
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    async fn send(&mut self, mut req: Request<Body>) -> Answer {
+        if !self.cookies.is_empty() {
+            let cookie = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            req.headers_mut()
+                .insert(header::COOKIE, cookie.parse().unwrap());
+        }
+        let res = self.app.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let header_of = |name| {
+            res.headers()
+                .get(name)
+                .map(|v: &header::HeaderValue| v.to_str().unwrap().to_string())
+        };
+        let location = header_of(header::LOCATION);
+        let content_type = header_of(header::CONTENT_TYPE);
+        let disposition = header_of(header::CONTENT_DISPOSITION);
+        for c in res.headers().get_all(header::SET_COOKIE) {
+            let c = c.to_str().unwrap();
+            let (k, v) = c.split(';').next().unwrap().split_once('=').unwrap();
+            if c.contains("Max-Age=0") {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_string(), v.to_string());
+            }
+        }
+        let bytes = res.into_body().collect().await.unwrap().to_bytes().to_vec();
+        Answer {
+            status,
+            location,
+            content_type,
+            disposition,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+            bytes,
+        }
+    }
+
+    async fn get(&mut self, uri: &str) -> Answer {
+        self.send(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+    }
+
+    async fn post(&mut self, uri: &str, fields: &[(&str, &str)]) -> Answer {
+        self.send(
+            Request::post(uri)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(encode(fields)))
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// Posts a form of the page at `page`, with that page's CSRF token.
+    async fn submit(&mut self, page: &str, action: &str, fields: &[(&str, &str)]) -> Answer {
+        let token = csrf(&self.get(page).await.body);
+        let mut all = vec![("csrf", token.as_str())];
+        all.extend_from_slice(fields);
+        self.post(action, &all).await
+    }
+
+    async fn sign_in(&mut self, name: &str, password: &str) -> Answer {
+        self.submit(
+            "/console/sign-in",
+            "/console/sign-in",
+            &[("name", name), ("password", password), ("next", "")],
+        )
+        .await
+    }
+
+    async fn signed_in(hub: &Hub, name: &str) -> Browser {
+        let mut b = Browser::new(hub);
+        let a = b.sign_in(name, PASSWORD).await;
+        assert_eq!(a.status, StatusCode::SEE_OTHER, "{name}: {}", a.body);
+        b
+    }
+}
+
+const ADMIN_PAGES: [&str; 5] = [
+    "/console/admin/users",
+    "/console/admin/devices",
+    "/console/admin/catalog",
+    "/console/admin/calendar",
+    "/console/admin",
+];
+
+// ---------------------------------------------------------------------------------------------
+// The dashboard
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_counts_what_the_tablets_synced_and_exports_it() {
+    let hub = hub().await;
+    let clerk = tablet(&hub, CLERK, "east-tablet").await;
+    let approved = file_and_forward(&clerk, soc_card("王秀英")).await;
+    let _forwarded = file_and_forward(&clerk, soc_card("钱七")).await;
+    try_sync(&clerk).await.unwrap();
+
+    let mut b = Browser::signed_in(&hub, REVIEWER).await;
+    let url = format!("/console/requests/{approved}");
+    let a = b
+        .submit(&url, &format!("{url}/approve"), &[("note", "同意")])
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+
+    let page = b.get("/console/dashboard").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let body = &page.body;
+    assert!(body.contains("太平镇"), "the reviewer's township");
+    assert_eq!(text_after(body, r#"<strong class="total">"#), "2");
+    assert!(body.contains("东村") && body.contains("社会保障卡申领补换"));
+    assert!(body.contains("<svg"), "charts inlined");
+    assert!(body.contains(r#"href="/console/dashboard.csv""#));
+    assert!(body.contains(r#"href="/console/dashboard.xlsx""#));
+    assert!(body.contains(r#"href="/console/dashboard""#), "in the nav");
+    assert!(
+        !body.contains("王秀英") && !body.contains("钱七"),
+        "no names"
+    );
+    assert!(
+        !body.contains("/console/admin/"),
+        "no administration links for a reviewer"
+    );
+
+    // The CSV: one row for the village, one for the item, the total, with the counts by status.
+    let csv = b.get("/console/dashboard.csv").await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert_eq!(csv.content_type.as_deref(), Some("text/csv; charset=utf-8"));
+    let disposition = csv.disposition.unwrap();
+    assert!(
+        disposition.starts_with("attachment; filename=\"bianmin-dashboard-370883101-")
+            && disposition.ends_with(".csv\""),
+        "{disposition}"
+    );
+    let text = csv
+        .body
+        .strip_prefix('\u{feff}')
+        .expect("a byte-order mark");
+    let rows: Vec<Vec<&str>> = text
+        .split("\r\n")
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split(',').collect())
+        .collect();
+    let head = &rows[0];
+    let col = |name: &str| head.iter().position(|h| *h == name).unwrap();
+    let (forwarded, approved_col, count) = (
+        col(status_label(Status::Forwarded, Lang::Zh)),
+        col(status_label(Status::Approved, Lang::Zh)),
+        col("办件数"),
+    );
+    for (scope, code) in [("村", "370883101201"), ("事项", "SOC-CARD"), ("合计", "")] {
+        let row = rows
+            .iter()
+            .find(|r| r[0] == scope && r[1] == code)
+            .unwrap_or_else(|| panic!("no {scope} {code} row in {text}"));
+        assert_eq!(row[count], "2", "{scope}");
+        assert_eq!(row[forwarded], "1", "{scope}");
+        assert_eq!(row[approved_col], "1", "{scope}");
+    }
+    let en = b.get("/console/dashboard.csv?lang=en").await;
+    assert!(en.body.contains("Scope") && en.body.contains("East Village"));
+
+    // The workbook is a ZIP holding a sheet per village and per item.
+    let x = b.get("/console/dashboard.xlsx").await;
+    assert_eq!(x.status, StatusCode::OK);
+    assert_eq!(
+        x.content_type.as_deref(),
+        Some("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    );
+    assert!(x.disposition.unwrap().ends_with(".xlsx\""));
+    assert!(x.bytes.starts_with(b"PK\x03\x04"), "a ZIP");
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(x.bytes)).unwrap();
+    let mut workbook = String::new();
+    zip.by_name("xl/workbook.xml")
+        .unwrap()
+        .read_to_string(&mut workbook)
+        .unwrap();
+    assert!(workbook.contains("按村") && workbook.contains("按事项"));
+    assert!(zip.by_name("xl/worksheets/sheet2.xml").is_ok());
+
+    // Signed out: the exports send to the sign-in page too.
+    let mut stranger = Browser::new(&hub);
+    let a = stranger.get("/console/dashboard.csv").await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert!(a.location.unwrap().starts_with("/console/sign-in"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Administrators only
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn administration_is_for_administrators_only() {
+    let hub = hub().await;
+    let mut reviewer = Browser::signed_in(&hub, REVIEWER).await;
+    let token = csrf(&reviewer.get("/console/requests").await.body);
+    for page in ADMIN_PAGES {
+        let a = reviewer.get(page).await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{page}");
+        assert!(a.body.contains("管理页面只供县管理员使用"), "{page}");
+    }
+    let users = hub.storage.users().unwrap().len();
+    let a = reviewer
+        .post(
+            "/console/admin/users",
+            &[
+                ("csrf", &token),
+                ("name", "sneaky"),
+                ("display_name", "x"),
+                ("role", "administrator"),
+                ("area", "370883"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    assert_eq!(hub.storage.users().unwrap().len(), users, "nothing added");
+    let a = reviewer
+        .post(
+            "/console/admin/catalog",
+            &[("csrf", &token), ("json", r#"{"items":[]}"#)],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+
+    let mut stranger = Browser::new(&hub);
+    for page in ADMIN_PAGES {
+        let a = stranger.get(page).await;
+        assert_eq!(a.status, StatusCode::SEE_OTHER, "{page}");
+        assert!(
+            a.location
+                .unwrap()
+                .starts_with("/console/sign-in?next=/console/admin"),
+            "{page}"
+        );
+    }
+
+    let mut admin = Browser::signed_in(&hub, ADMIN).await;
+    for page in ADMIN_PAGES {
+        let a = admin.get(page).await;
+        assert_eq!(a.status, StatusCode::OK, "{page}");
+        assert!(a.body.contains(r#"href="/console/admin/devices""#), "nav");
+        assert_labelled(&a.body);
+    }
+    let en = admin.get("/console/admin/users?lang=en").await;
+    assert!(en.body.contains("Users and roles") && en.body.contains("Add a user"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Users and passwords
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_adds_users_and_sets_their_passwords() {
+    let hub = hub().await;
+    let mut b = Browser::signed_in(&hub, ADMIN).await;
+    const PAGE: &str = "/console/admin/users";
+    let add = |name: &'static str, role: &'static str, area: &'static str| {
+        [
+            ("name", name),
+            ("display_name", "南岭村代办员"),
+            ("role", role),
+            ("area", area),
+        ]
+    };
+
+    let a = b
+        .submit(PAGE, PAGE, &add("clerk-nanling", "clerk", "370883101203"))
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    assert_eq!(
+        a.location.as_deref(),
+        Some("/console/admin/users?done=added")
+    );
+    let user = hub.storage.user_by_name("clerk-nanling").unwrap().unwrap();
+    assert_eq!(user.area, "370883101203");
+    let list = b.get("/console/admin/users?done=added").await;
+    assert!(list.body.contains("用户已添加"));
+    assert!(list.body.contains("clerk-nanling") && list.body.contains("南岭村代办员"));
+
+    // Refusals come back with a clear message and what was typed; nothing is added.
+    let users = hub.storage.users().unwrap().len();
+    for (fields, message) in [
+        (
+            add("clerk-nanling", "clerk", "370883101203"),
+            "用户名“clerk-nanling”已被使用",
+        ),
+        (add("clerk nanling", "clerk", "370883101203"), "用户名须为"),
+        (add("rev-2", "reviewer", "370883101203"), "辖区与角色不符"),
+        (
+            add("clerk-x", "clerk", "370883101299"),
+            "辖区不在已加载的村庄目录中",
+        ),
+        (add("clerk-y", "", "370883101203"), "请选择角色"),
+    ] {
+        let a = b.submit(PAGE, PAGE, &fields).await;
+        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{message}");
+        assert!(a.body.contains(message), "{message}: {}", a.body);
+        assert!(a.body.contains(fields[0].1), "the typed name is kept");
+        assert_labelled(&a.body);
+    }
+    assert_eq!(hub.storage.users().unwrap().len(), users);
+    let en = b
+        .submit(
+            "/console/admin/users?lang=en",
+            PAGE,
+            &add("clerk-nanling", "clerk", "370883101203"),
+        )
+        .await;
+    assert!(en.body.contains("is taken already"), "{}", en.body);
+    b.get("/console/admin/users?lang=zh").await;
+
+    // A new reviewer gets a console password and signs in; then it is removed.
+    let a = b
+        .submit(PAGE, PAGE, &add("reviewer-two", "reviewer", "370883101"))
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    let id = hub
+        .storage
+        .user_by_name("reviewer-two")
+        .unwrap()
+        .unwrap()
+        .id;
+    let page = format!("/console/admin/users/{id}");
+    let a = b
+        .submit(
+            &page,
+            &format!("{page}/password"),
+            &[("password", "a long secret"), ("again", "a long secreT")],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(a.body.contains("两次输入的密码不一致"));
+    let a = b
+        .submit(
+            &page,
+            &format!("{page}/password"),
+            &[("password", "short"), ("again", "short")],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(a.body.contains("密码须为 8 到 256 个字符"));
+    assert!(!a.body.contains("short"), "a password is never shown back");
+    let a = b
+        .submit(
+            &page,
+            &format!("{page}/password"),
+            &[("password", "a long secret"), ("again", "a long secret")],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert_eq!(a.location, Some(format!("{page}?done=password_set")));
+    assert!(
+        b.get(&a.location.unwrap())
+            .await
+            .body
+            .contains("审核台密码已设置")
+    );
+    let mut two = Browser::new(&hub);
+    assert_eq!(
+        two.sign_in("reviewer-two", "a long secret").await.status,
+        StatusCode::SEE_OTHER
+    );
+    let a = b
+        .submit(&page, &format!("{page}/password/clear"), &[])
+        .await;
+    assert_eq!(a.location, Some(format!("{page}?done=password_cleared")));
+    let mut again = Browser::new(&hub);
+    assert_eq!(
+        again.sign_in("reviewer-two", "a long secret").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(
+        hub.storage
+            .user(&id)
+            .unwrap()
+            .unwrap()
+            .password_hash
+            .is_none()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Devices
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enrolment_code_enrols_a_tablet_and_revoking_it_stops_its_sync() {
+    let hub = hub().await;
+    let mut b = Browser::signed_in(&hub, ADMIN).await;
+    const PAGE: &str = "/console/admin/devices";
+    let clerk = hub.storage.user_by_name(CLERK).unwrap().unwrap();
+
+    let a = b
+        .submit(
+            PAGE,
+            "/console/admin/devices/code",
+            &[("user", &clerk.id), ("hours", "1")],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert!(a.body.contains("只显示这一次"));
+    let code = text_after(&a.body, r#"<code id="enrolment-code">"#).to_string();
+    assert!(code.len() >= 8, "{code}");
+    assert_labelled(&a.body);
+    assert!(
+        !b.get(PAGE).await.body.contains(&code),
+        "the code is shown once"
+    );
+
+    let tablet = enrol(&hub, &code, "nanling-tablet").await.unwrap();
+    assert!(
+        enrol(&hub, &code, "second-use").await.is_err(),
+        "a code works once"
+    );
+    let id = file_and_forward(&tablet, soc_card("孙八")).await;
+    try_sync(&tablet).await.unwrap();
+    assert!(hub.storage.document(id).unwrap().is_some());
+
+    let list = b.get(PAGE).await;
+    assert!(list.body.contains("nanling-tablet") && list.body.contains("使用中"));
+    let device = hub
+        .storage
+        .devices()
+        .unwrap()
+        .into_iter()
+        .find(|d| d.name == "nanling-tablet")
+        .unwrap();
+    let confirm = format!("/console/admin/devices/{}/revoke", device.id);
+    assert!(list.body.contains(&format!(r#"href="{confirm}""#)));
+    let page = b.get(&confirm).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("确认停用"));
+    assert!(
+        hub.storage.devices().unwrap()[device.device_no as usize - 1]
+            .revoked_at
+            .is_none(),
+        "asking does not revoke"
+    );
+    let a = b.submit(&confirm, &confirm, &[]).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        a.location.as_deref(),
+        Some("/console/admin/devices?done=revoked")
+    );
+    let list = b.get("/console/admin/devices?done=revoked").await;
+    assert!(list.body.contains("设备已停用") && list.body.contains("已停用"));
+
+    match try_sync(&tablet).await {
+        Err(SyncError::Hub { code, status, .. }) => {
+            assert_eq!((status, code.as_str()), (403, "device_revoked"));
+        }
+        other => panic!("a revoked device synced: {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reference data
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_catalog_is_refused_with_its_error_and_changes_nothing() {
+    let hub = hub().await;
+    let mut b = Browser::signed_in(&hub, ADMIN).await;
+    const PAGE: &str = "/console/admin/catalog";
+    let page = b.get(PAGE).await;
+    for seen in ["SOC-CARD", "社会保障卡申领补换", "村收镇办", "个工作日"] {
+        assert!(page.body.contains(seen), "{seen}");
+    }
+    let before = hub.storage.reference().unwrap().unwrap();
+
+    let mut dup = bianmin_domain::demo::catalog();
+    dup.items.push(dup.items[0].clone());
+    let dup = serde_json::to_string(&dup).unwrap();
+    for (json, message) in [
+        ("{\"items\": [", "is not valid JSON"),
+        (dup.as_str(), "appears twice"),
+        (r#"{"items": []}"#, "目录中没有任何事项"),
+        ("   ", "请粘贴目录 JSON"),
+    ] {
+        let a = b.submit(PAGE, PAGE, &[("json", json)]).await;
+        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{message}");
+        assert!(a.body.contains(message), "{message}: {}", a.body);
+        if json.trim().len() > 2 {
+            assert!(a.body.contains("目录未加载，原有数据不变"), "{message}");
+        }
+        assert!(
+            a.body.contains("SOC-CARD"),
+            "the current catalog is still listed"
+        );
+    }
+    assert_eq!(
+        hub.storage.reference().unwrap().unwrap(),
+        before,
+        "unchanged"
+    );
+
+    // A good one replaces it.
+    let mut renamed = bianmin_domain::demo::catalog();
+    renamed.items[0].name_zh = "改名后的事项".into();
+    let code = renamed.items[0].code.clone();
+    let json = serde_json::to_string_pretty(&renamed).unwrap();
+    let a = b.submit(PAGE, PAGE, &[("json", &json)]).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let page = b.get(&a.location.unwrap()).await;
+    assert!(page.body.contains("新目录已加载") && page.body.contains("改名后的事项"));
+    let after = hub.storage.reference().unwrap().unwrap();
+    assert!(after.version > before.version);
+    assert_eq!(after.catalog.item(&code).unwrap().name_zh, "改名后的事项");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loading_a_calendar_shows_the_new_year() {
+    let hub = hub().await;
+    let mut b = Browser::signed_in(&hub, ADMIN).await;
+    const PAGE: &str = "/console/admin/calendar";
+    let page = b.get(PAGE).await;
+    assert!(page.body.contains(r#"id="year-2026""#) && page.body.contains("春节 Spring Festival"));
+    assert!(!page.body.contains(r#"id="year-2027""#));
+
+    // 2027-02-08 is a Monday: not a day that can be an adjusted working day.
+    let bad = r#"{"year": 2027, "holidays": [], "adjusted_working_days": ["2027-02-08"]}"#;
+    let a = b.submit(PAGE, PAGE, &[("json", bad)]).await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(a.body.contains("日历未加载，原有数据不变"), "{}", a.body);
+    assert!(!a.body.contains(r#"id="year-2027""#));
+
+    let good = r#"{"year": 2027, "holidays": [
+        {"name": "春节 Spring Festival", "dates": ["2027-02-06", "2027-02-07", "2027-02-08",
+            "2027-02-09", "2027-02-10", "2027-02-11", "2027-02-12"]}],
+        "adjusted_working_days": ["2027-02-14"]}"#;
+    let a = b.submit(PAGE, PAGE, &[("json", good)]).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    assert_eq!(
+        a.location.as_deref(),
+        Some("/console/admin/calendar?done=loaded&year=2027")
+    );
+    let page = b.get(&a.location.unwrap()).await;
+    let body = &page.body;
+    assert!(body.contains("2027 年的日历已加载"));
+    assert!(body.contains(r#"id="year-2027""#) && body.contains(r#"id="year-2026""#));
+    assert!(body.contains("2027-02-06 – 2027-02-12") && body.contains("2027-02-14"));
+    let years: Vec<i32> = hub
+        .storage
+        .reference()
+        .unwrap()
+        .unwrap()
+        .calendars
+        .iter()
+        .map(|c| c.year)
+        .collect();
+    assert!(years.contains(&2027) && years.contains(&2026));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Forged forms
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_forms_without_the_session_token_are_refused_and_change_nothing() {
+    let hub = hub().await;
+    let clerk = tablet(&hub, CLERK, "east-tablet").await;
+    let mut b = Browser::signed_in(&hub, ADMIN).await;
+    let device = hub.storage.devices().unwrap().remove(0);
+    let users = hub.storage.users().unwrap().len();
+    let version = hub.storage.reference().unwrap().unwrap().version;
+    let user = [
+        ("name", "forged"),
+        ("display_name", "x"),
+        ("role", "administrator"),
+        ("area", "370883"),
+    ];
+    for token in [None, Some("0123456789abcdef0123456789abcdef"), Some("")] {
+        let with = |fields: &[(&'static str, &'static str)]| {
+            let mut all: Vec<(&str, &str)> = token.map(|t| ("csrf", t)).into_iter().collect();
+            all.extend_from_slice(fields);
+            all
+        };
+        for (action, fields) in [
+            ("/console/admin/users".to_string(), with(&user)),
+            (
+                format!("/console/admin/devices/{}/revoke", device.id),
+                with(&[]),
+            ),
+            (
+                "/console/admin/catalog".to_string(),
+                with(&[("json", r#"{"items":[]}"#)]),
+            ),
+            (
+                "/console/admin/devices/code".to_string(),
+                with(&[("user", "u")]),
+            ),
+        ] {
+            let a = b.post(&action, &fields).await;
+            assert_eq!(a.status, StatusCode::FORBIDDEN, "{action}");
+            assert!(
+                a.body.contains("表单已过期或不是从审核台提交的"),
+                "{action}"
+            );
+            assert!(!a.body.contains("enrolment-code"));
+        }
+    }
+    assert_eq!(hub.storage.users().unwrap().len(), users);
+    assert!(hub.storage.devices().unwrap()[0].revoked_at.is_none());
+    assert_eq!(hub.storage.reference().unwrap().unwrap().version, version);
+    try_sync(&clerk).await.expect("the device still syncs");
+}
