@@ -117,3 +117,61 @@ pub fn social_card_request() -> NewRequest {
         submit: true,
     }
 }
+
+/// Takes a new agenda item of the store's village through its four meetings (each quorate and
+/// passed, the last ten days before `today`) and posts its resolution notice with `notice`
+/// today for ten days, as a clerk's tablet does; returns the item (stage `results_notice`).
+pub fn agenda_to_resolution_notice(
+    store: &mut Store,
+    title: &str,
+    notice: &str,
+    today: chrono::NaiveDate,
+) -> bianmin_client_core::AgendaDetail {
+    use bianmin_domain::{AgendaAction, Body, Meeting, Notice};
+    let day = |n: u64| {
+        today
+            .checked_sub_days(chrono::Days::new(n))
+            .expect("a date")
+    };
+    let item = store
+        .create_agenda(bianmin_client_core::NewAgendaItem {
+            title: title.into(),
+            category: "collective assets".into(),
+            description: format!("{title}（说明）"),
+        })
+        .expect("create agenda item");
+    for (body, held, entitled, present, votes_for) in [
+        (Body::PartyBranch, day(20), 5, 5, 4),
+        (Body::TwoCommittees, day(18), 9, 8, 6),
+        (Body::PartyMembers, day(15), 30, 24, 20),
+        (Body::RepresentativesMeeting, day(10), 35, 27, 21),
+    ] {
+        let meeting = Meeting {
+            body,
+            held_on: held,
+            entitled,
+            present,
+            households: None,
+            households_represented: None,
+            votes_for,
+            votes_against: present - votes_for - 1,
+            abstentions: 1,
+            minutes: "会议记录".into(),
+            sign_in_photos: vec!["sign-in-sheet".into()],
+        };
+        store
+            .record_agenda(item.id, AgendaAction::Meeting(meeting))
+            .expect("record meeting");
+    }
+    store
+        .record_agenda(
+            item.id,
+            AgendaAction::ResolutionNotice(Notice {
+                text: notice.into(),
+                posted_on: today,
+                period_days: 10,
+                place: "村务公开栏".into(),
+            }),
+        )
+        .expect("post the resolution notice")
+}

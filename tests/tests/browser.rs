@@ -1,0 +1,360 @@
+//! The hub's web pages in a real headless Chromium, driven through chromedriver (WebDriver):
+//! a reviewer signs in through the real form and returns a request a tablet filed, and the
+//! tablet receives it; anyone reads a village's notices without signing in; the language link
+//! switches to English and the choice sticks.
+//!
+//! Chromium and chromedriver are not on a fresh developer machine, so these tests are ignored
+//! by `cargo test --workspace`; `.ci/run` installs both and runs them with
+//! `cargo test -p bianmin-tests --test browser -- --ignored`.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bianmin_client_core::client::sync;
+use bianmin_client_core::{NewRequest, Store};
+use bianmin_domain::{Action, Status, Timestamp};
+use bianmin_server::admin;
+use bianmin_tests::hub::{CLERK, REVIEWER, TestHub, quick};
+use bianmin_tests::{EAST, agenda_to_resolution_notice, social_card_request};
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+
+/// How long a page may take to show what a test waits for.
+const WAIT: Duration = Duration::from_secs(20);
+
+/// One browser at a time: the machines have two cores.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// chromedriver on a free loopback port; killed on drop.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let program = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(&program)
+            .arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start `{program}` ({e}): the browser tests need Chromium and \
+                     ChromeDriver (Debian: `apt-get install chromium chromium-driver \
+                     fonts-noto-cjk`; .ci/run installs them), or CHROMEDRIVER=/path/to/it"
+                )
+            });
+        let driver = Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        // Ready when it answers its status endpoint.
+        let deadline = Instant::now() + WAIT;
+        while ureq::get(&format!("{}/status", driver.url)).call().is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not come up at {}",
+                driver.url
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        driver
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fresh headless Chromium session (its own profile: no cookies) through `driver`.
+async fn browser(driver: &Driver) -> Client {
+    let mut options = serde_json::json!({
+        "args": [
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--window-size=1280,800",
+        ],
+    });
+    if Path::new("/usr/bin/chromium").exists() {
+        options["binary"] = "/usr/bin/chromium".into();
+    }
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert("goog:chromeOptions".into(), options);
+    ClientBuilder::new(HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session through chromedriver")
+}
+
+/// Runs `steps` in a fresh browser and always ends the session (closing Chromium), also when
+/// a step fails; then fails with the step's panic.
+fn in_browser<F, Fut>(steps: F)
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let driver = Driver::start();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let client = browser(&driver).await;
+        let outcome = tokio::spawn(steps(client.clone())).await;
+        let _ = client.close().await;
+        if let Err(e) = outcome {
+            std::panic::resume_unwind(e.into_panic());
+        }
+    });
+}
+
+/// Waits for the element `css` selects (a page is loaded when what it alone shows is there).
+async fn css(c: &Client, selector: &str) -> Element {
+    match c
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(selector))
+        .await
+    {
+        Ok(element) => element,
+        Err(e) => {
+            let at = c.current_url().await.map(String::from).unwrap_or_default();
+            let page = c.source().await.unwrap_or_default();
+            panic!("no `{selector}` within {WAIT:?} ({e}) at {at}: {page}");
+        }
+    }
+}
+
+/// Waits for an `<h1>` reading `title`.
+async fn heading(c: &Client, title: &str) {
+    let xpath = format!("//h1[normalize-space()='{title}']");
+    if let Err(e) = c
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath(&xpath))
+        .await
+    {
+        let at = c.current_url().await.map(String::from).unwrap_or_default();
+        let page = c.source().await.unwrap_or_default();
+        panic!("no heading `{title}` within {WAIT:?} ({e}) at {at}: {page}");
+    }
+}
+
+async fn text(c: &Client, selector: &str) -> String {
+    css(c, selector).await.text().await.expect("text")
+}
+
+async fn type_into(c: &Client, selector: &str, value: &str) {
+    css(c, selector)
+        .await
+        .send_keys(value)
+        .await
+        .expect("typing");
+}
+
+async fn click(c: &Client, selector: &str) {
+    css(c, selector).await.click().await.expect("click");
+}
+
+/// Signs in through the sign-in form shown now, as the demo reviewer.
+async fn sign_in(c: &Client) {
+    type_into(c, "form.sign-in #name", REVIEWER).await;
+    type_into(c, "form.sign-in #password", admin::DEMO_PASSWORD).await;
+    click(c, "form.sign-in button[type=submit]").await;
+}
+
+/// A hub with the demo data and the demo console passwords, as `serve --demo` has them.
+fn demo_hub() -> TestHub {
+    let hub = TestHub::start();
+    admin::set_demo_passwords(hub.storage.as_ref()).expect("demo passwords");
+    hub
+}
+
+fn sync_ok(store: &Mutex<Store>) {
+    let report = sync(store, &quick(), &mut |_| {}).expect("sync");
+    assert!(report.refused.is_empty(), "{:?}", report.refused);
+}
+
+#[test]
+#[ignore = "needs chromium and chromedriver: run by .ci/run"]
+fn a_reviewer_returns_a_tablets_request_in_the_browser_and_the_tablet_receives_it() {
+    let hub = demo_hub();
+    let dir = tempfile::tempdir().unwrap();
+    let clerk = Mutex::new(hub.enrol(CLERK, dir.path(), "east-tablet"));
+    // Filed with the ID card only: the photo is missing.
+    let (id, receipt_no) = {
+        let mut s = clerk.lock().unwrap();
+        let r = s
+            .file_request(NewRequest {
+                materials_received: vec!["ID card".into()],
+                ..social_card_request()
+            })
+            .unwrap();
+        s.apply(r.id, Action::Accept).unwrap();
+        s.apply(r.id, Action::Forward).unwrap();
+        (r.id, r.receipt_no.as_str().to_string())
+    };
+    sync_ok(&clerk);
+
+    const NOTE: &str = "请带一张近期免冠照片";
+    let url = hub.url.clone();
+    in_browser(move |c| async move {
+        // The console sends a signed-out browser to the sign-in form.
+        c.goto(&format!("{url}/console")).await.unwrap();
+        heading(&c, "审核台登录").await;
+        sign_in(&c).await;
+
+        // The work queue lists the forwarded request; its receipt number opens its page.
+        heading(&c, "待办办件").await;
+        let link = format!("table.queue a[href='/console/requests/{id}']");
+        assert_eq!(text(&c, &link).await, receipt_no);
+        assert!(text(&c, "table.queue").await.contains("王*英"), "masked");
+        click(&c, &link).await;
+
+        // Return for supplement: the missing photo is offered ticked, the ID card is not.
+        let form = format!("form[action='/console/requests/{id}/return']");
+        let photo = css(
+            &c,
+            &format!("{form} input[name=missing][value='Recent photo']"),
+        )
+        .await;
+        let id_card = css(&c, &format!("{form} input[name=missing][value='ID card']")).await;
+        assert!(!id_card.is_selected().await.unwrap(), "the ID card came");
+        if !photo.is_selected().await.unwrap() {
+            photo.click().await.unwrap();
+        }
+        assert!(photo.is_selected().await.unwrap());
+        type_into(&c, &format!("{form} #return-note"), NOTE).await;
+        click(&c, &format!("{form} button[type=submit]")).await;
+
+        // The page comes back with the notice, and no return form any more.
+        let notice = text(&c, "p.notice[role=status]").await;
+        assert!(notice.contains("已退回补正"), "{notice}");
+        assert!(
+            c.current_url()
+                .await
+                .unwrap()
+                .as_str()
+                .ends_with(&format!("/console/requests/{id}?done=return"))
+        );
+        assert!(
+            c.find(Locator::Css(&form)).await.is_err(),
+            "a returned request cannot be returned again"
+        );
+        let page = c.source().await.unwrap();
+        assert!(page.contains("Recent photo"), "asked for the photo");
+    });
+
+    // The clerk's tablet receives the return on its next sync.
+    sync_ok(&clerk);
+    let detail = clerk.lock().unwrap().request(id).unwrap();
+    assert_eq!(detail.status, Status::Returned);
+    assert_eq!(detail.missing_materials, ["Recent photo"]);
+    match &detail.history.last().unwrap().action {
+        Action::ReturnForSupplement { missing, note } => {
+            assert_eq!(missing, &["Recent photo"]);
+            assert_eq!(note, NOTE);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+#[ignore = "needs chromium and chromedriver: run by .ci/run"]
+fn anyone_reads_a_villages_notice_without_signing_in() {
+    let hub = demo_hub();
+    let dir = tempfile::tempdir().unwrap();
+    let clerk = Mutex::new(hub.enrol(CLERK, dir.path(), "east-tablet"));
+    const TITLE: &str = "村道硬化工程方案";
+    const NOTICE: &str = "决议：村道硬化工程由村集体出资";
+    let today = Timestamp::now().china_date();
+    let item = agenda_to_resolution_notice(&mut clerk.lock().unwrap(), TITLE, NOTICE, today);
+    sync_ok(&clerk);
+
+    let url = hub.url.clone();
+    in_browser(move |c| async move {
+        // No cookies at all: not signed in (the console would ask to sign in).
+        c.goto(&format!("{url}/public")).await.unwrap();
+        c.delete_all_cookies().await.unwrap();
+        c.goto(&format!("{url}/console")).await.unwrap();
+        heading(&c, "审核台登录").await;
+
+        // From the county's list to East Village's notices.
+        c.goto(&format!("{url}/public")).await.unwrap();
+        click(&c, &format!("a[href='/public/villages/{EAST}']")).await;
+        let section = format!("section#item-{}", item.id);
+        assert_eq!(text(&c, &format!("{section} h2")).await, TITLE);
+        let shown = text(&c, &section).await;
+        for expected in [NOTICE, "决议公开", "公示中", "村务公开栏", "通过"] {
+            assert!(shown.contains(expected), "{expected} in {shown}");
+        }
+        let ends = today.checked_add_days(chrono::Days::new(9)).unwrap();
+        assert!(shown.contains(&format!("{today} – {ends}")), "{shown}");
+        let page = c.source().await.unwrap();
+        assert!(!page.contains("会议记录") && !page.contains("sign-in-sheet"));
+    });
+}
+
+#[test]
+#[ignore = "needs chromium and chromedriver: run by .ci/run"]
+fn the_language_link_switches_to_english_and_the_choice_sticks() {
+    let hub = demo_hub();
+    let url = hub.url.clone();
+    in_browser(move |c| async move {
+        c.goto(&format!("{url}/console/sign-in")).await.unwrap();
+        heading(&c, "审核台登录").await;
+        assert_eq!(text(&c, "label[for=name]").await, "用户名");
+
+        // The link at the top right.
+        click(&c, "header.top a[lang|=en]").await;
+        heading(&c, "Console sign-in").await;
+        assert_eq!(text(&c, "label[for=name]").await, "User name");
+        assert_eq!(text(&c, "label[for=password]").await, "Password");
+        assert_eq!(text(&c, "form.sign-in button").await, "Sign in");
+        assert_eq!(text(&c, "header.top a[lang|=zh]").await, "中文");
+        assert_eq!(
+            c.get_named_cookie("lang").await.unwrap().value(),
+            "en",
+            "remembered in a cookie"
+        );
+
+        // The next pages, without `?lang=`, stay in English: the work queue after signing in...
+        sign_in(&c).await;
+        heading(&c, "Work queue").await;
+        assert!(!c.current_url().await.unwrap().as_str().contains("lang="));
+        assert_eq!(text(&c, "label[for=f-status]").await, "Status");
+        assert!(
+            text(&c, "main").await.contains("No request matches."),
+            "nothing is forwarded yet"
+        );
+        // ...and the public pages.
+        c.goto(&format!("{url}/public")).await.unwrap();
+        css(&c, &format!("a[href='/public/villages/{EAST}']")).await;
+        let title = c.title().await.unwrap();
+        assert!(title.contains("Village notices"), "{title}");
+
+        // And back to Chinese, which sticks too.
+        click(&c, "header.top a[lang|=zh]").await;
+        c.wait()
+            .at_most(WAIT)
+            .for_element(Locator::XPath("//h1[contains(., '村务公开')]"))
+            .await
+            .expect("Chinese again");
+        c.goto(&format!("{url}/console")).await.unwrap();
+        heading(&c, "待办办件").await;
+    });
+}
