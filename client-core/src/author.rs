@@ -6,9 +6,9 @@
 
 use automerge::AutoCommit;
 use bianmin_domain::{
-    Action, AgendaAction, AgendaEvent, AgendaOp, Event, EventId, Field, Identity, NationalId,
-    Phone, RequestOp, RequestScope, Stamp, Timestamp, authorize_agenda, authorize_request, replay,
-    replay_agenda, validate_name,
+    Action, AgendaAction, AgendaEvent, AgendaOp, AttachmentRef, Event, EventId, Field, Identity,
+    MediaType, NationalId, Phone, RequestOp, RequestScope, Stamp, Timestamp, authorize_agenda,
+    authorize_request, replay, replay_agenda, validate_name,
 };
 use uuid::Uuid;
 
@@ -207,6 +207,59 @@ pub(crate) fn request_comment(
     };
     crate::document::append_log(am, "comments", &c)?;
     Ok(())
+}
+
+/// What an attachment's bytes are, before its reference is written.
+#[derive(Debug, Clone)]
+pub(crate) struct NewAttachment<'a> {
+    pub sha256: String,
+    pub media_type: MediaType,
+    pub size: u64,
+    pub material: &'a str,
+}
+
+/// Adds a reference to a photo or scan of one of the item's materials (attaching is editing
+/// the materials: the same permission), after checking it.
+pub(crate) fn request_attach(
+    a: &Author<'_>,
+    d: &RequestDoc,
+    am: &mut AutoCommit,
+    new: &NewAttachment<'_>,
+) -> Result<AttachmentRef> {
+    let item = a.reference.catalog.require(&d.item_code)?;
+    item.check_material(new.material)?;
+    let status = replay(&d.events, d.level).status;
+    authorize_request(
+        a.identity,
+        request_scope(d),
+        RequestOp::Edit(Field::Materials, status),
+    )?;
+    let Some(existing) = &d.attachments else {
+        return Err(Error::Invalid {
+            field: "attachments".into(),
+            rule: "this request was filed before attachments existed and takes none".into(),
+        });
+    };
+    if existing
+        .iter()
+        .any(|e| e.sha256 == new.sha256 && e.material == new.material)
+    {
+        return Err(Error::Invalid {
+            field: "attachment".into(),
+            rule: format!("this file is already attached as {}", new.material),
+        });
+    }
+    let reference = AttachmentRef {
+        id: Uuid::new_v4(),
+        sha256: new.sha256.clone(),
+        media_type: new.media_type,
+        size: new.size,
+        material: new.material.to_string(),
+        by: a.stamp(),
+    };
+    reference.validate()?;
+    crate::document::append_log(am, "attachments", &reference)?;
+    Ok(reference)
 }
 
 /// Records a meeting, a notice, an objection, a township review or a settlement, after

@@ -218,6 +218,16 @@ pub fn enroll(
             Attempt::Retry(why) => SyncError::Network(why),
             Attempt::Fatal(e) => e,
         })?;
+    store_from_enrolment(path, server_url, &res)
+}
+
+/// Creates a device's store at `path` from the hub's answer to its enrolment: the identity,
+/// device number, actor, token and reference data the hub assigned.
+pub fn store_from_enrolment(
+    path: impl AsRef<Path>,
+    server_url: &str,
+    res: &EnrolResponse,
+) -> Result<Store, SyncError> {
     let reference = Reference {
         catalog: res.reference.catalog.clone(),
         directory: res.reference.directory.clone(),

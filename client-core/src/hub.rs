@@ -15,9 +15,9 @@
 
 use automerge::{ActorId, AutoCommit, Change, ChangeHash, ReadDoc};
 use bianmin_domain::{
-    AgendaOp, Clock, Field, Identity, NationalId, Phone, Rating, ReceiptNo, RequestOp,
-    RequestScope, Stamp, Status, Timestamp, WorkingCalendar, authorize_agenda, authorize_request,
-    replay, replay_agenda, township_of, validate_name,
+    AgendaOp, AttachmentRef, Clock, Field, Identity, NationalId, Phone, Rating, ReceiptNo,
+    RequestOp, RequestScope, Stamp, Status, Timestamp, WorkingCalendar, authorize_agenda,
+    authorize_request, replay, replay_agenda, township_of, validate_name,
 };
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
@@ -710,7 +710,45 @@ fn check_new_request(
         ));
     }
     check_request_fields(r, reference)?;
-    check_new_request_entries(&[], r, sender, Status::Draft)
+    check_new_request_entries(&[], r, sender, Status::Draft)?;
+    if r.attachments.is_none() {
+        return Err(Refusal::new(
+            "schema",
+            "a new request has no attachments list",
+        ));
+    }
+    check_new_attachments(&[], r, sender, reference, Status::Draft)
+}
+
+/// Attachment references added by a push: append-only, signed by the sender, valid, of one of
+/// the item's materials, and allowed to the sender (attaching is editing the materials).
+fn check_new_attachments(
+    old: &[AttachmentRef],
+    new: &RequestDoc,
+    sender: &Identity,
+    reference: &Reference,
+    status_before: Status,
+) -> Result<(), Refusal> {
+    let list = new.attachments.as_deref().unwrap_or_default();
+    append_only(old, list, |a| a.id, "attachment")?;
+    let scope = RequestScope {
+        village: &new.village,
+        resident_user: new.resident_user.as_deref(),
+    };
+    for (_, a) in new_entries(old, list, |a| a.id) {
+        signed_by_sender(&a.by, sender, "attachment")?;
+        a.validate().map_err(invalid)?;
+        if let Some(item) = reference.catalog.item(&new.item_code) {
+            item.check_material(&a.material).map_err(invalid)?;
+        }
+        authorize_request(
+            sender,
+            scope,
+            RequestOp::Edit(Field::Materials, status_before),
+        )
+        .map_err(forbidden)?;
+    }
+    Ok(())
 }
 
 fn check_request_change(
@@ -777,7 +815,16 @@ fn check_request_change(
     for e in new_edits {
         signed_by_sender(&e.by, sender, "edit record")?;
     }
-    Ok(())
+    match (&old.attachments, &new.attachments) {
+        (None, None) => Ok(()),
+        (Some(old_list), Some(_)) => {
+            check_new_attachments(old_list, new, sender, reference, status_before)
+        }
+        _ => Err(Refusal::new(
+            "schema",
+            "the attachments list was added to or removed from a request",
+        )),
+    }
 }
 
 fn check_new_request_entries(

@@ -145,6 +145,8 @@ pub struct RequestDetail {
     pub comments: Vec<Comment>,
     /// Who edited which field.
     pub edits: Vec<EditRecord>,
+    /// References to photos and scans of materials (the bytes: `Store::attachments`).
+    pub attachments: Vec<bianmin_domain::AttachmentRef>,
     /// Who filed it.
     pub created: Stamp,
     /// The latest device time recorded in it.
@@ -364,4 +366,33 @@ pub(crate) fn outcome_text(o: &Outcome) -> Option<String> {
         Outcome::Applied => None,
         Outcome::Invalid(why) => Some(why.clone()),
     }
+}
+
+/// Where an attachment's bytes stand on this tablet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum TransferState {
+    /// Here, and the hub has the first `uploaded` bytes (fewer than all).
+    Uploading {
+        /// Bytes the hub acknowledged.
+        uploaded: u64,
+    },
+    /// Here and at the hub.
+    Complete,
+    /// Being downloaded: `have` bytes so far.
+    Downloading {
+        /// Bytes received.
+        have: u64,
+    },
+    /// Not here yet (attached on another device).
+    Missing,
+}
+
+/// An attachment of a request with where its bytes stand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentView {
+    /// The reference the request's document holds.
+    pub reference: bianmin_domain::AttachmentRef,
+    /// Where its bytes stand.
+    pub state: TransferState,
 }

@@ -100,6 +100,14 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX refused_edits_doc ON refused_edits (doc_id);
     "#,
+    // 3: how much of each attachment's bytes the hub has acknowledged (the bytes themselves are
+    // files beside the store: `<store>.blobs/<sha256>`).
+    r#"
+    CREATE TABLE blob_uploads (
+        sha256   TEXT PRIMARY KEY NOT NULL,
+        uploaded INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version of an open database.

@@ -6,6 +6,7 @@
 //! projection row and the sync record commit together or not at all.
 
 pub(crate) mod agenda;
+mod attachments;
 pub(crate) mod requests;
 pub mod sync;
 

@@ -591,14 +591,22 @@ fn a_version_1_store_is_upgraded_in_place_keeping_its_work() {
     // Step 1's layout exactly: what a tablet running the first release holds.
     {
         let c = rusqlite::Connection::open(&path).unwrap();
-        c.execute_batch("DROP TABLE refused_edits; PRAGMA user_version = 1;")
-            .unwrap();
+        c.execute_batch(
+            "DROP TABLE refused_edits; DROP TABLE blob_uploads; PRAGMA user_version = 1;",
+        )
+        .unwrap();
     }
     let mut s = Store::open(&path).unwrap();
     assert_eq!(s.request(id).unwrap().status, Status::Submitted);
     assert!(
         s.refused_edits().unwrap().is_empty(),
         "step 2 added the refused-edits table"
+    );
+    let some_hash = "0".repeat(64);
+    assert_eq!(
+        s.uploaded_bytes(&some_hash).unwrap(),
+        0,
+        "step 3 added the upload progress table"
     );
     s.apply(id, Action::Accept).unwrap();
     drop(s);

@@ -24,6 +24,7 @@
 //! ```
 
 pub mod agenda;
+pub mod attachment;
 pub mod calendar;
 pub mod catalog;
 pub mod deadline;
@@ -40,6 +41,7 @@ pub use agenda::{
     AgendaAction, AgendaEvent, AgendaState, Body, Meeting, MeetingResult, Notice, Objection,
     ReviewKind, Stage, replay_agenda,
 };
+pub use attachment::{AttachmentRef, MAX_ATTACHMENT_BYTES, MediaType};
 pub use calendar::{Holiday, WorkingCalendar, YearCalendar};
 pub use catalog::{
     AttrValue, AttributeSpec, AttributeType, Catalog, Directory, HandlingLevel, ServiceItem,

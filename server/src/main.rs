@@ -343,22 +343,6 @@ fn serve(
                 );
             }
         }
-        // Demo work only on a hub that holds no document yet (and has no demo tablet).
-        let demo_code = if demo
-            && storage.counts().map_err(|e| e.to_string())?.0 == 0
-            && !data_dir.join("demo-tablet.db").exists()
-        {
-            Some(
-                admin::issue_enrolment_code(
-                    storage.as_ref(),
-                    "clerk-east",
-                    std::time::Duration::from_secs(3600),
-                )
-                .map_err(|e| e.to_string())?,
-            )
-        } else {
-            None
-        };
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
@@ -379,25 +363,28 @@ fn serve(
         }
         // With the peer address, so the public status look-up can slow down repeated wrong
         // guesses per client (see docs/public-pages.md).
-        let service = app(AppState::new(storage).with_console(ConsoleConfig {
+        let state = AppState::new(storage.clone()).with_console(ConsoleConfig {
             secure_cookies,
             ..ConsoleConfig::default()
-        }))
-        .into_make_service_with_connect_info::<SocketAddr>();
-        if let Some(code) = demo_code {
+        });
+        if demo {
             // A fresh demo hub gets a demo tablet's work, synced like any tablet's, so that the
-            // console has requests to decide.
+            // console has requests to decide (enrolled before serving: always device 1).
             let url = format!("http://{local}");
-            let path = data_dir.join("demo-tablet.db");
-            tokio::task::spawn_blocking(move || {
-                match bianmin_server::demo::seed(&url, &code, &path) {
-                    Ok(n) => {
-                        println!("Demo tablet of East Village synced {n} requests to the township.")
-                    }
-                    Err(e) => eprintln!("demo requests not loaded: {e}"),
+            match bianmin_server::demo::prepare(storage.as_ref(), &state.engine, &data_dir, &url) {
+                Ok(Some(tablet)) => {
+                    tokio::task::spawn_blocking(move || match bianmin_server::demo::sync(tablet) {
+                        Ok(n) => println!(
+                            "Demo tablet of West Village synced {n} requests to the township."
+                        ),
+                        Err(e) => eprintln!("demo requests not loaded: {e}"),
+                    });
                 }
-            });
+                Ok(None) => {}
+                Err(e) => eprintln!("demo requests not loaded: {e}"),
+            }
         }
+        let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(listener, service)
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;

@@ -1,6 +1,6 @@
 //! The README's first command on a fresh machine: `bianmin-server serve --demo` gives a hub whose
-//! township reviewer has work to decide — a demo tablet's requests, synced like any tablet's —
-//! and running it again adds nothing.
+//! township reviewer has work to decide — a West Village demo tablet's requests, synced like any
+//! tablet's —, East Village (the walk-through's) stays empty, and running it again adds nothing.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -87,6 +87,12 @@ fn a_fresh_demo_hub_has_requests_for_the_reviewer_and_a_second_start_adds_none()
     };
     let all = list(&RequestFilter::default());
     assert_eq!(all.len(), 4);
+    assert!(all.iter().all(|r| r.village == "370883101202"));
+    assert!(
+        all.iter()
+            .all(|r| r.receipt_no.starts_with("370883101202-001-")),
+        "device 1"
+    );
     let forwarded = list(&RequestFilter {
         status: Some(Status::Forwarded),
         ..RequestFilter::default()

@@ -323,6 +323,22 @@ impl Forgery {
             .unwrap();
     }
 
+    fn append_attachment(&mut self, by: Stamp, size: u64, material: &str) {
+        let reference = bianmin_domain::AttachmentRef {
+            id: Uuid::new_v4(),
+            sha256: "ab".repeat(32),
+            media_type: bianmin_domain::MediaType::Jpeg,
+            size,
+            material: material.into(),
+            by,
+        };
+        let list = self.list("attachments");
+        let len = self.doc.length(&list);
+        self.doc
+            .insert(&list, len, serde_json::to_string(&reference).unwrap())
+            .unwrap();
+    }
+
     /// The new changes' bytes.
     fn changes(mut self) -> Vec<Vec<u8>> {
         let changes: Vec<Vec<u8>> = self
@@ -428,6 +444,47 @@ fn changes_made_by_another_actor_or_signed_as_someone_else_are_refused() {
         reply.text
     );
     assert_eq!(w.held().audit, before.audit + 1);
+    w.assert_still_serving();
+}
+
+#[test]
+fn attachment_references_are_checked_like_every_other_change() {
+    let w = world();
+    let tablet = RawDevice::enrol(&w.hub, CLERK, "east-tablet-raw");
+    let before = w.held();
+    let refused = [
+        (
+            bianmin_domain::MAX_ATTACHMENT_BYTES + 1,
+            "ID card",
+            "invalid",
+        ),
+        (1000, "Marriage certificate", "invalid"),
+    ];
+    for (size, material, code) in refused {
+        let mut forged = w.forge_from(&tablet.actor);
+        forged.append_attachment(tablet.stamp(), size, material);
+        tablet
+            .push(w.request, forged.changes())
+            .assert_refused(w.request, code);
+        assert_eq!(w.held(), before, "{material}");
+    }
+    let mut stamp = tablet.stamp();
+    stamp.user = "someone-else".into();
+    let mut forged = w.forge_from(&tablet.actor);
+    forged.append_attachment(stamp, 1000, "ID card");
+    tablet
+        .push(w.request, forged.changes())
+        .assert_refused(w.request, "forged_author");
+    assert_eq!(w.held(), before);
+
+    // Honestly signed and valid, but the request is with the township now: attaching is
+    // editing the materials, which a clerk may not do to a forwarded request.
+    let mut honest = w.forge_from(&tablet.actor);
+    honest.append_attachment(tablet.stamp(), 1000, "ID card");
+    tablet
+        .push(w.request, honest.changes())
+        .assert_refused(w.request, "forbidden");
+    assert_eq!(w.held(), before);
     w.assert_still_serving();
 }
 

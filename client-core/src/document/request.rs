@@ -9,13 +9,17 @@
 //!   materials:  { <material>: bool },                      // received or not, per key
 //!   events:     [ <Event JSON> ],                          // append-only lifecycle log
 //!   comments:   [ <Comment JSON> ],                        // append-only
-//!   edits:      [ <EditRecord JSON> ] }                    // append-only: who edited which field
+//!   edits:      [ <EditRecord JSON> ],                     // append-only: who edited which field
+//!   attachments: [ <AttachmentRef JSON> ] }                // append-only; the bytes travel apart
 //! ```
+//!
+//! `attachments` is created with the document (documents filed before it existed have none and
+//! take no attachment: a list created later on two devices at once would hide one of them).
 
 use automerge::{
     AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value, transaction::Transactable,
 };
-use bianmin_domain::{AttrValue, Event, HandlingLevel, Stamp};
+use bianmin_domain::{AttachmentRef, AttrValue, Event, HandlingLevel, Stamp};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
@@ -68,6 +72,9 @@ pub(crate) struct RequestDoc {
     pub events: Vec<Event>,
     pub comments: Vec<Comment>,
     pub edits: Vec<EditRecord>,
+    /// References to photos and scans of materials; `None` for documents filed before
+    /// attachments existed.
+    pub attachments: Option<Vec<AttachmentRef>>,
     /// Fields edited concurrently on two devices (one value was kept).
     pub field_conflicts: Vec<String>,
 }
@@ -104,6 +111,7 @@ pub(crate) fn create(doc: &mut AutoCommit, r: &RequestDoc) -> Result<(), DocErro
     doc.put_object(ROOT, "events", ObjType::List)?;
     doc.put_object(ROOT, "comments", ObjType::List)?;
     doc.put_object(ROOT, "edits", ObjType::List)?;
+    doc.put_object(ROOT, "attachments", ObjType::List)?;
     for e in &r.events {
         append_log(doc, "events", e)?;
     }
@@ -201,6 +209,10 @@ pub(crate) fn read(doc: &AutoCommit) -> Result<RequestDoc, DocError> {
         events: read_log(doc, "events")?,
         comments: read_log(doc, "comments")?,
         edits: read_log(doc, "edits")?,
+        attachments: match doc.get(ROOT, "attachments")? {
+            None => None,
+            Some(_) => Some(read_log(doc, "attachments")?),
+        },
         field_conflicts,
     })
 }

@@ -74,6 +74,7 @@ pub(crate) fn detail(
         history,
         comments: d.comments,
         edits: d.edits,
+        attachments: d.attachments.unwrap_or_default(),
         created: d.created,
         updated_at,
     }
@@ -179,6 +180,7 @@ impl Store {
             events,
             comments: vec![],
             edits: vec![],
+            attachments: Some(vec![]),
             field_conflicts: vec![],
         };
         let mut am = self.new_doc();
@@ -192,7 +194,7 @@ impl Store {
     }
 
     /// Runs `f` on a request inside one transaction and stores what it wrote.
-    fn change_request(
+    pub(crate) fn change_request(
         &mut self,
         id: Uuid,
         f: impl FnOnce(&Author<'_>, &RequestDoc, &mut automerge::AutoCommit) -> Result<()>,

@@ -1,0 +1,213 @@
+//! Attachments on the tablet: photos and scans of an applicant's materials.
+//!
+//! The bytes are files beside the store, `<store>.blobs/<sha256>` (content-addressed: the same
+//! photo is stored once), written and flushed to disk before the reference enters the request's
+//! document, so a reference never points at bytes this tablet lost. A download in progress is
+//! `<sha256>.part`. `blob_uploads` records how much of each blob the hub has acknowledged.
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use bianmin_domain::{AttachmentRef, MAX_ATTACHMENT_BYTES, MediaType, ValidationError};
+use rusqlite::OptionalExtension;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::Store;
+use crate::author::{self, NewAttachment};
+use crate::model::{AttachmentView, TransferState};
+use crate::{Error, Result};
+
+fn io_error(what: &str, e: std::io::Error) -> Error {
+    Error::Storage(format!("{what}: {e}"))
+}
+
+/// Checks an attachment's bytes: size and media type (by signature). Returns the type and hash.
+pub(crate) fn inspect(bytes: &[u8]) -> Result<(MediaType, String)> {
+    if bytes.is_empty() {
+        return Err(ValidationError::new("attachment", "the file is empty").into());
+    }
+    if bytes.len() as u64 > MAX_ATTACHMENT_BYTES {
+        return Err(ValidationError::new(
+            "attachment.size",
+            format!(
+                "must be at most {} MB",
+                MAX_ATTACHMENT_BYTES / (1024 * 1024)
+            ),
+        )
+        .into());
+    }
+    let media_type = MediaType::sniff(bytes).ok_or_else(|| {
+        ValidationError::new(
+            "attachment.media_type",
+            "must be a JPEG or PNG photo or a PDF",
+        )
+    })?;
+    Ok((media_type, hex::encode(Sha256::digest(bytes))))
+}
+
+/// Writes `bytes` to `path` durably: a temporary file, flushed, renamed into place, the folder
+/// flushed.
+fn write_durably(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp-{}", Uuid::new_v4().simple()));
+    let written = (|| {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        File::open(dir)?.sync_all()
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written.map_err(|e| io_error("cannot store the attachment", e))
+}
+
+impl Store {
+    /// The folder holding this store's attachment bytes.
+    pub fn blob_dir(&self) -> PathBuf {
+        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
+        name.push(".blobs");
+        self.path.with_file_name(name)
+    }
+
+    fn blob_path(&self, sha256: &str) -> PathBuf {
+        self.blob_dir().join(sha256)
+    }
+
+    /// Attaches the file at `file` to request `id` as a photo or scan of `material` (one of
+    /// the service item's materials). Checks the size and the type (JPEG, PNG, PDF, by the
+    /// file's signature) and the permission; nothing is stored if a check fails.
+    pub fn attach_file(&mut self, id: Uuid, material: &str, file: &Path) -> Result<AttachmentRef> {
+        let len = fs::metadata(file)
+            .map_err(|e| io_error("cannot read the file", e))?
+            .len();
+        if len > MAX_ATTACHMENT_BYTES {
+            return Err(ValidationError::new(
+                "attachment.size",
+                format!(
+                    "must be at most {} MB",
+                    MAX_ATTACHMENT_BYTES / (1024 * 1024)
+                ),
+            )
+            .into());
+        }
+        let mut bytes = Vec::with_capacity(len as usize);
+        File::open(file)
+            .and_then(|f| f.take(MAX_ATTACHMENT_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(|e| io_error("cannot read the file", e))?;
+        self.attach_bytes(id, material, &bytes)
+    }
+
+    /// Attaches `bytes` (see [`Store::attach_file`]).
+    pub fn attach_bytes(
+        &mut self,
+        id: Uuid,
+        material: &str,
+        bytes: &[u8],
+    ) -> Result<AttachmentRef> {
+        let (media_type, sha256) = inspect(bytes)?;
+        let dir = self.blob_dir();
+        let path = self.blob_path(&sha256);
+        let new = NewAttachment {
+            sha256: sha256.clone(),
+            media_type,
+            size: bytes.len() as u64,
+            material,
+        };
+        let mut added = None;
+        self.change_request(id, |a, d, am| {
+            let reference = author::request_attach(a, d, am, &new)?;
+            // The bytes are on disk before the reference is committed.
+            fs::create_dir_all(&dir).map_err(|e| io_error("cannot create the blob folder", e))?;
+            if fs::metadata(&path).ok().map(|m| m.len()) != Some(bytes.len() as u64) {
+                write_durably(&dir, &path, bytes)?;
+            }
+            added = Some(reference);
+            Ok(())
+        })?;
+        let reference = added.ok_or_else(|| Error::Storage("attachment not recorded".into()))?;
+        tracing::info!(request = %id, size = reference.size, "attachment added");
+        Ok(reference)
+    }
+
+    /// How much of a blob the hub has acknowledged.
+    pub fn uploaded_bytes(&self, sha256: &str) -> Result<u64> {
+        let n: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT uploaded FROM blob_uploads WHERE sha256 = ?1",
+                [sha256],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(n.unwrap_or(0).max(0) as u64)
+    }
+
+    /// Records that the hub has the first `bytes` of a blob.
+    pub fn set_uploaded_bytes(&mut self, sha256: &str, bytes: u64) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO blob_uploads (sha256, uploaded) VALUES (?1, ?2)
+             ON CONFLICT (sha256) DO UPDATE SET uploaded = max(uploaded, ?2)",
+            rusqlite::params![sha256, bytes as i64],
+        )?;
+        Ok(())
+    }
+
+    /// Where a blob's bytes stand on this tablet.
+    fn transfer_state(&self, reference: &AttachmentRef) -> Result<TransferState> {
+        let path = self.blob_path(&reference.sha256);
+        if fs::metadata(&path).ok().map(|m| m.len()) == Some(reference.size) {
+            let uploaded = self.uploaded_bytes(&reference.sha256)?;
+            return Ok(if uploaded >= reference.size {
+                TransferState::Complete
+            } else {
+                TransferState::Uploading { uploaded }
+            });
+        }
+        let part = path.with_extension("part");
+        Ok(match fs::metadata(part) {
+            Ok(m) => TransferState::Downloading { have: m.len() },
+            Err(_) => TransferState::Missing,
+        })
+    }
+
+    /// The attachments of request `id` with where their bytes stand.
+    pub fn attachments(&self, id: Uuid) -> Result<Vec<AttachmentView>> {
+        let detail = self.request(id)?;
+        detail
+            .attachments
+            .into_iter()
+            .map(|reference| {
+                Ok(AttachmentView {
+                    state: self.transfer_state(&reference)?,
+                    reference,
+                })
+            })
+            .collect()
+    }
+
+    /// The path of an attachment's bytes, checked against its hash, if this tablet has them
+    /// all. The request must be one this identity may read.
+    pub fn open_attachment(&self, id: Uuid, sha256: &str) -> Result<PathBuf> {
+        let detail = self.request(id)?;
+        let Some(reference) = detail.attachments.iter().find(|a| a.sha256 == sha256) else {
+            return Err(Error::NotFound {
+                what: "attachment",
+                id: sha256.to_string(),
+            });
+        };
+        let path = self.blob_path(&reference.sha256);
+        let bytes = fs::read(&path).map_err(|_| Error::NotFound {
+            what: "attachment bytes (not downloaded yet)",
+            id: sha256.to_string(),
+        })?;
+        if hex::encode(Sha256::digest(&bytes)) != reference.sha256 {
+            return Err(Error::Storage(
+                "the attachment's bytes do not match its hash".into(),
+            ));
+        }
+        Ok(path)
+    }
+}
