@@ -3,45 +3,28 @@
 //! port: sign-in and roles, sessions, CSRF, lockout, the queue, a request's page and every
 //! action, agenda items and the township review, another township's reviewer, languages.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+mod common;
+
+use common::*;
+
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
-use bianmin_client_core::client::{self, SyncOptions};
-use bianmin_client_core::{NewAgendaItem, NewRequest, Store};
+use axum::http::StatusCode;
+use bianmin_client_core::{NewAgendaItem, NewRequest};
 use bianmin_domain::{
     Action, AgendaAction, AttrValue, Body as MeetingBody, Meeting, ReviewKind, Role, Status,
     Timestamp, WorkingCalendar,
 };
-use bianmin_server::storage::Storage;
-use bianmin_server::storage::sqlite::SqliteStorage;
+use bianmin_server::admin;
 use bianmin_server::web::console::ConsoleConfig;
-use bianmin_server::{AppState, admin, app};
 use chrono::{Days, NaiveDate};
-use http_body_util::BodyExt;
-use tower::ServiceExt;
 use uuid::Uuid;
 
-const PASSWORD: &str = "correct horse 7";
-const REVIEWER: &str = "reviewer-taiping";
 const OTHER_REVIEWER: &str = "reviewer-shiqiang";
-const CLERK: &str = "clerk-east";
 const RESIDENT: &str = "resident-wang";
-const ADMIN: &str = "admin";
 
 // ---------------------------------------------------------------------------------------------
-// A hub, tablets and a browser
-
-struct Hub {
-    app: Router,
-    state: AppState,
-    storage: Arc<dyn Storage>,
-    url: String,
-    dir: tempfile::TempDir,
-}
+// The hub and its requests
 
 async fn hub() -> Hub {
     hub_with(ConsoleConfig::default()).await
@@ -50,13 +33,9 @@ async fn hub() -> Hub {
 /// The demo hub plus a reviewer of Shiqiang Town, everyone with [`PASSWORD`], served on a
 /// loopback port for the tablets and as a router for the browser.
 async fn hub_with(config: ConsoleConfig) -> Hub {
-    let dir = tempfile::tempdir().unwrap();
-    let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(dir.path()).unwrap());
-    let s = storage.clone();
-    tokio::task::spawn_blocking(move || {
-        admin::load_demo(s.as_ref()).unwrap();
+    serve_hub(config, |s| {
         admin::add_user(
-            s.as_ref(),
+            s,
             OTHER_REVIEWER,
             "石墙镇审核员",
             Role::Reviewer,
@@ -64,86 +43,10 @@ async fn hub_with(config: ConsoleConfig) -> Hub {
         )
         .unwrap();
         for name in [REVIEWER, OTHER_REVIEWER, CLERK, RESIDENT, ADMIN] {
-            admin::set_password(s.as_ref(), name, Some(PASSWORD)).unwrap();
+            admin::set_password(s, name, Some(PASSWORD)).unwrap();
         }
     })
     .await
-    .unwrap();
-    let state = AppState::new(storage.clone()).with_console(config);
-    let app = app(state.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let served = app.clone();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, served).await;
-    });
-    Hub {
-        app,
-        state,
-        storage,
-        url,
-        dir,
-    }
-}
-
-fn quick() -> SyncOptions {
-    SyncOptions {
-        attempts: 3,
-        backoff: Duration::from_millis(50),
-        ..SyncOptions::default()
-    }
-}
-
-type Tablet = Arc<Mutex<Store>>;
-
-/// Enrols a tablet for `user` (blocking work on a blocking thread).
-async fn tablet(hub: &Hub, user: &'static str, name: &'static str) -> Tablet {
-    let (url, storage, path) = (
-        hub.url.clone(),
-        hub.storage.clone(),
-        hub.dir.path().join(format!("{name}.db")),
-    );
-    tokio::task::spawn_blocking(move || {
-        let code =
-            admin::issue_enrolment_code(storage.as_ref(), user, Duration::from_secs(600)).unwrap();
-        Arc::new(Mutex::new(
-            client::enroll(path, &url, &code, name, &quick()).unwrap(),
-        ))
-    })
-    .await
-    .unwrap()
-}
-
-/// Runs `f` on the tablet's store on a blocking thread.
-async fn on<T: Send + 'static>(t: &Tablet, f: impl FnOnce(&mut Store) -> T + Send + 'static) -> T {
-    let t = t.clone();
-    tokio::task::spawn_blocking(move || f(&mut t.lock().unwrap()))
-        .await
-        .unwrap()
-}
-
-async fn sync(t: &Tablet) {
-    let t = t.clone();
-    tokio::task::spawn_blocking(move || {
-        let report = client::sync(&t, &quick(), &mut |_| {}).unwrap();
-        assert!(report.refused.is_empty(), "{:?}", report.refused);
-    })
-    .await
-    .unwrap();
-}
-
-fn soc_card(name: &str) -> NewRequest {
-    NewRequest {
-        item_code: "SOC-CARD".into(),
-        applicant_name: name.into(),
-        id_number: "11010519491231002X".into(),
-        phone: "13812345678".into(),
-        grid: "1组".into(),
-        attributes: [("reason".to_string(), AttrValue::Text("lost".into()))].into(),
-        materials_received: vec!["ID card".into()],
-        resident_user: None,
-        submit: true,
-    }
 }
 
 fn dibao(name: &str) -> NewRequest {
@@ -161,184 +64,6 @@ fn dibao(name: &str) -> NewRequest {
         materials_received: vec!["ID card".into()],
         resident_user: None,
         submit: true,
-    }
-}
-
-/// Files, accepts (on `accepted_on`, today if `None`) and, if `forward`, forwards a request on
-/// the tablet; returns its id and receipt number.
-async fn file(
-    t: &Tablet,
-    new: NewRequest,
-    accepted_on: Option<NaiveDate>,
-    forward: bool,
-) -> (Uuid, String) {
-    on(t, move |s| {
-        if let Some(day) = accepted_on {
-            let at = Timestamp::at_noon(day);
-            s.set_clock(Arc::new(move || at));
-        }
-        let r = s.file_request(new).unwrap();
-        s.apply(r.id, Action::Accept).unwrap();
-        if forward {
-            s.apply(r.id, Action::Forward).unwrap();
-        }
-        s.set_clock(Arc::new(Timestamp::now));
-        (r.id, r.receipt_no.as_str().to_string())
-    })
-    .await
-}
-
-/// An answer, read whole.
-#[derive(Debug)]
-struct Answer {
-    status: StatusCode,
-    location: Option<String>,
-    set_cookies: Vec<String>,
-    body: String,
-}
-
-/// A browser: keeps cookies, never follows redirects.
-struct Browser {
-    app: Router,
-    cookies: BTreeMap<String, String>,
-}
-
-fn encode(fields: &[(&str, &str)]) -> String {
-    let enc = |s: &str| {
-        s.bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect::<String>()
-    };
-    fields
-        .iter()
-        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-/// The CSRF token of the first form on a page.
-fn csrf(body: &str) -> String {
-    let at = body
-        .find(r#"name="csrf" value=""#)
-        .unwrap_or_else(|| panic!("no CSRF field in {body}"));
-    let rest = &body[at + r#"name="csrf" value=""#.len()..];
-    rest[..rest.find('"').unwrap()].to_string()
-}
-
-/// Every visible form control has an id and a `<label for>` naming it.
-fn assert_labelled(body: &str) {
-    for tag in ["<input", "<select", "<textarea"] {
-        for (at, _) in body.match_indices(tag) {
-            let end = body[at..].find('>').unwrap() + at;
-            let element = &body[at..end];
-            if element.contains(r#"type="hidden""#) {
-                continue;
-            }
-            let id_at = element
-                .find(" id=\"")
-                .unwrap_or_else(|| panic!("a control without id: {element}"));
-            let id = &element[id_at + 5..];
-            let id = &id[..id.find('"').unwrap()];
-            assert!(
-                body.contains(&format!(r#"for="{id}""#)),
-                "no <label for=\"{id}\">: {element}"
-            );
-        }
-    }
-}
-
-impl Browser {
-    fn new(hub: &Hub) -> Browser {
-        Browser {
-            app: hub.app.clone(),
-            cookies: BTreeMap::new(),
-        }
-    }
-
-    async fn send(&mut self, mut req: Request<Body>) -> Answer {
-        if !self.cookies.is_empty() {
-            let cookie = self
-                .cookies
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join("; ");
-            req.headers_mut()
-                .insert(header::COOKIE, cookie.parse().unwrap());
-        }
-        let res = self.app.clone().oneshot(req).await.unwrap();
-        let status = res.status();
-        let location = res
-            .headers()
-            .get(header::LOCATION)
-            .map(|v| v.to_str().unwrap().to_string());
-        let set_cookies: Vec<String> = res
-            .headers()
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .map(|v| v.to_str().unwrap().to_string())
-            .collect();
-        for c in &set_cookies {
-            let first = c.split(';').next().unwrap();
-            let (k, v) = first.split_once('=').unwrap();
-            if c.contains("Max-Age=0") {
-                self.cookies.remove(k);
-            } else {
-                self.cookies.insert(k.to_string(), v.to_string());
-            }
-        }
-        let bytes = res.into_body().collect().await.unwrap().to_bytes();
-        Answer {
-            status,
-            location,
-            set_cookies,
-            body: String::from_utf8(bytes.to_vec()).unwrap(),
-        }
-    }
-
-    async fn get(&mut self, uri: &str) -> Answer {
-        self.send(Request::get(uri).body(Body::empty()).unwrap())
-            .await
-    }
-
-    async fn post(&mut self, uri: &str, fields: &[(&str, &str)]) -> Answer {
-        self.send(
-            Request::post(uri)
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::from(encode(fields)))
-                .unwrap(),
-        )
-        .await
-    }
-
-    /// Posts a form of the page at `page`, with that page's CSRF token.
-    async fn submit(&mut self, page: &str, action: &str, fields: &[(&str, &str)]) -> Answer {
-        let token = csrf(&self.get(page).await.body);
-        let mut all = vec![("csrf", token.as_str())];
-        all.extend_from_slice(fields);
-        self.post(action, &all).await
-    }
-
-    async fn sign_in(&mut self, name: &str, password: &str) -> Answer {
-        self.submit(
-            "/console/sign-in",
-            "/console/sign-in",
-            &[("name", name), ("password", password), ("next", "")],
-        )
-        .await
-    }
-
-    async fn signed_in(hub: &Hub, name: &str) -> Browser {
-        let mut b = Browser::new(hub);
-        let a = b.sign_in(name, PASSWORD).await;
-        assert_eq!(a.status, StatusCode::SEE_OTHER, "{name}: {}", a.body);
-        b
     }
 }
 

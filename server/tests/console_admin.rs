@@ -3,311 +3,32 @@
 //! loopback port: the dashboard and its CSV and XLSX exports, administrators only, users and
 //! passwords, enrolment codes and revocation, the catalog, the holiday calendar, CSRF.
 
-use std::collections::BTreeMap;
-use std::io::Read;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+mod common;
 
-use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
-use bianmin_client_core::client::{self, SyncError, SyncOptions};
-use bianmin_client_core::{NewRequest, Store};
-use bianmin_domain::{Action, AttrValue, Status};
-use bianmin_server::storage::Storage;
-use bianmin_server::storage::sqlite::SqliteStorage;
+use common::*;
+
+use std::io::Read;
+
+use axum::http::StatusCode;
+use bianmin_client_core::client::SyncError;
+use bianmin_domain::Status;
+use bianmin_server::admin;
+use bianmin_server::web::console::ConsoleConfig;
 use bianmin_server::web::dashboard::status_label;
 use bianmin_server::web::i18n::Lang;
-use bianmin_server::{AppState, admin, app};
-use http_body_util::BodyExt;
-use tower::ServiceExt;
-use uuid::Uuid;
-
-const PASSWORD: &str = "correct horse 7";
-const REVIEWER: &str = "reviewer-taiping";
-const CLERK: &str = "clerk-east";
-const ADMIN: &str = "admin";
 
 // ---------------------------------------------------------------------------------------------
-// A hub, tablets and a browser (as in tests/console.rs)
-
-struct Hub {
-    app: Router,
-    storage: Arc<dyn Storage>,
-    url: String,
-    dir: tempfile::TempDir,
-}
+// The hub (the rest as in tests/common)
 
 /// The demo hub, the reviewer and the administrator with [`PASSWORD`], served on a loopback
 /// port for the tablets and as a router for the browser.
 async fn hub() -> Hub {
-    let dir = tempfile::tempdir().unwrap();
-    let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(dir.path()).unwrap());
-    let s = storage.clone();
-    tokio::task::spawn_blocking(move || {
-        admin::load_demo(s.as_ref()).unwrap();
+    serve_hub(ConsoleConfig::default(), |s| {
         for name in [REVIEWER, ADMIN] {
-            admin::set_password(s.as_ref(), name, Some(PASSWORD)).unwrap();
+            admin::set_password(s, name, Some(PASSWORD)).unwrap();
         }
     })
     .await
-    .unwrap();
-    let app = app(AppState::new(storage.clone()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let served = app.clone();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, served).await;
-    });
-    Hub {
-        app,
-        storage,
-        url,
-        dir,
-    }
-}
-
-fn quick() -> SyncOptions {
-    SyncOptions {
-        attempts: 3,
-        backoff: Duration::from_millis(50),
-        ..SyncOptions::default()
-    }
-}
-
-type Tablet = Arc<Mutex<Store>>;
-
-/// Enrols a tablet with `code` (blocking work on a blocking thread).
-async fn enrol(hub: &Hub, code: &str, name: &'static str) -> Result<Tablet, SyncError> {
-    let (url, path, code) = (
-        hub.url.clone(),
-        hub.dir.path().join(format!("{name}.db")),
-        code.to_string(),
-    );
-    tokio::task::spawn_blocking(move || {
-        client::enroll(path, &url, &code, name, &quick()).map(|s| Arc::new(Mutex::new(s)))
-    })
-    .await
-    .unwrap()
-}
-
-/// Enrols a tablet for `user` with a code issued on the command line's path.
-async fn tablet(hub: &Hub, user: &'static str, name: &'static str) -> Tablet {
-    let storage = hub.storage.clone();
-    let code = tokio::task::spawn_blocking(move || {
-        admin::issue_enrolment_code(storage.as_ref(), user, Duration::from_secs(600)).unwrap()
-    })
-    .await
-    .unwrap();
-    enrol(hub, &code, name).await.unwrap()
-}
-
-async fn on<T: Send + 'static>(t: &Tablet, f: impl FnOnce(&mut Store) -> T + Send + 'static) -> T {
-    let t = t.clone();
-    tokio::task::spawn_blocking(move || f(&mut t.lock().unwrap()))
-        .await
-        .unwrap()
-}
-
-async fn try_sync(t: &Tablet) -> Result<(), SyncError> {
-    let t = t.clone();
-    tokio::task::spawn_blocking(move || {
-        let report = client::sync(&t, &quick(), &mut |_| {})?;
-        assert!(report.refused.is_empty(), "{:?}", report.refused);
-        Ok(())
-    })
-    .await
-    .unwrap()
-}
-
-fn soc_card(name: &str) -> NewRequest {
-    NewRequest {
-        item_code: "SOC-CARD".into(),
-        applicant_name: name.into(),
-        id_number: "11010519491231002X".into(),
-        phone: "13812345678".into(),
-        grid: "1组".into(),
-        attributes: [("reason".to_string(), AttrValue::Text("lost".into()))].into(),
-        materials_received: vec!["ID card".into()],
-        resident_user: None,
-        submit: true,
-    }
-}
-
-/// Files, accepts and forwards a request on the tablet; returns its id.
-async fn file_and_forward(t: &Tablet, new: NewRequest) -> Uuid {
-    on(t, move |s| {
-        let r = s.file_request(new).unwrap();
-        s.apply(r.id, Action::Accept).unwrap();
-        s.apply(r.id, Action::Forward).unwrap();
-        r.id
-    })
-    .await
-}
-
-/// An answer, read whole.
-#[derive(Debug)]
-struct Answer {
-    status: StatusCode,
-    location: Option<String>,
-    content_type: Option<String>,
-    disposition: Option<String>,
-    bytes: Vec<u8>,
-    body: String,
-}
-
-/// A browser: keeps cookies, never follows redirects.
-struct Browser {
-    app: Router,
-    cookies: BTreeMap<String, String>,
-}
-
-fn encode(fields: &[(&str, &str)]) -> String {
-    let enc = |s: &str| {
-        s.bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect::<String>()
-    };
-    fields
-        .iter()
-        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-/// The CSRF token of the first form on a page.
-fn csrf(body: &str) -> String {
-    let at = body
-        .find(r#"name="csrf" value=""#)
-        .unwrap_or_else(|| panic!("no CSRF field in {body}"));
-    let rest = &body[at + r#"name="csrf" value=""#.len()..];
-    rest[..rest.find('"').unwrap()].to_string()
-}
-
-/// The text between `start` and the next `<`.
-fn text_after<'a>(body: &'a str, start: &str) -> &'a str {
-    let at = body
-        .find(start)
-        .unwrap_or_else(|| panic!("no {start} in {body}"));
-    let rest = &body[at + start.len()..];
-    &rest[..rest.find('<').unwrap()]
-}
-
-/// Every visible form control has an id and a `<label for>` naming it.
-fn assert_labelled(body: &str) {
-    for tag in ["<input", "<select", "<textarea"] {
-        for (at, _) in body.match_indices(tag) {
-            let end = body[at..].find('>').unwrap() + at;
-            let element = &body[at..end];
-            if element.contains(r#"type="hidden""#) {
-                continue;
-            }
-            let id_at = element
-                .find(" id=\"")
-                .unwrap_or_else(|| panic!("a control without id: {element}"));
-            let id = &element[id_at + 5..];
-            let id = &id[..id.find('"').unwrap()];
-            assert!(
-                body.contains(&format!(r#"for="{id}""#)),
-                "no <label for=\"{id}\">: {element}"
-            );
-        }
-    }
-}
-
-impl Browser {
-    fn new(hub: &Hub) -> Browser {
-        Browser {
-            app: hub.app.clone(),
-            cookies: BTreeMap::new(),
-        }
-    }
-
-    async fn send(&mut self, mut req: Request<Body>) -> Answer {
-        if !self.cookies.is_empty() {
-            let cookie = self
-                .cookies
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join("; ");
-            req.headers_mut()
-                .insert(header::COOKIE, cookie.parse().unwrap());
-        }
-        let res = self.app.clone().oneshot(req).await.unwrap();
-        let status = res.status();
-        let header_of = |name| {
-            res.headers()
-                .get(name)
-                .map(|v: &header::HeaderValue| v.to_str().unwrap().to_string())
-        };
-        let location = header_of(header::LOCATION);
-        let content_type = header_of(header::CONTENT_TYPE);
-        let disposition = header_of(header::CONTENT_DISPOSITION);
-        for c in res.headers().get_all(header::SET_COOKIE) {
-            let c = c.to_str().unwrap();
-            let (k, v) = c.split(';').next().unwrap().split_once('=').unwrap();
-            if c.contains("Max-Age=0") {
-                self.cookies.remove(k);
-            } else {
-                self.cookies.insert(k.to_string(), v.to_string());
-            }
-        }
-        let bytes = res.into_body().collect().await.unwrap().to_bytes().to_vec();
-        Answer {
-            status,
-            location,
-            content_type,
-            disposition,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-            bytes,
-        }
-    }
-
-    async fn get(&mut self, uri: &str) -> Answer {
-        self.send(Request::get(uri).body(Body::empty()).unwrap())
-            .await
-    }
-
-    async fn post(&mut self, uri: &str, fields: &[(&str, &str)]) -> Answer {
-        self.send(
-            Request::post(uri)
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::from(encode(fields)))
-                .unwrap(),
-        )
-        .await
-    }
-
-    /// Posts a form of the page at `page`, with that page's CSRF token.
-    async fn submit(&mut self, page: &str, action: &str, fields: &[(&str, &str)]) -> Answer {
-        let token = csrf(&self.get(page).await.body);
-        let mut all = vec![("csrf", token.as_str())];
-        all.extend_from_slice(fields);
-        self.post(action, &all).await
-    }
-
-    async fn sign_in(&mut self, name: &str, password: &str) -> Answer {
-        self.submit(
-            "/console/sign-in",
-            "/console/sign-in",
-            &[("name", name), ("password", password), ("next", "")],
-        )
-        .await
-    }
-
-    async fn signed_in(hub: &Hub, name: &str) -> Browser {
-        let mut b = Browser::new(hub);
-        let a = b.sign_in(name, PASSWORD).await;
-        assert_eq!(a.status, StatusCode::SEE_OTHER, "{name}: {}", a.body);
-        b
-    }
 }
 
 const ADMIN_PAGES: [&str; 5] = [
