@@ -108,7 +108,7 @@ pub struct SyncReport {
     pub changed: Vec<Uuid>,
 }
 
-fn agent(timeout: Option<Duration>) -> ureq::Agent {
+pub(crate) fn agent(timeout: Option<Duration>) -> ureq::Agent {
     ureq::Agent::config_builder()
         .timeout_global(timeout)
         .http_status_as_error(false)
@@ -192,7 +192,7 @@ fn with_retries<T>(
     Err(SyncError::Network(last))
 }
 
-fn base(url: &str) -> &str {
+pub(crate) fn base(url: &str) -> &str {
     url.trim_end_matches('/')
 }
 
@@ -244,7 +244,7 @@ pub fn store_from_enrolment(
     Ok(store)
 }
 
-fn lock(store: &Mutex<Store>) -> Result<std::sync::MutexGuard<'_, Store>, SyncError> {
+pub(crate) fn lock(store: &Mutex<Store>) -> Result<std::sync::MutexGuard<'_, Store>, SyncError> {
     store
         .lock()
         .map_err(|_| SyncError::Store(crate::Error::Storage("the store lock was poisoned".into())))

@@ -304,6 +304,7 @@ impl HubDocument {
                     resident_user: d.resident_user.clone(),
                     decision,
                     rating: derived.rating,
+                    attachments: d.attachments.clone().unwrap_or_default(),
                 }))
             }
             Decoded::Agenda(a) => {
@@ -342,6 +343,9 @@ pub struct RequestIndex {
     pub decision: Option<Decision>,
     /// The applicant's satisfaction rating, if given.
     pub rating: Option<Rating>,
+    /// The request's attachment references: which blobs (by SHA-256, with their media type
+    /// and size) the readers of this request may download and its writers upload.
+    pub attachments: Vec<AttachmentRef>,
 }
 
 /// How a decided request was decided, for the dashboard.

@@ -47,6 +47,7 @@ mod projection;
 pub mod protocol;
 mod schema;
 mod store;
+pub mod transfer;
 
 pub use author::Authoring;
 pub use document::DocKind;

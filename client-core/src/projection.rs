@@ -97,6 +97,21 @@ pub(crate) fn upsert_request(
     let due = row
         .due
         .map_or_else(|| NO_DUE.to_string(), |d| d.to_string());
+    let doc_id = row.id.to_string();
+    tx.prepare_cached("DELETE FROM attachment_refs WHERE doc_id = ?1")?
+        .execute([&doc_id])?;
+    for a in doc.attachments.iter().flatten() {
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO attachment_refs (sha256, doc_id, size, media_type)
+             VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![
+            a.sha256,
+            doc_id,
+            a.size as i64,
+            a.media_type.as_str()
+        ])?;
+    }
     tx.prepare_cached(
         "INSERT OR REPLACE INTO requests (id, receipt_no, item_code, village, grid, resident_user,
             applicant_masked, status, conflict, clock, due_date, filed_at, updated_at)

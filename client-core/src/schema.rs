@@ -100,13 +100,22 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX refused_edits_doc ON refused_edits (doc_id);
     "#,
-    // 3: how much of each attachment's bytes the hub has acknowledged (the bytes themselves are
-    // files beside the store: `<store>.blobs/<sha256>`).
+    // 3: attachments: which blobs the stored requests refer to (a projection, like the list
+    // rows) and how much of each the hub has acknowledged (the bytes themselves are files beside
+    // the store: `<store>.blobs/<sha256>`).
     r#"
     CREATE TABLE blob_uploads (
         sha256   TEXT PRIMARY KEY NOT NULL,
         uploaded INTEGER NOT NULL
     ) WITHOUT ROWID;
+    CREATE TABLE attachment_refs (
+        sha256     TEXT NOT NULL,
+        doc_id     TEXT NOT NULL,
+        size       INTEGER NOT NULL,
+        media_type TEXT NOT NULL,
+        PRIMARY KEY (sha256, doc_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX attachment_refs_doc ON attachment_refs (doc_id);
     "#,
 ];
 

@@ -592,7 +592,7 @@ fn a_version_1_store_is_upgraded_in_place_keeping_its_work() {
     {
         let c = rusqlite::Connection::open(&path).unwrap();
         c.execute_batch(
-            "DROP TABLE refused_edits; DROP TABLE blob_uploads; PRAGMA user_version = 1;",
+            "DROP TABLE refused_edits; DROP TABLE blob_uploads; DROP TABLE attachment_refs;\n             PRAGMA user_version = 1;",
         )
         .unwrap();
     }

@@ -11,6 +11,8 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod blob_api;
+pub mod blobs;
 pub mod demo;
 pub mod engine;
 pub mod error;
@@ -39,6 +41,9 @@ pub struct AppState {
     pub engine: Arc<engine::Engine>,
     /// The console's sessions, sign-in throttling and settings.
     pub console: Arc<web::console::Console>,
+    /// The attachment bytes; `None` (the blob endpoints answer 503) until
+    /// [`AppState::with_blobs`] gives a store.
+    pub blobs: Option<Arc<dyn blobs::BlobStore>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -58,7 +63,14 @@ impl AppState {
             console: Arc::new(web::console::Console::new(
                 web::console::ConsoleConfig::default(),
             )),
+            blobs: None,
         }
+    }
+
+    /// The same state keeping attachment bytes in `blobs`.
+    pub fn with_blobs(mut self, blobs: Arc<dyn blobs::BlobStore>) -> Self {
+        self.blobs = Some(blobs);
+        self
     }
 
     /// The same state with other console settings (a fresh console: nobody signed in).
@@ -73,6 +85,7 @@ pub fn app(state: AppState) -> Router {
     let request_id = axum::http::HeaderName::from_static("x-request-id");
     Router::new()
         .merge(api::routes())
+        .merge(blob_api::routes())
         .merge(web::routes())
         .fallback(|| async {
             AppError::new(

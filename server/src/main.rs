@@ -363,10 +363,14 @@ fn serve(
         }
         // With the peer address, so the public status look-up can slow down repeated wrong
         // guesses per client (see docs/public-pages.md).
-        let state = AppState::new(storage.clone()).with_console(ConsoleConfig {
-            secure_cookies,
-            ..ConsoleConfig::default()
-        });
+        let blobs = bianmin_server::blobs::dir::DirBlobStore::open(data_dir.join("blobs"))
+            .map_err(|e| format!("cannot open the blob store in {}: {e}", data_dir.display()))?;
+        let state = AppState::new(storage.clone())
+            .with_console(ConsoleConfig {
+                secure_cookies,
+                ..ConsoleConfig::default()
+            })
+            .with_blobs(Arc::new(blobs));
         if demo {
             // A fresh demo hub gets a demo tablet's work, synced like any tablet's, so that the
             // console has requests to decide (enrolled before serving: always device 1).

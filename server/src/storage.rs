@@ -202,6 +202,35 @@ pub struct LogPage {
     pub more: bool,
 }
 
+/// A request document's reference to a blob (an attachment), with what read scopes are keyed
+/// on and what the reference says of the bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobReference {
+    /// The request.
+    pub doc_id: Uuid,
+    /// Its village.
+    pub village: String,
+    /// The registered resident it belongs to.
+    pub resident_user: Option<String>,
+    /// The blob's length, as the reference gives it.
+    pub size: u64,
+    /// Its media type (MIME name), as the reference gives it.
+    pub media_type: String,
+}
+
+impl BlobReference {
+    /// Whether `scope` may read the request holding the reference.
+    pub fn readable_in(&self, scope: &ReadScope) -> bool {
+        match scope {
+            ReadScope::Resident { user } => self.resident_user.as_deref() == Some(user.as_str()),
+            ReadScope::Village(v) => self.village == *v,
+            ReadScope::Township(code) | ReadScope::County(code) => {
+                self.village.starts_with(code.as_str())
+            }
+        }
+    }
+}
+
 /// The audit record of one accepted change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
@@ -301,6 +330,10 @@ pub trait Storage: Send + Sync + 'static {
     /// entry if `unindexed`.
     fn document_ids(&self, after: Option<Uuid>, limit: usize, unindexed: bool)
     -> Result<Vec<Uuid>>;
+
+    /// The request documents whose index entry refers to the blob `sha256` (written with the
+    /// index, see [`Commit::index`]), in document id order.
+    fn blob_references(&self, sha256: &str) -> Result<Vec<BlobReference>>;
 
     /// The audit trail of a document, in log order.
     fn audit(&self, doc_id: Uuid) -> Result<Vec<AuditEntry>>;

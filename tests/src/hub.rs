@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use bianmin_client_core::Store;
 use bianmin_client_core::client::{self, SyncOptions};
+use bianmin_server::blobs::dir::DirBlobStore;
 use bianmin_server::storage::Storage;
 use bianmin_server::storage::sqlite::SqliteStorage;
 use bianmin_server::{AppState, admin, app};
@@ -56,7 +57,8 @@ impl TestHub {
         let dir = tempfile::tempdir().expect("temp dir");
         let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(dir.path()).expect("storage"));
         admin::load_demo(storage.as_ref()).expect("demo data");
-        let state = AppState::new(storage.clone());
+        let blobs = DirBlobStore::open(dir.path().join("blobs")).expect("blob store");
+        let state = AppState::new(storage.clone()).with_blobs(Arc::new(blobs));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()

@@ -30,6 +30,12 @@ struct Shared {
     cuts: AtomicUsize,
     /// Connections accepted so far.
     connections: AtomicUsize,
+    /// When non-zero, every connection is closed once this many bytes (both directions
+    /// together) went through it: a link that keeps dropping.
+    cut_after: AtomicUsize,
+    /// Bytes forwarded device -> hub and hub -> device, over all connections.
+    up: AtomicUsize,
+    down: AtomicUsize,
     stop: AtomicBool,
 }
 
@@ -74,9 +80,23 @@ impl CutProxy {
         self.shared.armed.store(false, Ordering::SeqCst);
     }
 
-    /// How many responses were cut off so far.
+    /// How many responses (or connections, with [`CutProxy::cut_connections_after`]) were cut
+    /// off so far.
     pub fn cuts(&self) -> usize {
         self.shared.cuts.load(Ordering::SeqCst)
+    }
+
+    /// From now on, closes every connection once `bytes` went through it (0: never).
+    pub fn cut_connections_after(&self, bytes: usize) {
+        self.shared.cut_after.store(bytes, Ordering::SeqCst);
+    }
+
+    /// Bytes forwarded device -> hub and hub -> device so far (headers included).
+    pub fn bytes(&self) -> (usize, usize) {
+        (
+            self.shared.up.load(Ordering::SeqCst),
+            self.shared.down.load(Ordering::SeqCst),
+        )
     }
 
     /// How many connections the proxy accepted so far.
@@ -93,7 +113,7 @@ impl Drop for CutProxy {
     }
 }
 
-fn relay(client: TcpStream, upstream: SocketAddr, shared: &Shared) {
+fn relay(client: TcpStream, upstream: SocketAddr, shared: &Arc<Shared>) {
     let Ok(hub) = TcpStream::connect(upstream) else {
         let _ = client.shutdown(Shutdown::Both);
         return;
@@ -103,12 +123,40 @@ fn relay(client: TcpStream, upstream: SocketAddr, shared: &Shared) {
     let (Ok(mut from_client), Ok(mut to_hub)) = (client.try_clone(), hub.try_clone()) else {
         return;
     };
-    // Device -> hub: always forwarded in full.
+    // Bytes through this connection, both directions, for `cut_after`.
+    let through = Arc::new(AtomicUsize::new(0));
+    let over_budget = |through: &AtomicUsize, n: usize, shared: &Shared| {
+        let limit = shared.cut_after.load(Ordering::SeqCst);
+        limit > 0 && through.fetch_add(n, Ordering::SeqCst) + n > limit
+    };
+    // Device -> hub: forwarded in full unless the connection's byte budget runs out.
+    let up_shared = shared.clone();
+    let up_through = through.clone();
+    let (Ok(up_client), Ok(up_hub)) = (client.try_clone(), hub.try_clone()) else {
+        return;
+    };
     thread::spawn(move || {
-        let _ = std::io::copy(&mut from_client, &mut to_hub);
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match from_client.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if over_budget(&up_through, n, &up_shared) {
+                up_shared.cuts.fetch_add(1, Ordering::SeqCst);
+                let _ = up_client.shutdown(Shutdown::Both);
+                let _ = up_hub.shutdown(Shutdown::Both);
+                return;
+            }
+            if to_hub.write_all(&buf[..n]).is_err() {
+                break;
+            }
+            up_shared.up.fetch_add(n, Ordering::SeqCst);
+        }
         let _ = to_hub.shutdown(Shutdown::Write);
     });
-    // Hub -> device: forwarded unless a cut is armed when a response starts.
+    // Hub -> device: forwarded unless a cut is armed when a response starts, or the
+    // connection's byte budget runs out.
     let (mut from_hub, mut to_client) = (hub, client);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -120,9 +168,14 @@ fn relay(client: TcpStream, upstream: SocketAddr, shared: &Shared) {
             shared.cuts.fetch_add(1, Ordering::SeqCst);
             break;
         }
+        if over_budget(&through, n, shared) {
+            shared.cuts.fetch_add(1, Ordering::SeqCst);
+            break;
+        }
         if to_client.write_all(&buf[..n]).is_err() {
             break;
         }
+        shared.down.fetch_add(n, Ordering::SeqCst);
     }
     let _ = to_client.shutdown(Shutdown::Both);
     let _ = from_hub.shutdown(Shutdown::Both);

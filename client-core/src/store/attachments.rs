@@ -155,6 +155,47 @@ impl Store {
         Ok(())
     }
 
+    /// Every blob the stored requests refer to: hash, size, media type.
+    pub fn referenced_blobs(&self) -> Result<Vec<(String, u64, MediaType)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT sha256, max(size), min(media_type) FROM attachment_refs
+             GROUP BY sha256 ORDER BY sha256",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(sha, size, media)| {
+                Ok((
+                    sha,
+                    size.max(0) as u64,
+                    MediaType::parse(&media).map_err(Error::from)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Whether this tablet holds all of a blob's `size` bytes.
+    pub fn has_blob(&self, sha256: &str, size: u64) -> bool {
+        fs::metadata(self.blob_path(sha256)).ok().map(|m| m.len()) == Some(size)
+    }
+
+    /// Where a download of a blob keeps what arrived so far.
+    pub fn partial_blob_path(&self, sha256: &str) -> PathBuf {
+        self.blob_path(sha256).with_extension("part")
+    }
+
+    /// The complete local file of a blob.
+    pub fn blob_file(&self, sha256: &str) -> PathBuf {
+        self.blob_path(sha256)
+    }
+
     /// Where a blob's bytes stand on this tablet.
     fn transfer_state(&self, reference: &AttachmentRef) -> Result<TransferState> {
         let path = self.blob_path(&reference.sha256);

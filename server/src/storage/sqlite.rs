@@ -34,8 +34,8 @@ use rusqlite::{
 use uuid::Uuid;
 
 use super::{
-    AuditEntry, Commit, DeviceRecord, DocRecord, LogEntry, LogPage, NewDevice, ReadScope,
-    RequestStat, Result, Storage, StorageError, UserRecord,
+    AuditEntry, BlobReference, Commit, DeviceRecord, DocRecord, LogEntry, LogPage, NewDevice,
+    ReadScope, RequestStat, Result, Storage, StorageError, UserRecord,
 };
 
 /// The database file's name inside the data directory.
@@ -171,6 +171,19 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX agenda_index_township ON agenda_index (township, updated_at);
     CREATE INDEX agenda_index_county   ON agenda_index (county, updated_at);
     "#,
+    // 3: which requests refer to which blobs (attachments), for the blob endpoints' read
+    // checks, written with the index. Request entries are dropped so that the maintenance
+    // thread indexes every request again and fills the table for requests stored before it.
+    r#"
+    CREATE TABLE blob_refs (
+        sha256     TEXT NOT NULL,
+        doc_id     TEXT NOT NULL REFERENCES documents (id),
+        size       INTEGER NOT NULL,
+        media_type TEXT NOT NULL,
+        PRIMARY KEY (sha256, doc_id)
+    ) STRICT, WITHOUT ROWID;
+    DELETE FROM request_index;
+    "#,
 ];
 
 /// Writes (or rewrites) a document's index row.
@@ -212,6 +225,21 @@ fn write_index(tx: &Transaction<'_>, doc_id: &str, index: &DocIndex) -> Result<(
                 r.rating.map(rating_name),
             ])
             .db()?;
+            // References are append-only in the document: nothing to remove.
+            for a in &r.attachments {
+                tx.prepare_cached(
+                    "INSERT OR IGNORE INTO blob_refs (sha256, doc_id, size, media_type)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )
+                .db()?
+                .execute(params![
+                    a.sha256,
+                    doc_id,
+                    to_i64(a.size),
+                    a.media_type.as_str()
+                ])
+                .db()?;
+            }
         }
         DocIndex::Agenda(row) => {
             tx.prepare_cached(
@@ -1220,6 +1248,41 @@ impl Storage for SqliteStorage {
             .db()?;
         ids.iter()
             .map(|id| Uuid::parse_str(id).map_err(backend))
+            .collect()
+    }
+
+    fn blob_references(&self, sha256: &str) -> Result<Vec<BlobReference>> {
+        let conn = self.reader()?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT b.doc_id, r.village, r.resident_user, b.size, b.media_type
+                 FROM blob_refs b JOIN request_index r ON r.id = b.doc_id
+                 WHERE b.sha256 = ?1 ORDER BY b.doc_id",
+            )
+            .db()?;
+        let rows = stmt
+            .query_map(params![sha256], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, String>(4)?,
+                ))
+            })
+            .db()?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .db()?;
+        rows.into_iter()
+            .map(|(id, village, resident_user, size, media_type)| {
+                Ok(BlobReference {
+                    doc_id: Uuid::parse_str(&id).map_err(backend)?,
+                    village,
+                    resident_user,
+                    size: to_u64(size)?,
+                    media_type,
+                })
+            })
             .collect()
     }
 

@@ -13,12 +13,16 @@ use bianmin_client_core::hub::{Decision, DocIndex, RequestIndex};
 use bianmin_client_core::{
     AgendaRow, DocKind, Page, RequestFilter, RequestRow, RequestSort, UrgencyFilter,
 };
-use bianmin_domain::{Rating, Role, Stage, Status, Timestamp, WorkingCalendar, YearCalendar, demo};
+use bianmin_domain::{
+    AttachmentRef, MediaType, Rating, Role, Stage, Stamp, Status, Timestamp, WorkingCalendar,
+    YearCalendar, demo,
+};
 use chrono::NaiveDate;
 use uuid::Uuid;
 
 use super::{
-    Commit, DocRecord, LogEntry, LogPage, NewDevice, ReadScope, Storage, StorageError, UserRecord,
+    BlobReference, Commit, DocRecord, LogEntry, LogPage, NewDevice, ReadScope, Storage,
+    StorageError, UserRecord,
 };
 
 const COUNTY: &str = "370883";
@@ -86,6 +90,10 @@ pub const CHECKS: &[(&str, Check)] = &[
     (
         "passwords_are_set_and_cleared",
         passwords_are_set_and_cleared,
+    ),
+    (
+        "blob_references_follow_the_index",
+        blob_references_follow_the_index,
     ),
 ];
 
@@ -760,6 +768,7 @@ fn request_index(
             working_days: decided - 1,
         }),
         rating,
+        attachments: Vec::new(),
     }))
 }
 
@@ -1422,4 +1431,124 @@ pub fn passwords_are_set_and_cleared(s: &dyn Storage) {
         Err(StorageError::NotFound(_))
     ));
     assert_eq!(s.users().unwrap().len(), 4);
+}
+
+fn attachment(sha256: &str, media_type: MediaType, size: u64) -> AttachmentRef {
+    AttachmentRef {
+        id: Uuid::new_v4(),
+        sha256: sha256.into(),
+        media_type,
+        size,
+        material: "ID card".into(),
+        by: Stamp {
+            user: "clerk".into(),
+            role: Role::Clerk,
+            device: "dev-a".into(),
+            at: Timestamp(T0),
+        },
+    }
+}
+
+/// The requests whose index entry refers to a blob are found by its hash, with their read
+/// scope and what the reference says of the bytes; indexing again adds nothing.
+pub fn blob_references_follow_the_index(s: &dyn Storage) {
+    let (x, y) = ("a".repeat(64), "b".repeat(64));
+    let (east, beishan, own) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let with = |id, village: &str, receipt: &str, resident: Option<&str>, refs| {
+        let mut index = request_index(id, village, receipt, Status::Draft, 0, 0, None);
+        if let DocIndex::Request(r) = &mut index {
+            r.resident_user = resident.map(str::to_string);
+            r.attachments = refs;
+        }
+        index
+    };
+    let index_east = with(
+        east,
+        EAST,
+        "370883101201-001-000001",
+        None,
+        vec![
+            attachment(&x, MediaType::Jpeg, 1000),
+            attachment(&y, MediaType::Pdf, 20),
+            // The same bytes attached twice: one reference.
+            attachment(&x, MediaType::Jpeg, 1000),
+        ],
+    );
+    indexed(s, east, EAST, &index_east);
+    indexed(
+        s,
+        beishan,
+        BEISHAN,
+        &with(
+            beishan,
+            BEISHAN,
+            "370883102201-001-000001",
+            None,
+            vec![attachment(&x, MediaType::Jpeg, 1000)],
+        ),
+    );
+    indexed(
+        s,
+        own,
+        WEST,
+        &with(
+            own,
+            WEST,
+            "370883101202-001-000001",
+            Some("resident-1"),
+            vec![attachment(&y, MediaType::Pdf, 20)],
+        ),
+    );
+    s.reindex(&[(east, index_east)]).unwrap();
+
+    let refs = s.blob_references(&x).unwrap();
+    let mut expected = vec![
+        BlobReference {
+            doc_id: east,
+            village: EAST.into(),
+            resident_user: None,
+            size: 1000,
+            media_type: "image/jpeg".into(),
+        },
+        BlobReference {
+            doc_id: beishan,
+            village: BEISHAN.into(),
+            resident_user: None,
+            size: 1000,
+            media_type: "image/jpeg".into(),
+        },
+    ];
+    expected.sort_by_key(|r| r.doc_id.to_string());
+    assert_eq!(refs, expected);
+    assert!(s.blob_references(&"c".repeat(64)).unwrap().is_empty());
+
+    let readers = |sha: &str, scope: ReadScope| -> BTreeSet<Uuid> {
+        s.blob_references(sha)
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.readable_in(&scope))
+            .map(|r| r.doc_id)
+            .collect()
+    };
+    assert_eq!(readers(&x, ReadScope::Village(EAST.into())), [east].into());
+    assert_eq!(
+        readers(&x, ReadScope::Village(WEST.into())),
+        BTreeSet::new()
+    );
+    assert_eq!(
+        readers(&x, ReadScope::Township(TOWNSHIP.into())),
+        [east].into()
+    );
+    assert_eq!(
+        readers(&x, ReadScope::Township(OTHER_TOWNSHIP.into())),
+        [beishan].into()
+    );
+    assert_eq!(
+        readers(&x, ReadScope::County(COUNTY.into())),
+        [east, beishan].into()
+    );
+    let resident = |user: &str| ReadScope::Resident { user: user.into() };
+    assert_eq!(readers(&y, resident("resident-1")), [own].into());
+    assert_eq!(readers(&y, resident("resident-2")), BTreeSet::new());
+    assert_eq!(readers(&x, resident("resident-1")), BTreeSet::new());
 }

@@ -55,6 +55,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/console/requests/{id}", get(request_page::show))
         .route(
+            "/console/requests/{id}/attachments/{sha256}",
+            get(request_page::attachment),
+        )
+        .route(
             "/console/requests/{id}/{action}",
             get(request_page::back_to_page).post(request_page::act),
         )

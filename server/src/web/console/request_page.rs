@@ -1,5 +1,6 @@
 //! A request's page: the applicant (ID number and phone masked), the form's values, the
-//! materials received and missing, the deadline, any conflict side by side, the full history
+//! materials received and missing, the attachments (each a link to its bytes once the hub has
+//! them, `GET /console/requests/{id}/attachments/{sha256}`), the deadline, any conflict side by side, the full history
 //! (who, on which device, device time, and when the hub received the change that carried each
 //! event), comments, field edits, and the hub's audit trail (which device and user sent each
 //! change, and when the hub received it). Below, the actions the
@@ -41,6 +42,8 @@ struct Loaded {
     names: Names,
     /// The audit entry of the change that carried each event and comment.
     received: HashMap<Uuid, AuditEntry>,
+    /// The attachments (by SHA-256) whose bytes the hub holds complete.
+    held: std::collections::HashSet<String>,
 }
 
 fn load(state: &AppState, user: &UserRecord, id: Uuid) -> Result<Loaded, AppError> {
@@ -54,11 +57,20 @@ fn load(state: &AppState, user: &UserRecord, id: Uuid) -> Result<Loaded, AppErro
         .chain(page.audit.iter().map(|a| a.user_id.as_str()));
     let names = Names::load(state.storage.as_ref(), user_ids)?;
     let received = received_by_entry(state.storage.as_ref(), id, &page.audit)?;
+    let mut held = std::collections::HashSet::new();
+    if let Some(blobs) = &state.blobs {
+        for a in &page.detail.attachments {
+            if blobs.is_complete(&a.sha256).unwrap_or(false) {
+                held.insert(a.sha256.clone());
+            }
+        }
+    }
     Ok(Loaded {
         page,
         reference,
         names,
         received,
+        held,
     })
 }
 
@@ -106,6 +118,49 @@ pub(crate) async fn show(
             q.done.as_deref(),
             None,
         ),
+        Err(e) => fail(lang, e),
+    }
+}
+
+/// `GET /console/requests/{id}/attachments/{sha256}`: an attachment's bytes, if the request is
+/// in the user's area and refers to them, shown inline with their media type (never sniffed,
+/// never cached).
+pub(crate) async fn attachment(
+    lang: PageLang,
+    signed: Signed,
+    State(state): State<AppState>,
+    Path((id, sha256)): Path<(String, String)>,
+) -> Response {
+    let not_found = || AppError::new(StatusCode::NOT_FOUND, "not_found", "");
+    let Some(id) = parse_id(&id) else {
+        return fail(lang, not_found());
+    };
+    let user = signed.user.clone();
+    let found = blocking(move || {
+        let page = state.engine.console_request(&user, id)?;
+        let media_type = page
+            .detail
+            .attachments
+            .iter()
+            .find(|a| a.sha256 == sha256)
+            .map(|a| a.media_type)
+            .ok_or_else(not_found)?;
+        let blob = match &state.blobs {
+            Some(blobs) => blobs.open(&sha256).map_err(AppError::internal)?,
+            None => None,
+        };
+        Ok((blob.ok_or_else(not_found)?, media_type))
+    })
+    .await;
+    match found {
+        Ok((blob, media_type)) => {
+            let mut res = crate::blob_api::serve_blob(blob, media_type.as_str(), None);
+            res.headers_mut().insert(
+                axum::http::header::CONTENT_DISPOSITION,
+                axum::http::HeaderValue::from_static("inline"),
+            );
+            res
+        }
         Err(e) => fail(lang, e),
     }
 }
@@ -276,6 +331,17 @@ pub(super) fn received(l: Lang, entry: Option<&AuditEntry>) -> Markup {
             Some(a) => { (labels::time(Timestamp(a.received_at))) }
             None => { span.small title=(tr(l, "尚未写入", "not stored yet")) { "—" } }
         }
+    }
+}
+
+/// A size for people: bytes, KB or MB.
+fn size_label(n: u64) -> String {
+    if n >= 1024 * 1024 {
+        format!("{:.1} MB", n as f64 / (1024.0 * 1024.0))
+    } else if n >= 1024 {
+        format!("{} KB", n.div_ceil(1024))
+    } else {
+        format!("{n} B")
     }
 }
 
@@ -467,6 +533,28 @@ fn render(
                         }
                     }
                     @for m in &extra_received { li { "✓ " (m) } }
+                }
+                h3 { (tr(l, "附件", "Attachments")) }
+                @if d.attachments.is_empty() { p.small { (tr(l, "无附件。", "No attachments.")) } }
+                @else {
+                    ul.attachments {
+                        @for a in &d.attachments {
+                            li {
+                                @if loaded.held.contains(&a.sha256) {
+                                    a href={ "/console/requests/" (id) "/attachments/" (a.sha256) } target="_blank" rel="noopener" { (a.material) }
+                                } @else {
+                                    (a.material)
+                                }
+                                " · " (a.media_type.as_str()) " · " (size_label(a.size))
+                                " · "
+                                @if loaded.held.contains(&a.sha256) {
+                                    (tr(l, "已上传", "on the hub"))
+                                } @else {
+                                    span.small { (tr(l, "尚未上传到乡镇", "not uploaded to the hub yet")) }
+                                }
+                            }
+                        }
+                    }
                 }
                 @if !d.missing_materials.is_empty() {
                     p { strong { (tr(l, "已告知补正：", "Asked for: ")) } (d.missing_materials.join(tr(l, "、", ", "))) }

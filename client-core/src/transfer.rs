@@ -1,0 +1,339 @@
+//! Moving attachment bytes between a tablet and the hub, after the document sync and apart from
+//! it (a large photo never holds up the requests themselves).
+//!
+//! Uploads go in chunks of [`CHUNK`] bytes, each one acknowledged: a transfer cut at any point
+//! resumes from the last byte the hub acknowledged (asked with `GET .../status`), never from
+//! zero. Downloads ask for the rest with `Range: bytes=N-` and append what arrives to a partial
+//! file, so a cut download resumes from what it already has. A blob is kept only once its
+//! SHA-256 matches. The store's lock is held only for short bookkeeping steps. The protocol is in
+//! `docs/sync-protocol.md` ("Attachments").
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::sync::Mutex;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::Store;
+use crate::client::{SyncError, SyncOptions, agent, base, lock};
+use crate::protocol::ErrorBody;
+
+/// The size of one uploaded chunk.
+pub const CHUNK: usize = 256 * 1024;
+
+/// What a transfer run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TransferReport {
+    /// Blobs the hub now holds complete, that this run sent (some of).
+    pub uploaded: Vec<String>,
+    /// Blobs now complete on this tablet, that this run received (some of).
+    pub downloaded: Vec<String>,
+    /// Body bytes sent.
+    pub bytes_sent: u64,
+    /// Body bytes received.
+    pub bytes_received: u64,
+    /// Blobs that could not be moved this time, with why (they are tried again next time).
+    pub failed: Vec<(String, String)>,
+}
+
+#[derive(Debug, Deserialize)]
+struct BlobStatus {
+    received: u64,
+    complete: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct OffsetMismatch {
+    received: u64,
+}
+
+/// What one attempt at a blob came to.
+enum Step {
+    /// Try again (network trouble): from where the other side stands. `true` if the attempt
+    /// moved some bytes for good (the count of failed attempts then starts over).
+    Retry(String, bool),
+    /// Give up on this blob for this run.
+    Fail(String),
+}
+
+impl Step {
+    fn net(e: impl std::fmt::Display) -> Step {
+        Step::Retry(e.to_string(), false)
+    }
+}
+
+fn hub_error(status: u16, body: &[u8]) -> String {
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(e) => format!("{} ({status}): {}", e.error.code, e.error.message),
+        Err(_) => format!("HTTP {status}"),
+    }
+}
+
+/// Uploads every blob this tablet holds that the hub lacks, then downloads every blob the
+/// stored requests refer to that this tablet lacks. Each blob is retried `opts.attempts` times
+/// on network errors (resuming each time); a blob that still fails is reported and left for the
+/// next run.
+pub fn transfer_attachments(
+    store: &Mutex<Store>,
+    opts: &SyncOptions,
+) -> Result<TransferReport, SyncError> {
+    let (url, token, blobs) = {
+        let s = lock(store)?;
+        let (url, token) = s.server()?.ok_or(SyncError::NotEnrolled)?;
+        let blobs: Vec<(String, u64, bool, u64)> = s
+            .referenced_blobs()?
+            .into_iter()
+            .map(|(sha, size, _)| {
+                let have = s.has_blob(&sha, size);
+                let uploaded = s.uploaded_bytes(&sha).unwrap_or(0);
+                (sha, size, have, uploaded)
+            })
+            .collect();
+        (base(&url).to_string(), token, blobs)
+    };
+    let agent = agent(Some(opts.timeout));
+    let auth = format!("Bearer {token}");
+    let mut report = TransferReport::default();
+    for (sha, size, have, uploaded) in &blobs {
+        if *have && uploaded < size {
+            let outcome = retried(opts, || {
+                upload(store, &agent, &url, &auth, sha, *size, &mut report)
+            });
+            match outcome {
+                Ok(()) => report.uploaded.push(sha.clone()),
+                Err(why) => report.failed.push((sha.clone(), why)),
+            }
+        }
+    }
+    for (sha, size, have, _) in &blobs {
+        if !*have {
+            let outcome = retried(opts, || {
+                download(store, &agent, &url, &auth, sha, *size, &mut report)
+            });
+            match outcome {
+                Ok(true) => report.downloaded.push(sha.clone()),
+                Ok(false) => {}
+                Err(why) => report.failed.push((sha.clone(), why)),
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Runs `f` until it succeeds, fails for good, or fails `opts.attempts` times in a row without
+/// moving any bytes (a link that drops every few hundred kilobytes still gets a 5 MB photo
+/// through: every attempt that made progress resets the count and the wait).
+fn retried<T>(opts: &SyncOptions, mut f: impl FnMut() -> Result<T, Step>) -> Result<T, String> {
+    let mut wait = opts.backoff;
+    let mut failures = 0;
+    loop {
+        match f() {
+            Ok(v) => return Ok(v),
+            Err(Step::Fail(why)) => return Err(why),
+            Err(Step::Retry(_, true)) => {
+                failures = 0;
+                wait = opts.backoff;
+            }
+            Err(Step::Retry(why, false)) => {
+                failures += 1;
+                if failures >= opts.attempts.max(1) {
+                    return Err(format!(
+                        "no connection to the hub ({why}); tried again next time"
+                    ));
+                }
+                std::thread::sleep(wait);
+                wait = wait.saturating_mul(2);
+            }
+        }
+    }
+}
+
+fn read_body(resp: &mut ureq::http::Response<ureq::Body>, limit: u64) -> Result<Vec<u8>, Step> {
+    resp.body_mut()
+        .with_config()
+        .limit(limit)
+        .read_to_vec()
+        .map_err(Step::net)
+}
+
+/// Sends the rest of one blob, chunk by chunk, from what the hub acknowledged.
+fn upload(
+    store: &Mutex<Store>,
+    agent: &ureq::Agent,
+    url: &str,
+    auth: &str,
+    sha: &str,
+    size: u64,
+    report: &mut TransferReport,
+) -> Result<(), Step> {
+    let status_url = format!("{url}/api/v1/blobs/{sha}/status");
+    let mut resp = agent
+        .get(&status_url)
+        .header("Authorization", auth)
+        .call()
+        .map_err(Step::net)?;
+    let code = resp.status().as_u16();
+    let body = read_body(&mut resp, 64 * 1024)?;
+    report.bytes_received += body.len() as u64;
+    if code >= 500 || code == 429 {
+        return Err(Step::Retry(format!("hub answered {code}"), false));
+    }
+    if code != 200 {
+        return Err(Step::Fail(hub_error(code, &body)));
+    }
+    let status: BlobStatus =
+        serde_json::from_slice(&body).map_err(|e| Step::Fail(format!("bad status answer: {e}")))?;
+    let mut offset = status.received;
+    let start = offset;
+    let moved = |offset: u64| offset > start;
+    let mut done = status.complete;
+    let path = lock(store)
+        .map_err(|e| Step::Fail(e.to_string()))?
+        .blob_file(sha);
+    let mut file = File::open(&path).map_err(|e| Step::Fail(format!("the local copy: {e}")))?;
+    let mut restarts = 0;
+    while !done {
+        let mut chunk = vec![0; CHUNK.min((size - offset.min(size)) as usize)];
+        file.seek(SeekFrom::Start(offset))
+            .and_then(|_| file.read_exact(&mut chunk))
+            .map_err(|e| Step::Fail(format!("the local copy: {e}")))?;
+        let put_url = format!("{url}/api/v1/blobs/{sha}?offset={offset}");
+        let mut resp = agent
+            .put(&put_url)
+            .header("Authorization", auth)
+            .header("Content-Type", "application/octet-stream")
+            .send(&chunk[..])
+            .map_err(|e| Step::Retry(e.to_string(), moved(offset)))?;
+        report.bytes_sent += chunk.len() as u64;
+        let code = resp.status().as_u16();
+        let body = read_body(&mut resp, 64 * 1024).map_err(|e| match e {
+            Step::Retry(why, _) => Step::Retry(why, moved(offset)),
+            other => other,
+        })?;
+        report.bytes_received += body.len() as u64;
+        match code {
+            200 => {
+                let st: BlobStatus = serde_json::from_slice(&body)
+                    .map_err(|e| Step::Fail(format!("bad upload answer: {e}")))?;
+                offset = st.received;
+                done = st.complete;
+                lock(store)
+                    .map_err(|e| Step::Fail(e.to_string()))?
+                    .set_uploaded_bytes(sha, if done { size } else { offset })
+                    .map_err(|e| Step::Fail(e.to_string()))?;
+            }
+            409 => {
+                // The hub holds another amount (an earlier answer was lost): go on from there.
+                let m: OffsetMismatch = serde_json::from_slice(&body)
+                    .map_err(|_| Step::Fail(hub_error(code, &body)))?;
+                offset = m.received;
+            }
+            422 if restarts < 2 => {
+                // The hub found the whole did not match its hash (a chunk was damaged on the
+                // way) and dropped what it had: start again.
+                restarts += 1;
+                offset = 0;
+            }
+            c if c >= 500 || c == 429 => {
+                return Err(Step::Retry(format!("hub answered {c}"), moved(offset)));
+            }
+            c => return Err(Step::Fail(hub_error(c, &body))),
+        }
+    }
+    lock(store)
+        .map_err(|e| Step::Fail(e.to_string()))?
+        .set_uploaded_bytes(sha, size)
+        .map_err(|e| Step::Fail(e.to_string()))?;
+    Ok(())
+}
+
+/// Receives the rest of one blob into its partial file; keeps it once the hash matches.
+/// `Ok(false)` if the hub does not have it yet (its tablet has not uploaded it).
+fn download(
+    store: &Mutex<Store>,
+    agent: &ureq::Agent,
+    url: &str,
+    auth: &str,
+    sha: &str,
+    size: u64,
+    report: &mut TransferReport,
+) -> Result<bool, Step> {
+    let (dir, part, finished) = {
+        let s = lock(store).map_err(|e| Step::Fail(e.to_string()))?;
+        (s.blob_dir(), s.partial_blob_path(sha), s.blob_file(sha))
+    };
+    fs::create_dir_all(&dir).map_err(|e| Step::Fail(e.to_string()))?;
+    let have = fs::metadata(&part).map(|m| m.len()).unwrap_or(0).min(size);
+    if have < size {
+        let mut resp = agent
+            .get(&format!("{url}/api/v1/blobs/{sha}"))
+            .header("Authorization", auth)
+            .header("Range", &format!("bytes={have}-"))
+            .call()
+            .map_err(Step::net)?;
+        let code = resp.status().as_u16();
+        match code {
+            200 | 206 => {}
+            404 => return Ok(false),
+            c if c >= 500 || c == 429 => {
+                return Err(Step::Retry(format!("hub answered {c}"), false));
+            }
+            c => {
+                let body = read_body(&mut resp, 64 * 1024)?;
+                return Err(Step::Fail(hub_error(c, &body)));
+            }
+        }
+        let mut out = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&part)
+            .map_err(|e| Step::Fail(e.to_string()))?;
+        if code == 200 && have > 0 {
+            // The hub sent the whole: start the partial over.
+            out.set_len(0).map_err(|e| Step::Fail(e.to_string()))?;
+        }
+        let mut reader = resp.body_mut().with_config().limit(size + 1).reader();
+        let mut buf = vec![0; 64 * 1024];
+        let mut cut = None;
+        let mut arrived = 0u64;
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    out.write_all(&buf[..n])
+                        .map_err(|e| Step::Fail(e.to_string()))?;
+                    report.bytes_received += n as u64;
+                    arrived += n as u64;
+                }
+                Err(e) => {
+                    cut = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        // What arrived is kept, even from a cut connection: the next attempt goes on from it.
+        out.sync_all().map_err(|e| Step::Fail(e.to_string()))?;
+        if let Some(why) = cut {
+            return Err(Step::Retry(why, arrived > 0));
+        }
+    }
+    let bytes = fs::read(&part).map_err(|e| Step::Fail(e.to_string()))?;
+    if bytes.len() as u64 != size || hex::encode(Sha256::digest(&bytes)) != sha {
+        let _ = fs::remove_file(&part);
+        return Err(Step::Retry(
+            "the received bytes do not match the attachment's hash; fetching again".into(),
+            false,
+        ));
+    }
+    fs::rename(&part, &finished).map_err(|e| Step::Fail(e.to_string()))?;
+    if let Ok(d) = File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    // It came from the hub: nothing to upload.
+    lock(store)
+        .map_err(|e| Step::Fail(e.to_string()))?
+        .set_uploaded_bytes(sha, size)
+        .map_err(|e| Step::Fail(e.to_string()))?;
+    Ok(true)
+}

@@ -1,0 +1,277 @@
+//! The blob store in a directory: each blob at `<root>/<first 2 hex digits>/<sha256>`, each
+//! partial upload at `<root>/partial/<sha256>`. Appends are synced before they are
+//! acknowledged; a finished blob is renamed into place and its directory synced, so a crash
+//! leaves either the partial or the blob, never a torn blob.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use bianmin_domain::attachment::validate_sha256;
+use sha2::{Digest, Sha256};
+
+use super::{BlobError, BlobStore, OpenBlob};
+
+/// Blobs in a directory (see the module docs).
+#[derive(Debug)]
+pub struct DirBlobStore {
+    root: PathBuf,
+    /// Serialises writers: two uploads of the same blob never interleave their appends.
+    write: Mutex<()>,
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    // Directories can be opened and synced on Unix; elsewhere renames are durable enough.
+    #[cfg(unix)]
+    File::open(dir)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+fn checked(sha256: &str) -> Result<&str, BlobError> {
+    validate_sha256(sha256).map_err(|_| BlobError::BadAddress)?;
+    Ok(sha256)
+}
+
+impl DirBlobStore {
+    /// A store in `root` (created with its `partial/` directory if missing).
+    pub fn open(root: impl Into<PathBuf>) -> io::Result<DirBlobStore> {
+        let root = root.into();
+        fs::create_dir_all(root.join("partial"))?;
+        Ok(DirBlobStore {
+            root,
+            write: Mutex::new(()),
+        })
+    }
+
+    /// Its directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn partial(&self, sha256: &str) -> PathBuf {
+        self.root.join("partial").join(sha256)
+    }
+
+    fn blob(&self, sha256: &str) -> PathBuf {
+        self.root.join(&sha256[..2]).join(sha256)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        // The guarded data is nothing: a panic elsewhere leaves no state to distrust.
+        self.write.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn len_of(path: &Path) -> io::Result<Option<u64>> {
+    match fs::metadata(path) {
+        Ok(m) => Ok(Some(m.len())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn remove(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+impl BlobStore for DirBlobStore {
+    fn received(&self, sha256: &str) -> Result<u64, BlobError> {
+        let sha256 = checked(sha256)?;
+        if let Some(len) = len_of(&self.blob(sha256))? {
+            return Ok(len);
+        }
+        Ok(len_of(&self.partial(sha256))?.unwrap_or(0))
+    }
+
+    fn append(&self, sha256: &str, offset: u64, bytes: &[u8]) -> Result<u64, BlobError> {
+        let sha256 = checked(sha256)?;
+        let _guard = self.lock();
+        let path = self.partial(sha256);
+        let fresh = !path.exists();
+        let mut file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let len = file.metadata()?.len();
+        if offset != len {
+            if fresh {
+                drop(file);
+                remove(&path)?;
+            }
+            return Err(BlobError::OffsetMismatch { received: len });
+        }
+        if let Err(e) = file.write_all(bytes).and_then(|()| file.sync_data()) {
+            // Leave the partial as it was acknowledged.
+            let _ = file.set_len(len);
+            let _ = file.sync_all();
+            return Err(e.into());
+        }
+        if fresh {
+            file.sync_all()?;
+            sync_dir(&self.root.join("partial"))?;
+        }
+        Ok(len + bytes.len() as u64)
+    }
+
+    fn discard(&self, sha256: &str) -> Result<(), BlobError> {
+        let sha256 = checked(sha256)?;
+        let _guard = self.lock();
+        remove(&self.partial(sha256))?;
+        sync_dir(&self.root.join("partial"))?;
+        Ok(())
+    }
+
+    fn finish(&self, sha256: &str) -> Result<(), BlobError> {
+        let sha256 = checked(sha256)?;
+        let _guard = self.lock();
+        let partial = self.partial(sha256);
+        let target = self.blob(sha256);
+        if target.exists() {
+            remove(&partial)?;
+            return Ok(());
+        }
+        let mut file = File::open(&partial)?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        drop(file);
+        if hex::encode(hasher.finalize()) != sha256 {
+            remove(&partial)?;
+            sync_dir(&self.root.join("partial"))?;
+            return Err(BlobError::HashMismatch {
+                expected: sha256.to_string(),
+            });
+        }
+        let shard = target.parent().expect("a blob path has a shard directory");
+        fs::create_dir_all(shard)?;
+        fs::rename(&partial, &target)?;
+        sync_dir(shard)?;
+        sync_dir(&self.root.join("partial"))?;
+        Ok(())
+    }
+
+    fn is_complete(&self, sha256: &str) -> Result<bool, BlobError> {
+        let sha256 = checked(sha256)?;
+        Ok(self.blob(sha256).exists())
+    }
+
+    fn open(&self, sha256: &str) -> Result<Option<OpenBlob>, BlobError> {
+        let sha256 = checked(sha256)?;
+        match File::open(self.blob(sha256)) {
+            Ok(file) => {
+                let len = file.metadata()?.len();
+                Ok(Some(OpenBlob {
+                    reader: Box::new(file),
+                    len,
+                }))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sha(bytes: &[u8]) -> String {
+        hex::encode(Sha256::digest(bytes))
+    }
+
+    fn read_all(store: &DirBlobStore, sha256: &str) -> Vec<u8> {
+        let mut open = store.open(sha256).unwrap().expect("stored");
+        let mut out = Vec::new();
+        open.reader.read_to_end(&mut out).unwrap();
+        assert_eq!(out.len() as u64, open.len);
+        out
+    }
+
+    #[test]
+    fn chunks_append_at_the_held_offset_and_finish_into_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirBlobStore::open(dir.path().join("blobs")).unwrap();
+        let bytes: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+        let h = sha(&bytes);
+        assert_eq!(store.received(&h).unwrap(), 0);
+        assert!(!store.is_complete(&h).unwrap());
+        assert!(store.open(&h).unwrap().is_none());
+        assert_eq!(store.append(&h, 0, &bytes[..2000]).unwrap(), 2000);
+        match store.append(&h, 1000, &bytes[1000..3000]) {
+            Err(BlobError::OffsetMismatch { received }) => assert_eq!(received, 2000),
+            other => panic!("expected an offset mismatch, got {other:?}"),
+        }
+        assert_eq!(
+            store.received(&h).unwrap(),
+            2000,
+            "a refused chunk adds nothing"
+        );
+        assert_eq!(store.append(&h, 2000, &bytes[2000..]).unwrap(), 5000);
+        store.finish(&h).unwrap();
+        assert!(store.is_complete(&h).unwrap());
+        assert_eq!(store.received(&h).unwrap(), 5000);
+        assert_eq!(read_all(&store, &h), bytes);
+        assert!(!dir.path().join("blobs/partial").join(&h).exists());
+        assert!(dir.path().join("blobs").join(&h[..2]).join(&h).exists());
+        // Kept once: a second upload of the same bytes finishes onto the same file.
+        assert_eq!(store.append(&h, 0, &bytes).unwrap(), 5000);
+        store.finish(&h).unwrap();
+        assert!(!dir.path().join("blobs/partial").join(&h).exists());
+        assert_eq!(read_all(&store, &h), bytes);
+    }
+
+    #[test]
+    fn a_hash_mismatch_discards_the_partial() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirBlobStore::open(dir.path()).unwrap();
+        let h = sha(b"the real bytes");
+        store.append(&h, 0, b"other bytes!!!").unwrap();
+        match store.finish(&h) {
+            Err(BlobError::HashMismatch { expected }) => assert_eq!(expected, h),
+            other => panic!("expected a hash mismatch, got {other:?}"),
+        }
+        assert_eq!(store.received(&h).unwrap(), 0);
+        assert!(!store.is_complete(&h).unwrap());
+        // A first chunk at the wrong offset leaves nothing behind either.
+        assert!(matches!(
+            store.append(&h, 5, b"x"),
+            Err(BlobError::OffsetMismatch { received: 0 })
+        ));
+        assert!(!dir.path().join("partial").join(&h).exists());
+        store.append(&h, 0, b"the real bytes").unwrap();
+        store.discard(&h).unwrap();
+        assert_eq!(store.received(&h).unwrap(), 0);
+    }
+
+    #[test]
+    fn partials_survive_reopening_and_addresses_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = sha(b"abcdef");
+        {
+            let store = DirBlobStore::open(dir.path()).unwrap();
+            store.append(&h, 0, b"abc").unwrap();
+        }
+        let store = DirBlobStore::open(dir.path()).unwrap();
+        assert_eq!(store.received(&h).unwrap(), 3);
+        store.append(&h, 3, b"def").unwrap();
+        store.finish(&h).unwrap();
+        assert_eq!(read_all(&store, &h), b"abcdef");
+        for bad in ["../../etc/passwd", "ABC", &h.to_uppercase()] {
+            assert!(matches!(store.received(bad), Err(BlobError::BadAddress)));
+            assert!(matches!(
+                store.append(bad, 0, b"x"),
+                Err(BlobError::BadAddress)
+            ));
+        }
+    }
+}
