@@ -19,7 +19,8 @@ Exit codes:
      digit, a step the role may not take, no such request or agenda item, store not enrolled)
   4  refused by the hub: a sync finished but the hub refused some pushed work (see `bianmin
      refused`), or the hub refused the enrolment code or this device
-  5  no network: the hub could not be reached; the work stays queued for the next sync
+  5  no network: the hub could not be reached; the work stays queued for the next sync (also
+     when the documents synced but some attachment bytes could not be moved)
   6  storage: no store at the path, not a Bianmin store, written by a newer version,
      unreadable (moved aside), already exists, or a database failure";
 

@@ -9,9 +9,10 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use bianmin_client_core::client::Progress;
+use bianmin_client_core::transfer::{Direction, TransferProgress};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::render::{bytes, docs};
+use crate::render::{bytes, docs, short_hash};
 
 /// How progress is shown.
 #[derive(Debug)]
@@ -71,6 +72,20 @@ impl Reporter {
             docs(p.docs_pulled),
             bytes(p.bytes_sent),
             bytes(p.bytes_received),
+        ));
+    }
+
+    /// Shows how one attachment's transfer stands.
+    pub fn transfer(&self, p: &TransferProgress) {
+        let way = match p.direction {
+            Direction::Upload => "sending",
+            Direction::Download => "receiving",
+        };
+        self.step(&format!(
+            "{way} attachment {}: {} of {}",
+            short_hash(&p.sha256),
+            bytes(p.done),
+            bytes(p.size)
         ));
     }
 

@@ -12,8 +12,10 @@ use std::collections::BTreeSet;
 use std::io::Write;
 
 use bianmin_client_core::client::SyncReport;
+use bianmin_client_core::transfer::{TransferFailure, TransferReport};
 use bianmin_client_core::{
-    AgendaDetail, AgendaRow, Listing, Page, Reference, RefusedEdit, RequestDetail, RequestRow,
+    AgendaDetail, AgendaRow, AttachmentView, Listing, Page, Reference, RefusedEdit, RequestDetail,
+    RequestRow, TransferState,
 };
 use bianmin_domain::{AttrValue, NationalId, Phone, ServiceItem, Stamp};
 use comfy_table::{Table, presets};
@@ -321,6 +323,29 @@ pub fn request_detail(d: &RequestDetail, reference: &Reference) -> String {
         ]);
     }
     section(&mut out, "历史 History", t.to_string());
+    if !d.attachments.is_empty() {
+        let mut t = table(&[
+            "材料 Material",
+            "类型 Type",
+            "大小 Size",
+            "哈希 SHA-256",
+            "添加 Attached by",
+        ]);
+        for a in &d.attachments {
+            t.add_row(vec![
+                a.material.clone(),
+                a.media_type.as_str().to_string(),
+                bytes(a.size),
+                short_hash(&a.sha256),
+                stamp(&a.by),
+            ]);
+        }
+        section(
+            &mut out,
+            "附件 Attachments (`bianmin request attachments RECEIPT` shows their transfer)",
+            t.to_string(),
+        );
+    }
     if !d.comments.is_empty() {
         let mut t = table(&["时间 Time", "人员 By", "留言 Comment"]);
         for c in &d.comments {
@@ -553,6 +578,104 @@ pub fn agenda_list(listing: &Listing<AgendaRow>, page: Page, reference: &Referen
     out
 }
 
+/// The first 12 hex digits of a hash: enough to name an attachment (`request open` takes it).
+pub fn short_hash(sha256: &str) -> String {
+    sha256.chars().take(12).collect()
+}
+
+/// Where an attachment's bytes stand, for people.
+fn transfer_state(state: &TransferState, size: u64) -> String {
+    match *state {
+        TransferState::Complete => "已同步 complete".into(),
+        TransferState::Uploading { uploaded } => format!(
+            "待上传 to upload ({} of {} at the hub)",
+            bytes(uploaded),
+            bytes(size)
+        ),
+        TransferState::Downloading { have } => {
+            format!("下载中 downloading ({} of {})", bytes(have), bytes(size))
+        }
+        TransferState::Missing => "未下载 not here yet (next sync)".into(),
+    }
+}
+
+/// A request's attachments with where their bytes stand.
+pub fn attachments(list: &[AttachmentView]) -> String {
+    if list.is_empty() {
+        return "没有附件 No attachments (add one with `bianmin request attach`).\n".into();
+    }
+    let mut t = table(&[
+        "哈希 SHA-256",
+        "材料 Material",
+        "类型 Type",
+        "大小 Size",
+        "传输 Transfer",
+        "添加 Attached by",
+    ]);
+    for a in list {
+        let r = &a.reference;
+        t.add_row(vec![
+            short_hash(&r.sha256),
+            r.material.clone(),
+            r.media_type.as_str().to_string(),
+            bytes(r.size),
+            transfer_state(&a.state, r.size),
+            format!("{}, {}", stamp(&r.by), labels::time(r.by.at)),
+        ]);
+    }
+    t.to_string() + "\n"
+}
+
+/// What moving the attachments did, as JSON.
+#[derive(Debug, Serialize)]
+pub struct TransferJson<'a> {
+    /// Attachments sent in full (their hashes).
+    pub uploaded: &'a [String],
+    /// Attachments received in full.
+    pub downloaded: &'a [String],
+    /// Attachments that could not be moved (tried again on the next sync).
+    pub failed: Vec<TransferFailureJson<'a>>,
+    /// Bytes sent.
+    pub bytes_sent: u64,
+    /// Bytes received.
+    pub bytes_received: u64,
+    /// Attachments still waiting to be sent afterwards.
+    pub pending_uploads: u64,
+}
+
+/// An attachment that could not be moved.
+#[derive(Debug, Serialize)]
+pub struct TransferFailureJson<'a> {
+    /// Its hash.
+    pub sha256: &'a str,
+    /// Why.
+    pub reason: &'a str,
+    /// Whether the network was the reason.
+    pub network: bool,
+}
+
+impl<'a> TransferJson<'a> {
+    /// The JSON of a transfer report.
+    pub fn new(r: &'a TransferReport, pending_uploads: u64) -> Self {
+        TransferJson {
+            uploaded: &r.uploaded,
+            downloaded: &r.downloaded,
+            failed: r
+                .failed
+                .iter()
+                .map(|f: &TransferFailure| TransferFailureJson {
+                    sha256: &f.sha256,
+                    reason: &f.reason,
+                    network: f.network,
+                })
+                .collect(),
+            bytes_sent: r.bytes_sent,
+            bytes_received: r.bytes_received,
+            pending_uploads,
+        }
+    }
+}
+
 /// What a sync did, as JSON.
 #[derive(Debug, Serialize)]
 pub struct SyncJson<'a> {
@@ -576,6 +699,8 @@ pub struct SyncJson<'a> {
     pub bytes_received: u64,
     /// Documents still waiting to be pushed after the sync.
     pub pending: usize,
+    /// The attachments moved after the documents (absent with `--no-attachments`).
+    pub attachments: Option<TransferJson<'a>>,
 }
 
 /// A received document that could not be applied.
@@ -589,7 +714,7 @@ pub struct PullErrorJson {
 
 impl<'a> SyncJson<'a> {
     /// The JSON of a sync report.
-    pub fn new(r: &'a SyncReport, pending: usize) -> Self {
+    pub fn new(r: &'a SyncReport, pending: usize, attachments: Option<TransferJson<'a>>) -> Self {
         SyncJson {
             rounds: r.progress.rounds,
             docs_pushed: r.progress.docs_pushed,
@@ -608,6 +733,7 @@ impl<'a> SyncJson<'a> {
             bytes_sent: r.progress.bytes_sent,
             bytes_received: r.progress.bytes_received,
             pending,
+            attachments,
         }
     }
 }
@@ -653,6 +779,36 @@ pub fn sync_report(s: &SyncJson<'_>) -> String {
             "未能接收 Not applied (fetched again on the next sync)",
             t.to_string(),
         );
+    }
+    if let Some(a) = &s.attachments {
+        let mut summary = fields(vec![
+            (
+                "附件 Attachments",
+                format!("{} sent, {} received", a.uploaded.len(), a.downloaded.len()),
+            ),
+            ("待上传 To upload", a.pending_uploads.to_string()),
+            (
+                "附件流量 Traffic",
+                format!(
+                    "{} sent, {} received",
+                    bytes(a.bytes_sent),
+                    bytes(a.bytes_received)
+                ),
+            ),
+        ]);
+        summary.push('\n');
+        out.push_str(&summary);
+        if !a.failed.is_empty() {
+            let mut t = table(&["哈希 SHA-256", "原因 Why"]);
+            for f in &a.failed {
+                t.add_row(vec![short_hash(f.sha256), f.reason.to_string()]);
+            }
+            section(
+                &mut out,
+                "未传完的附件 Attachments not moved (tried again on the next sync)",
+                t.to_string(),
+            );
+        }
     }
     out
 }
@@ -719,6 +875,10 @@ pub struct StatusJson {
     pub agenda_items: u64,
     /// Documents with changes the hub has not acknowledged.
     pub pending: usize,
+    /// Attachments held here that the hub does not have in full yet.
+    pub pending_uploads: u64,
+    /// The bytes of those still to be sent.
+    pub pending_upload_bytes: u64,
     /// Edits the hub refused.
     pub refused_edits: usize,
     /// How far the hub's change log has been read.
@@ -748,6 +908,10 @@ pub fn status(s: &StatusJson, reference: &Reference) -> String {
         ("办件 Requests", s.requests.to_string()),
         ("议事 Agenda items", s.agenda_items.to_string()),
         ("待同步 Pending", docs(s.pending)),
+        (
+            "待上传附件 Attachments to upload",
+            format!("{} ({})", s.pending_uploads, bytes(s.pending_upload_bytes)),
+        ),
         ("被拒 Refused edits", s.refused_edits.to_string()),
         (
             "参考数据 Reference data",

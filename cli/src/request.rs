@@ -2,12 +2,15 @@
 //! lists and the request's page. All offline.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use bianmin_client_core::{
     Error as StoreError, FieldEdit, NewRequest, Page, RequestDetail, RequestFilter, RequestSort,
     Store, UrgencyFilter,
 };
-use bianmin_domain::{Action, AttrValue, AttributeType, EventId, Rating, ServiceItem, Status};
+use bianmin_domain::{
+    Action, AttachmentRef, AttrValue, AttributeType, EventId, Rating, ServiceItem, Status,
+};
 use clap::{Args, Subcommand, ValueEnum};
 use uuid::Uuid;
 
@@ -323,6 +326,34 @@ pub enum RequestCommand {
         /// The comment.
         text: String,
     },
+    /// Attach a photo or scan (JPEG, PNG or PDF, at most 20 MB) of one of the request's
+    /// materials; it reaches the township with the next `sync`.
+    Attach {
+        #[command(flatten)]
+        target: Target,
+        /// The file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The material it shows, as the item lists it (`bianmin catalog ITEM`).
+        #[arg(long, value_name = "NAME")]
+        material: String,
+    },
+    /// List a request's attachments and where their bytes stand (here, at the hub, on the
+    /// way).
+    Attachments(Target),
+    /// Open an attachment: print the path of its file on this tablet (or copy it with --to),
+    /// once its bytes are all here and match their hash.
+    Open {
+        #[command(flatten)]
+        target: Target,
+        /// The attachment: the first characters of its hash (from `request attachments`) or
+        /// its id.
+        #[arg(value_name = "ATTACHMENT")]
+        attachment: String,
+        /// Copy it to this new file instead of printing where it is.
+        #[arg(long, value_name = "FILE")]
+        to: Option<PathBuf>,
+    },
 }
 
 /// Runs a `request` command.
@@ -379,8 +410,124 @@ pub fn run(ctx: &Ctx, mut store: Store, cmd: RequestCommand) -> CliResult {
             let id = resolve(&store, &target.request)?;
             store.comment(id, &text)?
         }
+        C::Attach {
+            target,
+            file,
+            material,
+        } => {
+            let id = resolve(&store, &target.request)?;
+            store.attach_file(id, &material, &file)?;
+            return attachments(ctx, &store, id);
+        }
+        C::Attachments(target) => {
+            let id = resolve(&store, &target.request)?;
+            return attachments(ctx, &store, id);
+        }
+        C::Open {
+            target,
+            attachment,
+            to,
+        } => {
+            let id = resolve(&store, &target.request)?;
+            return open(ctx, &store, id, &attachment, to.as_deref());
+        }
     };
     show(ctx, &store, &detail, false)
+}
+
+fn attachments(ctx: &Ctx, store: &Store, id: Uuid) -> CliResult {
+    let list = store.attachments(id)?;
+    ctx.printer.emit(
+        &list,
+        || render::attachments(&list),
+        || list.iter().map(|a| a.reference.sha256.clone()).collect(),
+    )
+}
+
+/// The attachment of request `id` named by the first characters of its hash or by its id.
+fn attachment_named(store: &Store, id: Uuid, name: &str) -> CliResult<AttachmentRef> {
+    let name = name.trim().to_ascii_lowercase();
+    let list = store.request(id)?.attachments;
+    let by_id = Uuid::parse_str(&name).ok();
+    let mut matches: Vec<AttachmentRef> = list
+        .into_iter()
+        .filter(|a| Some(a.id) == by_id || (name.len() >= 4 && a.sha256.starts_with(&name)))
+        .collect();
+    // The same photo attached as two materials has one hash: either reference opens it.
+    matches.dedup_by(|a, b| a.sha256 == b.sha256);
+    match matches.len() {
+        1 => Ok(matches.remove(0)),
+        0 => Err(CliError::invalid(
+            "attachment",
+            "is not one of the request's attachments: give at least 4 characters of its hash \
+             (`bianmin request attachments RECEIPT` lists them) or its id",
+        )),
+        _ => Err(CliError::invalid(
+            "attachment",
+            "matches several attachments: give more characters of the hash",
+        )),
+    }
+}
+
+#[derive(serde::Serialize)]
+struct OpenedJson<'a> {
+    path: String,
+    #[serde(flatten)]
+    attachment: &'a AttachmentRef,
+}
+
+fn open(ctx: &Ctx, store: &Store, id: Uuid, name: &str, to: Option<&Path>) -> CliResult {
+    let attachment = attachment_named(store, id, name)?;
+    let path = store
+        .open_attachment(id, &attachment.sha256)
+        .map_err(|e| match e {
+            StoreError::NotFound { .. } => CliError::new(
+                Kind::InvalidInput,
+                "the attachment's bytes are not on this tablet yet",
+            )
+            .with_hint("`bianmin sync` fetches them from the hub"),
+            other => other.into(),
+        })?;
+    let path = match to {
+        None => path,
+        Some(to) => {
+            copy_new(&path, to)?;
+            to.to_path_buf()
+        }
+    };
+    // A path another program can open from anywhere.
+    let path = std::fs::canonicalize(&path).unwrap_or(path);
+    let shown = path.display().to_string();
+    ctx.printer.emit(
+        &OpenedJson {
+            path: shown.clone(),
+            attachment: &attachment,
+        },
+        || format!("{shown}\n"),
+        || vec![shown.clone()],
+    )
+}
+
+/// Copies `from` to `to`, which must not exist yet (nothing of the clerk's is overwritten).
+fn copy_new(from: &Path, to: &Path) -> CliResult {
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(to)
+        .map_err(|e| {
+            let why = if e.kind() == std::io::ErrorKind::AlreadyExists {
+                "already exists; give a new file".to_string()
+            } else {
+                format!("cannot be written: {e}")
+            };
+            CliError::invalid("--to", why)
+        })?;
+    let mut input = std::fs::File::open(from)
+        .map_err(|e| CliError::new(Kind::Storage, format!("cannot read the attachment: {e}")))?;
+    std::io::copy(&mut input, &mut out)
+        .and_then(|_| out.sync_all())
+        .map_err(|e| CliError::new(Kind::Storage, format!("cannot copy the attachment: {e}")))?;
+    Ok(())
 }
 
 /// Finds a request by receipt number or id.

@@ -121,6 +121,7 @@ pub fn init(ctx: &Ctx, args: InitArgs) -> CliResult {
 pub fn status_json(store: &Store, path: &Path) -> CliResult<StatusJson> {
     let id = store.identity();
     let (requests, agenda_items) = store.counts()?;
+    let (pending_uploads, pending_upload_bytes) = store.pending_uploads()?;
     Ok(StatusJson {
         store: path.display().to_string(),
         user: id.user.clone(),
@@ -132,6 +133,8 @@ pub fn status_json(store: &Store, path: &Path) -> CliResult<StatusJson> {
         requests,
         agenda_items,
         pending: pending(store)?,
+        pending_uploads,
+        pending_upload_bytes,
         refused_edits: store.refused_edits()?.len(),
         sync_cursor: store.sync_cursor()?,
         reference_version: store.reference_version()?,

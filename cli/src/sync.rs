@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use bianmin_client_core::Store;
 use bianmin_client_core::client::{self, SyncError, SyncOptions};
+use bianmin_client_core::transfer::transfer_attachments;
 use clap::Args;
 
 use crate::Ctx;
 use crate::exit::{CliError, CliResult, Kind};
 use crate::progress::Reporter;
-use crate::render::{self, Mode, Printer, SyncJson};
+use crate::render::{self, Mode, Printer, SyncJson, TransferJson};
 use crate::store;
 
 /// `bianmin enroll`.
@@ -73,6 +74,10 @@ pub struct SyncArgs {
     /// Seconds one exchange with the hub may take.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     timeout: u64,
+    /// Sync the documents only; leave attachment bytes for a later sync (on a link too slow
+    /// for photos today).
+    #[arg(long)]
+    no_attachments: bool,
 }
 
 impl SyncArgs {
@@ -85,15 +90,26 @@ impl SyncArgs {
     }
 }
 
-/// One sync run, its report printed; the exit code (0, or 4 when the hub refused work).
+/// One sync run (the documents, then the attachments' bytes unless `--no-attachments`), its
+/// report printed; the exit code: 0, 4 when the hub refused work, 5 when attachments could not
+/// be moved for want of a connection (they wait for the next sync).
 fn sync_once(
     store: &Mutex<Store>,
-    opts: &SyncOptions,
+    args: &SyncArgs,
     printer: Printer,
     quiet: bool,
 ) -> CliResult<u8> {
+    let opts = args.options();
     let progress = Reporter::start("sync", quiet);
-    let result = client::sync(store, opts, &mut |p| progress.round(p));
+    let result = client::sync(store, &opts, &mut |p| progress.round(p));
+    // The documents are in; only then do the bytes move, so a large photo never holds up the
+    // requests themselves.
+    let transfer = match (&result, args.no_attachments) {
+        (Ok(_), false) => Some(transfer_attachments(store, &opts, &mut |p| {
+            progress.transfer(p)
+        })?),
+        _ => None,
+    };
     progress.finish();
     let guard = store
         .lock()
@@ -109,10 +125,30 @@ fn sync_once(
         }
         Err(e) => return Err(e.into()),
     };
-    let json = SyncJson::new(&report, store::pending(&guard)?);
+    let pending_uploads = guard.pending_uploads()?.0;
+    let json = SyncJson::new(
+        &report,
+        store::pending(&guard)?,
+        transfer
+            .as_ref()
+            .map(|t| TransferJson::new(t, pending_uploads)),
+    );
     printer.emit(&json, || render::sync_report(&json), Vec::new)?;
-    if report.refused.is_empty() && report.pull_errors.is_empty() {
-        return Ok(0);
+    let failed = transfer.as_ref().map_or(&[][..], |t| &t.failed[..]);
+    if !failed.is_empty() {
+        eprintln!(
+            "warning: {} attachments could not be moved this time; they stay on this tablet \
+             and the next sync goes on from where this one stopped",
+            failed.len()
+        );
+    }
+    let refused_blob = failed.iter().any(|f| !f.network);
+    if report.refused.is_empty() && report.pull_errors.is_empty() && !refused_blob {
+        return Ok(if failed.is_empty() {
+            0
+        } else {
+            Kind::NoNetwork.code()
+        });
     }
     if !report.refused.is_empty() {
         eprintln!(
@@ -133,7 +169,7 @@ fn sync_once(
 
 /// `bianmin sync`.
 pub fn sync(ctx: &Ctx, store: Store, args: &SyncArgs) -> CliResult<u8> {
-    sync_once(&Mutex::new(store), &args.options(), ctx.printer, ctx.quiet)
+    sync_once(&Mutex::new(store), args, ctx.printer, ctx.quiet)
 }
 
 /// `bianmin watch`: sync, then sync again on each of the hub's live notices until the
@@ -148,8 +184,7 @@ pub fn watch(ctx: &Ctx, store: Store, args: &SyncArgs) -> CliResult<u8> {
         },
     };
     let store = Mutex::new(store);
-    let opts = args.options();
-    sync_once(&store, &opts, printer, ctx.quiet)?;
+    sync_once(&store, args, printer, ctx.quiet)?;
     if !ctx.quiet {
         eprintln!("watch: listening for the hub's notices (Ctrl-C stops)");
     }
@@ -157,7 +192,7 @@ pub fn watch(ctx: &Ctx, store: Store, args: &SyncArgs) -> CliResult<u8> {
     client::watch(&store, &stop, &mut || {
         // A failed sync is reported and the next notice tries again; the live connection
         // itself tells when the hub is gone.
-        if let Err(e) = sync_once(&store, &opts, printer, ctx.quiet) {
+        if let Err(e) = sync_once(&store, args, printer, ctx.quiet) {
             eprintln!("error: {e}");
         }
     })?;

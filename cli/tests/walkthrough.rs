@@ -243,6 +243,17 @@ fn a_clerks_day_as_docs_cli_md_tells_it() {
         first_sync.stderr
     );
     assert!(first_sync.stdout.contains("推送 Pushed"));
+    // Then the scan of the ID card, chunk by chunk.
+    assert!(
+        first_sync.stderr.contains("sync: sending attachment"),
+        "{}",
+        first_sync.stderr
+    );
+    assert!(
+        first_sync.stdout.contains("1 sent, 0 received"),
+        "{}",
+        first_sync.stdout
+    );
 
     // The reviewer saw the forwarded request, masked, and approved it.
     let reviewer = ran_with(&ran, "request list --status forwarded");
@@ -250,6 +261,13 @@ fn a_clerks_day_as_docs_cli_md_tells_it() {
         reviewer.stdout.contains("已上报 forwarded") && reviewer.stdout.contains("王*英"),
         "{}",
         reviewer.stdout
+    );
+
+    // The reviewer opened the scan the clerk attached: the same bytes.
+    let scan = std::fs::read(dir.path().join("id-card.jpg")).expect("the clerk's scan");
+    assert_eq!(
+        std::fs::read(dir.path().join("wang-id-card.jpg")).expect("the reviewer's copy"),
+        scan
     );
 
     // The clerk saw the township's decision.

@@ -388,11 +388,14 @@ pub enum TransferState {
     Missing,
 }
 
-/// An attachment of a request with where its bytes stand.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An attachment of a request with where its bytes stand (as JSON: the reference's fields and
+/// `state`, side by side).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AttachmentView {
     /// The reference the request's document holds.
+    #[serde(flatten)]
     pub reference: bianmin_domain::AttachmentRef,
     /// Where its bytes stand.
+    #[serde(flatten)]
     pub state: TransferState,
 }

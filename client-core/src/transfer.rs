@@ -22,6 +22,41 @@ use crate::protocol::ErrorBody;
 /// The size of one uploaded chunk.
 pub const CHUNK: usize = 256 * 1024;
 
+/// Which way a blob is moving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// From this tablet to the hub.
+    Upload,
+    /// From the hub to this tablet.
+    Download,
+}
+
+/// How far one blob's transfer has come: told after each acknowledged chunk (upload) or each
+/// [`CHUNK`] bytes received (download), and once when it completes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferProgress {
+    /// The blob.
+    pub sha256: String,
+    /// Which way.
+    pub direction: Direction,
+    /// Bytes the other side now holds.
+    pub done: u64,
+    /// The blob's size.
+    pub size: u64,
+}
+
+/// A blob that could not be moved this time (it is tried again next time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferFailure {
+    /// The blob.
+    pub sha256: String,
+    /// Why.
+    pub reason: String,
+    /// Whether it was the network (or a busy hub) rather than a refusal: the next run may well
+    /// succeed without anyone doing anything.
+    pub network: bool,
+}
+
 /// What a transfer run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TransferReport {
@@ -33,8 +68,8 @@ pub struct TransferReport {
     pub bytes_sent: u64,
     /// Body bytes received.
     pub bytes_received: u64,
-    /// Blobs that could not be moved this time, with why (they are tried again next time).
-    pub failed: Vec<(String, String)>,
+    /// Blobs that could not be moved this time (they are tried again next time).
+    pub failed: Vec<TransferFailure>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -73,10 +108,11 @@ fn hub_error(status: u16, body: &[u8]) -> String {
 /// Uploads every blob this tablet holds that the hub lacks, then downloads every blob the
 /// stored requests refer to that this tablet lacks. Each blob is retried `opts.attempts` times
 /// on network errors (resuming each time); a blob that still fails is reported and left for the
-/// next run.
+/// next run. `on_progress` hears how each blob is coming along.
 pub fn transfer_attachments(
     store: &Mutex<Store>,
     opts: &SyncOptions,
+    on_progress: &mut dyn FnMut(&TransferProgress),
 ) -> Result<TransferReport, SyncError> {
     let (url, token, blobs) = {
         let s = lock(store)?;
@@ -94,43 +130,76 @@ pub fn transfer_attachments(
     };
     let agent = agent(Some(opts.timeout));
     let auth = format!("Bearer {token}");
+    let hub = Hub {
+        agent: &agent,
+        url: &url,
+        auth: &auth,
+    };
     let mut report = TransferReport::default();
     for (sha, size, have, uploaded) in &blobs {
         if *have && uploaded < size {
             let outcome = retried(opts, || {
-                upload(store, &agent, &url, &auth, sha, *size, &mut report)
+                upload(store, &hub, sha, *size, &mut report, on_progress)
             });
             match outcome {
                 Ok(()) => report.uploaded.push(sha.clone()),
-                Err(why) => report.failed.push((sha.clone(), why)),
+                Err(failure) => report.failed.push(failure.of(sha)),
             }
         }
     }
     for (sha, size, have, _) in &blobs {
         if !*have {
             let outcome = retried(opts, || {
-                download(store, &agent, &url, &auth, sha, *size, &mut report)
+                download(store, &hub, sha, *size, &mut report, on_progress)
             });
             match outcome {
                 Ok(true) => report.downloaded.push(sha.clone()),
                 Ok(false) => {}
-                Err(why) => report.failed.push((sha.clone(), why)),
+                Err(failure) => report.failed.push(failure.of(sha)),
             }
         }
     }
     Ok(report)
 }
 
+/// The hub's address and this device's credentials, for one run.
+struct Hub<'a> {
+    agent: &'a ureq::Agent,
+    url: &'a str,
+    auth: &'a str,
+}
+
+/// Why a blob was given up on for this run.
+struct GaveUp {
+    reason: String,
+    network: bool,
+}
+
+impl GaveUp {
+    fn of(self, sha: &str) -> TransferFailure {
+        TransferFailure {
+            sha256: sha.to_string(),
+            reason: self.reason,
+            network: self.network,
+        }
+    }
+}
+
 /// Runs `f` until it succeeds, fails for good, or fails `opts.attempts` times in a row without
 /// moving any bytes (a link that drops every few hundred kilobytes still gets a 5 MB photo
 /// through: every attempt that made progress resets the count and the wait).
-fn retried<T>(opts: &SyncOptions, mut f: impl FnMut() -> Result<T, Step>) -> Result<T, String> {
+fn retried<T>(opts: &SyncOptions, mut f: impl FnMut() -> Result<T, Step>) -> Result<T, GaveUp> {
     let mut wait = opts.backoff;
     let mut failures = 0;
     loop {
         match f() {
             Ok(v) => return Ok(v),
-            Err(Step::Fail(why)) => return Err(why),
+            Err(Step::Fail(reason)) => {
+                return Err(GaveUp {
+                    reason,
+                    network: false,
+                });
+            }
             Err(Step::Retry(_, true)) => {
                 failures = 0;
                 wait = opts.backoff;
@@ -138,9 +207,12 @@ fn retried<T>(opts: &SyncOptions, mut f: impl FnMut() -> Result<T, Step>) -> Res
             Err(Step::Retry(why, false)) => {
                 failures += 1;
                 if failures >= opts.attempts.max(1) {
-                    return Err(format!(
-                        "no connection to the hub ({why}); tried again next time"
-                    ));
+                    return Err(GaveUp {
+                        reason: format!(
+                            "no connection to the hub ({why}); it is tried again at the next sync"
+                        ),
+                        network: true,
+                    });
                 }
                 std::thread::sleep(wait);
                 wait = wait.saturating_mul(2);
@@ -160,13 +232,19 @@ fn read_body(resp: &mut ureq::http::Response<ureq::Body>, limit: u64) -> Result<
 /// Sends the rest of one blob, chunk by chunk, from what the hub acknowledged.
 fn upload(
     store: &Mutex<Store>,
-    agent: &ureq::Agent,
-    url: &str,
-    auth: &str,
+    hub: &Hub<'_>,
     sha: &str,
     size: u64,
     report: &mut TransferReport,
+    on_progress: &mut dyn FnMut(&TransferProgress),
 ) -> Result<(), Step> {
+    let Hub { agent, url, auth } = *hub;
+    let told = |done: u64| TransferProgress {
+        sha256: sha.to_string(),
+        direction: Direction::Upload,
+        done,
+        size,
+    };
     let status_url = format!("{url}/api/v1/blobs/{sha}/status");
     let mut resp = agent
         .get(&status_url)
@@ -218,10 +296,12 @@ fn upload(
                     .map_err(|e| Step::Fail(format!("bad upload answer: {e}")))?;
                 offset = st.received;
                 done = st.complete;
+                let acknowledged = if done { size } else { offset };
                 lock(store)
                     .map_err(|e| Step::Fail(e.to_string()))?
-                    .set_uploaded_bytes(sha, if done { size } else { offset })
+                    .set_uploaded_bytes(sha, acknowledged)
                     .map_err(|e| Step::Fail(e.to_string()))?;
+                on_progress(&told(acknowledged));
             }
             409 => {
                 // The hub holds another amount (an earlier answer was lost): go on from there.
@@ -252,13 +332,19 @@ fn upload(
 /// `Ok(false)` if the hub does not have it yet (its tablet has not uploaded it).
 fn download(
     store: &Mutex<Store>,
-    agent: &ureq::Agent,
-    url: &str,
-    auth: &str,
+    hub: &Hub<'_>,
     sha: &str,
     size: u64,
     report: &mut TransferReport,
+    on_progress: &mut dyn FnMut(&TransferProgress),
 ) -> Result<bool, Step> {
+    let Hub { agent, url, auth } = *hub;
+    let told = |done: u64| TransferProgress {
+        sha256: sha.to_string(),
+        direction: Direction::Download,
+        done,
+        size,
+    };
     let (dir, part, finished) = {
         let s = lock(store).map_err(|e| Step::Fail(e.to_string()))?;
         (s.blob_dir(), s.partial_blob_path(sha), s.blob_file(sha))
@@ -289,9 +375,12 @@ fn download(
             .append(true)
             .open(&part)
             .map_err(|e| Step::Fail(e.to_string()))?;
+        // What the file holds before this answer's bytes.
+        let mut held = have;
         if code == 200 && have > 0 {
             // The hub sent the whole: start the partial over.
             out.set_len(0).map_err(|e| Step::Fail(e.to_string()))?;
+            held = 0;
         }
         let mut reader = resp.body_mut().with_config().limit(size + 1).reader();
         let mut buf = vec![0; 64 * 1024];
@@ -304,7 +393,11 @@ fn download(
                     out.write_all(&buf[..n])
                         .map_err(|e| Step::Fail(e.to_string()))?;
                     report.bytes_received += n as u64;
+                    let before = arrived;
                     arrived += n as u64;
+                    if before / CHUNK as u64 != arrived / CHUNK as u64 {
+                        on_progress(&told(held + arrived));
+                    }
                 }
                 Err(e) => {
                     cut = Some(e.to_string());
@@ -335,5 +428,6 @@ fn download(
         .map_err(|e| Step::Fail(e.to_string()))?
         .set_uploaded_bytes(sha, size)
         .map_err(|e| Step::Fail(e.to_string()))?;
+    on_progress(&told(size));
     Ok(true)
 }

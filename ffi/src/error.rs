@@ -26,7 +26,8 @@ pub enum BianminError {
         /// What may not be done, e.g. `not permitted: a clerk may not approve a request`.
         detail: String,
     },
-    /// No such request or agenda item in this store.
+    /// No such request, agenda item or attachment in this store (or an attachment whose bytes
+    /// have not arrived yet).
     #[error("{detail}")]
     NotFound {
         /// Which one was looked for.

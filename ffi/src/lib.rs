@@ -2,11 +2,12 @@
 //!
 //! A thin [UniFFI](https://mozilla.github.io/uniffi-rs/) facade over `bianmin-client-core`:
 //! one object, [`TabletStore`], for an open store with every operation of client-core (filing
-//! and working on requests, agenda items, lists, enrolment, sync, live notices, refused edits),
+//! and working on requests, agenda items, attachments, lists, enrolment, sync, attachment
+//! transfer, live notices, refused edits),
 //! the records and enums those operations take and return ([`types`]), one error,
-//! [`BianminError`], and three callback interfaces: [`DocumentsListener`] (which documents
-//! changed, after a local write or a sync), [`SyncListener`] (sync progress) and
-//! [`HubListener`] (the hub has news).
+//! [`BianminError`], and four callback interfaces: [`DocumentsListener`] (which documents
+//! changed, after a local write or a sync), [`SyncListener`] (sync progress),
+//! [`TransferListener`] (attachment transfer progress) and [`HubListener`] (the hub has news).
 //!
 //! The facade holds no logic of its own: it converts types and errors and locks the store.
 //! The store sits behind a mutex inside the object, so the bindings may call it from any
@@ -46,7 +47,7 @@ mod store;
 pub mod types;
 
 pub use error::BianminError;
-pub use store::{DocumentsListener, HubListener, SyncListener, TabletStore};
+pub use store::{DocumentsListener, HubListener, SyncListener, TabletStore, TransferListener};
 pub use types::*;
 
 uniffi::setup_scaffolding!();

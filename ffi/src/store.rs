@@ -6,7 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use bianmin_client_core::{Store, client};
+use bianmin_client_core::{Store, client, transfer};
 use uuid::Uuid;
 
 use crate::BianminError;
@@ -29,6 +29,14 @@ pub trait DocumentsListener: Send + Sync {
 pub trait SyncListener: Send + Sync {
     /// Figures so far.
     fn sync_progress(&self, progress: SyncProgress);
+}
+
+/// Told how a transfer of attachments is going (see `TabletStore.transfer_attachments`).
+#[uniffi::export(callback_interface)]
+pub trait TransferListener: Send + Sync {
+    /// One attachment's figures so far: after each acknowledged chunk sent, each 256 KiB
+    /// received, and when it completes.
+    fn transfer_progress(&self, progress: TransferProgress);
 }
 
 /// Told that the hub has something new for this device (see `TabletStore.watch`).
@@ -343,10 +351,93 @@ impl TabletStore {
             .into())
     }
 
+    // ----- attachments -----
+
+    /// Attaches the file at `path` (a JPEG or PNG photo or a PDF, at most 20 MB, judged by its
+    /// content, not its name) to request `id` as a photo or scan of `material`, one of the
+    /// service item's materials. The bytes are copied beside the store (stored once however
+    /// many requests refer to them) before the request records the attachment; nothing is
+    /// stored if a check fails. They reach the hub with `transfer_attachments`.
+    pub fn attach_file(
+        &self,
+        id: Uuid,
+        material: String,
+        path: String,
+    ) -> Result<Attachment, BianminError> {
+        self.write(
+            |_| id,
+            |s| {
+                s.attach_file(id, &material, std::path::Path::new(&path))
+                    .map(Into::into)
+            },
+        )
+    }
+
+    /// Attaches bytes already in memory (a photo just taken), as `attach_file` does a file.
+    pub fn attach_bytes(
+        &self,
+        id: Uuid,
+        material: String,
+        bytes: Vec<u8>,
+    ) -> Result<Attachment, BianminError> {
+        self.write(
+            |_| id,
+            |s| s.attach_bytes(id, &material, &bytes).map(Into::into),
+        )
+    }
+
+    /// The attachments of request `id`, each with where its bytes stand on this device.
+    pub fn attachments(&self, id: Uuid) -> Result<Vec<AttachmentStatus>, BianminError> {
+        Ok(self
+            .lock()?
+            .attachments(id)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// The path of an attachment's file on this device, to show it, once its bytes are all
+    /// here and match its hash (`BianminError.NotFound` while they are not).
+    pub fn open_attachment(&self, id: Uuid, sha256: String) -> Result<String, BianminError> {
+        let path = self.lock()?.open_attachment(id, &sha256)?;
+        Ok(path.to_string_lossy().into_owned())
+    }
+
+    /// Moves attachment bytes: sends what the hub lacks (resuming from what it acknowledged),
+    /// then fetches what this device lacks (resuming from what arrived). Run it after `sync`,
+    /// on a background thread: the requests themselves never wait for it. An attachment that
+    /// cannot be moved is reported in `failed` and tried again next time. The documents
+    /// listener hears which requests' attachments changed state.
+    #[uniffi::method(default(settings = None))]
+    pub fn transfer_attachments(
+        &self,
+        listener: Box<dyn TransferListener>,
+        settings: Option<SyncSettings>,
+    ) -> Result<TransferReport, BianminError> {
+        let options = settings.unwrap_or_default().into();
+        let report = transfer::transfer_attachments(&self.store, &options, &mut |p| {
+            if catch_unwind(AssertUnwindSafe(|| listener.transfer_progress(p.into()))).is_err() {
+                tracing::warn!("the transfer listener failed");
+            }
+        })?;
+        let mut changed = Vec::new();
+        {
+            let store = self.lock()?;
+            for sha in report.uploaded.iter().chain(&report.downloaded) {
+                changed.extend(store.requests_with_blob(sha)?);
+            }
+        }
+        changed.sort();
+        changed.dedup();
+        self.notify(changed.clone());
+        Ok(TransferReport::new(report, changed))
+    }
+
     // ----- sync -----
 
     /// Syncs with the hub until there is nothing left to exchange: pushes this device's work,
-    /// receives what it may read. `listener` hears the progress after each round; the documents
+    /// receives what it may read (attachment bytes move apart, with
+    /// `transfer_attachments`). `listener` hears the progress after each round; the documents
     /// listener then hears which documents changed (also when the sync fails midway after
     /// receiving some). Unsynced work stays queued if the sync fails.
     ///

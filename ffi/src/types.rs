@@ -639,6 +639,9 @@ pub struct RequestDetail {
     pub comments: Vec<Comment>,
     /// Who edited which field.
     pub edits: Vec<EditRecord>,
+    /// Photos and scans of the materials (`TabletStore.attachments` adds where their bytes
+    /// stand).
+    pub attachments: Vec<Attachment>,
     /// Who filed it.
     pub created: Stamp,
     /// The latest device time recorded in it.
@@ -684,8 +687,196 @@ impl From<cc::RequestDetail> for RequestDetail {
             history: d.history.into_iter().map(Into::into).collect(),
             comments: d.comments.into_iter().map(Into::into).collect(),
             edits: d.edits.into_iter().map(Into::into).collect(),
+            attachments: d.attachments.into_iter().map(Into::into).collect(),
             created: d.created.into(),
             updated_at: d.updated_at,
+        }
+    }
+}
+
+// ----- attachments -----
+
+/// What an attachment's bytes are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum MediaType {
+    /// `image/jpeg`
+    Jpeg,
+    /// `image/png`
+    Png,
+    /// `application/pdf`
+    Pdf,
+}
+
+impl From<domain::MediaType> for MediaType {
+    fn from(m: domain::MediaType) -> Self {
+        match m {
+            domain::MediaType::Jpeg => MediaType::Jpeg,
+            domain::MediaType::Png => MediaType::Png,
+            domain::MediaType::Pdf => MediaType::Pdf,
+        }
+    }
+}
+
+/// A photo or scan of one of a request's materials, as the request's document refers to it.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Attachment {
+    /// Its identifier.
+    pub id: Uuid,
+    /// SHA-256 of the bytes (lower-case hex): how `TabletStore.open_attachment` names it.
+    pub sha256: String,
+    /// What the bytes are.
+    pub media_type: MediaType,
+    /// Their length in bytes.
+    pub size: u64,
+    /// The material it shows (one of the service item's materials).
+    pub material: String,
+    /// Who attached it, on which device, when.
+    pub by: Stamp,
+}
+
+impl From<domain::AttachmentRef> for Attachment {
+    fn from(a: domain::AttachmentRef) -> Self {
+        Attachment {
+            id: a.id,
+            sha256: a.sha256,
+            media_type: a.media_type.into(),
+            size: a.size,
+            material: a.material,
+            by: a.by.into(),
+        }
+    }
+}
+
+/// Where an attachment's bytes stand on this device.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum TransferState {
+    /// Here; the hub has the first `uploaded` bytes (fewer than all): waiting for
+    /// `TabletStore.transfer_attachments`.
+    Uploading {
+        /// Bytes the hub acknowledged.
+        uploaded: u64,
+    },
+    /// Here and at the hub: it can be opened.
+    Complete,
+    /// Being downloaded: `have` bytes so far.
+    Downloading {
+        /// Bytes received.
+        have: u64,
+    },
+    /// Not here yet (attached on another device).
+    Missing,
+}
+
+impl From<cc::TransferState> for TransferState {
+    fn from(s: cc::TransferState) -> Self {
+        match s {
+            cc::TransferState::Uploading { uploaded } => TransferState::Uploading { uploaded },
+            cc::TransferState::Complete => TransferState::Complete,
+            cc::TransferState::Downloading { have } => TransferState::Downloading { have },
+            cc::TransferState::Missing => TransferState::Missing,
+        }
+    }
+}
+
+/// An attachment with where its bytes stand.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct AttachmentStatus {
+    /// The attachment.
+    pub attachment: Attachment,
+    /// Where its bytes stand.
+    pub state: TransferState,
+}
+
+impl From<cc::AttachmentView> for AttachmentStatus {
+    fn from(v: cc::AttachmentView) -> Self {
+        AttachmentStatus {
+            attachment: v.reference.into(),
+            state: v.state.into(),
+        }
+    }
+}
+
+/// Which way a blob is moving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum TransferDirection {
+    /// From this device to the hub.
+    Upload,
+    /// From the hub to this device.
+    Download,
+}
+
+/// How far one attachment's transfer has come.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct TransferProgress {
+    /// The attachment's bytes (its SHA-256).
+    pub sha256: String,
+    /// Which way.
+    pub direction: TransferDirection,
+    /// Bytes the other side now holds.
+    pub done: u64,
+    /// The whole size.
+    pub size: u64,
+}
+
+impl From<&cc::transfer::TransferProgress> for TransferProgress {
+    fn from(p: &cc::transfer::TransferProgress) -> Self {
+        TransferProgress {
+            sha256: p.sha256.clone(),
+            direction: match p.direction {
+                cc::transfer::Direction::Upload => TransferDirection::Upload,
+                cc::transfer::Direction::Download => TransferDirection::Download,
+            },
+            done: p.done,
+            size: p.size,
+        }
+    }
+}
+
+/// An attachment that could not be moved this time; the next transfer tries it again.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct TransferFailure {
+    /// The attachment's bytes (its SHA-256).
+    pub sha256: String,
+    /// Why.
+    pub reason: String,
+    /// Whether it was the network or a busy hub (rather than a refusal).
+    pub network: bool,
+}
+
+/// What a transfer of attachments did.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct TransferReport {
+    /// Attachments the hub now holds complete, that this run sent.
+    pub uploaded: Vec<String>,
+    /// Attachments now complete on this device, that this run received.
+    pub downloaded: Vec<String>,
+    /// Body bytes sent.
+    pub bytes_sent: u64,
+    /// Body bytes received.
+    pub bytes_received: u64,
+    /// Attachments that could not be moved this time.
+    pub failed: Vec<TransferFailure>,
+    /// The requests whose attachments changed state (what the documents listener was told).
+    pub changed: Vec<Uuid>,
+}
+
+impl TransferReport {
+    pub(crate) fn new(r: cc::transfer::TransferReport, changed: Vec<Uuid>) -> Self {
+        TransferReport {
+            uploaded: r.uploaded,
+            downloaded: r.downloaded,
+            bytes_sent: r.bytes_sent,
+            bytes_received: r.bytes_received,
+            failed: r
+                .failed
+                .into_iter()
+                .map(|f| TransferFailure {
+                    sha256: f.sha256,
+                    reason: f.reason,
+                    network: f.network,
+                })
+                .collect(),
+            changed,
         }
     }
 }

@@ -442,3 +442,61 @@ fn an_agenda_item_is_opened_recorded_edited_and_listed_through_the_facade() {
     assert_eq!(clerk.agenda(item.id).unwrap(), commented);
     assert_eq!(heard.calls(), vec![vec![item.id]; 5]);
 }
+
+#[test]
+fn a_photo_is_attached_listed_and_opened_through_the_facade() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_at(dir.path(), "clerk-1", CoreRole::Clerk, EAST);
+    let heard = Recorder::default();
+    let id = store.file_request(soc_card()).unwrap().id;
+    store.set_documents_listener(Box::new(heard.clone()));
+
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend((0..50_000u32).map(|i| (i % 251) as u8));
+    let file = dir.path().join("id-card.png");
+    std::fs::write(&file, &png).unwrap();
+    let added = store
+        .attach_file(id, "ID card".into(), file.display().to_string())
+        .unwrap();
+    assert_eq!(
+        heard.calls(),
+        vec![vec![id]],
+        "the listener hears the attachment"
+    );
+    assert_eq!(
+        (added.media_type, added.size, added.material.as_str()),
+        (MediaType::Png, png.len() as u64, "ID card")
+    );
+    assert_eq!(store.request(id).unwrap().attachments, vec![added.clone()]);
+    assert_eq!(
+        store.attachments(id).unwrap(),
+        vec![AttachmentStatus {
+            attachment: added.clone(),
+            state: TransferState::Uploading { uploaded: 0 },
+        }]
+    );
+    let opened = store.open_attachment(id, added.sha256.clone()).unwrap();
+    assert_eq!(std::fs::read(opened).unwrap(), png);
+
+    // Refusals name the rule; nothing is added.
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "not a photo").unwrap();
+    let Err(BianminError::Invalid { field_name, .. }) =
+        store.attach_file(id, "ID card".into(), text.display().to_string())
+    else {
+        panic!("a text file was attached")
+    };
+    assert_eq!(field_name, "attachment.media_type");
+    let Err(BianminError::Invalid { field_name, .. }) =
+        store.attach_bytes(id, "a bank statement".into(), png.clone())
+    else {
+        panic!("a material the item does not list was accepted")
+    };
+    assert!(field_name.contains("material"), "{field_name}");
+    assert!(matches!(
+        store.open_attachment(id, "0".repeat(64)),
+        Err(BianminError::NotFound { .. })
+    ));
+    assert_eq!(store.attachments(id).unwrap().len(), 1);
+    assert_eq!(heard.calls().len(), 1, "refusals are not changes");
+}

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bianmin_client_core::client::{self, SyncOptions, sync};
-use bianmin_client_core::transfer::transfer_attachments;
+use bianmin_client_core::transfer::{CHUNK, Direction, transfer_attachments};
 use bianmin_client_core::{Store, TransferState};
 use bianmin_domain::Action;
 use bianmin_tests::hub::{CLERK, REVIEWER, TestHub};
@@ -78,10 +78,26 @@ fn a_5_mb_photo_gets_through_a_link_that_keeps_dropping_both_ways() {
 
     proxy.cut_connections_after(1_500_000);
     let (up0, _) = proxy.bytes();
-    let report = transfer_attachments(&clerk, &opts()).unwrap();
+    let mut told = Vec::new();
+    let report = transfer_attachments(&clerk, &opts(), &mut |p| told.push(p.clone())).unwrap();
     let (up1, _) = proxy.bytes();
     assert_eq!(report.uploaded, vec![sha.clone()], "{report:?}");
     assert!(report.failed.is_empty(), "{report:?}");
+    // The progress heard: every chunk, never going back, ending at the whole photo.
+    assert!(
+        told.len() >= PHOTO / CHUNK,
+        "{} progress reports",
+        told.len()
+    );
+    assert!(
+        told.iter()
+            .all(|p| p.sha256 == sha && p.direction == Direction::Upload)
+    );
+    assert!(told.windows(2).all(|w| w[0].done <= w[1].done));
+    assert_eq!(
+        told.last().map(|p| (p.done, p.size)),
+        Some((PHOTO as u64, PHOTO as u64))
+    );
     assert!(
         proxy.cuts() >= 3,
         "the link dropped ({} cuts)",
@@ -108,9 +124,12 @@ fn a_5_mb_photo_gets_through_a_link_that_keeps_dropping_both_ways() {
     );
     let cuts_before = proxy.cuts();
     let (_, down0) = proxy.bytes();
-    let report = transfer_attachments(&reviewer, &opts()).unwrap();
+    let mut told = Vec::new();
+    let report = transfer_attachments(&reviewer, &opts(), &mut |p| told.push(p.clone())).unwrap();
     let (_, down1) = proxy.bytes();
     assert_eq!(report.downloaded, vec![sha.clone()], "{report:?}");
+    assert!(told.iter().all(|p| p.direction == Direction::Download));
+    assert_eq!(told.last().map(|p| p.done), Some(PHOTO as u64));
     assert!(proxy.cuts() > cuts_before, "the download was cut too");
     let received = down1 - down0;
     eprintln!(
@@ -143,7 +162,7 @@ fn the_requests_sync_while_a_large_upload_is_still_under_way() {
     let uploading = AtomicBool::new(true);
     std::thread::scope(|scope| {
         let upload = scope.spawn(|| {
-            let r = transfer_attachments(&clerk, &opts());
+            let r = transfer_attachments(&clerk, &opts(), &mut |_| {});
             uploading.store(false, Ordering::SeqCst);
             r
         });

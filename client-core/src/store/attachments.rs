@@ -181,6 +181,39 @@ impl Store {
             .collect()
     }
 
+    /// The stored requests that refer to a blob (their attachment lists change state when its
+    /// bytes arrive).
+    pub fn requests_with_blob(&self, sha256: &str) -> Result<Vec<Uuid>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT doc_id FROM attachment_refs WHERE sha256 = ?1 ORDER BY doc_id",
+        )?;
+        let ids = stmt
+            .query_map([sha256], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        ids.iter()
+            .map(|id| {
+                Uuid::parse_str(id).map_err(|_| {
+                    Error::Storage("a malformed document id in attachment_refs".into())
+                })
+            })
+            .collect()
+    }
+
+    /// Attachments held here that the hub does not have in full yet: how many, and how many
+    /// bytes remain to be sent.
+    pub fn pending_uploads(&self) -> Result<(u64, u64)> {
+        let mut count = 0;
+        let mut bytes = 0;
+        for (sha, size, _) in self.referenced_blobs()? {
+            let uploaded = self.uploaded_bytes(&sha)?;
+            if uploaded < size && self.has_blob(&sha, size) {
+                count += 1;
+                bytes += size - uploaded;
+            }
+        }
+        Ok((count, bytes))
+    }
+
     /// Whether this tablet holds all of a blob's `size` bytes.
     pub fn has_blob(&self, sha256: &str, size: u64) -> bool {
         fs::metadata(self.blob_path(sha256)).ok().map(|m| m.len()) == Some(size)

@@ -293,3 +293,79 @@ def test_watch_hears_the_hub_and_stops_when_asked(hub, tmp_path):
     assert not watcher.is_alive(), "watch returned after stop_watching"
     assert failures == []
     assert filed.id in clerk.sync(Progress()).changed
+
+
+class Transfers:
+    """A transfer listener that records every report."""
+
+    def __init__(self):
+        self.reports = []
+
+    def transfer_progress(self, progress):
+        self.reports.append(progress)
+
+
+def photo(size, seed):
+    """A PNG-signed file of `size` bytes (the hub and the store judge the type by signature)."""
+    body = bytes((i * 31 + seed) % 251 for i in range(size - 8))
+    return b"\x89PNG\r\n\x1a\n" + body
+
+
+def test_a_photo_of_a_material_reaches_the_township_desk(hub, tmp_path):
+    clerk = enrol(hub, tmp_path, "clerk-east", "east-photo-tablet")
+    changes = Changes()
+    clerk.set_documents_listener(changes)
+    request_id = clerk.file_request(soc_card()).id
+
+    # A photo taken with the camera, and a scan from a file.
+    picture = photo(700_000, 3)
+    scan_path = tmp_path / "register.png"
+    scan_path.write_bytes(photo(2_000, 9))
+    changes.calls.clear()
+    added = clerk.attach_bytes(request_id, "ID card", picture)
+    assert changes.calls == [[request_id]], "the listener hears the attachment"
+    assert (added.material, added.media_type, added.size) == ("ID card", bm.MediaType.PNG, len(picture))
+    clerk.attach_file(request_id, "ID card", str(scan_path))
+    assert [a.sha256 for a in clerk.request(request_id).attachments] == [
+        a.attachment.sha256 for a in clerk.attachments(request_id)
+    ]
+    states = [a.state for a in clerk.attachments(request_id)]
+    assert states == [bm.TransferState.UPLOADING(uploaded=0)] * 2
+
+    # A file that is not a photo or a PDF is refused, naming the rule; nothing is added.
+    text = tmp_path / "notes.txt"
+    text.write_text("not a photo")
+    with pytest.raises(bm.BianminError.Invalid) as refused:
+        clerk.attach_file(request_id, "ID card", str(text))
+    assert refused.value.field_name == "attachment.media_type"
+    assert len(clerk.attachments(request_id)) == 2
+
+    clerk.apply_action(request_id, bm.Action.ACCEPT())
+    clerk.apply_action(request_id, bm.Action.FORWARD())
+
+    # The requests first, then the bytes, with progress per chunk.
+    assert clerk.sync(Progress()).accepted == 1
+    sent = Transfers()
+    changes.calls.clear()
+    report = clerk.transfer_attachments(sent)
+    assert sorted(report.uploaded) == sorted(a.sha256 for a in clerk.request(request_id).attachments)
+    assert report.failed == []
+    assert report.bytes_sent >= len(picture)
+    assert report.changed == [request_id] and changes.calls == [[request_id]]
+    big = [p for p in sent.reports if p.sha256 == added.sha256]
+    assert big[-1].done == big[-1].size == len(picture)
+    assert all(p.direction == bm.TransferDirection.UPLOAD for p in sent.reports)
+    assert [a.state for a in clerk.attachments(request_id)] == [bm.TransferState.COMPLETE()] * 2
+
+    # The township's desk receives the request, then the photo.
+    reviewer = enrol(hub, tmp_path, "reviewer-taiping", "photo-desk")
+    reviewer.sync(Progress())
+    assert all(a.state == bm.TransferState.MISSING() for a in reviewer.attachments(request_id))
+    with pytest.raises(bm.BianminError.NotFound):
+        reviewer.open_attachment(request_id, added.sha256)
+    got = Transfers()
+    received = reviewer.transfer_attachments(got)
+    assert added.sha256 in received.downloaded and received.failed == []
+    assert got.reports[-1].direction == bm.TransferDirection.DOWNLOAD
+    with open(reviewer.open_attachment(request_id, added.sha256), "rb") as f:
+        assert f.read() == picture, "the photo arrived intact"
