@@ -70,4 +70,32 @@ pub trait BlobStore: Send + Sync + 'static {
     fn is_complete(&self, sha256: &str) -> Result<bool, BlobError>;
     /// The stored blob, `None` if it is not complete.
     fn open(&self, sha256: &str) -> Result<Option<OpenBlob>, BlobError>;
+    /// Forgets the partial uploads no chunk has reached for `idle` (a tablet lost or wiped
+    /// midway); returns how many. A tablet that comes back after that starts its upload over
+    /// from the hub's answer (0 bytes held): nothing it holds is lost.
+    fn sweep_partials(&self, idle: std::time::Duration) -> Result<usize, BlobError>;
+}
+
+/// How long a partial upload may wait for its next chunk before [`sweep`] forgets it: longer
+/// than any village stays offline.
+pub const PARTIAL_IDLE: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+
+/// Runs [`BlobStore::sweep_partials`] now and then every hour, on a thread of its own, for as
+/// long as the process runs.
+pub fn sweep(blobs: std::sync::Arc<dyn BlobStore>, idle: std::time::Duration) {
+    let spawned = std::thread::Builder::new()
+        .name("bianmin-blob-sweep".into())
+        .spawn(move || {
+            loop {
+                match blobs.sweep_partials(idle) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(partials = n, "abandoned partial uploads removed"),
+                    Err(e) => tracing::warn!(error = %e, "sweeping partial uploads failed"),
+                }
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "the blob sweep thread could not start");
+    }
 }

@@ -363,14 +363,18 @@ fn serve(
         }
         // With the peer address, so the public status look-up can slow down repeated wrong
         // guesses per client (see docs/public-pages.md).
-        let blobs = bianmin_server::blobs::dir::DirBlobStore::open(data_dir.join("blobs"))
-            .map_err(|e| format!("cannot open the blob store in {}: {e}", data_dir.display()))?;
+        let blobs: Arc<dyn bianmin_server::blobs::BlobStore> = Arc::new(
+            bianmin_server::blobs::dir::DirBlobStore::open(data_dir.join("blobs")).map_err(
+                |e| format!("cannot open the blob store in {}: {e}", data_dir.display()),
+            )?,
+        );
+        bianmin_server::blobs::sweep(blobs.clone(), bianmin_server::blobs::PARTIAL_IDLE);
         let state = AppState::new(storage.clone())
             .with_console(ConsoleConfig {
                 secure_cookies,
                 ..ConsoleConfig::default()
             })
-            .with_blobs(Arc::new(blobs));
+            .with_blobs(blobs);
         if demo {
             // A fresh demo hub gets a demo tablet's work, synced like any tablet's, so that the
             // console has requests to decide (enrolled before serving: always device 1).

@@ -82,6 +82,26 @@ fn remove(path: &Path) -> io::Result<()> {
 }
 
 impl BlobStore for DirBlobStore {
+    fn sweep_partials(&self, idle: std::time::Duration) -> Result<usize, BlobError> {
+        let _guard = self.lock();
+        let dir = self.root.join("partial");
+        let now = std::time::SystemTime::now();
+        let mut removed = 0;
+        for entry in fs::read_dir(&dir)? {
+            let entry = entry?;
+            let modified = entry.metadata()?.modified()?;
+            // A clock set back makes every age negative: nothing is removed then.
+            if now.duration_since(modified).is_ok_and(|age| age >= idle) {
+                remove(&entry.path())?;
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            sync_dir(&dir)?;
+        }
+        Ok(removed)
+    }
+
     fn received(&self, sha256: &str) -> Result<u64, BlobError> {
         let sha256 = checked(sha256)?;
         if let Some(len) = len_of(&self.blob(sha256))? {
@@ -251,6 +271,39 @@ mod tests {
         store.append(&h, 0, b"the real bytes").unwrap();
         store.discard(&h).unwrap();
         assert_eq!(store.received(&h).unwrap(), 0);
+    }
+
+    #[test]
+    fn only_partials_idle_for_long_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirBlobStore::open(dir.path()).unwrap();
+        let (old, recent, done) = (sha(b"old upload"), sha(b"recent"), sha(b"complete"));
+        store.append(&old, 0, b"old").unwrap();
+        store.append(&recent, 0, b"rec").unwrap();
+        store.append(&done, 0, b"complete").unwrap();
+        store.finish(&done).unwrap();
+        let month_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(31 * 86_400);
+        File::options()
+            .write(true)
+            .open(dir.path().join("partial").join(&old))
+            .unwrap()
+            .set_modified(month_ago)
+            .unwrap();
+
+        assert_eq!(store.sweep_partials(crate::blobs::PARTIAL_IDLE).unwrap(), 1);
+        assert_eq!(
+            store.received(&old).unwrap(),
+            0,
+            "the abandoned upload is gone"
+        );
+        assert_eq!(store.received(&recent).unwrap(), 3, "a recent one is kept");
+        assert!(
+            store.is_complete(&done).unwrap(),
+            "complete blobs are never swept"
+        );
+        // Its tablet, back after all, starts over from 0.
+        assert_eq!(store.append(&old, 0, b"old upload").unwrap(), 10);
+        store.finish(&old).unwrap();
     }
 
     #[test]
