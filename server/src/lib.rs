@@ -11,6 +11,7 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod backup;
 pub mod blob_api;
 pub mod blobs;
 pub mod demo;

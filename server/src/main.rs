@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bianmin_domain::Role;
+use bianmin_server::blobs::dir::DirBlobStore;
 use bianmin_server::storage::Storage;
 use bianmin_server::storage::sqlite::SqliteStorage;
 use bianmin_server::web::console::ConsoleConfig;
@@ -55,6 +56,13 @@ enum Command {
     /// Load reference data (catalog, village directory, holiday calendar).
     #[command(subcommand)]
     Reference(ReferenceCommand),
+    /// Copy the database and the attachments into a new directory while the hub serves. The
+    /// copy is a data directory itself: `--data-dir COPY serve` serves it.
+    Backup {
+        /// The new (or empty) directory to write the copy into.
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -149,8 +157,8 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), String> {
-    let storage = SqliteStorage::open(&cli.data_dir).map_err(|e| e.to_string())?;
-    let storage: Arc<dyn Storage> = Arc::new(storage);
+    let sqlite = Arc::new(SqliteStorage::open(&cli.data_dir).map_err(|e| e.to_string())?);
+    let storage: Arc<dyn Storage> = sqlite.clone();
     let read = |file: &PathBuf| {
         std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))
     };
@@ -239,6 +247,20 @@ fn run(cli: Cli) -> Result<(), String> {
                 true => println!("revoked {device_id}"),
                 false => println!("{device_id} was already revoked"),
             }
+            Ok(())
+        }
+        Command::Backup { to } => {
+            let blobs = DirBlobStore::open(cli.data_dir.join("blobs"))
+                .map_err(|e| format!("cannot open the blob store: {e}"))?;
+            let done =
+                bianmin_server::backup::backup(&sqlite, &blobs, &to).map_err(|e| e.to_string())?;
+            println!(
+                "backed up into {}: database {} bytes, {} attachments ({} bytes)",
+                to.display(),
+                done.database_bytes,
+                done.blobs,
+                done.blob_bytes
+            );
             Ok(())
         }
         Command::Reference(r) => {
@@ -363,11 +385,10 @@ fn serve(
         }
         // With the peer address, so the public status look-up can slow down repeated wrong
         // guesses per client (see docs/public-pages.md).
-        let blobs: Arc<dyn bianmin_server::blobs::BlobStore> = Arc::new(
-            bianmin_server::blobs::dir::DirBlobStore::open(data_dir.join("blobs")).map_err(
-                |e| format!("cannot open the blob store in {}: {e}", data_dir.display()),
-            )?,
-        );
+        let blobs: Arc<dyn bianmin_server::blobs::BlobStore> =
+            Arc::new(DirBlobStore::open(data_dir.join("blobs")).map_err(|e| {
+                format!("cannot open the blob store in {}: {e}", data_dir.display())
+            })?);
         bianmin_server::blobs::sweep(blobs.clone(), bianmin_server::blobs::PARTIAL_IDLE);
         let state = AppState::new(storage.clone())
             .with_console(ConsoleConfig {

@@ -59,6 +59,43 @@ impl DirBlobStore {
         self.root.join(&sha256[..2]).join(sha256)
     }
 
+    /// Copies every complete blob (not the partial uploads) into `dest`, laid out as a blob
+    /// store of its own, each file flushed; returns how many and their bytes.
+    pub fn copy_complete_to(&self, dest: &Path) -> io::Result<(u64, u64)> {
+        let (mut count, mut bytes) = (0, 0);
+        fs::create_dir_all(dest.join("partial"))?;
+        for shard in fs::read_dir(&self.root)? {
+            let shard = shard?;
+            let name = shard.file_name();
+            // The two-hex-digit folders hold the blobs; `partial/` and anything else are not.
+            let is_shard = name.len() == 2
+                && name
+                    .to_str()
+                    .is_some_and(|n| n.bytes().all(|b| b.is_ascii_hexdigit()));
+            if !is_shard || !shard.file_type()?.is_dir() {
+                continue;
+            }
+            let into = dest.join(&name);
+            fs::create_dir_all(&into)?;
+            for blob in fs::read_dir(shard.path())? {
+                let blob = blob?;
+                let Some(sha) = blob.file_name().to_str().map(str::to_string) else {
+                    continue;
+                };
+                if checked(&sha).is_err() || !blob.file_type()?.is_file() {
+                    continue;
+                }
+                let target = into.join(&sha);
+                bytes += fs::copy(blob.path(), &target)?;
+                File::open(&target)?.sync_all()?;
+                count += 1;
+            }
+            sync_dir(&into)?;
+        }
+        sync_dir(dest)?;
+        Ok((count, bytes))
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
         // The guarded data is nothing: a panic elsewhere leaves no state to distrust.
         self.write.lock().unwrap_or_else(|p| p.into_inner())

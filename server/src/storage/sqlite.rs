@@ -592,6 +592,25 @@ impl SqliteStorage {
         &self.path
     }
 
+    /// Writes a consistent copy of the database to `dest` (a new file), while the hub keeps
+    /// serving: `VACUUM INTO` reads one snapshot, so writes made meanwhile are simply not in
+    /// it. The copy is compacted and opens like any hub database.
+    pub fn backup_into(&self, dest: &Path) -> Result<()> {
+        let dest = dest
+            .to_str()
+            .ok_or_else(|| backend(format!("{} is not a UTF-8 path", dest.display())))?;
+        // A connection of its own: the pool's are read-only (SQLite refuses `VACUUM INTO` on
+        // them) and the writer must stay free for the devices.
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .db()?;
+        conn.busy_timeout(BUSY_TIMEOUT).db()?;
+        conn.execute("VACUUM INTO ?1", [dest]).db()?;
+        Ok(())
+    }
+
     fn reader(&self) -> Result<Reader<'_>> {
         let idle = self.readers.lock().map_err(poisoned)?.pop();
         let conn = match idle {
