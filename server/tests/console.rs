@@ -385,6 +385,16 @@ async fn the_queue_puts_the_nearest_deadline_first_marks_urgency_and_filters() {
     assert!(en.body.contains("Work queue") && en.body.contains("Overdue"));
     assert!(en.set_cookies.iter().any(|c| c.starts_with("lang=en")));
     assert_labelled(&en.body);
+    // Switching language keeps the queue's filters and page.
+    let filtered = b
+        .get("/console/requests?status=forwarded&limit=2&lang=en")
+        .await;
+    assert!(
+        filtered
+            .body
+            .contains(r#"href="?status=forwarded&amp;limit=2&amp;lang=zh-CN""#),
+        "the language switch keeps the filters"
+    );
 
     // The links go to the pages.
     let page = b.get(&format!("/console/requests/{late}")).await;

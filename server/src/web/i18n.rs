@@ -84,24 +84,44 @@ fn from_cookie(parts: &Parts) -> Option<Lang> {
 /// The request's language (`?lang=` first, then the cookie). Handlers that see `?lang=` should
 /// answer with [`Lang::cookie`] so the choice sticks; [`layout::page`](super::layout::page)
 /// does that for every page.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct PageLang {
     /// The language to draw in.
     pub lang: Lang,
     /// Whether it was chosen by `?lang=` on this request.
     pub chosen: bool,
+    /// The link of the language switch: this page's query (its filters, its page) with the
+    /// other language.
+    pub switch: String,
+}
+
+/// `?` + the query without its `lang` pairs + `lang=<other>`.
+fn switch_href(parts: &Parts, other: Lang) -> String {
+    let mut href = String::from("?");
+    for pair in parts.uri.query().unwrap_or_default().split('&') {
+        let key = pair.split_once('=').map_or(pair, |(k, _)| k);
+        if !pair.is_empty() && key != "lang" {
+            href.push_str(pair);
+            href.push('&');
+        }
+    }
+    href.push_str("lang=");
+    href.push_str(other.code());
+    href
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for PageLang {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(match from_query(parts) {
-            Some(lang) => PageLang { lang, chosen: true },
-            None => PageLang {
-                lang: from_cookie(parts).unwrap_or_default(),
-                chosen: false,
-            },
+        let (lang, chosen) = match from_query(parts) {
+            Some(lang) => (lang, true),
+            None => (from_cookie(parts).unwrap_or_default(), false),
+        };
+        Ok(PageLang {
+            lang,
+            chosen,
+            switch: switch_href(parts, lang.other()),
         })
     }
 }
@@ -129,5 +149,23 @@ mod tests {
         assert_eq!(lang_of("/?lang=zh", Some("lang=en")).await.lang, Lang::Zh);
         assert_eq!(lang_of("/?lang=fr", Some("lang=xx")).await.lang, Lang::Zh);
         assert_eq!(tr(Lang::En, "状态", "Status"), "Status");
+    }
+
+    #[tokio::test]
+    async fn the_switch_keeps_the_page_query() {
+        assert_eq!(lang_of("/console", None).await.switch, "?lang=en");
+        assert_eq!(
+            lang_of(
+                "/console?village=370883101201&status=forwarded&lang=zh",
+                None
+            )
+            .await
+            .switch,
+            "?village=370883101201&status=forwarded&lang=en"
+        );
+        assert_eq!(
+            lang_of("/x?lang=en&page=2", None).await.switch,
+            "?page=2&lang=zh-CN"
+        );
     }
 }

@@ -55,7 +55,7 @@ pub fn page(lang: PageLang, title: &str, nav: &[(&str, String)], body: Markup) -
                             a href=(href) { (label) }
                         }
                     }
-                    a href={ "?lang=" (l.other().code()) } lang=(l.other().code()) {
+                    a href=(lang.switch) lang=(l.other().code()) {
                         (tr(l, "English", "中文"))
                     }
                 }

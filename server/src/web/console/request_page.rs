@@ -274,7 +274,12 @@ pub(crate) async fn act(
 ) -> Response {
     let l = lang.lang;
     let SignedForm { signed, fields } = form;
-    let not_found = || fail(lang, AppError::new(StatusCode::NOT_FOUND, "not_found", ""));
+    let not_found = || {
+        fail(
+            lang.clone(),
+            AppError::new(StatusCode::NOT_FOUND, "not_found", ""),
+        )
+    };
     let Some(id) = parse_id(&id) else {
         return not_found();
     };

@@ -146,7 +146,7 @@ pub(crate) async fn submit(
         .to_string();
     let again = |status: StatusCode, error: String| {
         render(
-            lang,
+            lang.clone(),
             status,
             FormState {
                 token: &token,

@@ -482,7 +482,7 @@ async fn change_password(
             Redirect::to(&format!("/console/admin/users/{}?done={done}", user.id)).into_response()
         }
         Ok(Err(AdminError::Password(PasswordError::Length))) => {
-            refuse_password(lang, &state, &signed, id, length_message(lang.lang)).await
+            refuse_password(lang.clone(), &state, &signed, id, length_message(lang.lang)).await
         }
         Ok(Err(e)) => fail(lang, admin_error(e)),
         Err(e) => fail(lang, e),
