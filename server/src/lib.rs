@@ -21,6 +21,7 @@ pub mod password;
 pub mod storage;
 pub mod web;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -45,6 +46,9 @@ pub struct AppState {
     /// The attachment bytes; `None` (the blob endpoints answer 503) until
     /// [`AppState::with_blobs`] gives a store.
     pub blobs: Option<Arc<dyn blobs::BlobStore>>,
+    /// The reverse proxies whose `X-Forwarded-For` names the client (for the public look-up's
+    /// limits); none by default.
+    pub trusted_proxies: Arc<[IpAddr]>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -65,7 +69,15 @@ impl AppState {
                 web::console::ConsoleConfig::default(),
             )),
             blobs: None,
+            trusted_proxies: Arc::new([]),
         }
+    }
+
+    /// The same state reading the client's address from these reverse proxies'
+    /// `X-Forwarded-For` (see [`web::public::limiter::client_ip`]).
+    pub fn with_trusted_proxies(mut self, proxies: Vec<IpAddr>) -> Self {
+        self.trusted_proxies = proxies.into_iter().map(|ip| ip.to_canonical()).collect();
+        self
     }
 
     /// The same state keeping attachment bytes in `blobs`.
@@ -81,10 +93,35 @@ impl AppState {
     }
 }
 
+/// Behind a trusted reverse proxy: records the client's address from `X-Forwarded-For`.
+async fn resolve_client(
+    axum::extract::State(trusted): axum::extract::State<Arc<[IpAddr]>>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    if let Some(peer) = peer {
+        let headers: Vec<&str> = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let client = web::public::limiter::client_ip(peer, &headers, &trusted);
+        req.extensions_mut()
+            .insert(web::public::limiter::ClientAddr(client));
+    }
+    next.run(req).await
+}
+
 /// The hub's HTTP application.
 pub fn app(state: AppState) -> Router {
     let request_id = axum::http::HeaderName::from_static("x-request-id");
-    Router::new()
+    let trusted = state.trusted_proxies.clone();
+    let router = Router::new()
         .merge(api::routes())
         .merge(blob_api::routes())
         .merge(web::routes())
@@ -95,7 +132,16 @@ pub fn app(state: AppState) -> Router {
                 "no such endpoint",
             )
         })
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    let router = if trusted.is_empty() {
+        router
+    } else {
+        router.layer(axum::middleware::from_fn_with_state(
+            trusted,
+            resolve_client,
+        ))
+    };
+    router
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
                 let id = req

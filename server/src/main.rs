@@ -46,6 +46,16 @@ enum Command {
         /// over HTTPS (e.g. behind a reverse proxy). Leave it off for plain http on loopback.
         #[arg(long, env = "BIANMIN_SECURE_COOKIES")]
         secure_cookies: bool,
+        /// The address of a reverse proxy in front of the hub whose `X-Forwarded-For` header
+        /// names the client (the public status look-up limits guesses per client); repeat for
+        /// each, or give a comma-separated list. Without it the header is never read.
+        #[arg(
+            long = "trusted-proxy",
+            value_name = "IP",
+            env = "BIANMIN_TRUSTED_PROXIES",
+            value_delimiter = ','
+        )]
+        trusted_proxies: Vec<std::net::IpAddr>,
     },
     /// Manage users.
     #[command(subcommand)]
@@ -167,7 +177,15 @@ fn run(cli: Cli) -> Result<(), String> {
             listen,
             demo,
             secure_cookies,
-        } => serve(storage, listen, demo, secure_cookies, &cli.data_dir),
+            trusted_proxies,
+        } => serve(
+            storage,
+            listen,
+            demo,
+            secure_cookies,
+            trusted_proxies,
+            &cli.data_dir,
+        ),
         Command::User(UserCommand::Password {
             name,
             password_stdin,
@@ -341,6 +359,7 @@ fn serve(
     listen: SocketAddr,
     demo: bool,
     secure_cookies: bool,
+    trusted_proxies: Vec<std::net::IpAddr>,
     data_dir: &std::path::Path,
 ) -> Result<(), String> {
     let data_dir = data_dir.to_path_buf();
@@ -395,7 +414,8 @@ fn serve(
                 secure_cookies,
                 ..ConsoleConfig::default()
             })
-            .with_blobs(blobs);
+            .with_blobs(blobs)
+            .with_trusted_proxies(trusted_proxies);
         if demo {
             // A fresh demo hub gets a demo tablet's work, synced like any tablet's, so that the
             // console has requests to decide (enrolled before serving: always device 1).

@@ -54,11 +54,16 @@ impl std::fmt::Debug for TestHub {
 impl TestHub {
     /// Starts a hub with the demo data (one user per role) in a fresh data directory.
     pub fn start() -> TestHub {
+        TestHub::start_with(|state| state)
+    }
+
+    /// Like [`TestHub::start`], with the state's settings changed by `configure` first.
+    pub fn start_with(configure: impl FnOnce(AppState) -> AppState) -> TestHub {
         let dir = tempfile::tempdir().expect("temp dir");
         let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(dir.path()).expect("storage"));
         admin::load_demo(storage.as_ref()).expect("demo data");
         let blobs = DirBlobStore::open(dir.path().join("blobs")).expect("blob store");
-        let state = AppState::new(storage.clone()).with_blobs(Arc::new(blobs));
+        let state = configure(AppState::new(storage.clone()).with_blobs(Arc::new(blobs)));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()

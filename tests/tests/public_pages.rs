@@ -389,3 +389,55 @@ fn village_notices_and_the_status_look_up_are_public_and_hold_no_personal_data()
     );
     eprintln!("public pages test took {:?}", started.elapsed());
 }
+
+fn lookup_from(hub: &TestHub, forwarded_for: &str, receipt_no: &str) -> u16 {
+    agent()
+        .post(&format!("{}/lookup?lang=en", hub.url))
+        .header("X-Forwarded-For", forwarded_for)
+        .send_form([("receipt_no", receipt_no), ("id_last4", "1234")])
+        .expect("the hub answers")
+        .status()
+        .as_u16()
+}
+
+/// Five wrong guesses from one client through the trusted proxy, each at its own receipt
+/// number (so only the client's budget runs out).
+fn exhaust(hub: &TestHub, forwarded_for: &str) {
+    for n in 1..=5 {
+        let receipt = format!("370883101201-099-{n:06}");
+        assert_eq!(lookup_from(hub, forwarded_for, &receipt), 200);
+    }
+}
+
+#[test]
+fn behind_a_trusted_proxy_each_client_has_its_own_lookup_budget() {
+    let hub = TestHub::start_with(|s| s.with_trusted_proxies(vec!["127.0.0.1".parse().unwrap()]));
+    exhaust(&hub, "203.0.113.5");
+    assert_eq!(
+        lookup_from(&hub, "203.0.113.5", "370883101201-099-000009"),
+        429,
+        "the guessing client is stopped"
+    );
+    // A client that wrote its own header in front of the proxy's is still the same client.
+    assert_eq!(
+        lookup_from(
+            &hub,
+            "198.51.100.77, 203.0.113.5",
+            "370883101201-099-000010"
+        ),
+        429
+    );
+    assert_eq!(
+        lookup_from(&hub, "203.0.113.6", "370883101201-099-000011"),
+        200,
+        "another resident behind the same proxy is not"
+    );
+
+    // Without trusting the proxy the header is anyone's: one budget for the proxy's address.
+    let hub = TestHub::start();
+    exhaust(&hub, "203.0.113.5");
+    assert_eq!(
+        lookup_from(&hub, "203.0.113.6", "370883101201-099-000011"),
+        429
+    );
+}

@@ -254,10 +254,45 @@ fn normalise(receipt: &str) -> String {
         .collect()
 }
 
+/// The client's address as resolved for this request from a trusted reverse proxy's
+/// `X-Forwarded-For` (inserted by [`crate::app`]'s middleware when the hub is configured with
+/// trusted proxies, see [`client_ip`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub IpAddr);
+
+/// The client behind the TCP peer `peer`: the peer itself, unless it is one of the `trusted`
+/// reverse proxies; then the rightmost `X-Forwarded-For` address (`forwarded_for` holds each
+/// header's value) that is not itself a trusted proxy: what the proxies the hub trusts saw.
+/// Entries to the left of it are whatever the client wrote, and are never read. A malformed
+/// entry where an address should be leaves the proxy's own address (one shared budget rather
+/// than one a client could pick).
+pub fn client_ip(peer: IpAddr, forwarded_for: &[&str], trusted: &[IpAddr]) -> IpAddr {
+    let peer = peer.to_canonical();
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let entries = forwarded_for
+        .iter()
+        .flat_map(|h| h.split(','))
+        .map(str::trim);
+    for entry in entries.collect::<Vec<_>>().into_iter().rev() {
+        let parsed = entry
+            .parse::<IpAddr>()
+            .or_else(|_| entry.parse::<SocketAddr>().map(|a| a.ip()));
+        match parsed {
+            Ok(ip) if trusted.contains(&ip.to_canonical()) => continue,
+            Ok(ip) => return ip.to_canonical(),
+            Err(_) => return peer,
+        }
+    }
+    peer
+}
+
 /// The client a request comes from, for the limiter: its IP address (an IPv6 address by its
 /// /64 network, which one household or phone usually holds whole) when the hub is served with
 /// connection info (as `bianmin-server serve` is), else one shared key. Forwarding headers are
-/// deliberately not read: anyone can write them.
+/// read only from the reverse proxies the hub is told to trust ([`ClientAddr`]): anyone else
+/// can write them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientKey(pub String);
 
@@ -278,6 +313,9 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientKey {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        if let Some(ClientAddr(ip)) = parts.extensions.get::<ClientAddr>() {
+            return Ok(ClientKey::of(SocketAddr::new(*ip, 0)));
+        }
         Ok(parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -289,6 +327,36 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forwarded_addresses_are_read_only_from_trusted_proxies() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let proxy = ip("10.0.0.2");
+        let trusted = [proxy, ip("10.0.0.3")];
+        let client = ip("203.0.113.5");
+        // Not through a trusted proxy: the header is anyone's.
+        assert_eq!(client_ip(client, &["198.51.100.1"], &trusted), client);
+        // Through one: the address it appended.
+        assert_eq!(client_ip(proxy, &["203.0.113.5"], &trusted), client);
+        // What the client wrote itself stays to the left and is not read.
+        assert_eq!(
+            client_ip(proxy, &["198.51.100.1, 203.0.113.5"], &trusted),
+            client
+        );
+        // Two trusted proxies in a row, in two headers.
+        assert_eq!(
+            client_ip(proxy, &["198.51.100.1, 203.0.113.5", "10.0.0.3"], &trusted),
+            client
+        );
+        // No header, or garbage where the address should be: the proxy's own budget.
+        assert_eq!(client_ip(proxy, &[], &trusted), proxy);
+        assert_eq!(client_ip(proxy, &["203.0.113.5, junk"], &trusted), proxy);
+        // IPv4 in IPv6 and with a port are the same client.
+        assert_eq!(
+            client_ip(ip("::ffff:10.0.0.2"), &["203.0.113.5:4711"], &trusted),
+            client
+        );
+    }
 
     fn limiter() -> Limiter {
         Limiter::new(LimiterConfig {
