@@ -425,7 +425,7 @@ async fn a_bad_catalog_is_refused_with_its_error_and_changes_nothing() {
         ("{\"items\": [", "is not valid JSON"),
         (dup.as_str(), "appears twice"),
         (r#"{"items": []}"#, "目录中没有任何事项"),
-        ("   ", "请粘贴目录 JSON"),
+        ("   ", "请选择或粘贴目录 JSON"),
     ] {
         let a = b.submit(PAGE, PAGE, &[("json", json)]).await;
         assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{message}");
@@ -478,7 +478,28 @@ async fn loading_a_calendar_shows_the_new_year() {
         {"name": "春节 Spring Festival", "dates": ["2027-02-06", "2027-02-07", "2027-02-08",
             "2027-02-09", "2027-02-10", "2027-02-11", "2027-02-12"]}],
         "adjusted_working_days": ["2027-02-14"]}"#;
-    let a = b.submit(PAGE, PAGE, &[("json", good)]).await;
+    // Chosen as a file, the way the form sends it: without the form's token it is refused
+    // and nothing is loaded, with it the year is loaded.
+    let page = b.get(PAGE).await;
+    assert!(page.body.contains(r#"enctype="multipart/form-data""#));
+    assert!(page.body.contains(r#"type="file""#) && page.body.contains(r#"name="file""#));
+    let token = common::csrf(&page.body);
+    let forged = b
+        .post_multipart(
+            PAGE,
+            &[("json", "")],
+            ("file", "calendar-2027.json", good.as_bytes()),
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(!b.get(PAGE).await.body.contains(r#"id="year-2027""#));
+    let a = b
+        .post_multipart(
+            PAGE,
+            &[("csrf", token.as_str()), ("json", "")],
+            ("file", "calendar-2027.json", good.as_bytes()),
+        )
+        .await;
     assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
     assert_eq!(
         a.location.as_deref(),

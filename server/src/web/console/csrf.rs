@@ -96,17 +96,46 @@ impl FromRequest<AppState> for SignedForm {
         let (mut parts, body) = req.into_parts();
         let signed = Signed::from_request_parts(&mut parts, state).await?;
         let lang = super::lang_of(&mut parts).await;
+        let multipart = parts
+            .headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("multipart/form-data"));
         let req = Request::from_parts(parts, body);
-        let Ok(Form(fields)) = Form::<Vec<(String, String)>>::from_request(req, state).await else {
+        let fields = if multipart {
+            multipart_fields(req, state).await
+        } else {
+            Form::<Vec<(String, String)>>::from_request(req, state)
+                .await
+                .map(|Form(f)| Fields(f))
+                .ok()
+        };
+        let Some(fields) = fields else {
             return Err(refused(lang));
         };
-        let fields = Fields(fields);
         if !matches(&signed.csrf, fields.get(FIELD).unwrap_or_default()) {
             tracing::warn!(user = %signed.user.id, "console form refused: CSRF token missing or wrong");
             return Err(refused(lang));
         }
         Ok(SignedForm { signed, fields })
     }
+}
+
+/// The fields of a form sent as `multipart/form-data` (a form with a file input): a file's
+/// content becomes its field's value (the console's uploads are JSON text; bytes that are not
+/// UTF-8 are replaced, and the JSON check then names the problem). `None` if the body is not
+/// a well-formed multipart body.
+async fn multipart_fields(req: Request, state: &AppState) -> Option<Fields> {
+    let mut form = axum::extract::Multipart::from_request(req, state)
+        .await
+        .ok()?;
+    let mut fields = Vec::new();
+    while let Some(field) = form.next_field().await.ok()? {
+        let name = field.name().unwrap_or_default().to_string();
+        let bytes = field.bytes().await.ok()?;
+        fields.push((name, String::from_utf8_lossy(&bytes).into_owned()));
+    }
+    Some(Fields(fields))
 }
 
 #[cfg(test)]

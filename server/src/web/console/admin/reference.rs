@@ -13,7 +13,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::users::admin_error;
-use super::{Admin, AdminForm, error, notice};
+use super::{Admin, AdminForm, Fields, error, notice};
 use crate::AppState;
 use crate::admin::{self, AdminError};
 use crate::error::AppError;
@@ -42,14 +42,27 @@ fn level(l: Lang, level: HandlingLevel) -> &'static str {
     }
 }
 
-/// The JSON box of a load form.
+/// A load form: a JSON file to choose, or its text pasted into the box `what` draws.
 fn json_form(l: Lang, signed: &Signed, id: &str, action: &str, what: Markup) -> Markup {
+    let file_id = format!("{id}-file");
     html! {
-        form.card id=(id) method="post" action=(action) {
+        form.card id=(id) method="post" action=(action) enctype="multipart/form-data" {
             (csrf::field(&signed.csrf))
             (what)
+            label for=(file_id) { (tr(l, "选择 JSON 文件（或在上面粘贴）", "Choose a JSON file (or paste it above)")) }
+            input type="file" id=(file_id) name="file" accept=".json,application/json";
             p { button type="submit" { (tr(l, "加载", "Load")) } }
         }
+    }
+}
+
+/// The JSON a load form brings: the chosen file's, else the pasted text.
+fn submitted_json(fields: &Fields) -> String {
+    let file = fields.text("file");
+    if file.trim().is_empty() {
+        fields.text("json")
+    } else {
+        file
     }
 }
 
@@ -102,7 +115,7 @@ fn render_catalog(
                 (tr(l, "目录 JSON（格式同 domain/demo/service-items.json；整个目录被替换）",
                     "Catalog JSON (the format of domain/demo/service-items.json; it replaces the whole catalog)"))
             }
-            textarea #catalog-json name="json" rows="14" required spellcheck="false" { (typed) }
+            textarea #catalog-json name="json" rows="14" spellcheck="false" { (typed) }
             p.small { (tr(l, "平板在下次同步时收到新目录。JSON 有误时不做任何更改。",
                           "Tablets receive the new catalog on their next sync. Nothing changes if the JSON is wrong.")) }
         }))
@@ -162,9 +175,16 @@ pub(crate) async fn load_catalog(
     AdminForm { signed, fields }: AdminForm,
 ) -> Response {
     let l = lang.lang;
-    let json = fields.text("json");
+    let json = submitted_json(&fields);
     let refused = if json.trim().is_empty() {
-        Some(tr(l, "请粘贴目录 JSON。", "Paste the catalog JSON.").to_string())
+        Some(
+            tr(
+                l,
+                "请选择或粘贴目录 JSON。",
+                "Choose or paste the catalog JSON.",
+            )
+            .to_string(),
+        )
     } else {
         match Catalog::from_json(&json) {
             Ok(c) if c.items.is_empty() => Some(
@@ -290,7 +310,7 @@ fn render_calendar(
                 (tr(l, "日历 JSON（格式同 domain/demo/calendar-2026.json；替换同一年份的日历）",
                     "Calendar JSON (the format of domain/demo/calendar-2026.json; it replaces that year's calendar)"))
             }
-            textarea #calendar-json name="json" rows="14" required spellcheck="false" { (typed) }
+            textarea #calendar-json name="json" rows="14" spellcheck="false" { (typed) }
             p.small { (tr(l, "加载后，中心平台会在几秒内按新日历自动重算所有办件的办理期限。",
                           "Once loaded, the hub recomputes every request's deadline on the new calendar within seconds.")) }
         }))
@@ -343,9 +363,14 @@ pub(crate) async fn load_calendar(
     AdminForm { signed, fields }: AdminForm,
 ) -> Response {
     let l = lang.lang;
-    let json = fields.text("json");
+    let json = submitted_json(&fields);
     let refused = if json.trim().is_empty() {
-        tr(l, "请粘贴日历 JSON。", "Paste the calendar JSON.").to_string()
+        tr(
+            l,
+            "请选择或粘贴日历 JSON。",
+            "Choose or paste the calendar JSON.",
+        )
+        .to_string()
     } else {
         let storage = state.storage.clone();
         let text = json.clone();
