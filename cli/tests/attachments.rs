@@ -8,8 +8,7 @@ mod common;
 use std::path::Path;
 
 use bianmin_tests::hub::{CLERK, REVIEWER, TestHub};
-use common::{bianmin, file_pension, practice};
-use serde_json::Value;
+use common::{bianmin, bianmin_json, enrol, file_pension, practice};
 
 /// A file of `size` bytes that the store takes for a PNG (it judges by signature).
 fn png(dir: &Path, name: &str, size: usize, seed: u8) -> Vec<u8> {
@@ -19,34 +18,18 @@ fn png(dir: &Path, name: &str, size: usize, seed: u8) -> Vec<u8> {
     bytes
 }
 
-fn json(dir: &Path, store: &str, args: &[&str]) -> Value {
-    let mut full = vec!["--json"];
-    full.extend_from_slice(args);
-    bianmin(dir, store, &full).ok().json()
-}
-
-fn enrol(dir: &Path, store: &str, hub: &TestHub, user: &str) {
-    let code = hub.code(user);
-    bianmin(
-        dir,
-        store,
-        &["--quiet", "enroll", "--server", &hub.url, "--code", &code],
-    )
-    .ok();
-}
-
 #[test]
 fn a_photo_attached_offline_reaches_the_township_which_opens_it() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let hub = TestHub::start();
-    enrol(d, "east.db", &hub, CLERK);
-    enrol(d, "taiping.db", &hub, REVIEWER);
+    enrol(d, "east.db", &hub.url, &hub.code(CLERK));
+    enrol(d, "taiping.db", &hub.url, &hub.code(REVIEWER));
 
     let r = file_pension(d, "east.db");
     let photo = png(d, "id-card.png", 600_000, 1);
     png(d, "hukou.png", 3_000, 2);
-    let listed = json(
+    let listed = bianmin_json(
         d,
         "east.db",
         &[
@@ -81,13 +64,13 @@ fn a_photo_attached_offline_reaches_the_township_which_opens_it() {
     assert!(table.stdout.contains(&sha[..12]), "{table}");
     let page = bianmin(d, "east.db", &["request", "show", &r]).ok();
     assert!(page.stdout.contains("附件 Attachments"), "{page}");
-    let status = json(d, "east.db", &["status"]);
+    let status = bianmin_json(d, "east.db", &["status"]);
     assert_eq!(status["pending_uploads"], 2);
     assert_eq!(status["pending_upload_bytes"], 603_000);
 
     bianmin(d, "east.db", &["request", "accept", &r]).ok();
     bianmin(d, "east.db", &["request", "forward", &r]).ok();
-    let report = json(d, "east.db", &["sync"]);
+    let report = bianmin_json(d, "east.db", &["sync"]);
     assert_eq!(report["accepted"], 1, "{report}");
     let sent = &report["attachments"];
     assert_eq!(sent["uploaded"].as_array().unwrap().len(), 2, "{report}");
@@ -95,12 +78,12 @@ fn a_photo_attached_offline_reaches_the_township_which_opens_it() {
     assert_eq!(sent["pending_uploads"], 0);
     assert!(sent["bytes_sent"].as_u64().unwrap() >= 603_000);
     assert_eq!(
-        json(d, "east.db", &["request", "attachments", &r])[0]["state"],
+        bianmin_json(d, "east.db", &["request", "attachments", &r])[0]["state"],
         "complete"
     );
 
     // The township: the request and its photos arrive in one sync; the photo opens.
-    let report = json(d, "taiping.db", &["sync"]);
+    let report = bianmin_json(d, "taiping.db", &["sync"]);
     assert_eq!(
         report["attachments"]["downloaded"]
             .as_array()
@@ -109,7 +92,7 @@ fn a_photo_attached_offline_reaches_the_township_which_opens_it() {
         2,
         "{report}"
     );
-    let opened = json(
+    let opened = bianmin_json(
         d,
         "taiping.db",
         &["request", "open", &r, &sha[..8], "--to", "copy.png"],
@@ -196,7 +179,7 @@ fn attachments_that_cannot_be_taken_exit_3_saying_why() {
     assert_ne!(missing.code, 0, "{missing}");
     assert!(missing.stderr.contains("cannot read the file"), "{missing}");
     assert_eq!(
-        json(d, "east.db", &["request", "attachments", &r]),
+        bianmin_json(d, "east.db", &["request", "attachments", &r]),
         serde_json::json!([])
     );
 

@@ -11,27 +11,11 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use bianmin_tests::hub::{CLERK, REVIEWER, TestHub};
-use common::{BIANMIN, bianmin, file_pension};
+use common::{BIANMIN, bianmin, bianmin_json, enrol, file_pension};
 use serde_json::Value;
 
-fn enrol(dir: &Path, store: &str, hub: &TestHub, user: &str) {
-    let code = hub.code(user);
-    bianmin(
-        dir,
-        store,
-        &["--quiet", "enroll", "--server", &hub.url, "--code", &code],
-    )
-    .ok();
-}
-
-fn json(dir: &Path, store: &str, args: &[&str]) -> Value {
-    let mut full = vec!["--json"];
-    full.extend_from_slice(args);
-    bianmin(dir, store, &full).ok().json()
-}
-
 fn sync(dir: &Path, store: &str) -> Value {
-    json(dir, store, &["sync"])
+    bianmin_json(dir, store, &["sync"])
 }
 
 #[test]
@@ -39,8 +23,8 @@ fn a_withdrawal_and_an_approval_made_offline_are_both_kept_until_the_clerk_settl
     let dir = tempfile::tempdir().expect("dir");
     let d = dir.path();
     let hub = TestHub::start();
-    enrol(d, "east.db", &hub, CLERK);
-    enrol(d, "taiping.db", &hub, REVIEWER);
+    enrol(d, "east.db", &hub.url, &hub.code(CLERK));
+    enrol(d, "taiping.db", &hub.url, &hub.code(REVIEWER));
 
     let r = file_pension(d, "east.db");
     let other = file_pension(d, "east.db");
@@ -52,7 +36,7 @@ fn a_withdrawal_and_an_approval_made_offline_are_both_kept_until_the_clerk_settl
     sync(d, "taiping.db");
 
     // The other one the township rejects, with its reason; the village sees why.
-    let rejected = json(
+    let rejected = bianmin_json(
         d,
         "taiping.db",
         &["request", "reject", &other, "--reason", "已在外地参保"],
@@ -71,20 +55,20 @@ fn a_withdrawal_and_an_approval_made_offline_are_both_kept_until_the_clerk_settl
     let report = sync(d, "east.db");
     assert_eq!(report["refused"], serde_json::json!([]), "{report}");
 
-    let conflicted = json(d, "east.db", &["request", "list", "--conflict"]);
+    let conflicted = bianmin_json(d, "east.db", &["request", "list", "--conflict"]);
     assert_eq!(conflicted["rows"][0]["receipt_no"], r.as_str());
     let page = bianmin(d, "east.db", &["request", "show", &r]).ok();
     assert!(page.stdout.contains("冲突 Conflict"), "{page}");
     assert!(page.stdout.contains("bianmin request settle"), "{page}");
 
-    let detail = json(d, "east.db", &["request", "show", &r]);
+    let detail = bianmin_json(d, "east.db", &["request", "show", &r]);
     let branches = detail["conflict"]["branches"].as_array().expect("branches");
     let approved = branches
         .iter()
         .find(|b| b[1] == "approved")
         .expect("the township's branch");
     let keep = &approved[0].as_str().expect("event id")[..8];
-    let settled = json(
+    let settled = bianmin_json(
         d,
         "east.db",
         &[
@@ -100,7 +84,7 @@ fn a_withdrawal_and_an_approval_made_offline_are_both_kept_until_the_clerk_settl
     assert_eq!(settled["status"], "approved");
     assert_eq!(settled["conflict"], Value::Null);
     assert!(
-        json(d, "east.db", &["request", "list", "--conflict"])["rows"]
+        bianmin_json(d, "east.db", &["request", "list", "--conflict"])["rows"]
             .as_array()
             .expect("rows")
             .is_empty()
@@ -115,7 +99,7 @@ fn a_withdrawal_and_an_approval_made_offline_are_both_kept_until_the_clerk_settl
 
     sync(d, "east.db");
     sync(d, "taiping.db");
-    let township = json(d, "taiping.db", &["request", "show", &r]);
+    let township = bianmin_json(d, "taiping.db", &["request", "show", &r]);
     assert_eq!(township["status"], "approved");
     assert_eq!(
         common::history_kinds(&township).last().map(String::as_str),
@@ -128,7 +112,7 @@ fn a_request_the_hub_refuses_exits_4_and_stays_visible_as_refused() {
     let dir = tempfile::tempdir().expect("dir");
     let d = dir.path();
     let hub = TestHub::start();
-    enrol(d, "east.db", &hub, CLERK);
+    enrol(d, "east.db", &hub.url, &hub.code(CLERK));
     let good = file_pension(d, "east.db");
     // Linked to a user who is not a registered resident of the village: the tablet cannot
     // know, the hub does.
@@ -168,7 +152,7 @@ fn a_request_the_hub_refuses_exits_4_and_stays_visible_as_refused() {
     );
     common::assert_no_personal_data(&run);
 
-    let refused = json(d, "east.db", &["refused"]);
+    let refused = bianmin_json(d, "east.db", &["refused"]);
     assert_eq!(refused[0]["summary"][0], format!("new request {bad}"));
     assert!(
         refused[0]["reason"]
@@ -189,7 +173,7 @@ fn a_request_the_hub_refuses_exits_4_and_stays_visible_as_refused() {
         .map(str::to_string)
         .collect();
     assert_eq!(left, [good], "the refused request left the lists");
-    let status = json(d, "east.db", &["status"]);
+    let status = bianmin_json(d, "east.db", &["status"]);
     assert_eq!(status["refused_edits"], 1);
     assert_eq!(status["pending"], 0);
     // The next sync has nothing more to say.
@@ -201,9 +185,9 @@ fn the_township_reviews_an_agenda_item_and_concurrent_records_are_settled() {
     let dir = tempfile::tempdir().expect("dir");
     let d = dir.path();
     let hub = TestHub::start();
-    enrol(d, "east.db", &hub, CLERK);
-    enrol(d, "east-2.db", &hub, CLERK);
-    enrol(d, "taiping.db", &hub, REVIEWER);
+    enrol(d, "east.db", &hub.url, &hub.code(CLERK));
+    enrol(d, "east-2.db", &hub.url, &hub.code(CLERK));
+    enrol(d, "taiping.db", &hub.url, &hub.code(REVIEWER));
 
     let id = bianmin(
         d,
@@ -228,7 +212,7 @@ fn the_township_reviews_an_agenda_item_and_concurrent_records_are_settled() {
 
     // Both village tablets record the Party branch meeting, offline.
     for (store, present) in [("east.db", "7"), ("east-2.db", "8")] {
-        json(
+        bianmin_json(
             d,
             store,
             &[
@@ -250,7 +234,7 @@ fn the_township_reviews_an_agenda_item_and_concurrent_records_are_settled() {
             ],
         );
     }
-    let review = json(
+    let review = bianmin_json(
         d,
         "taiping.db",
         &[
@@ -268,7 +252,7 @@ fn the_township_reviews_an_agenda_item_and_concurrent_records_are_settled() {
     sync(d, "east-2.db");
     sync(d, "east.db");
 
-    let item = json(d, "east.db", &["agenda", "show", &id]);
+    let item = bianmin_json(d, "east.db", &["agenda", "show", &id]);
     let records = item["conflict"].as_array().expect("concurrent records");
     assert_eq!(records.len(), 2, "{item}");
     let kinds: Vec<&str> = item["history"]
@@ -278,11 +262,11 @@ fn the_township_reviews_an_agenda_item_and_concurrent_records_are_settled() {
         .map(|h| h["action"]["kind"].as_str().expect("kind"))
         .collect();
     assert!(kinds.contains(&"township_review"), "{kinds:?}");
-    let list = json(d, "east.db", &["agenda", "list"]);
+    let list = bianmin_json(d, "east.db", &["agenda", "list"]);
     assert_eq!(list["rows"][0]["conflict"], true);
 
     let keep = &records[0].as_str().expect("event id")[..8];
-    let settled = json(
+    let settled = bianmin_json(
         d,
         "east.db",
         &[
@@ -304,8 +288,8 @@ fn watch_receives_the_township_decision_live_and_exits_5_when_the_hub_goes() {
     let dir = tempfile::tempdir().expect("dir");
     let d = dir.path();
     let hub = TestHub::start();
-    enrol(d, "east.db", &hub, CLERK);
-    enrol(d, "taiping.db", &hub, REVIEWER);
+    enrol(d, "east.db", &hub.url, &hub.code(CLERK));
+    enrol(d, "taiping.db", &hub.url, &hub.code(REVIEWER));
     let r = file_pension(d, "east.db");
     bianmin(d, "east.db", &["request", "accept", &r]).ok();
     bianmin(d, "east.db", &["request", "forward", &r]).ok();
@@ -352,7 +336,7 @@ fn watch_receives_the_township_decision_live_and_exits_5_when_the_hub_goes() {
     // The hub going away ends the live connection (or breaks it): either way the work stays.
     assert!(stderr.contains("the work stays queued"), "{stderr}");
 
-    let detail = json(d, "east.db", &["request", "show", &r]);
+    let detail = bianmin_json(d, "east.db", &["request", "show", &r]);
     assert_eq!(detail["status"], "approved");
 }
 

@@ -85,6 +85,23 @@ pub fn bianmin_raw(dir: &Path, args: &[&str]) -> Run {
     }
 }
 
+/// Runs `bianmin --json --store STORE ARGS...`, which must succeed, and parses what it printed.
+pub fn bianmin_json(dir: &Path, store: &str, args: &[&str]) -> Value {
+    let mut full = vec!["--json"];
+    full.extend_from_slice(args);
+    bianmin(dir, store, &full).ok().json()
+}
+
+/// Enrols a new store with the hub at `url` using a one-time `code`.
+pub fn enrol(dir: &Path, store: &str, url: &str, code: &str) {
+    bianmin(
+        dir,
+        store,
+        &["--quiet", "enroll", "--server", url, "--code", code],
+    )
+    .ok();
+}
+
 /// Creates a practice store (a clerk of East Village unless `args` say otherwise).
 pub fn practice(dir: &Path, store: &str, args: &[&str]) -> PathBuf {
     let mut full = vec!["init"];
