@@ -454,6 +454,7 @@ fn attachment_named(store: &Store, id: Uuid, name: &str) -> CliResult<Attachment
         .filter(|a| Some(a.id) == by_id || (name.len() >= 4 && a.sha256.starts_with(&name)))
         .collect();
     // The same photo attached as two materials has one hash: either reference opens it.
+    matches.sort_by(|a, b| a.sha256.cmp(&b.sha256));
     matches.dedup_by(|a, b| a.sha256 == b.sha256);
     match matches.len() {
         1 => Ok(matches.remove(0)),
