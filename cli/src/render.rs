@@ -699,6 +699,11 @@ pub struct SyncJson<'a> {
     pub bytes_received: u64,
     /// Documents still waiting to be pushed after the sync.
     pub pending: usize,
+    /// Documents kept here and offered again next time because the hub lacks changes they
+    /// build on (after the hub was restored from a backup).
+    pub waiting: Vec<PullErrorJson>,
+    /// Whether the hub turned out to have been restored from a backup (the sync started over).
+    pub hub_restored: bool,
     /// The attachments moved after the documents (absent with `--no-attachments`).
     pub attachments: Option<TransferJson<'a>>,
 }
@@ -733,6 +738,15 @@ impl<'a> SyncJson<'a> {
             bytes_sent: r.progress.bytes_sent,
             bytes_received: r.progress.bytes_received,
             pending,
+            waiting: r
+                .waiting
+                .iter()
+                .map(|(doc, error)| PullErrorJson {
+                    doc: *doc,
+                    error: error.clone(),
+                })
+                .collect(),
+            hub_restored: r.hub_restored,
             attachments,
         }
     }
@@ -777,6 +791,24 @@ pub fn sync_report(s: &SyncJson<'_>) -> String {
         section(
             &mut out,
             "未能接收 Not applied (fetched again on the next sync)",
+            t.to_string(),
+        );
+    }
+    if s.hub_restored {
+        out.push_str(
+            "中心已从备份恢复 The hub was restored from a backup: this sync started over and \
+             offered all of this tablet's work again.\n\n",
+        );
+    }
+    if !s.waiting.is_empty() {
+        let mut t = table(&["文档 Document", "原因 Why"]);
+        for e in &s.waiting {
+            t.add_row(vec![e.doc.to_string(), e.error.clone()]);
+        }
+        section(
+            &mut out,
+            "等待中 Waiting (kept here; the hub lacks changes they build on until their author's \
+             tablet syncs)",
             t.to_string(),
         );
     }

@@ -106,7 +106,19 @@ pub struct SyncReport {
     pub pull_errors: Vec<(Uuid, String)>,
     /// Every document the run changed on this device, once each, in the order first changed.
     pub changed: Vec<Uuid>,
+    /// Documents whose changes the hub could not take yet because they build on changes it
+    /// does not have (after the hub was restored from a backup, until their author's device
+    /// syncs): kept here as they are and offered again on the next sync, with why.
+    pub waiting: Vec<(Uuid, String)>,
+    /// Whether the hub turned out to have been restored from a backup (its change log changed),
+    /// so that this sync started over: read the hub's whole log and offered every local change
+    /// again.
+    pub hub_restored: bool,
 }
+
+/// The refusal that means "not yet" rather than "no": the pushed changes build on changes the
+/// hub lacks. They are kept, not rolled back.
+const MISSING_DEPENDENCIES: &str = "missing_dependencies";
 
 pub(crate) fn agent(timeout: Option<Duration>) -> ureq::Agent {
     ureq::Agent::config_builder()
@@ -261,11 +273,20 @@ pub fn sync(
     let url = format!("{url}/api/v1/sync");
     let agent = agent(Some(opts.timeout));
     let mut report = SyncReport::default();
+    let mut more = true;
     // Rounds go on while the hub says more is waiting or local work remains unacknowledged.
     loop {
         let (pending, request) = {
             let s = lock(store)?;
-            let pending = s.pending_changes(opts.docs_per_round)?;
+            // Documents waiting for changes the hub lacks are not offered again in this run.
+            let mut pending = s.pending_changes(opts.docs_per_round + report.waiting.len())?;
+            pending.retain(|p| !report.waiting.iter().any(|(doc, _)| *doc == p.doc_id));
+            pending.truncate(opts.docs_per_round);
+            // Done when the hub has nothing more to send and nothing is left to push (a round
+            // that hit `docs_per_round`, or work done during the exchange, leaves some).
+            if report.progress.rounds > 0 && !more && pending.is_empty() {
+                return Ok(report);
+            }
             let request = SyncRequest {
                 protocol: PROTOCOL_VERSION,
                 cursor: s.sync_cursor()?,
@@ -292,6 +313,14 @@ pub fn sync(
             if let Some(reference) = &res.reference {
                 s.apply_reference_data(reference)?;
             }
+            let restored = match (s.hub_log()?, &res.log) {
+                (Some(known), Some(log)) => known != *log,
+                (None, Some(log)) => {
+                    s.set_hub_log(log)?;
+                    false
+                }
+                (_, None) => false,
+            };
             for result in &res.results {
                 match result {
                     PushResult::Accepted { doc, .. } => {
@@ -300,6 +329,12 @@ pub fn sync(
                             s.acknowledge(*doc, &p.heads)?;
                             report.accepted += 1;
                         }
+                    }
+                    PushResult::Refused {
+                        doc, code, reason, ..
+                    } if code == MISSING_DEPENDENCIES => {
+                        tracing::warn!(doc = %doc, "the hub lacks changes this document builds on; kept for later");
+                        report.waiting.push((*doc, reason.clone()));
                     }
                     PushResult::Refused {
                         doc,
@@ -314,6 +349,18 @@ pub fn sync(
                         report.progress.changed.push(*doc);
                     }
                 }
+            }
+            if restored {
+                // Its cursor means nothing in the restored log: read it from the start, and
+                // offer every local change again (what it lost comes back from here).
+                if let Some(log) = &res.log {
+                    s.restart_sync(log)?;
+                }
+                report.hub_restored = true;
+                report.waiting.clear();
+                more = true;
+                progress(&report.progress);
+                continue;
             }
             let page: Vec<(Uuid, Vec<Vec<u8>>)> = res
                 .pull
@@ -340,6 +387,7 @@ pub fn sync(
             }
         }
         report.progress.more = res.more;
+        more = res.more;
         for doc in &report.progress.changed {
             if !report.changed.contains(doc) {
                 report.changed.push(*doc);
@@ -348,11 +396,6 @@ pub fn sync(
         progress(&report.progress);
         if !report.pull_errors.is_empty() {
             // Do not advance past what could not be applied; the next sync fetches it again.
-            return Ok(report);
-        }
-        // Done when the hub has nothing more to send and nothing is left to push (a round
-        // that hit `docs_per_round`, or work done during the exchange, leaves some).
-        if !res.more && (pending.is_empty() || !lock(store)?.has_pending()?) {
             return Ok(report);
         }
     }

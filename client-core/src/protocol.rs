@@ -171,6 +171,11 @@ pub struct SyncResponse {
     /// Newer reference data, when the device's version is out of date.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<ReferenceData>,
+    /// The identity of the hub's change log, which cursors count in. It changes when the hub
+    /// is restored from a backup: a device that read another log starts over (reads this one
+    /// from the start and offers its changes again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
 }
 
 /// The body of every error the hub returns.

@@ -1785,7 +1785,8 @@ impl From<cc::RefusedEdit> for RefusedEdit {
     }
 }
 
-/// A document received from the hub that could not be applied (fetched again next sync).
+/// A document the sync could not finish, with why: received from the hub but not applied
+/// (fetched again next sync), or, in `SyncReport.waiting`, local changes the hub cannot take yet.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct PullError {
     /// The document.
@@ -1810,6 +1811,13 @@ pub struct SyncReport {
     /// The documents whose content changed on this device during the sync (received changes
     /// or refused edits rolled back): what the change listener was told.
     pub changed: Vec<Uuid>,
+    /// Documents kept as they are and offered again next time because the hub lacks changes
+    /// they build on (after the hub was restored from a backup, until their author's device
+    /// syncs); `PullError` carries the document and why.
+    pub waiting: Vec<PullError>,
+    /// Whether the hub turned out to have been restored from a backup, so that this sync
+    /// started over (received everything again and offered every local change again).
+    pub hub_restored: bool,
 }
 
 impl SyncReport {
@@ -1825,6 +1833,12 @@ impl SyncReport {
                 .map(|(doc_id, reason)| PullError { doc_id, reason })
                 .collect(),
             changed,
+            waiting: r
+                .waiting
+                .into_iter()
+                .map(|(doc_id, reason)| PullError { doc_id, reason })
+                .collect(),
+            hub_restored: r.hub_restored,
         }
     }
 }

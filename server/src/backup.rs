@@ -107,6 +107,11 @@ mod tests {
         assert!(report.database_bytes > 0);
 
         let restored = SqliteStorage::open(&copy).unwrap();
+        assert_ne!(
+            restored.log_id().unwrap(),
+            storage.log_id().unwrap(),
+            "the copy's change log has its own identity"
+        );
         assert_eq!(restored.users().unwrap().len(), users);
         assert!(
             restored.reference().unwrap().is_some(),

@@ -79,6 +79,9 @@ pub struct Engine {
     calendar_changed: AtomicBool,
     /// The byte budget of one pull page.
     pub pull_budget: usize,
+    /// The change log's identity (read once: it changes only when a backup is restored, which
+    /// means a restart).
+    log_id: std::sync::OnceLock<String>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -124,7 +127,17 @@ impl Engine {
             live,
             calendar_changed: AtomicBool::new(false),
             pull_budget: 512 * 1024,
+            log_id: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The identity of the hub's change log (see `SyncResponse::log`).
+    fn log_id(&self) -> Result<String, AppError> {
+        if let Some(id) = self.log_id.get() {
+            return Ok(id.clone());
+        }
+        let id = self.storage.log_id()?;
+        Ok(self.log_id.get_or_init(|| id).clone())
     }
 
     /// Subscribes to notices of new changes.
@@ -324,6 +337,7 @@ impl Engine {
             cursor: page.cursor.max(req.cursor),
             more: page.more,
             reference: reference_update,
+            log: Some(self.log_id()?),
         })
     }
 

@@ -278,6 +278,9 @@ pub trait Storage: Send + Sync + 'static {
 
     /// The reference data, if any has been loaded.
     fn reference(&self) -> Result<Option<ReferenceData>>;
+    /// The identity of the change log (random, made with the database; a backup's copy gets a
+    /// new one, so that devices notice a restored hub and start over).
+    fn log_id(&self) -> Result<String>;
     /// Replaces the parts given (a calendar replaces its own year) and bumps the version.
     fn set_reference(
         &self,

@@ -381,6 +381,34 @@ impl Store {
         Ok(())
     }
 
+    /// The identity of the hub's change log this device's cursor refers to (`None` before the
+    /// first sync, or for a hub that does not say).
+    pub fn hub_log(&self) -> Result<Option<String>> {
+        self.meta_get("hub_log")
+    }
+
+    /// Records the identity of the hub's change log.
+    pub fn set_hub_log(&mut self, log: &str) -> Result<()> {
+        let tx = self.write_tx()?;
+        self.meta_set(&tx, "hub_log", log)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Starts syncing over with a hub whose change log is not the one this device read (it was
+    /// restored from a backup and may have lost what it accepted since): reads its log from
+    /// the start and offers it every change made on this device again (what it still holds
+    /// it counts as duplicates). One transaction; nothing local changes.
+    pub fn restart_sync(&mut self, log: &str) -> Result<()> {
+        let tx = self.write_tx()?;
+        tx.execute("UPDATE sync_state SET acked_heads = x'', unsynced = 1", [])?;
+        self.meta_set(&tx, "sync_cursor", "0")?;
+        self.meta_set(&tx, "hub_log", log)?;
+        tx.commit()?;
+        tracing::warn!("the hub's change log changed (restored from a backup?): syncing over");
+        Ok(())
+    }
+
     /// Records the hub this device syncs with and its device token.
     pub fn set_server(&mut self, url: &str, token: &str) -> Result<()> {
         let tx = self.write_tx()?;

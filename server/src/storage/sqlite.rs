@@ -184,6 +184,14 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT, WITHOUT ROWID;
     DELETE FROM request_index;
     "#,
+    // 4: the change log's identity (see `Storage::log_id`).
+    r#"
+    CREATE TABLE hub_meta (
+        key   TEXT PRIMARY KEY NOT NULL,
+        value TEXT NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    INSERT INTO hub_meta (key, value) VALUES ('log_id', lower(hex(randomblob(16))));
+    "#,
 ];
 
 /// Writes (or rewrites) a document's index row.
@@ -608,6 +616,15 @@ impl SqliteStorage {
         .db()?;
         conn.busy_timeout(BUSY_TIMEOUT).db()?;
         conn.execute("VACUUM INTO ?1", [dest]).db()?;
+        // The copy's change log is another one from the moment it is taken: a hub restored from
+        // it tells its devices so, and they start over instead of trusting cursors that point
+        // past its end.
+        let copy = Connection::open(dest).db()?;
+        copy.execute(
+            "UPDATE hub_meta SET value = lower(hex(randomblob(16))) WHERE key = 'log_id'",
+            [],
+        )
+        .db()?;
         Ok(())
     }
 
@@ -836,6 +853,14 @@ impl Storage for SqliteStorage {
                 Err(StorageError::NotFound(format!("device {device_id}")))
             }
         })
+    }
+
+    fn log_id(&self) -> Result<String> {
+        self.reader()?
+            .query_row("SELECT value FROM hub_meta WHERE key = 'log_id'", [], |r| {
+                r.get(0)
+            })
+            .db()
     }
 
     fn reference(&self) -> Result<Option<ReferenceData>> {

@@ -95,7 +95,21 @@ pub const CHECKS: &[(&str, Check)] = &[
         "blob_references_follow_the_index",
         blob_references_follow_the_index,
     ),
+    (
+        "the_log_has_a_stable_identity",
+        the_log_has_a_stable_identity,
+    ),
 ];
+
+/// The change log's identity: there from the start, hex, and the same on every read.
+pub fn the_log_has_a_stable_identity(s: &dyn Storage) {
+    let id = s.log_id().expect("log id");
+    assert!(
+        id.len() >= 16 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{id}"
+    );
+    assert_eq!(s.log_id().unwrap(), id, "the same on every read");
+}
 
 /// Runs every check, each on a fresh store from `make`.
 pub fn run_all(make: &dyn Fn() -> Box<dyn Storage>) {
