@@ -163,15 +163,6 @@ impl Store {
         Ok(out)
     }
 
-    /// Whether any document has changes made here that the server has not acknowledged.
-    pub fn has_pending(&self) -> Result<bool> {
-        Ok(self.conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM sync_state WHERE unsynced = 1)",
-            [],
-            |r| r.get(0),
-        )?)
-    }
-
     /// Records that the server holds the document up to `heads`. Local changes made since stay
     /// pending.
     pub fn acknowledge(&mut self, doc_id: Uuid, heads: &[[u8; 32]]) -> Result<()> {
