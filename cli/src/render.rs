@@ -752,6 +752,15 @@ impl<'a> SyncJson<'a> {
     }
 }
 
+/// A table of documents, each with why.
+fn documents_with_reasons(rows: &[PullErrorJson]) -> String {
+    let mut t = table(&["文档 Document", "原因 Why"]);
+    for e in rows {
+        t.add_row(vec![e.doc.to_string(), e.error.clone()]);
+    }
+    t.to_string()
+}
+
 /// What a sync did, for people.
 pub fn sync_report(s: &SyncJson<'_>) -> String {
     let mut out = fields(vec![
@@ -784,14 +793,10 @@ pub fn sync_report(s: &SyncJson<'_>) -> String {
         );
     }
     if !s.pull_errors.is_empty() {
-        let mut t = table(&["文档 Document", "原因 Why"]);
-        for e in &s.pull_errors {
-            t.add_row(vec![e.doc.to_string(), e.error.clone()]);
-        }
         section(
             &mut out,
             "未能接收 Not applied (fetched again on the next sync)",
-            t.to_string(),
+            documents_with_reasons(&s.pull_errors),
         );
     }
     if s.hub_restored {
@@ -801,15 +806,11 @@ pub fn sync_report(s: &SyncJson<'_>) -> String {
         );
     }
     if !s.waiting.is_empty() {
-        let mut t = table(&["文档 Document", "原因 Why"]);
-        for e in &s.waiting {
-            t.add_row(vec![e.doc.to_string(), e.error.clone()]);
-        }
         section(
             &mut out,
             "等待中 Waiting (kept here; the hub lacks changes they build on until their author's \
              tablet syncs)",
-            t.to_string(),
+            documents_with_reasons(&s.waiting),
         );
     }
     if let Some(a) = &s.attachments {
