@@ -61,12 +61,14 @@ impl AppState {
     /// State over a storage backend.
     pub fn new(storage: Arc<dyn storage::Storage>) -> Self {
         let engine = Arc::new(engine::Engine::new(storage.clone()));
+        let session_storage = storage.clone();
         engine.start_maintenance();
         AppState {
             engine,
             storage,
             console: Arc::new(web::console::Console::new(
                 web::console::ConsoleConfig::default(),
+                session_storage,
             )),
             blobs: None,
             trusted_proxies: Arc::new([]),
@@ -86,9 +88,9 @@ impl AppState {
         self
     }
 
-    /// The same state with other console settings (a fresh console: nobody signed in).
+    /// The same state with other console settings (sessions stored earlier still count).
     pub fn with_console(mut self, config: web::console::ConsoleConfig) -> Self {
-        self.console = Arc::new(web::console::Console::new(config));
+        self.console = Arc::new(web::console::Console::new(config, self.storage.clone()));
         self
     }
 }

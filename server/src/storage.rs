@@ -55,6 +55,21 @@ pub enum StorageError {
 /// Shorthand.
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
+/// A console session as stored, so that a restart of the hub signs nobody out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// SHA-256 of the session id (the id itself is only in the user's cookie).
+    pub key: String,
+    /// The signed-in user.
+    pub user_id: String,
+    /// The token every form of the session carries.
+    pub csrf: String,
+    /// Sign-in time, milliseconds since the Unix epoch.
+    pub created_at: i64,
+    /// Last use as last recorded, milliseconds since the Unix epoch.
+    pub seen_at: i64,
+}
+
 /// A person who may use the hub.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRecord {
@@ -259,6 +274,16 @@ pub trait Storage: Send + Sync + 'static {
     /// Sets (or, with `None`, removes) a user's console password: an Argon2id PHC string, never
     /// the password itself. [`StorageError::NotFound`] if there is no such user.
     fn set_password(&self, user_id: &str, hash: Option<&str>) -> Result<()>;
+
+    /// Stores a console session, or updates it (same key).
+    fn save_session(&self, session: &SessionRecord) -> Result<()>;
+    /// The stored console session with this key.
+    fn session(&self, key: &str) -> Result<Option<SessionRecord>>;
+    /// Forgets a console session (sign-out); nothing if there is none.
+    fn delete_session(&self, key: &str) -> Result<()>;
+    /// Forgets the sessions last seen before `seen_before` or created before `created_before`
+    /// (both milliseconds since the Unix epoch); returns how many.
+    fn expire_sessions(&self, seen_before: i64, created_before: i64) -> Result<usize>;
 
     /// Stores a one-time enrolment code (its hash) for a user, valid until `expires_at`.
     fn add_enrolment_code(&self, code_hash: &str, user_id: &str, expires_at: i64) -> Result<()>;

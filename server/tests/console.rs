@@ -161,6 +161,19 @@ async fn only_reviewers_and_administrators_sign_in_and_sessions_end_at_sign_out(
         "signed in already"
     );
 
+    // A restart of the hub (a new process over the same data directory) signs nobody out.
+    let before = b.app.clone();
+    let reopened = bianmin_server::storage::sqlite::SqliteStorage::open(hub.dir.path()).unwrap();
+    b.app = bianmin_server::app(bianmin_server::AppState::new(std::sync::Arc::new(reopened)));
+    let queue = b.get("/console/requests").await;
+    assert_eq!(
+        queue.status,
+        StatusCode::OK,
+        "still signed in after a restart"
+    );
+    assert!(queue.body.contains("太平镇审核员"));
+    b.app = before;
+
     // Sign-out ends the session on the hub, not only in the browser.
     let old_cookie = b.cookies.clone();
     let a = b
@@ -172,6 +185,14 @@ async fn only_reviewers_and_administrators_sign_in_and_sessions_end_at_sign_out(
     b.cookies = old_cookie;
     let a = b.get("/console/requests").await;
     assert_eq!(a.status, StatusCode::SEE_OTHER, "the old cookie is dead");
+    let reopened = bianmin_server::storage::sqlite::SqliteStorage::open(hub.dir.path()).unwrap();
+    b.app = bianmin_server::app(bianmin_server::AppState::new(std::sync::Arc::new(reopened)));
+    let a = b.get("/console/requests").await;
+    assert_eq!(
+        a.status,
+        StatusCode::SEE_OTHER,
+        "and stays dead after a restart"
+    );
 
     // The administrator may sign in too, and comes back to where they were going.
     let mut admin = Browser::new(&hub);

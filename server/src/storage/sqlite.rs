@@ -35,7 +35,7 @@ use uuid::Uuid;
 
 use super::{
     AuditEntry, BlobReference, Commit, DeviceRecord, DocRecord, LogEntry, LogPage, NewDevice,
-    ReadScope, RequestStat, Result, Storage, StorageError, UserRecord,
+    ReadScope, RequestStat, Result, SessionRecord, Storage, StorageError, UserRecord,
 };
 
 /// The database file's name inside the data directory.
@@ -191,6 +191,16 @@ const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL
     ) STRICT, WITHOUT ROWID;
     INSERT INTO hub_meta (key, value) VALUES ('log_id', lower(hex(randomblob(16))));
+    "#,
+    // 5: console sessions, kept across restarts (by the hash of their id).
+    r#"
+    CREATE TABLE console_sessions (
+        key        TEXT PRIMARY KEY NOT NULL,
+        user_id    TEXT NOT NULL,
+        csrf       TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        seen_at    INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;
     "#,
 ];
 
@@ -716,6 +726,64 @@ impl Storage for SqliteStorage {
             } else {
                 Err(StorageError::NotFound(format!("user {user_id}")))
             }
+        })
+    }
+
+    fn save_session(&self, session: &SessionRecord) -> Result<()> {
+        self.write(|tx| {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO console_sessions (key, user_id, csrf, created_at, seen_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .db()?
+            .execute(params![
+                session.key,
+                session.user_id,
+                session.csrf,
+                session.created_at,
+                session.seen_at
+            ])
+            .db()?;
+            Ok(())
+        })
+    }
+
+    fn session(&self, key: &str) -> Result<Option<SessionRecord>> {
+        self.reader()?
+            .prepare_cached(
+                "SELECT key, user_id, csrf, created_at, seen_at FROM console_sessions
+                 WHERE key = ?1",
+            )
+            .db()?
+            .query_row([key], |r| {
+                Ok(SessionRecord {
+                    key: r.get(0)?,
+                    user_id: r.get(1)?,
+                    csrf: r.get(2)?,
+                    created_at: r.get(3)?,
+                    seen_at: r.get(4)?,
+                })
+            })
+            .optional()
+            .db()
+    }
+
+    fn delete_session(&self, key: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.prepare_cached("DELETE FROM console_sessions WHERE key = ?1")
+                .db()?
+                .execute([key])
+                .db()?;
+            Ok(())
+        })
+    }
+
+    fn expire_sessions(&self, seen_before: i64, created_before: i64) -> Result<usize> {
+        self.write(|tx| {
+            tx.prepare_cached("DELETE FROM console_sessions WHERE seen_at < ?1 OR created_at < ?2")
+                .db()?
+                .execute(params![seen_before, created_before])
+                .db()
         })
     }
 

@@ -21,8 +21,8 @@ use chrono::NaiveDate;
 use uuid::Uuid;
 
 use super::{
-    BlobReference, Commit, DocRecord, LogEntry, LogPage, NewDevice, ReadScope, Storage,
-    StorageError, UserRecord,
+    BlobReference, Commit, DocRecord, LogEntry, LogPage, NewDevice, ReadScope, SessionRecord,
+    Storage, StorageError, UserRecord,
 };
 
 const COUNTY: &str = "370883";
@@ -99,7 +99,42 @@ pub const CHECKS: &[(&str, Check)] = &[
         "the_log_has_a_stable_identity",
         the_log_has_a_stable_identity,
     ),
+    (
+        "console_sessions_are_kept_and_expire",
+        console_sessions_are_kept_and_expire,
+    ),
 ];
+
+/// Console sessions: saved, updated, read back, deleted, and expired by idle time or age.
+pub fn console_sessions_are_kept_and_expire(s: &dyn Storage) {
+    let session = |key: &str, created_at: i64, seen_at: i64| SessionRecord {
+        key: key.into(),
+        user_id: "u-1".into(),
+        csrf: format!("csrf-{key}"),
+        created_at,
+        seen_at,
+    };
+    assert_eq!(s.session("a").unwrap(), None);
+    s.save_session(&session("a", 1_000, 1_000)).unwrap();
+    s.save_session(&session("b", 1_000, 5_000)).unwrap();
+    s.save_session(&session("c", 9_000, 9_000)).unwrap();
+    s.save_session(&session("a", 1_000, 2_000)).unwrap();
+    assert_eq!(
+        s.session("a").unwrap(),
+        Some(session("a", 1_000, 2_000)),
+        "updated"
+    );
+    s.delete_session("a").unwrap();
+    s.delete_session("a").unwrap();
+    assert_eq!(s.session("a").unwrap(), None);
+    // Seen before 6,000 or created before 500: b goes, c stays.
+    assert_eq!(s.expire_sessions(6_000, 500).unwrap(), 1);
+    assert_eq!(s.session("b").unwrap(), None);
+    assert_eq!(s.session("c").unwrap(), Some(session("c", 9_000, 9_000)));
+    // Created before 10,000: c goes too.
+    assert_eq!(s.expire_sessions(0, 10_000).unwrap(), 1);
+    assert_eq!(s.session("c").unwrap(), None);
+}
 
 /// The change log's identity: there from the start, hex, and the same on every read.
 pub fn the_log_has_a_stable_identity(s: &dyn Storage) {

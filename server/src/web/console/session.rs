@@ -1,11 +1,13 @@
-//! Console sessions and sign-in throttling, kept in the hub's memory.
+//! Console sessions and sign-in throttling.
 //!
 //! A session is a random 128-bit id in an `HttpOnly; SameSite=Strict; Path=/` cookie (plus
 //! `Secure` when configured), mapped on the hub to the signed-in user and the session's CSRF
-//! token. Only the id's SHA-256 is kept as the map's key. A session ends at sign-out, after
+//! token. Only the id's SHA-256 is kept, as the key. A session ends at sign-out, after
 //! [`ConsoleConfig::idle_timeout`] without a request, or [`ConsoleConfig::max_age`] after
-//! sign-in. Sessions live in memory: a restart of the hub signs everybody out (nothing else is
-//! lost: every action is stored when it is answered).
+//! sign-in. Sessions are stored (`Storage::save_session`) and cached in memory, so a restart of
+//! the hub signs nobody out; the time of last use is written back at most once a minute.
+//!
+//! The sign-in failure counts below live in memory only (a restart forgets them).
 //!
 //! Sign-in failures are counted per user name (whether or not such a user exists, so the
 //! answer never tells): [`ConsoleConfig::max_failures`] failures within
@@ -26,7 +28,7 @@ use super::csrf;
 use crate::AppState;
 use crate::auth::hash_secret;
 use crate::error::AppError;
-use crate::storage::UserRecord;
+use crate::storage::{SessionRecord, Storage, StorageError, UserRecord};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "bianmin_console";
@@ -69,8 +71,46 @@ pub(crate) struct Session {
     pub user_id: String,
     /// The token every form of this session carries.
     pub csrf: String,
-    created: Instant,
-    seen: Instant,
+    /// Sign-in and last use, milliseconds since the Unix epoch.
+    created: i64,
+    seen: i64,
+    /// `seen` as last stored.
+    stored_seen: i64,
+}
+
+impl Session {
+    fn from_record(r: SessionRecord) -> Session {
+        Session {
+            user_id: r.user_id,
+            csrf: r.csrf,
+            created: r.created_at,
+            seen: r.seen_at,
+            stored_seen: r.seen_at,
+        }
+    }
+
+    fn record(&self, key: &str) -> SessionRecord {
+        SessionRecord {
+            key: key.to_string(),
+            user_id: self.user_id.clone(),
+            csrf: self.csrf.clone(),
+            created_at: self.created,
+            seen_at: self.seen,
+        }
+    }
+}
+
+/// How stale the stored time of last use may get before it is written again.
+const SEEN_WRITE_EVERY_MS: i64 = 60_000;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 #[derive(Debug, Default)]
@@ -87,12 +127,20 @@ pub(crate) struct ConsoleReference {
 }
 
 /// The console's state in [`AppState`]: sessions, sign-in failures, settings.
-#[derive(Debug)]
 pub struct Console {
     config: ConsoleConfig,
+    storage: Arc<dyn Storage>,
     sessions: Mutex<HashMap<String, Session>>,
     failures: Mutex<HashMap<String, Failures>>,
     reference: Mutex<Option<(Instant, Arc<ConsoleReference>)>>,
+}
+
+impl std::fmt::Debug for Console {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Console")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Entries of the failure map beyond which stale ones are swept (a flood of guessed names must
@@ -113,10 +161,11 @@ fn name_key(name: &str) -> String {
 }
 
 impl Console {
-    /// A console with these settings and nobody signed in.
-    pub fn new(config: ConsoleConfig) -> Self {
+    /// A console with these settings, keeping its sessions in `storage`.
+    pub fn new(config: ConsoleConfig, storage: Arc<dyn Storage>) -> Self {
         Console {
             config,
+            storage,
             sessions: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             reference: Mutex::new(None),
@@ -128,52 +177,78 @@ impl Console {
         &self.config
     }
 
-    /// The number of live sessions.
+    /// The number of live sessions this hub process has seen.
     pub fn session_count(&self) -> usize {
-        let now = Instant::now();
+        let now = now_ms();
         let mut sessions = lock(&self.sessions);
         sessions.retain(|_, s| self.alive(s, now));
         sessions.len()
     }
 
-    fn alive(&self, s: &Session, now: Instant) -> bool {
-        now.duration_since(s.seen) < self.config.idle_timeout
-            && now.duration_since(s.created) < self.config.max_age
+    fn alive(&self, s: &Session, now: i64) -> bool {
+        now - s.seen < ms(self.config.idle_timeout) && now - s.created < ms(self.config.max_age)
     }
 
-    /// Opens a session for `user_id`; returns its id (for the cookie only).
-    pub(crate) fn open(&self, user_id: &str) -> String {
+    /// Opens a session for `user_id`; returns its id (for the cookie only). Blocking: stores
+    /// the session (and forgets expired ones).
+    pub(crate) fn open(&self, user_id: &str) -> Result<String, StorageError> {
         let id = csrf::random_hex();
-        let now = Instant::now();
+        let key = hash_secret(&id);
+        let now = now_ms();
         let session = Session {
             user_id: user_id.to_string(),
             csrf: csrf::random_hex(),
             created: now,
             seen: now,
+            stored_seen: now,
         };
         let mut sessions = lock(&self.sessions);
+        self.storage.expire_sessions(
+            now - ms(self.config.idle_timeout),
+            now - ms(self.config.max_age),
+        )?;
+        self.storage.save_session(&session.record(&key))?;
         sessions.retain(|_, s| self.alive(s, now));
-        sessions.insert(hash_secret(&id), session);
-        id
+        sessions.insert(key, session);
+        Ok(id)
     }
 
-    /// The live session with this id, marked as used now.
-    pub(crate) fn get(&self, id: &str) -> Option<Session> {
+    /// The live session with this id, marked as used now. Blocking: reads a session the hub
+    /// has not seen since it started from storage, and writes the time of last use back at
+    /// most once a minute.
+    pub(crate) fn get(&self, id: &str) -> Result<Option<Session>, StorageError> {
         let key = hash_secret(id);
-        let now = Instant::now();
+        let now = now_ms();
+        // Held throughout, so that a sign-out cannot interleave with a use.
         let mut sessions = lock(&self.sessions);
-        let s = sessions.get_mut(&key)?;
-        if !self.alive(s, now) {
+        let session = match sessions.get_mut(&key) {
+            Some(s) => s,
+            None => match self.storage.session(&key)? {
+                Some(r) => sessions
+                    .entry(key.clone())
+                    .or_insert(Session::from_record(r)),
+                None => return Ok(None),
+            },
+        };
+        if !self.alive(session, now) {
             sessions.remove(&key);
-            return None;
+            self.storage.delete_session(&key)?;
+            return Ok(None);
         }
-        s.seen = now;
-        Some(s.clone())
+        session.seen = now;
+        if now - session.stored_seen >= SEEN_WRITE_EVERY_MS {
+            self.storage.save_session(&session.record(&key))?;
+            session.stored_seen = now;
+        }
+        Ok(Some(session.clone()))
     }
 
-    /// Ends a session.
-    pub(crate) fn close(&self, id: &str) {
-        lock(&self.sessions).remove(&hash_secret(id));
+    /// Ends a session. Blocking: forgets it in storage too.
+    pub(crate) fn close(&self, id: &str) -> Result<(), StorageError> {
+        let key = hash_secret(id);
+        let mut sessions = lock(&self.sessions);
+        sessions.remove(&key);
+        self.storage.delete_session(&key)
     }
 
     /// Whether sign-in for this name is locked now.
@@ -342,13 +417,19 @@ impl FromRequestParts<AppState> for Signed {
         let Some(id) = cookie(&parts.headers, SESSION_COOKIE).map(str::to_string) else {
             return Err(to_sign_in(parts));
         };
-        let Some(session) = state.console.get(&id) else {
-            return Err(to_sign_in(parts));
-        };
-        let storage = state.storage.clone();
-        let user_id = session.user_id.clone();
-        let user = match tokio::task::spawn_blocking(move || storage.user(&user_id)).await {
-            Ok(Ok(user)) => user,
+        let (console, storage, session_id) =
+            (state.console.clone(), state.storage.clone(), id.clone());
+        let found = tokio::task::spawn_blocking(move || {
+            let Some(session) = console.get(&session_id)? else {
+                return Ok(None);
+            };
+            let user = storage.user(&session.user_id)?;
+            Ok::<_, StorageError>(Some((session, user)))
+        })
+        .await;
+        let (session, user) = match found {
+            Ok(Ok(Some(found))) => found,
+            Ok(Ok(None)) => return Err(to_sign_in(parts)),
             Ok(Err(e)) => {
                 let lang = super::lang_of(parts).await;
                 return Err(super::fail(lang, AppError::from(e)));
@@ -366,7 +447,8 @@ impl FromRequestParts<AppState> for Signed {
             }),
             _ => {
                 // The user was removed or no longer holds a console role.
-                state.console.close(&id);
+                let console = state.console.clone();
+                let _ = tokio::task::spawn_blocking(move || console.close(&id)).await;
                 Err(to_sign_in(parts))
             }
         }
@@ -377,33 +459,70 @@ impl FromRequestParts<AppState> for Signed {
 mod tests {
     use super::*;
 
+    fn storage(dir: &std::path::Path) -> Arc<dyn Storage> {
+        Arc::new(crate::storage::sqlite::SqliteStorage::open(dir).unwrap())
+    }
+
     #[test]
     fn sessions_expire_and_close() {
-        let console = Console::new(ConsoleConfig {
-            idle_timeout: Duration::from_millis(50),
-            ..ConsoleConfig::default()
-        });
-        let id = console.open("u-1");
+        let dir = tempfile::tempdir().unwrap();
+        let console = Console::new(
+            ConsoleConfig {
+                idle_timeout: Duration::from_millis(50),
+                ..ConsoleConfig::default()
+            },
+            storage(dir.path()),
+        );
+        let id = console.open("u-1").unwrap();
         assert_eq!(id.len(), 32, "128 bits, hex");
-        let s = console.get(&id).expect("live");
+        let s = console.get(&id).unwrap().expect("live");
         assert_eq!(s.user_id, "u-1");
         assert_eq!(s.csrf.len(), 32);
-        assert!(console.get("nope").is_none());
+        assert!(console.get("nope").unwrap().is_none());
         std::thread::sleep(Duration::from_millis(80));
-        assert!(console.get(&id).is_none(), "idle too long");
-        let id = console.open("u-1");
-        console.close(&id);
-        assert!(console.get(&id).is_none());
+        assert!(console.get(&id).unwrap().is_none(), "idle too long");
+        let id = console.open("u-1").unwrap();
+        console.close(&id).unwrap();
+        assert!(console.get(&id).unwrap().is_none());
         assert_eq!(console.session_count(), 0);
     }
 
     #[test]
+    fn a_session_outlives_a_restart_but_not_its_sign_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let (kept, closed, csrf) = {
+            let console = Console::new(ConsoleConfig::default(), storage(dir.path()));
+            let kept = console.open("u-1").unwrap();
+            let closed = console.open("u-2").unwrap();
+            let csrf = console.get(&kept).unwrap().unwrap().csrf;
+            console.close(&closed).unwrap();
+            (kept, closed, csrf)
+        };
+        // The hub restarts: a new console over the same data directory.
+        let console = Console::new(ConsoleConfig::default(), storage(dir.path()));
+        let s = console.get(&kept).unwrap().expect("still signed in");
+        assert_eq!((s.user_id.as_str(), s.csrf), ("u-1", csrf));
+        assert!(
+            console.get(&closed).unwrap().is_none(),
+            "signed out stays out"
+        );
+        // Stored under the id's hash only.
+        let stored = storage(dir.path()).session(&hash_secret(&kept)).unwrap();
+        assert!(stored.is_some());
+        assert!(storage(dir.path()).session(&kept).unwrap().is_none());
+    }
+
+    #[test]
     fn failures_lock_a_name_for_a_while() {
-        let console = Console::new(ConsoleConfig {
-            max_failures: 3,
-            lockout: Duration::from_millis(60),
-            ..ConsoleConfig::default()
-        });
+        let dir = tempfile::tempdir().unwrap();
+        let console = Console::new(
+            ConsoleConfig {
+                max_failures: 3,
+                lockout: Duration::from_millis(60),
+                ..ConsoleConfig::default()
+            },
+            storage(dir.path()),
+        );
         assert!(!console.failed("Reviewer"));
         assert!(!console.failed("reviewer "));
         assert!(!console.locked("REVIEWER"));

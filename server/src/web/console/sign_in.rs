@@ -206,7 +206,11 @@ pub(crate) async fn submit(
     match found {
         Some(user) if console_role(user.role) => {
             state.console.succeeded(&name);
-            let id = state.console.open(&user.id);
+            let (console, user_id) = (state.console.clone(), user.id.clone());
+            let id = match blocking(move || Ok(console.open(&user_id)?)).await {
+                Ok(id) => id,
+                Err(e) => return fail(lang, e),
+            };
             tracing::info!(user = %user.id, "console sign-in");
             let mut response = Redirect::to(&next).into_response();
             let h = response.headers_mut();
@@ -251,10 +255,14 @@ pub(crate) async fn sign_out_page() -> Redirect {
 
 /// `POST /console/sign-out`.
 pub(crate) async fn sign_out(
+    lang: PageLang,
     axum::extract::State(state): axum::extract::State<AppState>,
     form: csrf::SignedForm,
 ) -> Response {
-    state.console.close(&form.signed.session_id);
+    let (console, id) = (state.console.clone(), form.signed.session_id.clone());
+    if let Err(e) = blocking(move || Ok(console.close(&id)?)).await {
+        return fail(lang, e);
+    }
     tracing::info!(user = %form.signed.user.id, "console sign-out");
     let mut response = Redirect::to("/console/sign-in?signed_out=1").into_response();
     response
