@@ -82,6 +82,60 @@ pub(crate) async fn lang_of(parts: &mut Parts) -> PageLang {
     }
 }
 
+/// How a console user's action on a document ended.
+pub(crate) enum Acted {
+    /// Stored, or failed otherwise: answer with this (a redirect to the page, an error page).
+    Answer(Response),
+    /// Not stored for a reason the user can fix: show the form again with this status and
+    /// message.
+    Refused(StatusCode, String),
+}
+
+/// Stores a console user's action on document `id` under their own actor, once `visible` has
+/// checked that they may read the document (out of their area it is not found, as for reading,
+/// never "forbidden"); on success the answer is a redirect to `done`.
+pub(crate) async fn store_action(
+    lang: &PageLang,
+    state: &crate::AppState,
+    user: &crate::storage::UserRecord,
+    id: uuid::Uuid,
+    built: Result<bianmin_client_core::Authoring, String>,
+    visible: impl FnOnce(&crate::engine::Engine, &crate::storage::UserRecord) -> Result<(), AppError>
+    + Send
+    + 'static,
+    done: String,
+) -> Acted {
+    let authoring = match built {
+        Ok(a) => a,
+        Err(message) => return Acted::Refused(StatusCode::UNPROCESSABLE_ENTITY, message),
+    };
+    let engine = state.engine.clone();
+    let user = user.clone();
+    let stored = blocking(move || {
+        visible(&engine, &user)?;
+        engine.console_act(&user, id, &authoring)
+    })
+    .await;
+    match stored {
+        Ok(()) => Acted::Answer(axum::response::IntoResponse::into_response(
+            axum::response::Redirect::to(&done),
+        )),
+        Err(e)
+            if matches!(
+                e.status,
+                StatusCode::UNPROCESSABLE_ENTITY | StatusCode::CONFLICT
+            ) =>
+        {
+            let l = lang.lang;
+            Acted::Refused(
+                e.status,
+                format!("{}{}", tr(l, "未保存：", "Not stored: "), e.message),
+            )
+        }
+        Err(e) => Acted::Answer(fail(lang.clone(), e)),
+    }
+}
+
 /// Runs storage and engine work on a blocking thread.
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, AppError> + Send + 'static,

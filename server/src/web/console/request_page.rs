@@ -28,7 +28,9 @@ use uuid::Uuid;
 
 use super::csrf::{self, Fields, SignedForm};
 use super::session::{ConsoleReference, Signed};
-use super::{Names, blocking, console_page, fail, labels, parse_id, received_by_entry};
+use super::{
+    Acted, Names, blocking, console_page, fail, labels, parse_id, received_by_entry, store_action,
+};
 use crate::AppState;
 use crate::engine::{RequestPage, console_identity};
 use crate::error::AppError;
@@ -286,35 +288,12 @@ pub(crate) async fn act(
     let Some(built) = build(l, &action, &fields) else {
         return not_found();
     };
-    let outcome = match built {
-        Ok(authoring) => {
-            let engine = state.engine.clone();
-            let user = signed.user.clone();
-            let act = move || {
-                // Out of the user's area: not found, as for reading (never "forbidden").
-                engine.console_request(&user, id)?;
-                engine.console_act(&user, id, &authoring)
-            };
-            match blocking(act).await {
-                Ok(()) => {
-                    return Redirect::to(&format!("/console/requests/{id}?done={action}"))
-                        .into_response();
-                }
-                Err(e)
-                    if matches!(
-                        e.status,
-                        StatusCode::UNPROCESSABLE_ENTITY | StatusCode::CONFLICT
-                    ) =>
-                {
-                    (
-                        e.status,
-                        format!("{}{}", tr(l, "未保存：", "Not stored: "), e.message),
-                    )
-                }
-                Err(e) => return fail(lang, e),
-            }
-        }
-        Err(message) => (StatusCode::UNPROCESSABLE_ENTITY, message),
+    let visible =
+        move |e: &crate::engine::Engine, u: &UserRecord| e.console_request(u, id).map(drop);
+    let done = format!("/console/requests/{id}?done={action}");
+    let outcome = match store_action(&lang, &state, &signed.user, id, built, visible, done).await {
+        Acted::Answer(response) => return response,
+        Acted::Refused(status, message) => (status, message),
     };
     let typed = Typed {
         form: action,
