@@ -45,6 +45,16 @@ pub struct TransferProgress {
     pub size: u64,
 }
 
+/// The progress reports of one blob's transfer, by how much the other side holds.
+fn progress_of(sha: &str, direction: Direction, size: u64) -> impl Fn(u64) -> TransferProgress {
+    move |done| TransferProgress {
+        sha256: sha.to_string(),
+        direction,
+        done,
+        size,
+    }
+}
+
 /// A blob that could not be moved this time (it is tried again next time).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransferFailure {
@@ -239,12 +249,7 @@ fn upload(
     on_progress: &mut dyn FnMut(&TransferProgress),
 ) -> Result<(), Step> {
     let Hub { agent, url, auth } = *hub;
-    let told = |done: u64| TransferProgress {
-        sha256: sha.to_string(),
-        direction: Direction::Upload,
-        done,
-        size,
-    };
+    let told = progress_of(sha, Direction::Upload, size);
     let status_url = format!("{url}/api/v1/blobs/{sha}/status");
     let mut resp = agent
         .get(&status_url)
@@ -339,12 +344,7 @@ fn download(
     on_progress: &mut dyn FnMut(&TransferProgress),
 ) -> Result<bool, Step> {
     let Hub { agent, url, auth } = *hub;
-    let told = |done: u64| TransferProgress {
-        sha256: sha.to_string(),
-        direction: Direction::Download,
-        done,
-        size,
-    };
+    let told = progress_of(sha, Direction::Download, size);
     let (dir, part, finished) = {
         let s = lock(store).map_err(|e| Step::Fail(e.to_string()))?;
         (s.blob_dir(), s.partial_blob_path(sha), s.blob_file(sha))
