@@ -1,8 +1,12 @@
 //! Chinese and English labels for what the tables show, e.g. `已上报 forwarded`.
 //!
-//! The English half is always the machine name a script or a flag uses (`forwarded`,
-//! `party_branch`), so a clerk reading a table learns the words the commands take.
+//! The Chinese half is the domain's word ([`bianmin_domain::labels`], shared with the
+//! console). The English half is always the machine name a script or a flag uses
+//! (`forwarded`, `party_branch`), so a clerk reading a table learns the words the commands take.
 
+use std::sync::OnceLock;
+
+use bianmin_domain::labels as words;
 use bianmin_domain::{
     Action, AgendaAction, Body, Clock, HandlingLevel, MeetingResult, Rating, ReviewKind, Role,
     Stage, Status, Timestamp, Urgency,
@@ -10,20 +14,12 @@ use bianmin_domain::{
 
 /// `已上报 forwarded`.
 pub fn status(s: Status) -> String {
-    format!("{} {}", s.label_zh(), s.as_str())
+    format!("{} {}", words::status(s).zh, s.as_str())
 }
 
-/// `4/6 村民(代表)会议决议 resolution`.
+/// `4/6 村民（代表）会议决议 resolution`.
 pub fn stage(s: Stage) -> String {
-    let zh = match s {
-        Stage::Proposal => "党支部会议提议",
-        Stage::Consultation => "两委会议商议",
-        Stage::Review => "党员大会审议",
-        Stage::Resolution => "村民(代表)会议决议",
-        Stage::ResolutionNotice => "决议公开",
-        Stage::ResultsNotice => "实施结果公开",
-        Stage::Done => "已完成",
-    };
+    let zh = words::stage(s).zh;
     if s == Stage::Done {
         format!("{zh} {}", s.as_str())
     } else {
@@ -33,106 +29,119 @@ pub fn stage(s: Stage) -> String {
 
 /// `党支部会议 party_branch`.
 pub fn body(b: Body) -> &'static str {
-    match b {
-        Body::PartyBranch => "党支部会议 party_branch",
-        Body::TwoCommittees => "两委联席会议 two_committees",
-        Body::PartyMembers => "党员大会 party_members",
-        Body::VillagersMeeting => "村民会议 villagers_meeting",
-        Body::RepresentativesMeeting => "村民代表会议 representatives_meeting",
-    }
+    static TABLE: OnceLock<Vec<(Body, String)>> = OnceLock::new();
+    const ALL: [Body; 5] = [
+        Body::PartyBranch,
+        Body::TwoCommittees,
+        Body::PartyMembers,
+        Body::VillagersMeeting,
+        Body::RepresentativesMeeting,
+    ];
+    let name = |b| match b {
+        Body::PartyBranch => "party_branch",
+        Body::TwoCommittees => "two_committees",
+        Body::PartyMembers => "party_members",
+        Body::VillagersMeeting => "villagers_meeting",
+        Body::RepresentativesMeeting => "representatives_meeting",
+    };
+    interned(&TABLE, &ALL, b, |b| {
+        format!("{} {}", words::body(b).zh, name(b))
+    })
 }
 
 /// `满意 satisfied`.
 pub fn rating(r: Rating) -> &'static str {
-    match r {
-        Rating::VerySatisfied => "非常满意 very_satisfied",
-        Rating::Satisfied => "满意 satisfied",
-        Rating::BasicallySatisfied => "基本满意 basically_satisfied",
-        Rating::Dissatisfied => "不满意 dissatisfied",
-        Rating::VeryDissatisfied => "非常不满意 very_dissatisfied",
-    }
+    static TABLE: OnceLock<Vec<(Rating, String)>> = OnceLock::new();
+    const ALL: [Rating; 5] = [
+        Rating::VerySatisfied,
+        Rating::Satisfied,
+        Rating::BasicallySatisfied,
+        Rating::Dissatisfied,
+        Rating::VeryDissatisfied,
+    ];
+    let name = |r| match r {
+        Rating::VerySatisfied => "very_satisfied",
+        Rating::Satisfied => "satisfied",
+        Rating::BasicallySatisfied => "basically_satisfied",
+        Rating::Dissatisfied => "dissatisfied",
+        Rating::VeryDissatisfied => "very_dissatisfied",
+    };
+    interned(&TABLE, &ALL, r, |r| {
+        format!("{} {}", words::rating(r).zh, name(r))
+    })
 }
 
-/// `已超期 overdue`.
+/// `已超期 overdue`, or `-` when no clock runs.
 pub fn urgency(u: Urgency) -> &'static str {
-    match u {
-        Urgency::Overdue => "已超期 overdue",
-        Urgency::DueSoon => "即将到期 due_soon",
-        Urgency::OnTrack => "正常 on_track",
-        Urgency::None => "-",
-    }
+    static TABLE: OnceLock<Vec<(Urgency, String)>> = OnceLock::new();
+    const ALL: [Urgency; 4] = [
+        Urgency::Overdue,
+        Urgency::DueSoon,
+        Urgency::OnTrack,
+        Urgency::None,
+    ];
+    let name = |u| match u {
+        Urgency::Overdue => "overdue",
+        Urgency::DueSoon => "due_soon",
+        Urgency::OnTrack => "on_track",
+        Urgency::None => "",
+    };
+    interned(&TABLE, &ALL, u, |u| match words::urgency(u) {
+        Some(label) => format!("{} {}", label.zh, name(u)),
+        None => "-".to_string(),
+    })
 }
 
 /// `代办员 clerk`.
 pub fn role(r: Role) -> String {
-    let zh = match r {
-        Role::Resident => "居民",
-        Role::Clerk => "代办员",
-        Role::Reviewer => "审核员",
-        Role::Administrator => "管理员",
-    };
-    format!("{zh} {}", r.as_str())
+    format!("{} {}", words::role(r).zh, r.as_str())
 }
 
 /// `村收镇办 village_collects_township_handles`.
 pub fn level(l: HandlingLevel) -> &'static str {
-    match l {
-        HandlingLevel::Village => "村级办结 village",
-        HandlingLevel::VillageCollectsTownshipHandles => {
-            "村收镇办 village_collects_township_handles"
-        }
-        HandlingLevel::Township => "镇级办理 township",
-    }
+    static TABLE: OnceLock<Vec<(HandlingLevel, String)>> = OnceLock::new();
+    const ALL: [HandlingLevel; 3] = [
+        HandlingLevel::Village,
+        HandlingLevel::VillageCollectsTownshipHandles,
+        HandlingLevel::Township,
+    ];
+    let name = |l| match l {
+        HandlingLevel::Village => "village",
+        HandlingLevel::VillageCollectsTownshipHandles => "village_collects_township_handles",
+        HandlingLevel::Township => "township",
+    };
+    interned(&TABLE, &ALL, l, |l| {
+        format!("{} {}", words::handling_level(l).zh, name(l))
+    })
 }
 
 /// `计时中 running, due 2026-12-01`.
 pub fn clock(c: &Clock) -> String {
+    let zh = words::clock(c).zh;
     match *c {
-        Clock::NotStarted => "未开始 not_started".into(),
-        Clock::Running { due } => format!("计时中 running, due {due}"),
+        Clock::NotStarted => format!("{zh} not_started"),
+        Clock::Running { due } => format!("{zh} running, due {due}"),
         Clock::Paused { remaining, since } => {
-            format!("暂停 paused since {since}, {remaining} working days left")
+            format!("{zh} paused since {since}, {remaining} working days left")
         }
         Clock::Stopped { due, ended_on } => {
-            let on_time = if ended_on <= due {
-                "按时 on time"
-            } else {
-                "超期 late"
-            };
-            format!("已停止 stopped {ended_on} (due {due}, {on_time})")
+            let on_time = words::on_time(ended_on <= due);
+            format!(
+                "{zh} stopped {ended_on} (due {due}, {} {})",
+                on_time.zh, on_time.en
+            )
         }
     }
 }
 
 /// The projection's clock name (`running`...) with its Chinese label.
 pub fn clock_name(name: &str) -> String {
-    let zh = match name {
-        "not_started" => "未开始",
-        "running" => "计时中",
-        "paused" => "暂停",
-        "stopped" => "已停止",
-        _ => "",
-    };
+    let zh = words::clock_state(name).map_or("", |l| l.zh);
     format!("{zh} {name}").trim().to_string()
 }
 
 /// `上报 forward`, with the action's own words (reasons, materials, ratings) after a colon.
 pub fn action(a: &Action) -> String {
-    let zh = match a {
-        Action::Submit => "提交",
-        Action::Accept => "受理",
-        Action::RefuseToAccept { .. } => "不予受理",
-        Action::Complete => "办结",
-        Action::Forward => "上报",
-        Action::ReturnForSupplement { .. } => "退回补正",
-        Action::Supplement { .. } => "补正",
-        Action::Approve { .. } => "审核通过",
-        Action::Reject { .. } => "不予批准",
-        Action::Deliver => "送达",
-        Action::Withdraw { .. } => "撤回",
-        Action::Rate { .. } => "评价",
-        Action::Settle { .. } => "裁定冲突",
-    };
     let detail = match a {
         Action::RefuseToAccept { reason } | Action::Reject { reason } => reason.clone(),
         Action::ReturnForSupplement { missing, note } => {
@@ -147,57 +156,56 @@ pub fn action(a: &Action) -> String {
             String::new()
         }
     };
-    with_detail(&format!("{zh} {}", a.kind()), &detail)
+    with_detail(&format!("{} {}", words::action(a).zh, a.kind()), &detail)
 }
 
 /// `会议 meeting: 党支部会议 party_branch 2026-11-02, 7/9 present, 6-1-0`.
 pub fn agenda_action(a: &AgendaAction) -> String {
-    match a {
-        AgendaAction::Meeting(m) => with_detail(
-            "会议 meeting",
-            &format!(
-                "{} {}, {}/{} present, for {} against {} abstain {}",
-                body(m.body),
-                m.held_on,
-                m.present,
-                m.entitled,
-                m.votes_for,
-                m.votes_against,
-                m.abstentions
-            ),
+    let detail = match a {
+        AgendaAction::Meeting(m) => format!(
+            "{} {}, {}/{} present, for {} against {} abstain {}",
+            body(m.body),
+            m.held_on,
+            m.present,
+            m.entitled,
+            m.votes_for,
+            m.votes_against,
+            m.abstentions
         ),
-        AgendaAction::ResolutionNotice(n) => with_detail(
-            "决议公开 resolution_notice",
-            &format!("{} to {}, {}", n.posted_on, n.ends_on(), n.text),
-        ),
-        AgendaAction::ResultsNotice(n) => with_detail(
-            "结果公开 results_notice",
-            &format!("{} to {}, {}", n.posted_on, n.ends_on(), n.text),
-        ),
-        AgendaAction::Objection(o) => with_detail(
-            "异议 objection",
-            &join_note(&format!("{}: {}", o.received_on, o.summary), &o.response),
-        ),
+        AgendaAction::ResolutionNotice(n) | AgendaAction::ResultsNotice(n) => {
+            format!("{} to {}, {}", n.posted_on, n.ends_on(), n.text)
+        }
+        AgendaAction::Objection(o) => {
+            join_note(&format!("{}: {}", o.received_on, o.summary), &o.response)
+        }
         AgendaAction::TownshipReview { review, comment } => {
-            let kind = match review {
-                ReviewKind::Reviewed => "审核 reviewed",
-                ReviewKind::Recorded => "备案 recorded",
-                ReviewKind::Comment => "意见 comment",
-            };
-            with_detail(&format!("乡镇 township {kind}"), comment)
+            join_note(&review_kind(*review), comment)
         }
-        AgendaAction::Settle { keep, note } => {
-            with_detail("裁定冲突 settle", &join_note(&format!("keep {keep}"), note))
-        }
-    }
+        AgendaAction::Settle { keep, note } => join_note(&format!("keep {keep}"), note),
+    };
+    with_detail(
+        &format!("{} {}", words::agenda_action(a).zh, a.kind()),
+        &detail,
+    )
+}
+
+/// `备案 recorded`.
+fn review_kind(k: ReviewKind) -> String {
+    let name = match k {
+        ReviewKind::Reviewed => "reviewed",
+        ReviewKind::Recorded => "recorded",
+        ReviewKind::Comment => "comment",
+    };
+    format!("{} {name}", words::review_kind(k).zh)
 }
 
 /// `通过 passed`, or why not.
 pub fn meeting_result(r: &MeetingResult) -> String {
+    let zh = words::meeting_result(r).zh;
     match r {
-        MeetingResult::Passed => "通过 passed".into(),
-        MeetingResult::NoQuorum(why) => format!("不足法定人数 no_quorum: {why}"),
-        MeetingResult::NotAdopted(why) => format!("未通过 not_adopted: {why}"),
+        MeetingResult::Passed => format!("{zh} passed"),
+        MeetingResult::NoQuorum(why) => format!("{zh} no_quorum: {why}"),
+        MeetingResult::NotAdopted(why) => format!("{zh} not_adopted: {why}"),
     }
 }
 
@@ -221,5 +229,46 @@ fn with_detail(head: &str, detail: &str) -> String {
         head.to_string()
     } else {
         format!("{head}: {detail}")
+    }
+}
+
+/// The label of `value` from a table built once from `all`, so that it lives as long as the
+/// program (the `&'static str` the callers take); `-` for a value missing from `all`.
+fn interned<T: Copy + PartialEq + Send + Sync + 'static>(
+    table: &'static OnceLock<Vec<(T, String)>>,
+    all: &[T],
+    value: T,
+    label: impl Fn(T) -> String,
+) -> &'static str {
+    table
+        .get_or_init(|| all.iter().map(|&v| (v, label(v))).collect())
+        .iter()
+        .find(|(v, _)| *v == value)
+        .map_or("-", |(_, s)| s.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_pair_the_domain_word_with_the_machine_name() {
+        assert_eq!(
+            body(Body::RepresentativesMeeting),
+            "村民代表会议 representatives_meeting"
+        );
+        assert_eq!(
+            rating(Rating::BasicallySatisfied),
+            "基本满意 basically_satisfied"
+        );
+        assert_eq!(urgency(Urgency::DueSoon), "即将到期 due_soon");
+        assert_eq!(urgency(Urgency::None), "-");
+        assert_eq!(level(HandlingLevel::Township), "乡镇办理 township");
+        assert_eq!(
+            stage(Stage::Resolution),
+            "4/6 村民（代表）会议决议 resolution"
+        );
+        assert_eq!(clock_name("paused"), "暂停 paused");
+        assert_eq!(clock_name("odd"), "odd");
     }
 }

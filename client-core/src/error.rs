@@ -94,11 +94,29 @@ impl From<rusqlite::Error> for Error {
     }
 }
 
-impl From<crate::document::DocError> for Error {
-    fn from(e: crate::document::DocError) -> Self {
+impl From<bianmin_document::layout::DocError> for Error {
+    fn from(e: bianmin_document::layout::DocError) -> Self {
         // A document we wrote ourselves failed to decode: the store is damaged.
         tracing::error!(error = %e, "stored document does not decode");
         Error::Storage(e.to_string())
+    }
+}
+
+impl From<bianmin_document::Error> for Error {
+    fn from(e: bianmin_document::Error) -> Self {
+        use bianmin_document::Error as D;
+        match e {
+            D::Invalid { field, rule } => Error::Invalid { field, rule },
+            D::Forbidden(why) => Error::Forbidden(why),
+            D::NotFound { what, id } => Error::NotFound { what, id },
+            D::Malformed(why) => {
+                // A document this store holds failed to decode: the store is damaged.
+                tracing::error!(error = %why, "stored document does not decode");
+                Error::Storage(why)
+            }
+            D::Storage(why) => Error::Storage(why),
+            other => Error::Storage(other.to_string()),
+        }
     }
 }
 

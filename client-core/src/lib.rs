@@ -37,20 +37,17 @@
 //! assert_eq!(accepted.status, Status::Accepted);
 //! ```
 
-mod author;
 pub mod client;
-mod document;
 mod error;
-pub mod hub;
 pub mod model;
 mod projection;
-pub mod protocol;
 mod schema;
 mod store;
 pub mod transfer;
 
-pub use author::Authoring;
-pub use document::DocKind;
+pub use bianmin_document::{Authoring, DocKind};
+/// The sync protocol's messages ([`bianmin_protocol`]).
+pub use bianmin_protocol as protocol;
 pub use error::{Error, Result};
 pub use model::*;
 pub use schema::VERSION as SCHEMA_VERSION;

@@ -11,8 +11,10 @@ pub(crate) mod requests;
 pub mod sync;
 
 use automerge::{ActorId, AutoCommit, ChangeHash};
+pub use bianmin_document::Reference;
+use bianmin_document::{Context, Document, Environment, Residence, check_push};
 use bianmin_domain::{
-    Catalog, Directory, Identity, Role, Stamp, Timestamp, WorkingCalendar, YearCalendar,
+    Catalog, Directory, Identity, Role, Timestamp, WorkingCalendar, YearCalendar,
 };
 use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
@@ -22,33 +24,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use uuid::Uuid;
 
-use crate::document::DocKind;
 use crate::{Error, Result, schema};
+use bianmin_document::layout::DocKind;
 
 /// Incremental saves kept per document before they are folded into its snapshot.
 const COMPACT_AFTER_CHUNKS: i64 = 16;
-
-/// The reference data a store works with: service items, villages, the working calendar.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Reference {
-    /// The service-item list.
-    pub catalog: Catalog,
-    /// The village directory.
-    pub directory: Directory,
-    /// The working-day calendar.
-    pub calendar: WorkingCalendar,
-}
-
-impl Reference {
-    /// The demo county, catalog and 2026 calendar shipped with Bianmin.
-    pub fn demo() -> Self {
-        Reference {
-            catalog: bianmin_domain::demo::catalog(),
-            directory: bianmin_domain::demo::directory(),
-            calendar: bianmin_domain::demo::calendar(),
-        }
-    }
-}
 
 /// What a new store is created with; fixed for its lifetime.
 #[derive(Debug, Clone)]
@@ -339,19 +319,10 @@ impl Store {
         Ok((count("requests")?, count("agenda_items")?))
     }
 
-    fn author(&self) -> crate::author::Author<'_> {
-        crate::author::Author {
+    fn author(&self) -> bianmin_document::author::Author<'_> {
+        bianmin_document::author::Author {
             identity: &self.identity,
             reference: &self.reference,
-            at: (self.now)(),
-        }
-    }
-
-    fn stamp(&self) -> Stamp {
-        Stamp {
-            user: self.identity.user.clone(),
-            role: self.identity.role,
-            device: self.identity.device.clone(),
             at: (self.now)(),
         }
     }
@@ -365,8 +336,67 @@ impl Store {
         )?)
     }
 
+    /// Runs the one check of every change ([`bianmin_document::check_push`], the hub's) on
+    /// what this store just wrote into `am` since `since` (`before` is the document as it was,
+    /// `None` for a new one): the tablet stores nothing the hub would refuse.
+    fn check_write(
+        &self,
+        tx: &Transaction<'_>,
+        id: Uuid,
+        before: Option<&Document>,
+        am: &mut AutoCommit,
+        since: &[ChangeHash],
+    ) -> Result<()> {
+        let changes: Vec<Vec<u8>> = am
+            .get_changes(since)
+            .iter()
+            .map(|c| c.raw_bytes().to_vec())
+            .collect();
+        let env = LocalEnv { tx };
+        let ctx = Context {
+            sender: &self.identity,
+            device_no: Some(self.device_no),
+            reference: &self.reference,
+            now: (self.now)(),
+            env: &env,
+        };
+        match check_push(before, id, &changes, &self.actor.to_hex_string(), &ctx) {
+            Ok(_) => Ok(()),
+            Err(refusal) => Err(bianmin_document::Error::from(refusal).into()),
+        }
+    }
+
     fn new_doc(&self) -> AutoCommit {
         AutoCommit::new().with_actor(self.actor.clone())
+    }
+}
+
+/// What a tablet knows around its own writes: its own requests' receipt numbers. It does not
+/// know the hub's users (the hub checks residents) and holds only bytes it may read.
+struct LocalEnv<'a> {
+    tx: &'a Transaction<'a>,
+}
+
+impl Environment for LocalEnv<'_> {
+    fn residence(&self, _user: &str) -> Residence {
+        Residence::Unknown
+    }
+
+    fn receipt_taken(&self, receipt_no: &str, doc: Uuid) -> bool {
+        self.tx
+            .query_row(
+                "SELECT 1 FROM requests WHERE receipt_no = ?1 AND id != ?2",
+                params![receipt_no, doc.to_string()],
+                |_| Ok(()),
+            )
+            .optional()
+            .ok()
+            .flatten()
+            .is_some()
+    }
+
+    fn blob_hidden(&self, _sha256: &str, _sender: &Identity) -> bool {
+        false
     }
 }
 
@@ -503,21 +533,6 @@ pub(crate) fn append_chunk(
             .execute(params![id.to_string(), chunks + 1])?;
     }
     Ok(())
-}
-
-/// The ids of a log's entries that no other entry lists in `after`: what a new entry comes
-/// after (requests and agenda items alike).
-pub(crate) fn log_tips<'a>(
-    entries: impl Iterator<Item = (bianmin_domain::EventId, &'a [bianmin_domain::EventId])> + Clone,
-) -> Vec<bianmin_domain::EventId> {
-    let referenced: std::collections::BTreeSet<_> = entries
-        .clone()
-        .flat_map(|(_, after)| after.iter().copied())
-        .collect();
-    entries
-        .map(|(id, _)| id)
-        .filter(|id| !referenced.contains(id))
-        .collect()
 }
 
 /// Records that this device changed a document the server has not acknowledged.

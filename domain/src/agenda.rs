@@ -16,8 +16,9 @@
 
 use chrono::{Days, NaiveDate};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::HashSet;
 
+use crate::request::{Causality, Frontiers};
 use crate::{EventId, Stamp, ValidationError};
 
 /// The six stages, in order, and the end.
@@ -379,6 +380,39 @@ impl AgendaState {
         events: &[AgendaEvent],
         action: &AgendaAction,
     ) -> Result<(), ValidationError> {
+        let view = View {
+            conflict: self.conflict.as_deref(),
+            stage: self.stage,
+            last_meeting: self.meetings.last().map(|(i, _)| *i),
+            last_passed: self
+                .meetings
+                .iter()
+                .rev()
+                .find(|(_, r)| *r == MeetingResult::Passed)
+                .map(|(i, _)| *i),
+            resolution_notice: self.resolution_notice,
+            results_notice: self.results_notice,
+        };
+        view.check(events, action)
+    }
+}
+
+/// What the stage-order and notice rules look at in a state: [`AgendaState::check`] takes it
+/// from a state, the replay from a branch without building the state's list of meetings.
+#[derive(Debug, Clone, Copy)]
+struct View<'a> {
+    conflict: Option<&'a [EventId]>,
+    stage: Stage,
+    /// The last meeting (the latest in log order).
+    last_meeting: Option<usize>,
+    /// The last meeting that passed.
+    last_passed: Option<usize>,
+    resolution_notice: Option<usize>,
+    results_notice: Option<usize>,
+}
+
+impl View<'_> {
+    fn check(&self, events: &[AgendaEvent], action: &AgendaAction) -> Result<(), ValidationError> {
         let kind = action.kind();
         if self.conflict.is_some()
             && !matches!(
@@ -407,8 +441,8 @@ impl AgendaState {
                         ),
                     ));
                 }
-                if let Some(last) = self.meetings.last()
-                    && let AgendaAction::Meeting(prev) = &events[last.0].action
+                if let Some(last) = self.last_meeting
+                    && let AgendaAction::Meeting(prev) = &events[last].action
                     && m.held_on < prev.held_on
                 {
                     return Err(ValidationError::new(
@@ -426,15 +460,10 @@ impl AgendaState {
                         "the resolution is made public only after the resolution meeting passed",
                     ));
                 }
-                let resolved_on = self
-                    .meetings
-                    .iter()
-                    .rev()
-                    .find(|(_, r)| *r == MeetingResult::Passed)
-                    .and_then(|(i, _)| match &events[*i].action {
-                        AgendaAction::Meeting(m) => Some(m.held_on),
-                        _ => None,
-                    });
+                let resolved_on = self.last_passed.and_then(|i| match &events[i].action {
+                    AgendaAction::Meeting(m) => Some(m.held_on),
+                    _ => None,
+                });
                 if resolved_on.is_some_and(|d| n.posted_on < d) {
                     return Err(ValidationError::new(
                         "notice.posted_on",
@@ -504,7 +533,7 @@ impl AgendaState {
                     Ok(())
                 }
             }
-            AgendaAction::Settle { keep, note } => match &self.conflict {
+            AgendaAction::Settle { keep, note } => match self.conflict {
                 None => Err(ValidationError::new(
                     "settle",
                     "there is no conflict to settle",
@@ -532,126 +561,249 @@ impl AgendaState {
 /// records and stage then stand. Objections and township reviews do not move the stage: they
 /// are kept whenever valid on their author's view. An event naming unknown or later events in
 /// `after` is invalid.
+///
+/// The cost grows linearly with the log for real items (see [`crate::request::replay`]).
 pub fn replay_agenda(events: &[AgendaEvent]) -> AgendaState {
     let links: Vec<(EventId, &[EventId])> =
         events.iter().map(|e| (e.id, e.after.as_slice())).collect();
-    let ancestors = crate::request::ancestry_of(&links);
-    let index: HashMap<EventId, usize> =
-        events.iter().enumerate().map(|(i, e)| (e.id, i)).collect();
-    // The branch state after each stage-moving record (meetings, notices, settles).
-    let mut states: Vec<Option<AgendaState>> = vec![None; events.len()];
+    let mut causal = Frontiers::new(Causality::new(&links));
+    // The branch after each stage-moving record (meetings, notices, settles).
+    let mut branches: Vec<Option<Branch>> = vec![None; events.len()];
+    let mut meetings = MeetingSets::default();
     let (mut objections, mut reviews, mut invalid) = (Vec::new(), Vec::new(), Vec::new());
     for (i, e) in events.iter().enumerate() {
-        if e.after.iter().any(|p| index.get(p).is_none_or(|&j| j >= i)) {
+        let tips = causal.tips(i);
+        if !causal.causality.well_linked(i) {
             invalid.push((
                 i,
                 "after names an event that is not earlier in the log".to_string(),
             ));
             continue;
         }
-        let seen = (0..i).filter(|&j| ancestors[i][j] && states[j].is_some());
-        let basis = merge(
-            &crate::request::branch_tips(seen, &ancestors),
-            &states,
-            events,
-        );
-        if let Err(e) = basis.check(events, &e.action) {
+        let (basis, conflict) = merge(&tips, &branches, events);
+        let view = basis.view(conflict.as_deref());
+        if let Err(e) = view.check(events, &e.action) {
             invalid.push((i, e.to_string()));
             continue;
         }
-        match &e.action {
+        // `check` refuses every stage-moving record but a settle while in conflict, so the
+        // branches a meeting or notice builds on agree and their meetings are pooled.
+        let next = match &e.action {
             AgendaAction::Meeting(m) => {
                 let mut next = basis;
-                let result = m.result();
-                if result == MeetingResult::Passed {
+                let pooled = meetings.union(tips.iter().map(|&j| branch_of(&branches, j)));
+                next.meetings = Some(meetings.push(pooled, i));
+                next.last_meeting = Some(i);
+                if m.result() == MeetingResult::Passed {
                     next.stage = next.stage.next();
+                    next.passed.push(i);
                 }
-                next.meetings.push((i, result));
-                states[i] = Some(next);
+                Some(next)
             }
             AgendaAction::ResolutionNotice(_) => {
                 let mut next = basis;
+                next.meetings = meetings.union(tips.iter().map(|&j| branch_of(&branches, j)));
                 next.resolution_notice = Some(i);
                 next.stage = Stage::ResultsNotice;
-                states[i] = Some(next);
+                Some(next)
             }
             AgendaAction::ResultsNotice(_) => {
                 let mut next = basis;
+                next.meetings = meetings.union(tips.iter().map(|&j| branch_of(&branches, j)));
                 next.results_notice = Some(i);
                 next.stage = Stage::Done;
-                states[i] = Some(next);
+                Some(next)
             }
-            AgendaAction::Settle { keep, .. } => {
-                // `check` made sure `keep` is one of the conflicting branch tips.
-                let kept = index
-                    .get(keep)
-                    .and_then(|&k| states[k].clone())
-                    .unwrap_or_default();
-                states[i] = Some(AgendaState {
-                    conflict: None,
-                    ..kept
-                });
+            // `check` made sure `keep` is one of the conflicting branch tips.
+            AgendaAction::Settle { keep, .. } => Some(
+                causal
+                    .causality
+                    .index_of(keep)
+                    .and_then(|k| branches[k].clone())
+                    .unwrap_or_default(),
+            ),
+            AgendaAction::Objection(_) => {
+                objections.push(i);
+                None
             }
-            AgendaAction::Objection(_) => objections.push(i),
-            AgendaAction::TownshipReview { .. } => reviews.push(i),
+            AgendaAction::TownshipReview { .. } => {
+                reviews.push(i);
+                None
+            }
+        };
+        if next.is_some() {
+            branches[i] = next;
+            causal.holds_state(i);
         }
     }
-    let all = (0..events.len()).filter(|&j| states[j].is_some());
-    let mut state = merge(
-        &crate::request::branch_tips(all, &ancestors),
-        &states,
-        events,
-    );
-    state.objections = objections;
-    state.reviews = reviews;
-    state.invalid = invalid;
-    state
-}
-
-/// What makes two branches the same: the stage and the records that decided it (passed
-/// meetings, notices). Concurrent failed meetings do not contradict anything and are merged;
-/// two different passed meetings of a stage, or two notices, are a conflict a person settles,
-/// because which one counts must not be chosen silently.
-fn branch_key(s: &AgendaState) -> (Stage, Vec<usize>, Option<usize>, Option<usize>) {
-    let passed = s
-        .meetings
-        .iter()
-        .filter(|(_, r)| *r == MeetingResult::Passed)
-        .map(|(i, _)| *i)
-        .collect();
-    (s.stage, passed, s.resolution_notice, s.results_notice)
-}
-
-/// The state of a set of branch tips: one state with every record of every branch when the
-/// branches agree (see [`branch_key`]), otherwise the first branch's state with the conflict
-/// (one tip per distinct branch, in log order).
-fn merge(tips: &[usize], states: &[Option<AgendaState>], events: &[AgendaEvent]) -> AgendaState {
-    let state_of = |j: usize| states[j].clone().unwrap_or_default();
-    let Some(&first) = tips.first() else {
-        return AgendaState::default();
+    let tips = causal.final_tips();
+    let (branch, conflict) = merge(&tips, &branches, events);
+    let pooled = match conflict {
+        Some(_) => branch.meetings,
+        None => meetings.union(tips.iter().map(|&j| branch_of(&branches, j))),
     };
-    let mut branches: Vec<usize> = Vec::new();
-    for &j in tips {
-        if !branches
-            .iter()
-            .any(|&b| branch_key(&state_of(b)) == branch_key(&state_of(j)))
-        {
-            branches.push(j);
+    AgendaState {
+        stage: branch.stage,
+        meetings: meetings
+            .list(pooled)
+            .into_iter()
+            // Only meetings are ever added to a set.
+            .filter_map(|i| match &events[i].action {
+                AgendaAction::Meeting(m) => Some((i, m.result())),
+                _ => None,
+            })
+            .collect(),
+        resolution_notice: branch.resolution_notice,
+        results_notice: branch.results_notice,
+        objections,
+        reviews,
+        conflict,
+        invalid,
+    }
+}
+
+/// The state a branch of an agenda log has reached, as the replay keeps it: what the rules
+/// and [`Branch::key`] look at, and the branch's meetings as a node of [`MeetingSets`]. Every
+/// failed meeting stays on the record, so copying the list of meetings into each new state
+/// would cost the square of the log's length.
+#[derive(Debug, Clone, Default)]
+struct Branch {
+    stage: Stage,
+    /// The meetings that passed, oldest first: one per stage passed, so at most four.
+    passed: Vec<usize>,
+    /// The latest meeting, passed or not.
+    last_meeting: Option<usize>,
+    resolution_notice: Option<usize>,
+    results_notice: Option<usize>,
+    /// Every meeting of the branch.
+    meetings: Option<usize>,
+}
+
+impl Branch {
+    /// What makes two branches the same: the stage and the records that decided it (passed
+    /// meetings, notices). Concurrent failed meetings do not contradict anything and are
+    /// merged; two different passed meetings of a stage, or two notices, are a conflict a
+    /// person settles, because which one counts must not be chosen silently.
+    fn key(&self) -> (Stage, &[usize], Option<usize>, Option<usize>) {
+        (
+            self.stage,
+            &self.passed,
+            self.resolution_notice,
+            self.results_notice,
+        )
+    }
+
+    fn view<'a>(&self, conflict: Option<&'a [EventId]>) -> View<'a> {
+        View {
+            conflict,
+            stage: self.stage,
+            last_meeting: self.last_meeting,
+            last_passed: self.passed.last().copied(),
+            resolution_notice: self.resolution_notice,
+            results_notice: self.results_notice,
         }
     }
-    if branches.len() > 1 {
-        let mut s = state_of(first);
-        s.conflict = Some(branches.iter().map(|&j| events[j].id).collect());
-        return s;
+}
+
+fn branch_of(branches: &[Option<Branch>], j: usize) -> Option<&Branch> {
+    branches[j].as_ref()
+}
+
+/// The sets of meetings of the branches, shared between the branches built on one another: a
+/// set is a meeting added to an earlier set, or the union of the sets of branches merged.
+#[derive(Debug, Default)]
+struct MeetingSets {
+    nodes: Vec<MeetingSet>,
+}
+
+#[derive(Debug)]
+enum MeetingSet {
+    Add(Option<usize>, usize),
+    Union(Vec<usize>),
+}
+
+impl MeetingSets {
+    /// `set` with meeting `i` added.
+    fn push(&mut self, set: Option<usize>, i: usize) -> usize {
+        self.nodes.push(MeetingSet::Add(set, i));
+        self.nodes.len() - 1
     }
-    let mut merged = state_of(first);
-    for &j in &tips[1..] {
-        for m in state_of(j).meetings {
-            if !merged.meetings.contains(&m) {
-                merged.meetings.push(m);
+
+    /// The union of the meetings of `branches`.
+    fn union<'a>(&mut self, branches: impl Iterator<Item = Option<&'a Branch>>) -> Option<usize> {
+        let mut sets: Vec<usize> = branches.flatten().filter_map(|b| b.meetings).collect();
+        sets.sort_unstable();
+        sets.dedup();
+        match sets.as_slice() {
+            [] => None,
+            [one] => Some(*one),
+            _ => {
+                self.nodes.push(MeetingSet::Union(sets));
+                Some(self.nodes.len() - 1)
             }
         }
     }
-    merged.meetings.sort_by_key(|(i, _)| *i);
-    merged
+
+    /// The meetings of `set`, in log order.
+    fn list(&self, set: Option<usize>) -> Vec<usize> {
+        let mut visited = vec![false; self.nodes.len()];
+        let mut todo: Vec<usize> = set.into_iter().collect();
+        let mut out = Vec::new();
+        while let Some(k) = todo.pop() {
+            if std::mem::replace(&mut visited[k], true) {
+                continue;
+            }
+            match &self.nodes[k] {
+                MeetingSet::Add(rest, i) => {
+                    out.push(*i);
+                    todo.extend(*rest);
+                }
+                MeetingSet::Union(sets) => todo.extend(sets),
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
+/// The state of a set of branch tips: the first branch's (in log order) and no conflict when
+/// the branches agree (see [`Branch::key`]), the latest meeting being the latest of all of
+/// them; otherwise the first branch's state with the conflict (one tip per distinct branch,
+/// in log order). The pooled meetings of agreeing branches are built only when needed.
+fn merge(
+    tips: &[usize],
+    branches: &[Option<Branch>],
+    events: &[AgendaEvent],
+) -> (Branch, Option<Vec<EventId>>) {
+    let empty = Branch::default();
+    let branch = |j: usize| branch_of(branches, j).unwrap_or(&empty);
+    let Some(&first) = tips.first() else {
+        return (Branch::default(), None);
+    };
+    let mut distinct: Vec<usize> = Vec::new();
+    if tips.len() > 8 {
+        // Many concurrent tips (a forged log): a set keeps this linear in their number.
+        let mut keys = HashSet::new();
+        distinct.extend(
+            tips.iter()
+                .copied()
+                .filter(|&j| keys.insert(branch(j).key())),
+        );
+    } else {
+        for &j in tips {
+            if !distinct.iter().any(|&b| branch(b).key() == branch(j).key()) {
+                distinct.push(j);
+            }
+        }
+    }
+    let mut state = branch(first).clone();
+    if distinct.len() > 1 {
+        return (
+            state,
+            Some(distinct.iter().map(|&j| events[j].id).collect()),
+        );
+    }
+    state.last_meeting = tips.iter().filter_map(|&j| branch(j).last_meeting).max();
+    (state, None)
 }

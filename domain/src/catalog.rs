@@ -106,6 +106,28 @@ impl AttributeSpec {
     }
 }
 
+/// The longest committed time limit a service item (or a request filed under one) may carry, in
+/// working days: 365, nearly a year and a half of calendar time.
+///
+/// Published limits run from 0 (on the spot) to a few dozen working days; anything longer is a
+/// typing error (days entered as hours, an extra digit) and would push a request's deadline out
+/// of sight of every reviewer's list.
+pub const MAX_TIME_LIMIT_DAYS: u32 = 365;
+
+/// Checks a committed time limit in working days: at most [`MAX_TIME_LIMIT_DAYS`]. Zero is
+/// allowed: it means the item is handled on the spot (即办). The error's field is
+/// `time_limit_days`.
+pub fn check_time_limit(days: u32) -> Result<(), ValidationError> {
+    if days > MAX_TIME_LIMIT_DAYS {
+        Err(ValidationError::new(
+            "time_limit_days",
+            format!("must be at most {MAX_TIME_LIMIT_DAYS} working days"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// A service item of the published list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceItem {
@@ -186,7 +208,8 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// Parses and checks a catalog from JSON.
+    /// Parses and checks a catalog from JSON: unique codes, time limits within
+    /// [`MAX_TIME_LIMIT_DAYS`], a list of values for every list attribute.
     pub fn from_json(json: &str) -> Result<Self, ValidationError> {
         let cat: Catalog = serde_json::from_str(json)
             .map_err(|e| ValidationError::new("catalog", format!("is not valid JSON: {e}")))?;
@@ -198,6 +221,12 @@ impl Catalog {
                     format!("item code {} appears twice", item.code),
                 ));
             }
+            check_time_limit(item.time_limit_days).map_err(|e| {
+                ValidationError::new(
+                    "catalog",
+                    format!("item {}: {} {}", item.code, e.field, e.rule),
+                )
+            })?;
             for a in &item.attributes {
                 if a.datatype == AttributeType::Singlevaluelist && a.values.is_empty() {
                     return Err(ValidationError::new(
@@ -372,6 +401,26 @@ mod tests {
             .unwrap();
         assert!(birth.check(&AttrValue::Text("2026-12-01".into())).is_ok());
         assert!(birth.check(&AttrValue::Text("next week".into())).is_err());
+    }
+
+    #[test]
+    fn time_limits_are_at_most_a_year_of_working_days() {
+        check_time_limit(0).unwrap();
+        check_time_limit(MAX_TIME_LIMIT_DAYS).unwrap();
+        let err = check_time_limit(MAX_TIME_LIMIT_DAYS + 1).unwrap_err();
+        assert_eq!(err.field, "time_limit_days");
+        assert_eq!(err.rule, "must be at most 365 working days");
+        let mut cat = crate::demo::catalog();
+        cat.items[0].time_limit_days = u32::MAX;
+        let err = Catalog::from_json(&serde_json::to_string(&cat).unwrap()).unwrap_err();
+        assert_eq!(err.field, "catalog");
+        assert_eq!(
+            err.rule,
+            format!(
+                "item {}: time_limit_days must be at most 365 working days",
+                cat.items[0].code
+            )
+        );
     }
 
     #[test]

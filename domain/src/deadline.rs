@@ -57,6 +57,12 @@ pub enum Urgency {
 
 impl Clock {
     /// Runs the clock over the current branch of a replayed request.
+    ///
+    /// Total and fast for whatever a device pushed: any event times, any `time_limit_days`. The
+    /// only date arithmetic is the calendar's, which takes time independent of the span and
+    /// saturates at `NaiveDate::MAX` (a deadline "never"); the days left only ever decrease,
+    /// by saturating subtraction. Refusing absurd limits is the job of
+    /// [`check_time_limit`](crate::check_time_limit), not of the clock.
     pub fn compute(
         events: &[Event],
         derived: &Derived,
@@ -132,7 +138,8 @@ impl Clock {
         }
     }
 
-    /// How urgent the request is on `today`.
+    /// How urgent the request is on `today`; total for any dates (a deadline of
+    /// `NaiveDate::MAX` is on track every day before it).
     pub fn urgency(&self, today: NaiveDate, cal: &WorkingCalendar) -> Urgency {
         match *self {
             Clock::Running { due } if today > due => Urgency::Overdue,

@@ -31,6 +31,7 @@ pub mod deadline;
 pub mod demo;
 mod error;
 pub mod identity;
+pub mod labels;
 pub mod permission;
 pub mod personal;
 pub mod receipt;
@@ -42,10 +43,13 @@ pub use agenda::{
     ReviewKind, Stage, replay_agenda,
 };
 pub use attachment::{AttachmentRef, MAX_ATTACHMENT_BYTES, MediaType};
-pub use calendar::{Holiday, WorkingCalendar, YearCalendar};
+pub use calendar::{
+    CALENDAR_FIRST_DATE, CALENDAR_FIRST_YEAR, CALENDAR_LAST_DATE, CALENDAR_LAST_YEAR, Holiday,
+    WorkingCalendar, YearCalendar, check_date_in_range,
+};
 pub use catalog::{
-    AttrValue, AttributeSpec, AttributeType, Catalog, Directory, HandlingLevel, ServiceItem,
-    Village,
+    AttrValue, AttributeSpec, AttributeType, Catalog, Directory, HandlingLevel,
+    MAX_TIME_LIMIT_DAYS, ServiceItem, Village, check_time_limit,
 };
 pub use deadline::{Clock, Urgency};
 pub use error::{PermissionError, RuleError, ValidationError};
@@ -58,4 +62,4 @@ pub use receipt::ReceiptNo;
 pub use request::{
     Action, Conflict, Derived, Event, EventId, Outcome, Rating, Stamp, Status, replay,
 };
-pub use time::Timestamp;
+pub use time::{DEVICE_TIME_FLOOR, DEVICE_TIME_MAX_AHEAD_MS, Timestamp, check_device_time};

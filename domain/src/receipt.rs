@@ -28,8 +28,8 @@ impl ReceiptNo {
         let ok = parts.len() == 3
             && parts[0].len() == 12
             && parts.iter().all(|p| digits(p))
-            && parts[1].len() >= 3
-            && parts[2].len() >= 6;
+            && (3..=6).contains(&parts[1].len())
+            && (6..=12).contains(&parts[2].len());
         if ok {
             Ok(ReceiptNo(s.to_string()))
         } else {
@@ -48,6 +48,11 @@ impl ReceiptNo {
     /// The village code it starts with.
     pub fn village(&self) -> &str {
         &self.0[..12]
+    }
+
+    /// The number of the device that filed it (`None` if too large to be one).
+    pub fn device_no(&self) -> Option<u32> {
+        self.0.split('-').nth(1)?.parse().ok()
     }
 }
 

@@ -17,8 +17,10 @@
 //! derives the same state.
 
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::rc::Rc;
+use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::{HandlingLevel, Role, Timestamp, ValidationError};
@@ -48,7 +50,7 @@ impl fmt::Display for EventId {
 }
 
 /// Who did something, on which device, and when by the device's clock.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Stamp {
     /// The user.
     pub user: String,
@@ -232,20 +234,9 @@ impl Status {
         Status::ALL.into_iter().find(|st| st.as_str() == s)
     }
 
-    /// The Chinese label shown to clerks.
+    /// The Chinese label shown to clerks (see [`labels::status`](crate::labels::status)).
     pub fn label_zh(self) -> &'static str {
-        match self {
-            Status::Draft => "草稿",
-            Status::Submitted => "已提交",
-            Status::Accepted => "已受理",
-            Status::NotAccepted => "不予受理",
-            Status::Forwarded => "已上报",
-            Status::Returned => "退回补正",
-            Status::Approved => "审核通过",
-            Status::Rejected => "不予批准",
-            Status::Completed => "已办结",
-            Status::Withdrawn => "已撤回",
-        }
+        crate::labels::status(self).zh
     }
 
     /// Whether a decision has been made or the matter is closed: no withdrawal any more.
@@ -294,16 +285,20 @@ struct BranchState {
     status: Status,
     /// The status a returned request goes back to on supplement.
     returned_from: Option<Status>,
-    /// The materials listed as missing by the last return.
-    missing: Vec<String>,
+    /// The materials listed as missing by the last return. Shared, not copied: every state
+    /// derived from a return (a withdrawal, a settle keeping it) carries the list on, and a
+    /// forged return listing a hundred thousand materials must not be copied once per event.
+    missing: Arc<[String]>,
 }
 
 impl BranchState {
-    const START: BranchState = BranchState {
-        status: Status::Draft,
-        returned_from: None,
-        missing: Vec::new(),
-    };
+    fn start() -> BranchState {
+        BranchState {
+            status: Status::Draft,
+            returned_from: None,
+            missing: Arc::from([]),
+        }
+    }
 }
 
 fn required_text(field: &str, text: &str) -> Result<(), ValidationError> {
@@ -375,15 +370,18 @@ fn step(
             Ok(BranchState {
                 status: Returned,
                 returned_from: Some(from),
-                missing: missing.clone(),
+                missing: missing.as_slice().into(),
             })
         }
         (Action::Supplement { provided }, Returned) => {
+            // A set, not `provided.contains`: both lists come from devices, and comparing every
+            // pair of two long lists would let one event cost seconds.
+            let provided: HashSet<&str> = provided.iter().map(String::as_str).collect();
             let absent: Vec<&str> = state
                 .missing
                 .iter()
-                .filter(|m| !provided.contains(m))
                 .map(String::as_str)
+                .filter(|m| !provided.contains(m))
                 .collect();
             if !absent.is_empty() {
                 return Err(ValidationError::new(
@@ -395,7 +393,7 @@ fn step(
             Ok(BranchState {
                 status: back,
                 returned_from: None,
-                missing: Vec::new(),
+                missing: Arc::from([]),
             })
         }
         (Action::Approve { note }, Forwarded) => {
@@ -514,60 +512,74 @@ impl Derived {
 /// Never panics, whatever the events: an event whose `after` names an unknown or later event,
 /// and an event that cannot apply, is marked [`Outcome::Invalid`]; its descendants still build
 /// on their other, known ancestors.
+///
+/// The cost grows with the number of events times the number of concurrent branch tips an
+/// event sees (see [`Frontiers`]): linear for a real log, whatever its length. Logs longer
+/// than [`limits::MAX_EVENTS`] or naming more than [`limits::MAX_AFTER`] parents are replayed
+/// the same way; refusing them is the document layer's job.
 pub fn replay(events: &[Event], level: HandlingLevel) -> Derived {
-    let ancestors = ancestry(events);
+    let links: Vec<(EventId, &[EventId])> =
+        events.iter().map(|e| (e.id, e.after.as_slice())).collect();
+    let mut causal = Frontiers::new(Causality::new(&links));
     let n = events.len();
-    let index: HashMap<EventId, usize> =
-        events.iter().enumerate().map(|(i, e)| (e.id, i)).collect();
+    let start = BranchState::start();
 
-    // The state each valid status-changing event leads to on its branch, and its path.
+    // The state each valid status-changing event leads to on its branch.
     let mut states: Vec<Option<BranchState>> = vec![None; n];
-    let mut paths: Vec<Vec<(usize, Status)>> = vec![Vec::new(); n];
+    // The timeline of each state, as entries (event, status, previous entry) shared by every
+    // branch built on it: copying each branch's whole timeline would cost the square of the
+    // log's length.
+    let mut trail: Vec<(usize, Status, Option<usize>)> = Vec::new();
+    let mut trail_end: Vec<Option<usize>> = vec![None; n];
     let mut outcomes = Vec::with_capacity(n);
     let mut seen_status = Vec::with_capacity(n);
     let mut rating = None;
 
     for (i, e) in events.iter().enumerate() {
+        // Every event's place in the causal graph is recorded, the invalid ones' included:
+        // their descendants still see what the invalid event had seen.
+        let tips = causal.tips(i);
         // The author saw an event this log does not hold before it (forged, corrupted or out
         // of causal order): the state it was made on is unknown. Applying it to the part we do
         // know (possibly the empty draft) would let, say, a forged withdrawal open a conflict.
-        if e.after.iter().any(|p| index.get(p).is_none_or(|&j| j >= i)) {
+        if !causal.causality.well_linked(i) {
             outcomes.push(Outcome::Invalid(
                 "after names an event that is not earlier in the log".into(),
             ));
             seen_status.push(None);
             continue;
         }
-        let seen = (0..i).filter(|&j| ancestors[i][j] && states[j].is_some());
-        let basis = classify(branch_tips(seen, &ancestors), &states);
+        let basis = classify(&tips, &states);
         seen_status.push(match &basis {
             Basis::One(Some(j)) => Some(status_of(&states, *j)),
             Basis::One(None) => Some(Status::Draft),
             Basis::Conflict(_) => None,
         });
         let outcome = match basis {
-            Basis::Conflict(branches) => match (&e.action, index.get(&settled_branch(e))) {
-                (Action::Settle { note, .. }, Some(&k))
-                    if branches.contains(&k) && !note.trim().is_empty() =>
-                {
-                    states[i] = states[k].clone();
-                    paths[i] = paths[k].clone();
-                    Outcome::Applied
-                }
-                (Action::Settle { .. }, _) => {
-                    Outcome::Invalid("settle names no conflicting branch".into())
-                }
-                _ => Outcome::Invalid("made while in conflict without settling it".into()),
-            },
-            Basis::One(from) => {
-                let (state, path) = match from {
-                    Some(j) => (
-                        states[j].clone().unwrap_or(BranchState::START),
-                        paths[j].clone(),
+            Basis::Conflict(branches) => {
+                match (&e.action, causal.causality.index_of(&settled_branch(e))) {
+                    (Action::Settle { note, .. }, Some(k))
+                        if branches.contains(&k) && !note.trim().is_empty() =>
+                    {
+                        states[i] = states[k].clone();
+                        trail_end[i] = trail_end[k];
+                        causal.holds_state(i);
+                        Outcome::Applied
+                    }
+                    (Action::Settle { .. }, _) => {
+                        Outcome::Invalid("settle names no conflicting branch".into())
+                    }
+                    _ => Outcome::Invalid(
+                        "concurrent decisions conflict; settle the conflict first".into(),
                     ),
-                    None => (BranchState::START, Vec::new()),
+                }
+            }
+            Basis::One(from) => {
+                let (state, before) = match from {
+                    Some(j) => (states[j].as_ref().unwrap_or(&start), trail_end[j]),
+                    None => (&start, None),
                 };
-                match step(&state, &e.action, level) {
+                match step(state, &e.action, level) {
                     Ok(_) if matches!(e.action, Action::Rate { .. }) => {
                         if let Action::Rate { rating: r, .. } = e.action {
                             rating = Some(r);
@@ -575,10 +587,10 @@ pub fn replay(events: &[Event], level: HandlingLevel) -> Derived {
                         Outcome::Applied
                     }
                     Ok(next) => {
-                        let mut path = path;
-                        path.push((i, next.status));
+                        trail.push((i, next.status, before));
+                        trail_end[i] = Some(trail.len() - 1);
                         states[i] = Some(next);
-                        paths[i] = path;
+                        causal.holds_state(i);
                         Outcome::Applied
                     }
                     Err(err) => Outcome::Invalid(err.to_string()),
@@ -588,8 +600,7 @@ pub fn replay(events: &[Event], level: HandlingLevel) -> Derived {
         outcomes.push(outcome);
     }
 
-    let all = (0..n).filter(|&j| states[j].is_some());
-    let (tip, conflict) = match classify(branch_tips(all, &ancestors), &states) {
+    let (tip, conflict) = match classify(&causal.final_tips(), &states) {
         Basis::One(tip) => (tip, None),
         Basis::Conflict(branches) => {
             let conflict = Conflict {
@@ -601,13 +612,17 @@ pub fn replay(events: &[Event], level: HandlingLevel) -> Derived {
             (Some(branches[0]), Some(conflict))
         }
     };
-    let (state, path) = match tip {
-        Some(j) => (
-            states[j].clone().unwrap_or(BranchState::START),
-            paths[j].clone(),
-        ),
-        None => (BranchState::START, Vec::new()),
+    let (state, mut entry) = match tip {
+        Some(j) => (states[j].clone().unwrap_or(start), trail_end[j]),
+        None => (start, None),
     };
+    let mut path = Vec::new();
+    while let Some(k) = entry {
+        let (event, status, before) = trail[k];
+        path.push((event, status));
+        entry = before;
+    }
+    path.reverse();
     Derived {
         status: state.status,
         conflict,
@@ -615,7 +630,7 @@ pub fn replay(events: &[Event], level: HandlingLevel) -> Derived {
         seen: seen_status,
         path,
         missing: if state.status == Status::Returned {
-            state.missing.clone()
+            state.missing.to_vec()
         } else {
             Vec::new()
         },
@@ -632,50 +647,285 @@ fn settled_branch(e: &Event) -> EventId {
     }
 }
 
-/// `ancestors[i][j]`: event `j` is reachable from event `i` through `after`.
+/// The causal graph of a log (who descends from whom through `after`), built once, answering
+/// "is `j` an ancestor of `i`" in constant time.
 ///
 /// The log is in causal order (an appended event comes after everything its author had seen),
 /// so parents precede their children; a parent that does not, or is unknown, is ignored.
-fn ancestry(events: &[Event]) -> Vec<Vec<bool>> {
-    let links: Vec<(EventId, &[EventId])> =
-        events.iter().map(|e| (e.id, e.after.as_slice())).collect();
-    ancestry_of(&links)
+///
+/// # How ancestry is stored
+/// A full ancestry matrix costs the square of the log's length to build and hold, although
+/// a real log is a line with short side branches. So the events are cut into *chains*: an
+/// event whose only parent is the last event of that parent's chain continues the chain;
+/// every other event starts a new one, except that a merge (two or more parents) continues
+/// the chain of one parent that is its chain's last event, if any. Along a chain each event is
+/// a parent of the next, so an event's ancestors are the events before it on its own chain,
+/// plus, for a chain that starts at a fork or passed through a merge, the ancestors of that
+/// fork or merge (its *anchor*). Only forks and merges store a bitset of their ancestors; a
+/// chain continuing from them refers to it.
+///
+/// Bits are laid out chain after chain (each chain's events in order), so "the first `k`
+/// events of chain `c`" is one contiguous range, set a word at a time when a merge or fork
+/// gathers its parents' ancestors.
+///
+/// The cost: a linear log has one chain and no bitset at all; each fork or merge costs one
+/// bitset of `n / 64` words, `n²/64` words in all when every event merges (an adversarial log).
+#[derive(Debug)]
+pub(crate) struct Causality {
+    index: HashMap<EventId, usize>,
+    /// Each event's known earlier parents, deduplicated, ascending.
+    parents: Vec<Vec<usize>>,
+    /// Whether every event named in `after` is known and earlier.
+    well_linked: Vec<bool>,
+    chain: Vec<usize>,
+    /// The event's place on its chain, from 0.
+    pos: Vec<usize>,
+    /// Where each chain's bits start.
+    chain_start: Vec<usize>,
+    /// The row of `rows` holding the ancestors of the event's anchor, if it has one.
+    anchor: Vec<Option<usize>>,
+    /// Words per row.
+    width: usize,
+    /// The anchors' ancestor bitsets, `width` words each.
+    rows: Vec<u64>,
 }
 
-/// The ancestry matrix of a causal log given as (id, after) pairs in log order.
-pub(crate) fn ancestry_of(links: &[(EventId, &[EventId])]) -> Vec<Vec<bool>> {
-    let index: HashMap<EventId, usize> = links
-        .iter()
-        .enumerate()
-        .map(|(i, (id, _))| (*id, i))
-        .collect();
-    let n = links.len();
-    let mut ancestors: Vec<Vec<bool>> = Vec::with_capacity(n);
-    for (i, (_, after)) in links.iter().enumerate() {
-        let mut anc = vec![false; n];
-        for p in after.iter() {
-            if let Some(&j) = index.get(p).filter(|&&j| j < i) {
-                anc[j] = true;
-                for (k, a) in ancestors[j].iter().enumerate() {
-                    anc[k] |= *a;
+impl Causality {
+    /// The causal graph of a log given as (id, after) pairs in log order.
+    pub(crate) fn new(links: &[(EventId, &[EventId])]) -> Causality {
+        let n = links.len();
+        // When an id occurs twice, the later occurrence is the one `after` and `keep` name.
+        let index: HashMap<EventId, usize> = links
+            .iter()
+            .enumerate()
+            .map(|(i, (id, _))| (*id, i))
+            .collect();
+        let mut parents = Vec::with_capacity(n);
+        let mut well_linked = Vec::with_capacity(n);
+        let (mut chain, mut pos) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        let mut chain_len: Vec<usize> = Vec::new();
+        let mut gathers = Vec::with_capacity(n);
+        for (i, (_, after)) in links.iter().enumerate() {
+            let mut ps = Vec::with_capacity(after.len());
+            let mut well = true;
+            for p in after.iter() {
+                match index.get(p) {
+                    Some(&j) if j < i => ps.push(j),
+                    _ => well = false,
                 }
             }
+            ps.sort_unstable();
+            ps.dedup();
+            let is_tail = |j: usize| pos[j] + 1 == chain_len[chain[j]];
+            let continued = ps.iter().copied().find(|&j| is_tail(j));
+            // A fork (the parent's chain goes on elsewhere) or a merge gathers its parents'
+            // ancestors into a bitset of its own.
+            gathers.push(!ps.is_empty() && (ps.len() > 1 || continued.is_none()));
+            match continued {
+                Some(j) => {
+                    chain.push(chain[j]);
+                    pos.push(pos[j] + 1);
+                    chain_len[chain[j]] += 1;
+                }
+                None => {
+                    chain.push(chain_len.len());
+                    pos.push(0);
+                    chain_len.push(1);
+                }
+            }
+            parents.push(ps);
+            well_linked.push(well);
         }
-        ancestors.push(anc);
+        let mut chain_start = Vec::with_capacity(chain_len.len());
+        let mut next = 0;
+        for len in &chain_len {
+            chain_start.push(next);
+            next += len;
+        }
+        let mut causality = Causality {
+            index,
+            parents,
+            well_linked,
+            chain,
+            pos,
+            chain_start,
+            anchor: Vec::with_capacity(n),
+            width: n.div_ceil(64),
+            rows: Vec::new(),
+        };
+        for (i, gathers) in gathers.into_iter().enumerate() {
+            let anchor = if gathers {
+                Some(causality.gather(i))
+            } else {
+                // A root has no anchor; an event continuing its parent's chain shares its
+                // parent's.
+                causality.parents[i]
+                    .first()
+                    .and_then(|&j| causality.anchor[j])
+            };
+            causality.anchor.push(anchor);
+        }
+        causality
     }
-    ancestors
+
+    /// Stores the ancestors of event `i` (every parent, and every parent's ancestors) as a new
+    /// row; returns the row.
+    fn gather(&mut self, i: usize) -> usize {
+        let w = self.width;
+        let row = self.rows.len() / w.max(1);
+        let mut bits = vec![0u64; w];
+        for &j in &self.parents[i] {
+            if let Some(a) = self.anchor[j] {
+                for (b, r) in bits.iter_mut().zip(&self.rows[a * w..(a + 1) * w]) {
+                    *b |= *r;
+                }
+            }
+            // `j` and everything before it on its chain.
+            let from = self.chain_start[self.chain[j]];
+            set_range(&mut bits, from, from + self.pos[j] + 1);
+        }
+        self.rows.extend_from_slice(&bits);
+        row
+    }
+
+    /// Whether event `j` is an ancestor of event `i` (reachable through `after`).
+    pub(crate) fn is_ancestor(&self, j: usize, i: usize) -> bool {
+        if j >= i {
+            return false;
+        }
+        // On one chain, every earlier event is an ancestor.
+        if self.chain[j] == self.chain[i] {
+            return true;
+        }
+        self.anchor[i].is_some_and(|a| {
+            let bit = self.chain_start[self.chain[j]] + self.pos[j];
+            self.rows[a * self.width + bit / 64] & (1 << (bit % 64)) != 0
+        })
+    }
+
+    /// Whether every event `i` names in `after` is known and earlier in the log.
+    pub(crate) fn well_linked(&self, i: usize) -> bool {
+        self.well_linked[i]
+    }
+
+    /// The position of the event with this id (the last, if the id occurs twice).
+    pub(crate) fn index_of(&self, id: &EventId) -> Option<usize> {
+        self.index.get(id).copied()
+    }
 }
 
-/// The candidates that no other candidate descends from: the tips of the branches.
-pub(crate) fn branch_tips(
-    candidates: impl Iterator<Item = usize>,
-    ancestors: &[Vec<bool>],
-) -> Vec<usize> {
-    let c: Vec<usize> = candidates.collect();
-    c.iter()
-        .copied()
-        .filter(|&a| !c.iter().any(|&b| b != a && ancestors[b][a]))
-        .collect()
+/// Sets bits `from..to`.
+fn set_range(bits: &mut [u64], from: usize, to: usize) {
+    let mut b = from;
+    while b < to {
+        let (word, offset) = (b / 64, b % 64);
+        let count = (64 - offset).min(to - b);
+        let mask = if count == 64 {
+            u64::MAX
+        } else {
+            ((1u64 << count) - 1) << offset
+        };
+        bits[word] |= mask;
+        b += count;
+    }
+}
+
+/// The branch tips each event sees, computed event by event during a replay.
+///
+/// An event's *frontier* is the set of the latest stateful events among its ancestors (those
+/// no other stateful ancestor descends from): the tips of the branches its author saw, on
+/// which the event is judged. A stateful event is one whose replay produced a branch state
+/// (a valid status change, a settle; a meeting or notice for agenda items).
+///
+/// The frontier is not searched for among all ancestors, which would cost the log's length
+/// per event. Each event passes on to its children either itself, when it is stateful, or its
+/// own frontier; a child's frontier is the union of what its parents pass on, less the events
+/// that are ancestors of another element of it. An element `a` passed on by one parent is
+/// such an ancestor exactly when it is an ancestor of some parent `q` that did not pass it on
+/// (if `q` is stateful, `q` is above it; if not, `a` lies below `q`'s frontier), which is one
+/// [`Causality::is_ancestor`] test per element and parent. With a single parent nothing is
+/// tested and the parent's set is shared, not copied.
+///
+/// The cost per event is its parents times the branch tips they see: constant for real logs,
+/// and at worst (every event naming many parents, every branch concurrent) the number of
+/// events, so `n²` steps in all.
+#[derive(Debug)]
+pub(crate) struct Frontiers {
+    pub(crate) causality: Causality,
+    /// What each event passes on to its children, ascending: itself when it holds a state,
+    /// otherwise its frontier.
+    passed_on: Vec<Rc<[usize]>>,
+    holds_state: Vec<bool>,
+    /// Stateful events some later stateful event descends from.
+    superseded: Vec<bool>,
+}
+
+impl Frontiers {
+    pub(crate) fn new(causality: Causality) -> Frontiers {
+        let n = causality.parents.len();
+        Frontiers {
+            causality,
+            passed_on: Vec::with_capacity(n),
+            holds_state: vec![false; n],
+            superseded: vec![false; n],
+        }
+    }
+
+    /// The frontier of event `i`, ascending (log order). Called once per event, in log order,
+    /// after every earlier event's [`Frontiers::holds_state`].
+    pub(crate) fn tips(&mut self, i: usize) -> Rc<[usize]> {
+        debug_assert_eq!(i, self.passed_on.len());
+        let parents = &self.causality.parents[i];
+        let frontier: Rc<[usize]> = match parents.as_slice() {
+            [] => Rc::from([]),
+            [p] => self.passed_on[*p].clone(),
+            [p, rest @ ..] => {
+                let first = &self.passed_on[*p];
+                if rest.iter().all(|q| Rc::ptr_eq(&self.passed_on[*q], first)) {
+                    first.clone()
+                } else {
+                    let mut tips: Vec<usize> = parents
+                        .iter()
+                        .flat_map(|&q| self.passed_on[q].iter().copied())
+                        .collect();
+                    tips.sort_unstable();
+                    tips.dedup();
+                    tips.retain(|&a| {
+                        !parents.iter().any(|&q| {
+                            self.causality.is_ancestor(a, q)
+                                && self.passed_on[q].binary_search(&a).is_err()
+                        })
+                    });
+                    // Share a parent's set when it is the same (two views of one state).
+                    match parents.iter().find(|&&q| *self.passed_on[q] == *tips) {
+                        Some(&q) => self.passed_on[q].clone(),
+                        None => Rc::from(tips),
+                    }
+                }
+            }
+        };
+        self.passed_on.push(frontier.clone());
+        frontier
+    }
+
+    /// Records that event `i`, whose frontier was just computed, holds a branch state.
+    pub(crate) fn holds_state(&mut self, i: usize) {
+        // Every stateful event below another one is below one of the frontiers of stateful
+        // events, so marking frontiers marks them all.
+        for &j in self.passed_on[i].iter() {
+            self.superseded[j] = true;
+        }
+        self.holds_state[i] = true;
+        self.passed_on[i] = Rc::from([i]);
+    }
+
+    /// The tips of the whole log's branches, ascending: the stateful events no other stateful
+    /// event descends from.
+    pub(crate) fn final_tips(&self) -> Vec<usize> {
+        (0..self.passed_on.len())
+            .filter(|&j| self.holds_state[j] && !self.superseded[j])
+            .collect()
+    }
 }
 
 fn status_of(states: &[Option<BranchState>], j: usize) -> Status {
@@ -689,12 +939,13 @@ enum Basis {
     Conflict(Vec<usize>),
 }
 
-fn classify(tips: Vec<usize>, states: &[Option<BranchState>]) -> Basis {
+fn classify(tips: &[usize], states: &[Option<BranchState>]) -> Basis {
     let Some(&first) = tips.first() else {
         return Basis::One(None);
     };
+    // At most one branch per status, so this is at most ten comparisons per tip.
     let mut branches: Vec<usize> = Vec::new();
-    for &j in &tips {
+    for &j in tips {
         if !branches
             .iter()
             .any(|&b| status_of(states, b) == status_of(states, j))

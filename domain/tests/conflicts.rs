@@ -98,11 +98,11 @@ fn status_changes_are_refused_while_in_conflict() {
     assert!(after.in_conflict());
     assert_eq!(
         after.outcomes[5],
-        Outcome::Invalid("made while in conflict without settling it".into())
+        Outcome::Invalid("concurrent decisions conflict; settle the conflict first".into())
     );
     assert_eq!(
         after.outcomes[6],
-        Outcome::Invalid("made while in conflict without settling it".into())
+        Outcome::Invalid("concurrent decisions conflict; settle the conflict first".into())
     );
     assert_eq!(after.rating, None);
     assert!(!after.follow_up);

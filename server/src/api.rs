@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use bianmin_client_core::protocol::{EnrolRequest, EnrolResponse, SyncRequest, SyncResponse};
+use bianmin_protocol::{EnrolRequest, EnrolResponse, SyncRequest, SyncResponse};
 use futures_util::Stream;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;

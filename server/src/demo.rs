@@ -1,24 +1,27 @@
-//! Demo work for a fresh demo hub (`serve --demo`): a demo tablet of West Village (clerk
+//! Demo work for a fresh demo hub (`serve --demo`): a demo device of West Village (clerk
 //! `clerk-west`, in the demo reviewer's township) files a few residents' requests (backdated so
-//! that one is overdue and one due soon), accepts them and forwards most to the township, then
-//! syncs with the hub like any tablet — so a reviewer who signs in to the console on a fresh hub
-//! has a work queue to decide, while East Village (the walk-through's) stays empty. It runs only
-//! while the hub holds no document; the demo tablet's store is kept in the data directory.
+//! that one is overdue and one due soon), accepts them and forwards most to the township, and
+//! pushes them through the same sync round and check as any tablet's — so a reviewer who signs
+//! in to the console on a fresh hub has a work queue to decide, while East Village (the
+//! walk-through's) stays empty. It runs only while the hub holds no document.
 //!
-//! The tablet is enrolled in-process before the hub accepts connections ([`prepare`]), so it is
-//! always device 1 and tablets enrolled afterwards get the same numbers on every fresh demo hub;
-//! its work is synced over HTTP once the hub serves ([`sync`]).
+//! The device is enrolled in-process before the hub accepts connections ([`load`]), so it is
+//! always device 1 and tablets enrolled afterwards get the same numbers on every fresh demo
+//! hub. Its documents are written with [`bianmin_document::author`], the code a tablet writes
+//! with; the hub links no tablet code.
 
-use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bianmin_client_core::client::{self, SyncOptions};
-use bianmin_client_core::protocol::{EnrolRequest, PROTOCOL_VERSION};
-use bianmin_client_core::{NewRequest, Store};
-use bianmin_domain::{Action, AttrValue, Role, Timestamp};
+use automerge::{ActorId, AutoCommit};
+use bianmin_document::author::{self, Author};
+use bianmin_document::layout::request as request_doc;
+use bianmin_document::model::NewRequest;
+use bianmin_document::{Decoded, Reference};
+use bianmin_domain::{Action, AttrValue, Identity, ReceiptNo, Role, Timestamp};
+use bianmin_protocol::{B64, EnrolRequest, PROTOCOL_VERSION, PushDoc, PushResult, SyncRequest};
 
 use crate::admin;
+use crate::auth::AuthedDevice;
 use crate::engine::Engine;
 use crate::storage::Storage;
 
@@ -85,18 +88,12 @@ const REQUESTS: [DemoRequest; 4] = [
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
-/// On a hub holding no document (and no demo tablet yet in `data_dir`): enrols the demo
-/// tablet of West Village in-process and files its requests offline. `url` is where the hub
-/// will serve. `None` when there is nothing to do.
-pub fn prepare(
-    storage: &dyn Storage,
-    engine: &Engine,
-    data_dir: &Path,
-    url: &str,
-) -> Result<Option<Store>, String> {
-    let path = data_dir.join("demo-tablet.db");
-    if storage.counts().map_err(|e| e.to_string())?.0 > 0 || path.exists() {
-        return Ok(None);
+/// On a hub holding no document: enrols the demo device of West Village in-process, writes its
+/// requests and pushes them through the engine's sync round. Returns how many requests the hub
+/// accepted (0 when the hub already held documents).
+pub fn load(storage: &dyn Storage, engine: &Engine) -> Result<usize, String> {
+    if storage.counts().map_err(|e| e.to_string())?.0 > 0 {
+        return Ok(0);
     }
     if storage
         .user_by_name(CLERK)
@@ -121,55 +118,103 @@ pub fn prepare(
             device_name: "西村示范平板 demo tablet".into(),
         })
         .map_err(|e| e.to_string())?;
-    let mut s = client::store_from_enrolment(&path, url, &enrolled)
-        .map_err(|e| format!("the demo tablet's store: {e}"))?;
-    for r in &REQUESTS {
-        let at = Timestamp(Timestamp::now().0 - r.days_ago * DAY_MS);
-        s.set_clock(Arc::new(move || at));
-        let filed = s
-            .file_request(NewRequest {
-                item_code: r.item.into(),
-                applicant_name: r.name.into(),
-                id_number: r.id_number.into(),
-                phone: r.phone.into(),
-                grid: "1组".into(),
-                attributes: r
-                    .attribute
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), AttrValue::Text(v.to_string())))
-                    .collect(),
-                materials_received: r.materials.iter().map(|m| m.to_string()).collect(),
-                resident_user: None,
-                submit: true,
-            })
-            .map_err(|e| format!("demo request {}: {e}", r.item))?;
-        s.apply(filed.id, Action::Accept)
-            .map_err(|e| format!("demo request {}: {e}", r.item))?;
-        if r.forward {
-            s.apply(filed.id, Action::Forward)
-                .map_err(|e| format!("demo request {}: {e}", r.item))?;
-        }
-    }
-    s.set_clock(Arc::new(Timestamp::now));
-    Ok(Some(s))
-}
-
-/// Syncs the demo tablet's work with the (now serving) hub; returns how many requests the hub
-/// accepted.
-pub fn sync(store: Store) -> Result<usize, String> {
-    let opts = SyncOptions {
-        attempts: 5,
-        backoff: Duration::from_millis(200),
-        ..SyncOptions::default()
+    let (device, user) = storage
+        .device_by_token(&crate::auth::hash_secret(&enrolled.token))
+        .map_err(|e| e.to_string())?
+        .ok_or("the demo device vanished")?;
+    let who = AuthedDevice {
+        device,
+        user,
+        identity: enrolled.identity.clone(),
     };
-    let store = Mutex::new(store);
-    let report = client::sync(&store, &opts, &mut |_| {})
-        .map_err(|e| format!("the demo tablet could not sync: {e}"))?;
-    if !report.refused.is_empty() {
+    let reference = Reference {
+        catalog: enrolled.reference.catalog.clone(),
+        directory: enrolled.reference.directory.clone(),
+        calendar: bianmin_domain::WorkingCalendar::new(enrolled.reference.calendars.clone()),
+    };
+    let actor: ActorId = enrolled.actor.parse().map_err(|_| "the demo actor")?;
+    let push = REQUESTS
+        .iter()
+        .zip(1..)
+        .map(|(r, counter)| {
+            let receipt = ReceiptNo::new(VILLAGE, enrolled.device_no, counter);
+            demo_request(r, &receipt, &enrolled.identity, &reference, &actor)
+                .map_err(|e| format!("demo request {}: {e}", r.item))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let answer = engine
+        .sync(
+            &who,
+            SyncRequest {
+                protocol: PROTOCOL_VERSION,
+                cursor: 0,
+                reference_version: 0,
+                push,
+            },
+        )
+        .map_err(|e| e.to_string())?;
+    let accepted = answer
+        .results
+        .iter()
+        .filter(|r| matches!(r, PushResult::Accepted { .. }))
+        .count();
+    if accepted != REQUESTS.len() {
         return Err(format!(
             "the hub refused {} demo requests",
-            report.refused.len()
+            REQUESTS.len() - accepted
         ));
     }
-    Ok(report.accepted)
+    Ok(accepted)
+}
+
+/// One demo request, filed `days_ago`, accepted and perhaps forwarded, as one push.
+fn demo_request(
+    r: &DemoRequest,
+    receipt: &ReceiptNo,
+    identity: &Identity,
+    reference: &Reference,
+    actor: &ActorId,
+) -> Result<PushDoc, bianmin_document::Error> {
+    let a = Author {
+        identity,
+        reference,
+        at: Timestamp(Timestamp::now().0 - r.days_ago * DAY_MS),
+    };
+    let new = NewRequest {
+        item_code: r.item.into(),
+        applicant_name: r.name.into(),
+        id_number: r.id_number.into(),
+        phone: r.phone.into(),
+        grid: "1组".into(),
+        attributes: r
+            .attribute
+            .iter()
+            .map(|(k, v)| (k.to_string(), AttrValue::Text(v.to_string())))
+            .collect(),
+        materials_received: r.materials.iter().map(|m| m.to_string()).collect(),
+        resident_user: None,
+        submit: true,
+    };
+    let filed = author::new_request(&a, &new, receipt)?;
+    let mut am = AutoCommit::new().with_actor(actor.clone());
+    request_doc::create(&mut am, &filed)?;
+    let steps: &[Action] = if r.forward {
+        &[Action::Accept, Action::Forward]
+    } else {
+        &[Action::Accept]
+    };
+    for action in steps {
+        let Decoded::Request(current) = bianmin_document::decode(&am)? else {
+            unreachable!("a request document decodes as a request");
+        };
+        author::request_event(&a, &current, &mut am, action.clone())?;
+    }
+    Ok(PushDoc {
+        doc: filed.id,
+        changes: am
+            .get_changes(&[])
+            .into_iter()
+            .map(|c| B64(c.raw_bytes().to_vec()))
+            .collect(),
+    })
 }

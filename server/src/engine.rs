@@ -1,7 +1,7 @@
 //! The sync engine: enrolment, and one sync round (push, then pull).
 //!
 //! Blocking code, run from `spawn_blocking`. Pushes are checked by
-//! [`bianmin_client_core::hub::check_push`] (the same permission function the tablets use) and
+//! [`bianmin_document::check_push`] (the same permission function the tablets use) and
 //! stored by the group commit of [`documents`] (the pushes of concurrent rounds in one
 //! transaction); pulls read the change log through the device's read scope, so a round costs
 //! in proportion to what changed, not to what is stored. Documents are held in a bounded
@@ -18,13 +18,15 @@ use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use bianmin_client_core::Reference;
-use bianmin_client_core::hub::check_push;
-use bianmin_client_core::protocol::{
+use bianmin_document::Reference;
+use bianmin_document::{Context, DocIndex, Document, Environment, Residence, check_push};
+use bianmin_domain::{
+    Identity, RequestOp, RequestScope, Role, Timestamp, WorkingCalendar, authorize_request,
+};
+use bianmin_protocol::{
     B64, EnrolRequest, EnrolResponse, Head, PROTOCOL_VERSION, PullDoc, PushResult, ReferenceData,
     SyncRequest, SyncResponse,
 };
-use bianmin_domain::{Role, WorkingCalendar};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
@@ -213,8 +215,9 @@ impl Engine {
 
     /// Brings the document index up to date: the documents without an entry (stored before
     /// the index existed), or all of them when `all` (the calendar changed, so deadlines
-    /// moved). Works in batches of 500 with pushes held off for each batch, so no entry is
-    /// overwritten with an older state. Returns how many entries were written.
+    /// moved). Works in batches of 500, one lock stripe at a time: pushes to the documents of
+    /// the stripe being indexed wait (so no entry is overwritten with an older state), pushes
+    /// to every other document go on. Returns how many entries were written.
     pub fn reindex(&self, all: bool) -> Result<usize, AppError> {
         const BATCH: usize = 500;
         let reference = self.reference()?;
@@ -227,11 +230,14 @@ impl Engine {
                 break;
             };
             after = Some(last);
-            self.documents.exclusive(|read| -> Result<(), AppError> {
-                let mut entries = Vec::with_capacity(ids.len());
-                for id in &ids {
-                    if let Some(doc) = read(*id)? {
-                        entries.push((*id, doc.index(calendar)));
+            self.documents.by_stripe(&ids, |read, stripe| {
+                let mut entries = Vec::with_capacity(stripe.len());
+                for id in stripe {
+                    // A document that cannot be indexed (logged) keeps its old entry.
+                    if let Some(doc) = read(*id)?
+                        && let Ok(index) = index_of(&doc, calendar)
+                    {
+                        entries.push((*id, index));
                     }
                 }
                 self.storage.reindex(&entries)?;
@@ -350,22 +356,19 @@ impl Engine {
         round: &mut Durability,
     ) -> Result<PushResult, AppError> {
         let mut taken = self.documents.take(doc_id)?;
-        let storage = self.storage.clone();
-        let resident_village = move |user: &str| -> Option<String> {
-            match storage.user(user) {
-                Ok(Some(u)) if u.role == Role::Resident => Some(u.area),
-                _ => None,
-            }
+        let env = HubEnv {
+            storage: self.storage.as_ref(),
+            documents: &self.documents,
         };
-        let checked = check_push(
-            taken.current(),
-            doc_id,
-            changes,
-            &who.identity,
-            &who.device.actor,
-            rules,
-            &resident_village,
-        );
+        let ctx = Context {
+            sender: &who.identity,
+            // The console files no request; every device's receipts carry its number.
+            device_no: (who.device.id != CONSOLE_DEVICE).then_some(who.device.device_no),
+            reference: rules,
+            now: Timestamp::now(),
+            env: &env,
+        };
+        let checked = check_push(taken.current(), doc_id, changes, &who.device.actor, &ctx);
         let accepted = match checked {
             Ok(a) => a,
             Err(refusal) => {
@@ -391,7 +394,18 @@ impl Engine {
         };
         let heads = doc.heads().into_iter().map(Head).collect();
         let meta = doc.meta();
-        let index = doc.index(&rules.calendar);
+        let index = match index_of(&doc, &rules.calendar) {
+            Ok(index) => index,
+            Err(_) => {
+                taken.keep(round);
+                return Ok(PushResult::Refused {
+                    doc: doc_id,
+                    code: "malformed".into(),
+                    reason: "the document could not be indexed".into(),
+                    held: Vec::new(),
+                });
+            }
+        };
         tracing::debug!(doc = %doc_id, device = %who.device.id, changes = accepted.new_changes.len(), "push accepted");
         taken.accept(
             doc,
@@ -415,6 +429,52 @@ impl Engine {
             heads,
             duplicates: accepted.duplicates,
         })
+    }
+}
+
+/// A document's index entry. Indexing replays untrusted history with domain arithmetic: a
+/// panic there (a bug, never expected) fails this document alone, not the round or the hub.
+fn index_of(doc: &Document, calendar: &WorkingCalendar) -> Result<DocIndex, AppError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| doc.index(calendar)))
+        .map_err(|_| AppError::internal("indexing a document panicked"))
+}
+
+/// What the hub knows around a pushed change: its users, the receipt numbers of its index and
+/// which requests refer to which blobs. A storage failure answers the strict way (a receipt
+/// taken, a blob hidden) so that a failing disk never lets a forged change through.
+struct HubEnv<'a> {
+    storage: &'a dyn Storage,
+    documents: &'a Documents,
+}
+
+impl Environment for HubEnv<'_> {
+    fn residence(&self, user: &str) -> Residence {
+        match self.storage.user(user) {
+            Ok(Some(u)) if u.role == Role::Resident => Residence::Village(u.area),
+            _ => Residence::NotResident,
+        }
+    }
+
+    fn receipt_taken(&self, receipt_no: &str, doc: Uuid) -> bool {
+        self.documents.queued_receipt(receipt_no, doc)
+            || self
+                .storage
+                .request_by_receipt(receipt_no)
+                .map_or(true, |found| found.is_some_and(|id| id != doc))
+    }
+
+    fn blob_hidden(&self, sha256: &str, sender: &Identity) -> bool {
+        let Ok(refs) = self.storage.blob_references(sha256) else {
+            return true;
+        };
+        !refs.is_empty()
+            && !refs.iter().any(|r| {
+                let scope = RequestScope {
+                    village: &r.village,
+                    resident_user: r.resident_user.as_deref(),
+                };
+                authorize_request(sender, scope, RequestOp::Read).is_ok()
+            })
     }
 }
 

@@ -7,7 +7,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use bianmin_client_core::protocol::{ErrorBody, ErrorDetail};
+use bianmin_protocol::{ErrorBody, ErrorDetail};
 
 use crate::storage::StorageError;
 

@@ -433,19 +433,14 @@ fn serve(
             .with_blobs(blobs)
             .with_trusted_proxies(trusted_proxies);
         if demo {
-            // A fresh demo hub gets a demo tablet's work, synced like any tablet's, so that the
-            // console has requests to decide (enrolled before serving: always device 1).
-            let url = format!("http://{local}");
-            match bianmin_server::demo::prepare(storage.as_ref(), &state.engine, &data_dir, &url) {
-                Ok(Some(tablet)) => {
-                    tokio::task::spawn_blocking(move || match bianmin_server::demo::sync(tablet) {
-                        Ok(n) => println!(
-                            "Demo tablet of West Village synced {n} requests to the township."
-                        ),
-                        Err(e) => eprintln!("demo requests not loaded: {e}"),
-                    });
+            // A fresh demo hub gets a demo device's work, pushed through the same check as any
+            // tablet's, so that the console has requests to decide (enrolled before serving:
+            // always device 1).
+            match bianmin_server::demo::load(storage.as_ref(), &state.engine) {
+                Ok(0) => {}
+                Ok(n) => {
+                    println!("Demo tablet of West Village synced {n} requests to the township.")
                 }
-                Ok(None) => {}
                 Err(e) => eprintln!("demo requests not loaded: {e}"),
             }
         }

@@ -11,14 +11,13 @@
 pub mod sqlite;
 pub mod suite;
 
-use bianmin_client_core::hub::DocIndex;
-use bianmin_client_core::protocol::ReferenceData;
-use bianmin_client_core::{
-    AgendaRow, DocKind, Listing, Page, RequestFilter, RequestRow, RequestSort,
-};
+use bianmin_document::DocIndex;
+use bianmin_document::DocKind;
+use bianmin_document::model::{AgendaRow, Listing, Page, RequestFilter, RequestRow, RequestSort};
 use bianmin_domain::{
     Catalog, Directory, Rating, Role, Stage, Status, WorkingCalendar, YearCalendar,
 };
+use bianmin_protocol::ReferenceData;
 use chrono::NaiveDate;
 use uuid::Uuid;
 
@@ -187,7 +186,7 @@ pub struct RequestStat {
     /// How many requests.
     pub count: u64,
     /// Of those, how many were decided with the clock running (see
-    /// [`bianmin_client_core::hub::Decision`]).
+    /// [`bianmin_document::Decision`]).
     pub decided: u64,
     /// Of the decided, how many within the deadline.
     pub on_time: u64,
@@ -362,6 +361,9 @@ pub trait Storage: Send + Sync + 'static {
     /// The request documents whose index entry refers to the blob `sha256` (written with the
     /// index, see [`Commit::index`]), in document id order.
     fn blob_references(&self, sha256: &str) -> Result<Vec<BlobReference>>;
+
+    /// The request that has this receipt number, if any (from the index).
+    fn request_by_receipt(&self, receipt_no: &str) -> Result<Option<Uuid>>;
 
     /// The audit trail of a document, in log order.
     fn audit(&self, doc_id: Uuid) -> Result<Vec<AuditEntry>>;

@@ -12,8 +12,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use bianmin_client_core::client::{self, SyncError, SyncOptions, sync};
-use bianmin_client_core::hub::HubDocument;
 use bianmin_client_core::{EditRecord, Error, FieldEdit, NewRequest, RequestDetail, Store};
+use bianmin_document::Document as HubDocument;
 use bianmin_domain::{Action, AttrValue, EventId, Role};
 use bianmin_server::admin;
 use bianmin_tests::hub::{CLERK, REVIEWER, TestHub, quick};

@@ -13,11 +13,11 @@ use std::sync::Mutex;
 use automerge::transaction::Transactable;
 use automerge::{ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, Value};
 use bianmin_client_core::client::{SyncError, sync};
-use bianmin_client_core::hub::HubDocument;
 use bianmin_client_core::protocol::{
     B64, EnrolRequest, EnrolResponse, PROTOCOL_VERSION, PushDoc, SyncRequest,
 };
 use bianmin_client_core::{Comment, NewRequest, Store};
+use bianmin_document::Document as HubDocument;
 use bianmin_domain::{Action, AttrValue, Event, EventId, Identity, Role, Stamp, Timestamp};
 use bianmin_server::admin;
 use bianmin_tests::hub::{CLERK, RESIDENT, REVIEWER, TestHub, quick};

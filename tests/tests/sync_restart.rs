@@ -10,10 +10,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bianmin_client_core::client::{self, SyncError, SyncOptions, sync};
-use bianmin_client_core::hub::HubDocument;
 use bianmin_client_core::{
     FieldEdit, NewRequest, Page, RequestDetail, RequestFilter, RequestSort, Store,
 };
+use bianmin_document::Document as HubDocument;
 use bianmin_domain::{Action, AttrValue, EventId, Role, Status};
 use bianmin_server::admin;
 use bianmin_server::storage::Storage;

@@ -110,10 +110,9 @@ fn the_clerk_keeps_working_while_a_long_sync_runs() {
             .is_empty()
     );
     for id in mine {
-        let on_hub = bianmin_client_core::hub::HubDocument::load(
-            &hub.storage.document(id).unwrap().unwrap().bytes,
-        )
-        .unwrap();
+        let on_hub =
+            bianmin_document::Document::load(&hub.storage.document(id).unwrap().unwrap().bytes)
+                .unwrap();
         assert_eq!(on_hub.request_status(), Some(Status::Accepted));
     }
 }

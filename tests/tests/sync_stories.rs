@@ -12,11 +12,11 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use bianmin_client_core::client::{self, SyncReport, sync};
-use bianmin_client_core::hub::HubDocument;
 use bianmin_client_core::protocol::{B64, PROTOCOL_VERSION, PushDoc, SyncRequest};
 use bianmin_client_core::{
     Error, FieldEdit, NewAgendaItem, NewRequest, Page, RequestFilter, RequestSort, Store,
 };
+use bianmin_document::Document as HubDocument;
 use bianmin_domain::{Action, AttrValue, Role, Status, WorkingCalendar, YearCalendar};
 use bianmin_server::admin;
 use bianmin_tests::hub::{CLERK, RESIDENT, REVIEWER, TestHub, quick};

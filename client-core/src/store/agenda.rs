@@ -5,53 +5,14 @@ use bianmin_domain::{AgendaAction, AgendaOp, Stage, authorize_agenda, replay_age
 use uuid::Uuid;
 
 use super::{Store, load_doc, mark_unsynced, save_doc};
-use crate::author::{self, Author, text};
-use crate::document::DocKind;
-use crate::document::agenda::{self as doc, AgendaDoc};
-use crate::model::{
-    AgendaDetail, AgendaEdit, AgendaHistoryEntry, AgendaRow, Listing, NewAgendaItem, Page,
-};
+use crate::model::{AgendaDetail, AgendaEdit, AgendaRow, Listing, NewAgendaItem, Page};
 use crate::projection;
 use crate::{Error, Result};
-
-pub(crate) fn agenda_detail(d: AgendaDoc) -> AgendaDetail {
-    let state = replay_agenda(&d.events);
-    let updated_at = projection::agenda_updated_at(&d);
-    let history = d
-        .events
-        .iter()
-        .enumerate()
-        .map(|(i, e)| AgendaHistoryEntry {
-            id: e.id,
-            action: e.action.clone(),
-            by: e.by.clone(),
-            meeting_result: state
-                .meetings
-                .iter()
-                .find(|(j, _)| *j == i)
-                .map(|(_, r)| r.clone()),
-            invalid: state
-                .invalid
-                .iter()
-                .find(|(j, _)| *j == i)
-                .map(|(_, why)| why.clone()),
-        })
-        .collect();
-    AgendaDetail {
-        id: d.id,
-        village: d.village,
-        title: d.title,
-        category: d.category,
-        description: d.description,
-        stage: state.stage,
-        conflict: state.conflict,
-        field_conflicts: d.field_conflicts,
-        history,
-        comments: d.comments,
-        created: d.created,
-        updated_at,
-    }
-}
+use bianmin_document::Document;
+use bianmin_document::author::{self, Author};
+use bianmin_document::layout::DocKind;
+use bianmin_document::layout::agenda::{self as doc, AgendaDoc};
+use bianmin_document::view::agenda_detail;
 
 pub(crate) fn project_agenda(tx: &rusqlite::Transaction<'_>, d: &AgendaDoc) -> Result<()> {
     projection::upsert_agenda(tx, d, &replay_agenda(&d.events))
@@ -60,23 +21,11 @@ pub(crate) fn project_agenda(tx: &rusqlite::Transaction<'_>, d: &AgendaDoc) -> R
 impl Store {
     /// Opens an agenda item for the clerk's village.
     pub fn create_agenda(&mut self, new: NewAgendaItem) -> Result<AgendaDetail> {
-        let village = self.identity.area.clone();
-        authorize_agenda(&self.identity, &village, AgendaOp::Create)?;
-        let d = AgendaDoc {
-            id: Uuid::new_v4(),
-            village,
-            created: self.stamp(),
-            title: text("title", &new.title, 200)?,
-            category: text("category", &new.category, 100)?,
-            description: text("description", &new.description, 10_000)?,
-            events: vec![],
-            comments: vec![],
-            edits: vec![],
-            field_conflicts: vec![],
-        };
+        let d = author::new_agenda(&self.author(), &new);
         let tx = self.write_tx()?;
         let mut am = self.new_doc();
         doc::create(&mut am, &d)?;
+        self.check_write(&tx, d.id, None, &mut am, &[])?;
         save_doc(&tx, &d.id, DocKind::Agenda, &mut am, None)?;
         project_agenda(&tx, &d)?;
         mark_unsynced(&tx, &d.id)?;
@@ -99,8 +48,10 @@ impl Store {
             return Err(not_found());
         }
         let before = am.get_heads();
+        let original = Document::from_automerge(am.clone())?;
         let current = doc::read(&am)?;
         f(&self.author(), &current, &mut am)?;
+        self.check_write(&tx, id, Some(&original), &mut am, &before)?;
         let updated = doc::read(&am)?;
         save_doc(&tx, &id, DocKind::Agenda, &mut am, Some(&before))?;
         project_agenda(&tx, &updated)?;
@@ -112,18 +63,19 @@ impl Store {
     /// Records a meeting, a notice, an objection, a township review or a settlement, after
     /// checking stage order, quorum data, notice periods and this identity's permission.
     pub fn record_agenda(&mut self, id: Uuid, action: AgendaAction) -> Result<AgendaDetail> {
-        self.change_agenda(id, |a, d, am| author::agenda_event(a, d, am, action))
+        self.change_agenda(id, |a, d, am| Ok(author::agenda_event(a, d, am, action)?))
     }
 
     /// Edits an agenda item's title, category or description.
     pub fn edit_agenda(&mut self, id: Uuid, edit: AgendaEdit) -> Result<AgendaDetail> {
-        self.change_agenda(id, |a, d, am| author::agenda_edit(a, d, am, &edit))
+        self.change_agenda(id, |a, d, am| Ok(author::agenda_edit(a, d, am, &edit)?))
     }
 
     /// Adds a comment to an agenda item.
     pub fn comment_agenda(&mut self, id: Uuid, comment: &str) -> Result<AgendaDetail> {
-        text("comment", comment, 2000)?;
-        self.change_agenda(id, |a, d, am| author::agenda_comment(a, d, am, comment))
+        self.change_agenda(id, |a, d, am| {
+            Ok(author::agenda_comment(a, d, am, comment)?)
+        })
     }
 
     /// An agenda item with its full history, if this identity may read it.
@@ -148,6 +100,8 @@ impl Store {
         if self.identity.role == bianmin_domain::Role::Resident {
             authorize_agenda(&self.identity, &self.identity.area, AgendaOp::Read)?;
         }
-        projection::list_agenda(&self.conn, stage, page)
+        Ok(bianmin_document::sqlite::list_agenda(
+            &self.conn, stage, page,
+        )?)
     }
 }

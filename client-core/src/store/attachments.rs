@@ -15,9 +15,9 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::Store;
-use crate::author::{self, NewAttachment};
 use crate::model::{AttachmentView, TransferState};
 use crate::{Error, Result};
+use bianmin_document::author::{self, NewAttachment};
 
 fn io_error(what: &str, e: std::io::Error) -> Error {
     Error::Storage(format!("{what}: {e}"))
@@ -117,16 +117,22 @@ impl Store {
             material,
         };
         let mut added = None;
-        self.change_request(id, |a, d, am| {
-            let reference = author::request_attach(a, d, am, &new)?;
+        self.change_request_then(
+            id,
+            |a, d, am| {
+                added = Some(author::request_attach(a, d, am, &new)?);
+                Ok(())
+            },
             // The bytes are on disk before the reference is committed.
-            fs::create_dir_all(&dir).map_err(|e| io_error("cannot create the blob folder", e))?;
-            if fs::metadata(&path).ok().map(|m| m.len()) != Some(bytes.len() as u64) {
-                write_durably(&dir, &path, bytes)?;
-            }
-            added = Some(reference);
-            Ok(())
-        })?;
+            || {
+                fs::create_dir_all(&dir)
+                    .map_err(|e| io_error("cannot create the blob folder", e))?;
+                if fs::metadata(&path).ok().map(|m| m.len()) != Some(bytes.len() as u64) {
+                    write_durably(&dir, &path, bytes)?;
+                }
+                Ok(())
+            },
+        )?;
         let reference = added.ok_or_else(|| Error::Storage("attachment not recorded".into()))?;
         tracing::info!(request = %id, size = reference.size, "attachment added");
         Ok(reference)

@@ -9,9 +9,10 @@ use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
 
 use super::{Store, append_chunk, insert_snapshot, load_doc};
-use crate::document::{self, DocKind};
 use crate::model::PendingDoc;
 use crate::{Error, Result};
+use bianmin_document::DocKind;
+use bianmin_document::layout as document;
 
 fn to_hashes(heads: &[[u8; 32]]) -> Vec<ChangeHash> {
     heads.iter().map(|h| ChangeHash(*h)).collect()

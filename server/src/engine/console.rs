@@ -2,22 +2,22 @@
 //! console (without a tablet), public notices, and the residents' status look-up.
 //!
 //! A console user's action is written into the document by the same authoring code a tablet
-//! uses ([`HubDocument::author`]), under an Automerge actor of the user's own (derived from the
+//! uses ([`Document::author`]), under an Automerge actor of the user's own (derived from the
 //! user id; only the hub writes with it, one push at a time per document), then pushed through
 //! the same check, group commit, audit and live notice as a device's push. The audit records
 //! the device as [`CONSOLE_DEVICE`].
 
 use axum::http::StatusCode;
-use bianmin_client_core::hub::HubDocument;
-use bianmin_client_core::protocol::PushResult;
-use bianmin_client_core::{
-    AgendaDetail, AgendaRow, Authoring, Listing, Page, RequestDetail, RequestFilter, RequestRow,
-    RequestSort,
+use bianmin_document::Authoring;
+use bianmin_document::Document;
+use bianmin_document::model::{
+    AgendaDetail, AgendaRow, Listing, Page, RequestDetail, RequestFilter, RequestRow, RequestSort,
 };
 use bianmin_domain::{
     Identity, NationalId, RequestOp, RequestScope, Role, Stage, Timestamp, authorize_agenda,
     authorize_request,
 };
+use bianmin_protocol::PushResult;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -67,16 +67,31 @@ fn not_found(what: &str) -> AppError {
     )
 }
 
-/// A client-core error from authoring, as the console shows it.
-fn authoring_error(e: bianmin_client_core::Error) -> AppError {
+/// A refusal of the one check, as the console shows it: the rule broken (422) or the
+/// permission missing (403) like any form error; anything else is a conflict with what the
+/// hub holds (409).
+fn refusal_error(code: &str, reason: String) -> AppError {
+    match code {
+        "invalid" => AppError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", reason),
+        "forbidden" => AppError::new(StatusCode::FORBIDDEN, "forbidden", reason),
+        _ => AppError::new(
+            StatusCode::CONFLICT,
+            "refused",
+            format!("the hub refused the change ({code}): {reason}"),
+        ),
+    }
+}
+
+/// An error from authoring, as the console shows it.
+fn authoring_error(e: bianmin_document::Error) -> AppError {
     match e {
-        bianmin_client_core::Error::Invalid { .. } => {
+        bianmin_document::Error::Invalid { .. } => {
             AppError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string())
         }
-        bianmin_client_core::Error::Forbidden(_) => {
+        bianmin_document::Error::Forbidden(_) => {
             AppError::new(StatusCode::FORBIDDEN, "forbidden", e.to_string())
         }
-        bianmin_client_core::Error::NotFound { what, .. } => not_found(what),
+        bianmin_document::Error::NotFound { what, .. } => not_found(what),
         other => AppError::internal(other),
     }
 }
@@ -127,7 +142,7 @@ impl Engine {
     }
 
     /// The hub's copy of a document, read without keeping it out of the cache.
-    fn read_document(&self, id: Uuid) -> Result<Option<HubDocument>, AppError> {
+    fn read_document(&self, id: Uuid) -> Result<Option<Document>, AppError> {
         let taken = self.documents.take(id)?;
         Ok(taken.current().cloned())
     }
@@ -207,11 +222,7 @@ impl Engine {
                 tracing::info!(doc = %id, user = %user.id, "console action stored");
                 Ok(())
             }
-            PushResult::Refused { code, reason, .. } => Err(AppError::new(
-                StatusCode::CONFLICT,
-                "refused",
-                format!("the hub refused the change ({code}): {reason}"),
-            )),
+            PushResult::Refused { code, reason, .. } => Err(refusal_error(&code, reason)),
         }
     }
 

@@ -20,8 +20,8 @@ use std::num::NonZeroUsize;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use axum::http::StatusCode;
-use bianmin_client_core::DocKind;
-use bianmin_client_core::hub::{DocIndex, HubDocument};
+use bianmin_document::DocKind;
+use bianmin_document::{DocIndex, Document};
 use lru::LruCache;
 use tokio::sync::broadcast;
 use uuid::Uuid;
@@ -85,9 +85,9 @@ impl Queued {
 
 struct State {
     /// Documents as they are on disk.
-    durable: LruCache<Uuid, HubDocument>,
+    durable: LruCache<Uuid, Document>,
     /// Documents ahead of the disk, with the ticket of their last queued push.
-    unsettled: HashMap<Uuid, (u64, HubDocument)>,
+    unsettled: HashMap<Uuid, (u64, Document)>,
     queue: Vec<Queued>,
     next_ticket: u64,
     /// Every ticket below this one is stored (or lost with a failed generation).
@@ -147,7 +147,7 @@ pub struct Taken<'a> {
     docs: &'a Documents,
     _stripe: MutexGuard<'a, ()>,
     id: Uuid,
-    doc: Option<HubDocument>,
+    doc: Option<Document>,
     origin: Origin,
     generation: u64,
 }
@@ -211,7 +211,7 @@ impl Documents {
                 // Not in memory, so what is on disk is the latest (the stripe is held).
                 let doc = match self.storage.document(id)? {
                     Some(record) => {
-                        Some(HubDocument::load(&record.bytes).map_err(AppError::internal)?)
+                        Some(Document::load(&record.bytes).map_err(AppError::internal)?)
                     }
                     None => None,
                 };
@@ -228,31 +228,54 @@ impl Documents {
         })
     }
 
-    /// Runs `f` with every stripe locked (no push is checked meanwhile), giving it a reader of
-    /// the documents' latest copies.
-    pub fn exclusive<T>(
+    /// Runs `f` on `ids` one stripe at a time: for each stripe, with only that stripe locked
+    /// (no push to those documents is checked meanwhile; pushes to every other stripe go on),
+    /// `f` gets a reader of the documents' latest copies and the ids of the stripe.
+    pub fn by_stripe(
         &self,
-        f: impl FnOnce(&dyn Fn(Uuid) -> Result<Option<HubDocument>, AppError>) -> T,
-    ) -> T {
-        let _all: Vec<MutexGuard<'_, ()>> = self.stripes.iter().map(lock).collect();
-        let read = |id: Uuid| -> Result<Option<HubDocument>, AppError> {
-            {
-                let st = lock(&self.state);
-                if let Some((_, doc)) = st.unsettled.get(&id) {
-                    return Ok(Some(doc.clone()));
-                }
-                if let Some(doc) = st.durable.peek(&id) {
-                    return Ok(Some(doc.clone()));
-                }
+        ids: &[Uuid],
+        mut f: impl FnMut(
+            &dyn Fn(Uuid) -> Result<Option<Document>, AppError>,
+            &[Uuid],
+        ) -> Result<(), AppError>,
+    ) -> Result<(), AppError> {
+        let mut groups: Vec<Vec<Uuid>> = vec![Vec::new(); STRIPES];
+        for id in ids {
+            groups[(id.as_u128() % STRIPES as u128) as usize].push(*id);
+        }
+        for (stripe, group) in groups.iter().enumerate().filter(|(_, g)| !g.is_empty()) {
+            let _held = lock(&self.stripes[stripe]);
+            f(&|id| self.latest(id), group)?;
+        }
+        Ok(())
+    }
+
+    /// Whether a request accepted but not yet stored (other than `except`) has this receipt
+    /// number: the index on disk does not know it yet.
+    pub fn queued_receipt(&self, receipt_no: &str, except: Uuid) -> bool {
+        lock(&self.state)
+            .unsettled
+            .iter()
+            .any(|(id, (_, doc))| *id != except && doc.receipt_no() == Some(receipt_no))
+    }
+
+    /// The latest copy of a document: queued, cached, or on disk. The caller holds its stripe.
+    fn latest(&self, id: Uuid) -> Result<Option<Document>, AppError> {
+        {
+            let st = lock(&self.state);
+            if let Some((_, doc)) = st.unsettled.get(&id) {
+                return Ok(Some(doc.clone()));
             }
-            match self.storage.document(id)? {
-                Some(record) => Ok(Some(
-                    HubDocument::load(&record.bytes).map_err(AppError::internal)?,
-                )),
-                None => Ok(None),
+            if let Some(doc) = st.durable.peek(&id) {
+                return Ok(Some(doc.clone()));
             }
-        };
-        f(&read)
+        }
+        match self.storage.document(id)? {
+            Some(record) => Ok(Some(
+                Document::load(&record.bytes).map_err(AppError::internal)?,
+            )),
+            None => Ok(None),
+        }
     }
 
     /// Waits until everything `round` queued or read is stored; the first waiter while nobody
@@ -319,12 +342,12 @@ impl Documents {
 
 impl Taken<'_> {
     /// The hub's copy, `None` for a new document.
-    pub fn current(&self) -> Option<&HubDocument> {
+    pub fn current(&self) -> Option<&Document> {
         self.doc.as_ref()
     }
 
     /// The hub's copy, to read what needs `&mut` (heads).
-    pub fn current_mut(&mut self) -> Option<&mut HubDocument> {
+    pub fn current_mut(&mut self) -> Option<&mut Document> {
         self.doc.as_mut()
     }
 
@@ -340,7 +363,7 @@ impl Taken<'_> {
     /// queued) if a group commit failed since the document was taken.
     pub fn accept(
         mut self,
-        doc: HubDocument,
+        doc: Document,
         mut commit: Queued,
         round: &mut Durability,
     ) -> Result<(), AppError> {
@@ -382,29 +405,45 @@ impl Drop for Taken<'_> {
 mod tests {
     use super::*;
     use crate::storage::sqlite::SqliteStorage;
-    use bianmin_client_core::hub::check_push;
-    use bianmin_client_core::{NewRequest, Reference, Store, StoreConfig};
-    use bianmin_domain::{AttrValue, Identity, Role};
+    use automerge::{ActorId, AutoCommit};
+    use bianmin_document::author::{self, Author};
+    use bianmin_document::layout::request as request_doc;
+    use bianmin_document::model::NewRequest;
+    use bianmin_document::{Context, Decoded, Environment, Reference, Residence, check_push};
+    use bianmin_domain::{AttrValue, Identity, ReceiptNo, Role, Timestamp};
 
     const EAST: &str = "370883101201";
 
-    /// A clerk's tablet store, to make real request documents.
-    fn tablet(dir: &std::path::Path) -> Store {
-        let clerk = Identity::new("clerk-east", Role::Clerk, EAST, "tablet-1").unwrap();
-        Store::create(
-            dir.join("tablet.db"),
-            StoreConfig {
-                identity: clerk,
-                device_no: 1,
-                reference: Reference::demo(),
-            },
-        )
-        .unwrap()
+    /// A clerk's device writing real request documents with the document layer (what a
+    /// tablet writes with), one Automerge document per request.
+    struct Clerk {
+        identity: Identity,
+        actor: ActorId,
+        reference: Reference,
+        docs: HashMap<Uuid, AutoCommit>,
     }
 
-    fn file(store: &mut Store) -> Uuid {
-        store
-            .file_request(NewRequest {
+    impl Clerk {
+        fn new() -> Clerk {
+            Clerk {
+                identity: Identity::new("clerk-east", Role::Clerk, EAST, "tablet-1").unwrap(),
+                actor: ActorId::random(),
+                reference: Reference::demo(),
+                docs: HashMap::new(),
+            }
+        }
+
+        fn author(&self) -> Author<'_> {
+            Author {
+                identity: &self.identity,
+                reference: &self.reference,
+                at: Timestamp::now(),
+            }
+        }
+
+        /// Files a request; returns its id and the filing's changes.
+        fn file(&mut self) -> (Uuid, Vec<Vec<u8>>) {
+            let new = NewRequest {
                 item_code: "SOC-CARD".into(),
                 applicant_name: "王秀英".into(),
                 id_number: "11010519491231002X".into(),
@@ -414,35 +453,92 @@ mod tests {
                 materials_received: vec!["ID card".into(), "Recent photo".into()],
                 resident_user: None,
                 submit: true,
-            })
-            .unwrap()
-            .id
+            };
+            let receipt = ReceiptNo::new(EAST, 1, self.docs.len() as u64 + 1);
+            let filed = author::new_request(&self.author(), &new, &receipt).unwrap();
+            let mut am = AutoCommit::new().with_actor(self.actor.clone());
+            request_doc::create(&mut am, &filed).unwrap();
+            self.docs.insert(filed.id, am);
+            (filed.id, self.changes_since(filed.id, &[]))
+        }
+
+        /// Comments on a request; returns the comment's changes.
+        fn comment(&mut self, id: Uuid, text: &str) -> Vec<Vec<u8>> {
+            let heads = self.heads(id);
+            let mut am = self.docs.remove(&id).unwrap();
+            let Decoded::Request(d) = bianmin_document::decode(&am).unwrap() else {
+                panic!("a request");
+            };
+            author::request_comment(&self.author(), &d, &mut am, text).unwrap();
+            self.docs.insert(id, am);
+            self.changes_since(id, &heads)
+        }
+
+        fn heads(&mut self, id: Uuid) -> Vec<[u8; 32]> {
+            self.docs
+                .get_mut(&id)
+                .unwrap()
+                .get_heads()
+                .iter()
+                .map(|h| h.0)
+                .collect()
+        }
+
+        fn changes_since(&mut self, id: Uuid, heads: &[[u8; 32]]) -> Vec<Vec<u8>> {
+            let have: Vec<automerge::ChangeHash> =
+                heads.iter().map(|h| automerge::ChangeHash(*h)).collect();
+            let am = self.docs.get_mut(&id).unwrap();
+            am.get_changes(&have)
+                .iter()
+                .map(|c| c.raw_bytes().to_vec())
+                .collect()
+        }
+    }
+
+    /// A hub that knows no resident, receipt or blob (these tests are about storing).
+    struct Nothing;
+
+    impl Environment for Nothing {
+        fn residence(&self, _: &str) -> Residence {
+            Residence::NotResident
+        }
+        fn receipt_taken(&self, _: &str, _: Uuid) -> bool {
+            false
+        }
+        fn blob_hidden(&self, _: &str, _: &Identity) -> bool {
+            false
+        }
     }
 
     /// Checks `changes` of `id` against what `docs` holds and, if accepted, queues them as
     /// sent from `village` (a bad village code makes the group commit fail in storage).
     fn push(
         docs: &Documents,
-        store: &Store,
+        clerk: &Clerk,
         id: Uuid,
         changes: &[Vec<u8>],
         village: &str,
         round: &mut Durability,
     ) -> Result<(), AppError> {
         let taken = docs.take(id)?;
+        let ctx = Context {
+            sender: &clerk.identity,
+            device_no: Some(1),
+            reference: &clerk.reference,
+            now: Timestamp::now(),
+            env: &Nothing,
+        };
         let accepted = check_push(
             taken.current(),
             id,
             changes,
-            store.identity(),
-            &store.actor_hex(),
-            store.reference(),
-            &|_| None,
+            &clerk.actor.to_hex_string(),
+            &ctx,
         )
         .expect("accepted");
         let doc = accepted.doc.expect("new changes");
         let meta = doc.meta();
-        let index = doc.index(&store.reference().calendar);
+        let index = doc.index(&clerk.reference.calendar);
         taken.accept(
             doc,
             Queued {
@@ -473,19 +569,16 @@ mod tests {
     fn later_pushes_build_on_queued_ones_and_a_failed_group_loses_them_all() {
         let dir = tempfile::tempdir().unwrap();
         let (storage, docs) = documents(dir.path());
-        let mut store = tablet(dir.path());
-        let id = file(&mut store);
-        let filed = store.changes_since(id, &[]).unwrap();
-        let heads = store.heads(id).unwrap().unwrap();
-        store.comment(id, "called the applicant").unwrap();
-        let comment = store.changes_since(id, &heads).unwrap();
+        let mut clerk = Clerk::new();
+        let (id, filed) = clerk.file();
+        let comment = clerk.comment(id, "called the applicant");
 
         // Round 1 queues the filing (with a village code storage will refuse); round 2 queues
         // the comment on top of it before anything is written.
         let mut round1 = Durability::default();
-        push(&docs, &store, id, &filed, "not-a-village", &mut round1).unwrap();
+        push(&docs, &clerk, id, &filed, "not-a-village", &mut round1).unwrap();
         let mut round2 = Durability::default();
-        push(&docs, &store, id, &comment, EAST, &mut round2).unwrap();
+        push(&docs, &clerk, id, &comment, EAST, &mut round2).unwrap();
         assert_eq!(storage.counts().unwrap(), (0, 0), "nothing written yet");
 
         let e = docs.wait(round1).unwrap_err();
@@ -504,37 +597,34 @@ mod tests {
 
         // The device repeats both rounds: stored, and the hub's copy holds both.
         let mut again = Durability::default();
-        push(&docs, &store, id, &filed, EAST, &mut again).unwrap();
-        push(&docs, &store, id, &comment, EAST, &mut again).unwrap();
+        push(&docs, &clerk, id, &filed, EAST, &mut again).unwrap();
+        push(&docs, &clerk, id, &comment, EAST, &mut again).unwrap();
         docs.wait(again).unwrap();
         assert_eq!(storage.counts().unwrap(), (1, 2));
-        let stored = HubDocument::load(&storage.document(id).unwrap().unwrap().bytes).unwrap();
+        let stored = Document::load(&storage.document(id).unwrap().unwrap().bytes).unwrap();
         let mut taken = docs.take(id).unwrap();
         let mut cached = taken.current_mut().unwrap().clone();
         drop(taken);
         assert_eq!(stored.clone().heads(), cached.heads());
-        assert_eq!(cached.heads(), store.heads(id).unwrap().unwrap());
+        assert_eq!(cached.heads(), clerk.heads(id));
     }
 
     #[test]
     fn concurrent_rounds_are_stored_before_they_answer() {
         let dir = tempfile::tempdir().unwrap();
         let (storage, docs) = documents(dir.path());
-        let mut store = tablet(dir.path());
+        let mut clerk = Clerk::new();
         // 12 documents, each filed and commented: 24 pushes from 6 threads, two documents per
         // thread and every document's comment pushed by another thread than its filing.
         /// A document, its filing's changes and its comment's.
         type Work = (Uuid, Vec<Vec<u8>>, Vec<Vec<u8>>);
         let work: Vec<Work> = (0..12)
             .map(|_| {
-                let id = file(&mut store);
-                let filed = store.changes_since(id, &[]).unwrap();
-                let heads = store.heads(id).unwrap().unwrap();
-                store.comment(id, "documents checked").unwrap();
-                (id, filed, store.changes_since(id, &heads).unwrap())
+                let (id, filed) = clerk.file();
+                (id, filed, clerk.comment(id, "documents checked"))
             })
             .collect();
-        let store = Mutex::new(store);
+        let store = Mutex::new(clerk);
         std::thread::scope(|s| {
             for t in 0..6 {
                 let (docs, storage, work, store) = (&docs, &storage, &work, &store);
@@ -566,11 +656,11 @@ mod tests {
             }
         });
         assert_eq!(storage.counts().unwrap(), (12, 24));
-        let store = store.into_inner().unwrap();
+        let mut clerk = store.into_inner().unwrap();
         for (id, ..) in &work {
             let mut stored =
-                HubDocument::load(&storage.document(*id).unwrap().unwrap().bytes).unwrap();
-            assert_eq!(stored.heads(), store.heads(*id).unwrap().unwrap());
+                Document::load(&storage.document(*id).unwrap().unwrap().bytes).unwrap();
+            assert_eq!(stored.heads(), clerk.heads(*id));
         }
     }
 }

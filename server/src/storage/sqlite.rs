@@ -17,14 +17,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use bianmin_client_core::hub::{DocIndex, NO_DUE_DATE, list_sqlite_index};
-use bianmin_client_core::protocol::ReferenceData;
-use bianmin_client_core::{
-    AgendaRow, DocKind, Listing, Page, RequestFilter, RequestRow, RequestSort,
-};
+use bianmin_document::DocIndex;
+use bianmin_document::DocKind;
+use bianmin_document::index::NO_DUE as NO_DUE_DATE;
+use bianmin_document::model::{AgendaRow, Listing, Page, RequestFilter, RequestRow, RequestSort};
 use bianmin_domain::{
     Catalog, Directory, Rating, Role, Stage, Status, Timestamp, WorkingCalendar, YearCalendar,
 };
+use bianmin_protocol::ReferenceData;
 use chrono::NaiveDate;
 use rusqlite::config::DbConfig;
 use rusqlite::types::{Type, ValueRef};
@@ -201,6 +201,11 @@ const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL,
         seen_at    INTEGER NOT NULL
     ) STRICT, WITHOUT ROWID;
+    "#,
+    // 6: look-up by receipt number, for the check that no two requests share one. Not UNIQUE:
+    // hubs from before the check may hold forged copies, which must stay readable.
+    r#"
+    CREATE INDEX request_index_receipt ON request_index (receipt_no);
     "#,
 ];
 
@@ -1214,18 +1219,18 @@ impl Storage for SqliteStorage {
         calendar: &WorkingCalendar,
     ) -> Result<Listing<RequestRow>> {
         let conn = self.reader()?;
-        list_sqlite_index(
+        bianmin_document::sqlite::list_requests(
             &conn,
             "request_index",
-            index_scope(scope),
             filter,
             sort,
             page,
             today,
             calendar,
+            Some(index_scope(scope)),
         )
         .map_err(|e| match e {
-            bianmin_client_core::Error::Invalid { field, rule } => {
+            bianmin_document::Error::Invalid { field, rule } => {
                 StorageError::Invalid(format!("{field}: {rule}"))
             }
             other => backend(other),
@@ -1361,6 +1366,20 @@ impl Storage for SqliteStorage {
         ids.iter()
             .map(|id| Uuid::parse_str(id).map_err(backend))
             .collect()
+    }
+
+    fn request_by_receipt(&self, receipt_no: &str) -> Result<Option<Uuid>> {
+        let conn = self.reader()?;
+        let id: Option<String> = conn
+            .query_row(
+                "SELECT id FROM request_index WHERE receipt_no = ?1 ORDER BY filed_at LIMIT 1",
+                params![receipt_no],
+                |r| r.get(0),
+            )
+            .optional()
+            .db()?;
+        id.map(|id| Uuid::parse_str(&id).map_err(backend))
+            .transpose()
     }
 
     fn blob_references(&self, sha256: &str) -> Result<Vec<BlobReference>> {

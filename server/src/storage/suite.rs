@@ -9,10 +9,11 @@
 
 use std::collections::BTreeSet;
 
-use bianmin_client_core::hub::{Decision, DocIndex, RequestIndex};
-use bianmin_client_core::{
-    AgendaRow, DocKind, Page, RequestFilter, RequestRow, RequestSort, UrgencyFilter,
+use bianmin_document::DocKind;
+use bianmin_document::model::{
+    AgendaRow, Page, RequestFilter, RequestRow, RequestSort, UrgencyFilter,
 };
+use bianmin_document::{Decision, DocIndex, RequestIndex};
 use bianmin_domain::{
     AttachmentRef, MediaType, Rating, Role, Stage, Stamp, Status, Timestamp, WorkingCalendar,
     YearCalendar, demo,

@@ -9,6 +9,10 @@
 //! - [`session`]: sessions (in memory), sign-in throttling, the [`session::Signed`] extractor.
 //! - [`csrf`]: the token every form carries and the [`csrf::SignedForm`] extractor that checks
 //!   it on every POST.
+//! - `token`: random tokens and their comparison (session ids, CSRF tokens), which `session`
+//!   and `csrf` both use; `csrf` depends on `session`, never the other way.
+//! - `page_error`: [`PageError`], a failure answered as an error page in the request's
+//!   language, which every handler returns as its `Err`.
 //! - `sign_in`: the sign-in and sign-out pages. `queue`: the work queue. `request_page`: a
 //!   request's page and its actions. `agenda`: agenda items and the township review.
 //! - `dashboard`: the dashboard page and its CSV and XLSX exports ([`super::dashboard`]).
@@ -18,7 +22,9 @@
 
 pub mod csrf;
 mod labels;
+mod page_error;
 pub mod session;
+mod token;
 
 mod admin;
 mod agenda;
@@ -31,11 +37,12 @@ use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use bianmin_domain::Role;
 use maud::{Markup, html};
 
+pub(crate) use page_error::{OrPage, PageError};
 pub use session::{Console, ConsoleConfig};
 
 use super::i18n::{Lang, PageLang, tr};
@@ -82,10 +89,11 @@ pub(crate) async fn lang_of(parts: &mut Parts) -> PageLang {
     }
 }
 
-/// How a console user's action on a document ended.
+/// How a console user's action on a document ended, unless it failed otherwise (then
+/// [`store_action`] answers with its error page).
 pub(crate) enum Acted {
-    /// Stored, or failed otherwise: answer with this (a redirect to the page, an error page).
-    Answer(Response),
+    /// Stored: answer with this (a redirect to the page).
+    Stored(Response),
     /// Not stored for a reason the user can fix: show the form again with this status and
     /// message.
     Refused(StatusCode, String),
@@ -99,15 +107,15 @@ pub(crate) async fn store_action(
     state: &crate::AppState,
     user: &crate::storage::UserRecord,
     id: uuid::Uuid,
-    built: Result<bianmin_client_core::Authoring, String>,
+    built: Result<bianmin_document::Authoring, String>,
     visible: impl FnOnce(&crate::engine::Engine, &crate::storage::UserRecord) -> Result<(), AppError>
     + Send
     + 'static,
     done: String,
-) -> Acted {
+) -> Result<Acted, PageError> {
     let authoring = match built {
         Ok(a) => a,
-        Err(message) => return Acted::Refused(StatusCode::UNPROCESSABLE_ENTITY, message),
+        Err(message) => return Ok(Acted::Refused(StatusCode::UNPROCESSABLE_ENTITY, message)),
     };
     let engine = state.engine.clone();
     let user = user.clone();
@@ -117,9 +125,7 @@ pub(crate) async fn store_action(
     })
     .await;
     match stored {
-        Ok(()) => Acted::Answer(axum::response::IntoResponse::into_response(
-            axum::response::Redirect::to(&done),
-        )),
+        Ok(()) => Ok(Acted::Stored(Redirect::to(&done).into_response())),
         Err(e)
             if matches!(
                 e.status,
@@ -127,12 +133,12 @@ pub(crate) async fn store_action(
             ) =>
         {
             let l = lang.lang;
-            Acted::Refused(
+            Ok(Acted::Refused(
                 e.status,
                 format!("{}{}", tr(l, "未保存：", "Not stored: "), e.message),
-            )
+            ))
         }
-        Err(e) => Acted::Answer(fail(lang.clone(), e)),
+        Err(e) => Err(PageError::new(lang, e)),
     }
 }
 
@@ -143,38 +149,6 @@ pub(crate) async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(AppError::internal)?
-}
-
-/// An error as a console page in the request's language. Messages from the engine name rules
-/// and fields, never personal data.
-pub(crate) fn fail(lang: PageLang, e: AppError) -> Response {
-    let l = lang.lang;
-    let message = match e.status {
-        StatusCode::NOT_FOUND => tr(
-            l,
-            "没有找到：它不存在，或不在您的辖区内。",
-            "Not found: it does not exist or is not in your area.",
-        )
-        .to_string(),
-        StatusCode::FORBIDDEN => format!(
-            "{} {}",
-            tr(l, "您无权这样做。", "You may not do this."),
-            e.message
-        ),
-        StatusCode::SERVICE_UNAVAILABLE => format!(
-            "{} {}",
-            tr(l, "中心平台暂不可用。", "The hub cannot serve this yet."),
-            e.message
-        ),
-        StatusCode::INTERNAL_SERVER_ERROR => tr(
-            l,
-            "中心平台未能完成请求，未保存任何内容，请重试。",
-            "The hub failed to complete the request; nothing was stored; try again.",
-        )
-        .to_string(),
-        _ => e.message,
-    };
-    layout::error_page(e.status, lang, &message)
 }
 
 /// What the console's pages add to the shell's style: full-width fields in cards (a tablet's
@@ -325,7 +299,7 @@ pub(crate) fn received_by_entry(
     let Some(record) = storage.document(doc_id)? else {
         return Ok(Default::default());
     };
-    let Ok(mut doc) = bianmin_client_core::hub::HubDocument::load(&record.bytes) else {
+    let Ok(mut doc) = bianmin_document::Document::load(&record.bytes) else {
         return Ok(Default::default());
     };
     let carriers = doc.log_carriers();

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Extension, Router};
-use bianmin_client_core::protocol::ReferenceData;
+use bianmin_protocol::ReferenceData;
 
 use self::limiter::{Limiter, LimiterConfig};
 use super::i18n::{Lang, tr};

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use bianmin_client_core::{AgendaDetail, Authoring};
+use bianmin_document::Authoring;
+use bianmin_document::model::AgendaDetail;
 use bianmin_domain::{
     AgendaAction, AgendaOp, EventId, Notice, ReviewKind, Stage, authorize_agenda,
 };
@@ -22,7 +23,8 @@ use super::csrf::{self, Fields, SignedForm};
 use super::request_page::received;
 use super::session::{ConsoleReference, Signed};
 use super::{
-    Acted, Names, blocking, console_page, fail, labels, parse_id, received_by_entry, store_action,
+    Acted, Names, OrPage, PageError, blocking, console_page, labels, parse_id, received_by_entry,
+    store_action,
 };
 use crate::AppState;
 use crate::engine::console_identity;
@@ -52,7 +54,7 @@ pub(crate) async fn list(
     signed: Signed,
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
-) -> Response {
+) -> Result<Response, PageError> {
     let l = lang.lang;
     let stage = q
         .stage
@@ -68,10 +70,7 @@ pub(crate) async fn list(
         Ok((reference, rows))
     })
     .await;
-    let (reference, rows) = match loaded {
-        Ok(x) => x,
-        Err(e) => return fail(lang, e),
-    };
+    let (reference, rows) = loaded.or_page(&lang)?;
     let villages = reference.villages_in(&signed.user.area);
     let rows: Vec<_> = rows
         .into_iter()
@@ -133,7 +132,7 @@ pub(crate) async fn list(
             }
         }
     };
-    console_page(
+    Ok(console_page(
         lang,
         StatusCode::OK,
         &signed,
@@ -143,7 +142,7 @@ pub(crate) async fn list(
             "Agenda items (four discussions, two opens)",
         ),
         body,
-    )
+    ))
 }
 
 struct Loaded {
@@ -182,38 +181,34 @@ pub(crate) async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<ShowQuery>,
-) -> Response {
-    let Some(id) = parse_id(&id) else {
-        return fail(lang, AppError::new(StatusCode::NOT_FOUND, "not_found", ""));
-    };
+) -> Result<Response, PageError> {
+    let id = parse_id(&id).ok_or_else(|| PageError::not_found(&lang))?;
     let user = signed.user.clone();
     let st = state.clone();
-    match blocking(move || load(&st, &user, id)).await {
-        Ok(loaded) => render(
-            lang,
-            StatusCode::OK,
-            &signed,
-            &loaded,
-            q.done.as_deref(),
-            None,
-        ),
-        Err(e) => fail(lang, e),
-    }
+    let loaded = blocking(move || load(&st, &user, id))
+        .await
+        .or_page(&lang)?;
+    Ok(render(
+        lang,
+        StatusCode::OK,
+        &signed,
+        &loaded,
+        q.done.as_deref(),
+        None,
+    ))
 }
 
 /// `GET /console/agenda/{id}/{action}`: back to the item's page.
 pub(crate) async fn back_to_page(
     lang: PageLang,
     Path((id, _)): Path<(String, String)>,
-) -> Response {
-    match parse_id(&id) {
-        Some(id) => Redirect::to(&format!(
-            "/console/agenda/{id}?lang={}",
-            if lang.lang == Lang::En { "en" } else { "zh" }
-        ))
-        .into_response(),
-        None => fail(lang, AppError::new(StatusCode::NOT_FOUND, "not_found", "")),
-    }
+) -> Result<Response, PageError> {
+    let id = parse_id(&id).ok_or_else(|| PageError::not_found(&lang))?;
+    Ok(Redirect::to(&format!(
+        "/console/agenda/{id}?lang={}",
+        if lang.lang == Lang::En { "en" } else { "zh" }
+    ))
+    .into_response())
 }
 
 fn build(l: Lang, action: &str, f: &Fields) -> Option<Result<Authoring, String>> {
@@ -282,27 +277,17 @@ pub(crate) async fn act(
     State(state): State<AppState>,
     Path((id, action)): Path<(String, String)>,
     form: SignedForm,
-) -> Response {
+) -> Result<Response, PageError> {
     let l = lang.lang;
     let SignedForm { signed, fields } = form;
-    let not_found = || {
-        fail(
-            lang.clone(),
-            AppError::new(StatusCode::NOT_FOUND, "not_found", ""),
-        )
-    };
-    let Some(id) = parse_id(&id) else {
-        return not_found();
-    };
-    let Some(built) = build(l, &action, &fields) else {
-        return not_found();
-    };
+    let id = parse_id(&id).ok_or_else(|| PageError::not_found(&lang))?;
+    let built = build(l, &action, &fields).ok_or_else(|| PageError::not_found(&lang))?;
     let visible =
         move |e: &crate::engine::Engine, u: &UserRecord| e.console_agenda(u, id).map(drop);
     let done = format!("/console/agenda/{id}?done={action}");
     let (status, error) =
-        match store_action(&lang, &state, &signed.user, id, built, visible, done).await {
-            Acted::Answer(response) => return response,
+        match store_action(&lang, &state, &signed.user, id, built, visible, done).await? {
+            Acted::Stored(response) => return Ok(response),
             Acted::Refused(status, message) => (status, message),
         };
     let typed = Typed {
@@ -312,10 +297,10 @@ pub(crate) async fn act(
     };
     let user = signed.user.clone();
     let st = state.clone();
-    match blocking(move || load(&st, &user, id)).await {
-        Ok(loaded) => render(lang, status, &signed, &loaded, None, Some(&typed)),
-        Err(e) => fail(lang, e),
-    }
+    let loaded = blocking(move || load(&st, &user, id))
+        .await
+        .or_page(&lang)?;
+    Ok(render(lang, status, &signed, &loaded, None, Some(&typed)))
 }
 
 fn notice(l: Lang, n: &Notice) -> Markup {
@@ -333,6 +318,53 @@ fn may(user: &UserRecord, village: &str, action: &AgendaAction) -> bool {
     authorize_agenda(&console_identity(user), village, AgendaOp::Append(action)).is_ok()
 }
 
+/// What the parts of an agenda item's page read.
+#[derive(Clone, Copy)]
+struct View<'a> {
+    l: Lang,
+    loaded: &'a Loaded,
+    d: &'a AgendaDetail,
+    /// The session's CSRF token, for the forms.
+    token: &'a str,
+    /// The form refused last, drawn again.
+    typed: Option<&'a Typed>,
+}
+
+impl View<'_> {
+    /// What was typed into `field` of the refused form `form` (empty for the other forms).
+    fn typed_value(&self, form: &str, field: &str) -> String {
+        self.typed
+            .filter(|t| t.form == form)
+            .map(|t| t.fields.text(field))
+            .unwrap_or_default()
+    }
+
+    /// Who did something, in which role, on which device, when.
+    fn who(&self, by: &bianmin_domain::Stamp) -> String {
+        let (l, names) = (self.l, &self.loaded.names);
+        format!(
+            "{} ({}) · {} · {}",
+            names.user(&by.user),
+            labels::role(l, by.role),
+            names.device(l, &by.device),
+            labels::time(by.at)
+        )
+    }
+}
+
+fn done_message(l: Lang, done: &str) -> Option<&'static str> {
+    Some(match done {
+        "review" => tr(
+            l,
+            "乡镇意见已记录，村里的平板下次同步时会收到。",
+            "The township's review is recorded; the village tablet receives it on its next sync.",
+        ),
+        "settle" => tr(l, "冲突已处理。", "The conflict is settled."),
+        "comment" => tr(l, "意见已添加。", "Comment added."),
+        _ => return None,
+    })
+}
+
 fn render(
     lang: PageLang,
     status: StatusCode,
@@ -343,9 +375,6 @@ fn render(
 ) -> Response {
     let l = lang.lang;
     let d = &loaded.detail;
-    let names = &loaded.names;
-    let id = d.id;
-    let token = &signed.csrf;
     let can_review = may(
         &signed.user,
         &d.village,
@@ -363,58 +392,80 @@ fn render(
                 note: String::new(),
             },
         );
-    let typed_value = |form: &str, field: &str| {
-        typed
-            .filter(|t| t.form == form)
-            .map(|t| t.fields.text(field))
-            .unwrap_or_default()
-    };
-    let chosen_review = typed
-        .filter(|t| t.form == "review")
-        .and_then(|t| t.fields.get("review").map(str::to_string))
-        .unwrap_or_else(|| "reviewed".to_string());
-    let done_msg = done.and_then(|x| match x {
-        "review" => Some(tr(
-            l,
-            "乡镇意见已记录，村里的平板下次同步时会收到。",
-            "The township's review is recorded; the village tablet receives it on its next sync.",
-        )),
-        "settle" => Some(tr(l, "冲突已处理。", "The conflict is settled.")),
-        "comment" => Some(tr(l, "意见已添加。", "Comment added.")),
-        _ => None,
-    });
-    let who = |by: &bianmin_domain::Stamp| {
-        format!(
-            "{} ({}) · {} · {}",
-            names.user(&by.user),
-            labels::role(l, by.role),
-            names.device(l, &by.device),
-            labels::time(by.at)
-        )
+    let view = View {
+        l,
+        loaded,
+        d,
+        token: &signed.csrf,
+        typed,
     };
     let body = html! {
-        p { a href="/console/agenda" { (tr(l, "← 返回议题列表", "← Back to agenda items")) } }
-        @if let Some(m) = done_msg { p.notice role="status" { (m) } }
-        @if let Some(t) = typed { p.error role="alert" { (t.error) } }
+        (page_notices(l, done, typed))
         div.cols {
-            section.card {
-                h2 { (tr(l, "议题", "Item")) }
-                dl {
-                    dt { (tr(l, "村（社区）", "Village")) } dd { (loaded.reference.village_name(l, &d.village)) }
-                    dt { (tr(l, "类别", "Category")) } dd { (d.category) }
-                    dt { (tr(l, "当前阶段", "Stage")) } dd {
-                        strong { (labels::stage(l, d.stage)) }
-                        @if d.conflict.is_some() { " " strong.overdue { (tr(l, "⚠ 冲突待处理", "⚠ In conflict")) } }
-                    }
-                    dt { (tr(l, "创建", "Opened")) } dd { (who(&d.created)) }
-                }
-            }
-            section.card {
-                h2 { (tr(l, "内容", "Description")) }
-                p style="white-space:pre-wrap" { (d.description) }
-            }
+            (item_card(view))
+            (description_card(view))
         }
 
+        (meetings_section(view))
+
+        (public_notices_section(view))
+
+        @if let Some(conflict) = &d.conflict {
+            (conflict_section(view, conflict, can_settle))
+        }
+
+        (review_section(view, can_review))
+
+        (history_section(view))
+
+        (comments_section(view))
+    };
+    console_page(lang, status, signed, &d.title, body)
+}
+
+/// The link back to the list, and how the last action ended (done, or refused and why).
+fn page_notices(l: Lang, done: Option<&str>, typed: Option<&Typed>) -> Markup {
+    html! {
+        p { a href="/console/agenda" { (tr(l, "← 返回议题列表", "← Back to agenda items")) } }
+        @if let Some(m) = done.and_then(|x| done_message(l, x)) { p.notice role="status" { (m) } }
+        @if let Some(t) = typed { p.error role="alert" { (t.error) } }
+    }
+}
+
+/// The item: village, category, stage, who opened it.
+fn item_card(view: View<'_>) -> Markup {
+    let View { l, loaded, d, .. } = view;
+    html! {
+        section.card {
+            h2 { (tr(l, "议题", "Item")) }
+            dl {
+                dt { (tr(l, "村（社区）", "Village")) } dd { (loaded.reference.village_name(l, &d.village)) }
+                dt { (tr(l, "类别", "Category")) } dd { (d.category) }
+                dt { (tr(l, "当前阶段", "Stage")) } dd {
+                    strong { (labels::stage(l, d.stage)) }
+                    @if d.conflict.is_some() { " " strong.overdue { (tr(l, "⚠ 冲突待处理", "⚠ In conflict")) } }
+                }
+                dt { (tr(l, "创建", "Opened")) } dd { (view.who(&d.created)) }
+            }
+        }
+    }
+}
+
+/// What the item proposes.
+fn description_card(view: View<'_>) -> Markup {
+    let View { l, d, .. } = view;
+    html! {
+        section.card {
+            h2 { (tr(l, "内容", "Description")) }
+            p style="white-space:pre-wrap" { (d.description) }
+        }
+    }
+}
+
+/// The meetings: attendance, votes, result, minutes.
+fn meetings_section(view: View<'_>) -> Markup {
+    let View { l, d, .. } = view;
+    html! {
         section {
             h2 { (tr(l, "会议", "Meetings")) }
             @let meetings: Vec<_> = d.history.iter().filter_map(|h| match &h.action {
@@ -462,7 +513,13 @@ fn render(
                 }
             }
         }
+    }
+}
 
+/// The notices posted and the objections raised.
+fn public_notices_section(view: View<'_>) -> Markup {
+    let View { l, d, .. } = view;
+    html! {
         section {
             h2 { (tr(l, "公开", "Public notices")) }
             @let any = d.history.iter().any(|h| matches!(h.action,
@@ -487,53 +544,71 @@ fn render(
             }
             @if !any { p { (tr(l, "尚未公开。", "Nothing posted yet.")) } }
         }
+    }
+}
 
-        @if let Some(conflict) = &d.conflict {
-            section.card.conflict {
-                h2 { (tr(l, "冲突：离线时记录了互相矛盾的内容", "Conflict: records made offline disagree")) }
-                div.cols {
-                    @for tip in conflict {
-                        @if let Some(h) = d.history.iter().find(|h| &h.id == tip) {
-                            div.card {
-                                h3 { (labels::agenda_action(l, &h.action)) }
-                                @if let AgendaAction::Meeting(m) = &h.action {
-                                    p { (labels::body(l, m.body)) " · " (m.held_on.format("%Y-%m-%d")) " · " (m.votes_for) "/" (m.votes_against) "/" (m.abstentions) }
-                                }
-                                p.small { (who(&h.by)) }
-                                p.small { code { (labels::short_id(&tip.to_string())) } }
+/// A conflict, side by side, and the form that settles it.
+fn conflict_section(view: View<'_>, conflict: &[EventId], can_settle: bool) -> Markup {
+    let View { l, d, token, .. } = view;
+    let id = d.id;
+    html! {
+        section.card.conflict {
+            h2 { (tr(l, "冲突：离线时记录了互相矛盾的内容", "Conflict: records made offline disagree")) }
+            div.cols {
+                @for tip in conflict {
+                    @if let Some(h) = d.history.iter().find(|h| &h.id == tip) {
+                        div.card {
+                            h3 { (labels::agenda_action(l, &h.action)) }
+                            @if let AgendaAction::Meeting(m) = &h.action {
+                                p { (labels::body(l, m.body)) " · " (m.held_on.format("%Y-%m-%d")) " · " (m.votes_for) "/" (m.votes_against) "/" (m.abstentions) }
                             }
+                            p.small { (view.who(&h.by)) }
+                            p.small { code { (labels::short_id(&tip.to_string())) } }
                         }
-                    }
-                }
-                @if can_settle {
-                    form.card method="post" action={ "/console/agenda/" (id) "/settle" } {
-                        (csrf::field(token))
-                        fieldset {
-                            legend { (tr(l, "保留哪一条记录", "Keep which record")) }
-                            @for tip in conflict {
-                                @let tip_s = tip.to_string();
-                                div {
-                                    input type="radio" name="keep" id={ "keep-" (tip_s) } value=(tip_s) required
-                                        checked[typed_value("settle", "keep") == tip_s];
-                                    label for={ "keep-" (tip_s) } style="display:inline" { " " (labels::short_id(&tip_s)) }
-                                }
-                            }
-                        }
-                        label for="settle-note" { (tr(l, "理由（必填）", "Reason (required)")) }
-                        textarea #settle-note name="note" rows="3" required { (typed_value("settle", "note")) }
-                        p { button type="submit" { (tr(l, "处理冲突", "Settle")) } }
                     }
                 }
             }
+            @if can_settle {
+                form.card method="post" action={ "/console/agenda/" (id) "/settle" } {
+                    (csrf::field(token))
+                    fieldset {
+                        legend { (tr(l, "保留哪一条记录", "Keep which record")) }
+                        @for tip in conflict {
+                            @let tip_s = tip.to_string();
+                            div {
+                                input type="radio" name="keep" id={ "keep-" (tip_s) } value=(tip_s) required
+                                    checked[view.typed_value("settle", "keep") == tip_s];
+                                label for={ "keep-" (tip_s) } style="display:inline" { " " (labels::short_id(&tip_s)) }
+                            }
+                        }
+                    }
+                    label for="settle-note" { (tr(l, "理由（必填）", "Reason (required)")) }
+                    textarea #settle-note name="note" rows="3" required { (view.typed_value("settle", "note")) }
+                    p { button type="submit" { (tr(l, "处理冲突", "Settle")) } }
+                }
+            }
         }
+    }
+}
 
+/// The township's reviews, and the form that records one.
+fn review_section(view: View<'_>, can_review: bool) -> Markup {
+    let View {
+        l, d, token, typed, ..
+    } = view;
+    let id = d.id;
+    let chosen_review = typed
+        .filter(|t| t.form == "review")
+        .and_then(|t| t.fields.get("review").map(str::to_string))
+        .unwrap_or_else(|| "reviewed".to_string());
+    html! {
         section {
             h2 { (tr(l, "乡镇审核", "Township review")) }
             @for h in &d.history {
                 @if let AgendaAction::TownshipReview { review, comment } = &h.action {
                     div.card {
                         p { strong { (labels::review_kind(l, *review)) } " · " (comment) }
-                        p.small { (who(&h.by)) }
+                        p.small { (view.who(&h.by)) }
                     }
                 }
             }
@@ -547,12 +622,19 @@ fn render(
                         }
                     }
                     label for="review-comment" { (tr(l, "乡镇意见（必填）", "The township's words (required)")) }
-                    textarea #review-comment name="comment" rows="3" required { (typed_value("review", "comment")) }
+                    textarea #review-comment name="comment" rows="3" required { (view.typed_value("review", "comment")) }
                     p { button type="submit" { (tr(l, "提交乡镇意见", "Record the review")) } }
                 }
             }
         }
+    }
+}
 
+/// Every record: who, the role, the device, the device's time, when the hub received it.
+fn history_section(view: View<'_>) -> Markup {
+    let View { l, loaded, d, .. } = view;
+    let names = &loaded.names;
+    html! {
         section {
             h2 { (tr(l, "全部记录", "History")) }
             div style="overflow-x:auto" {
@@ -583,23 +665,35 @@ fn render(
                 }
             }
         }
+    }
+}
 
+/// The comments, and the form that adds one.
+fn comments_section(view: View<'_>) -> Markup {
+    let View {
+        l,
+        loaded,
+        d,
+        token,
+        ..
+    } = view;
+    let id = d.id;
+    html! {
         section {
             h2 { (tr(l, "意见", "Comments")) }
             @if d.comments.is_empty() { p { (tr(l, "暂无意见。", "No comments yet.")) } }
             @for c in &d.comments {
                 div.card.comment {
-                    p.small { (who(&c.by)) " · " (tr(l, "平台接收：", "received: ")) (received(l, loaded.received.get(&c.id))) }
+                    p.small { (view.who(&c.by)) " · " (tr(l, "平台接收：", "received: ")) (received(l, loaded.received.get(&c.id))) }
                     p { (c.text) }
                 }
             }
             form.card method="post" action={ "/console/agenda/" (id) "/comment" } {
                 (csrf::field(token))
                 label for="comment-text" { (tr(l, "添加意见", "Add a comment")) }
-                textarea #comment-text name="text" rows="3" required { (typed_value("comment", "text")) }
+                textarea #comment-text name="text" rows="3" required { (view.typed_value("comment", "text")) }
                 p { button type="submit" { (tr(l, "添加意见", "Comment")) } }
             }
         }
-    };
-    console_page(lang, status, signed, &d.title, body)
+    }
 }

@@ -8,30 +8,14 @@ use axum::extract::{Form, FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
-use rand::RngCore;
 
 use super::session::Signed;
+use super::token::matches;
 use crate::AppState;
 use crate::web::i18n::tr;
 
 /// The name of the hidden field.
 pub const FIELD: &str = "csrf";
-
-/// 128 random bits, hex.
-pub(crate) fn random_hex() -> String {
-    let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
-}
-
-/// Compares two tokens in time independent of where they differ.
-pub(crate) fn matches(expected: &str, given: &str) -> bool {
-    let (a, b) = (expected.as_bytes(), given.as_bytes());
-    if a.len() != b.len() || a.is_empty() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
 
 /// The hidden field carrying `token`.
 pub(crate) fn field(token: &str) -> Markup {
@@ -136,19 +120,4 @@ async fn multipart_fields(req: Request, state: &AppState) -> Option<Fields> {
         fields.push((name, String::from_utf8_lossy(&bytes).into_owned()));
     }
     Some(Fields(fields))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_compare_exactly() {
-        let t = random_hex();
-        assert_eq!(t.len(), 32);
-        assert!(matches(&t, &t.clone()));
-        assert!(!matches(&t, &random_hex()));
-        assert!(!matches(&t, &t[..31]));
-        assert!(!matches("", ""), "an empty token never matches");
-    }
 }

@@ -11,7 +11,7 @@ use bianmin_domain::{Role, Timestamp};
 use maud::html;
 
 use super::session::{ConsoleReference, Signed};
-use super::{blocking, console_page, fail};
+use super::{OrPage, PageError, blocking, console_page};
 use crate::AppState;
 use crate::error::AppError;
 use crate::web::dashboard::{self, Summary};
@@ -63,12 +63,9 @@ pub(crate) async fn page(
     lang: PageLang,
     signed: Signed,
     State(state): State<AppState>,
-) -> Response {
+) -> Result<Response, PageError> {
     let l = lang.lang;
-    let (summary, reference) = match load(&state, &signed).await {
-        Ok(x) => x,
-        Err(e) => return fail(lang, e),
-    };
+    let (summary, reference) = load(&state, &signed).await.or_page(&lang)?;
     let area = area_name(l, &reference, signed.user.role, &signed.user.area);
     let body = html! {
         p {
@@ -88,13 +85,13 @@ pub(crate) async fn page(
         }
         (dashboard::section(&summary, l))
     };
-    console_page(
+    Ok(console_page(
         lang,
         StatusCode::OK,
         &signed,
         tr(l, "统计分析", "Dashboard"),
         body,
-    )
+    ))
 }
 
 /// An export as an attachment named `bianmin-dashboard-AREA-DATE.EXT` (ASCII only).
@@ -112,16 +109,18 @@ fn attachment(content_type: &'static str, area: &str, ext: &str, bytes: Vec<u8>)
 }
 
 /// `GET /console/dashboard.csv`.
-pub(crate) async fn csv(lang: PageLang, signed: Signed, State(state): State<AppState>) -> Response {
-    match load(&state, &signed).await {
-        Ok((summary, _)) => attachment(
-            "text/csv; charset=utf-8",
-            &signed.user.area,
-            "csv",
-            dashboard::csv(&summary, lang.lang).into_bytes(),
-        ),
-        Err(e) => fail(lang, e),
-    }
+pub(crate) async fn csv(
+    lang: PageLang,
+    signed: Signed,
+    State(state): State<AppState>,
+) -> Result<Response, PageError> {
+    let (summary, _) = load(&state, &signed).await.or_page(&lang)?;
+    Ok(attachment(
+        "text/csv; charset=utf-8",
+        &signed.user.area,
+        "csv",
+        dashboard::csv(&summary, lang.lang).into_bytes(),
+    ))
 }
 
 /// `GET /console/dashboard.xlsx`.
@@ -129,19 +128,16 @@ pub(crate) async fn xlsx(
     lang: PageLang,
     signed: Signed,
     State(state): State<AppState>,
-) -> Response {
-    let summary = match load(&state, &signed).await {
-        Ok((summary, _)) => summary,
-        Err(e) => return fail(lang, e),
-    };
+) -> Result<Response, PageError> {
+    let (summary, _) = load(&state, &signed).await.or_page(&lang)?;
     let l = lang.lang;
-    match blocking(move || dashboard::xlsx(&summary, l).map_err(AppError::internal)).await {
-        Ok(bytes) => attachment(
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            &signed.user.area,
-            "xlsx",
-            bytes,
-        ),
-        Err(e) => fail(lang, e),
-    }
+    let bytes = blocking(move || dashboard::xlsx(&summary, l).map_err(AppError::internal))
+        .await
+        .or_page(&lang)?;
+    Ok(attachment(
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        &signed.user.area,
+        "xlsx",
+        bytes,
+    ))
 }

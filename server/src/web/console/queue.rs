@@ -6,15 +6,17 @@
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use bianmin_client_core::{Page, RequestFilter, RequestSort, UrgencyFilter};
+use bianmin_document::model::{
+    Listing, Page, RequestFilter, RequestRow, RequestSort, UrgencyFilter,
+};
 use bianmin_domain::{Clock, Role, Status, Timestamp};
-use maud::html;
+use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::session::Signed;
-use super::{blocking, console_page, encode_query_value, fail, labels};
+use super::session::{ConsoleReference, Signed};
+use super::{OrPage, PageError, blocking, console_page, encode_query_value, labels};
 use crate::AppState;
-use crate::web::i18n::{PageLang, tr};
+use crate::web::i18n::{Lang, PageLang, tr};
 
 /// Rows per page unless asked otherwise.
 const PAGE_SIZE: u32 = 50;
@@ -138,7 +140,7 @@ pub(crate) async fn queue(
     signed: Signed,
     State(state): State<AppState>,
     Query(q): Query<QueueQuery>,
-) -> Response {
+) -> Result<Response, PageError> {
     let l = lang.lang;
     let chosen = Chosen::from_query(&q, signed.user.role);
     let engine = state.engine.clone();
@@ -156,16 +158,26 @@ pub(crate) async fn queue(
         Ok((reference, listing))
     })
     .await;
-    let (reference, listing) = match loaded {
-        Ok(x) => x,
-        Err(e) => return fail(lang, e),
-    };
-    let today = Timestamp::now().china_date();
-    let villages = reference.villages_in(&signed.user.area);
-    let items = &reference.data.catalog.items;
-    let first = chosen.offset + 1;
-    let last = chosen.offset + listing.rows.len() as u32;
+    let (reference, listing) = loaded.or_page(&lang)?;
     let body = html! {
+        (filter_form(l, &chosen, &reference, &signed.user.area))
+        (rows_table(l, &chosen, &reference, &listing))
+        (page_links(l, &chosen, listing.has_more))
+    };
+    Ok(console_page(
+        lang,
+        StatusCode::OK,
+        &signed,
+        tr(l, "待办办件", "Work queue"),
+        body,
+    ))
+}
+
+/// The filter form: village (of the user's area), service item, status, conflict, urgency.
+fn filter_form(l: Lang, chosen: &Chosen, reference: &ConsoleReference, area: &str) -> Markup {
+    let villages = reference.villages_in(area);
+    let items = &reference.data.catalog.items;
+    html! {
         form.card.filters method="get" action="/console/requests" {
             div.cols {
                 div {
@@ -223,6 +235,21 @@ pub(crate) async fn queue(
             }
             p { button type="submit" { (tr(l, "筛选", "Filter")) } }
         }
+    }
+}
+
+/// The rows of this page, nearest deadline first, overdue and due-soon ones marked (or why
+/// there are none).
+fn rows_table(
+    l: Lang,
+    chosen: &Chosen,
+    reference: &ConsoleReference,
+    listing: &Listing<RequestRow>,
+) -> Markup {
+    let today = Timestamp::now().china_date();
+    let first = chosen.offset + 1;
+    let last = chosen.offset + listing.rows.len() as u32;
+    html! {
         @if listing.rows.is_empty() {
             p.notice role="status" {
                 @if chosen.offset > 0 {
@@ -275,23 +302,22 @@ pub(crate) async fn queue(
                 }
             }
         }
+    }
+}
+
+/// The links to the previous and the next page.
+fn page_links(l: Lang, chosen: &Chosen, has_more: bool) -> Markup {
+    html! {
         nav.pages aria-label=(tr(l, "翻页", "Pages")) {
             @if chosen.offset > 0 {
                 a href=(chosen.link(chosen.offset.saturating_sub(chosen.limit))) { (tr(l, "← 上一页", "← Previous")) }
                 " "
             }
-            @if listing.has_more {
+            @if has_more {
                 a href=(chosen.link(chosen.offset + chosen.limit)) { (tr(l, "下一页 →", "Next →")) }
             }
         }
-    };
-    console_page(
-        lang,
-        StatusCode::OK,
-        &signed,
-        tr(l, "待办办件", "Work queue"),
-        body,
-    )
+    }
 }
 
 fn tr_name<'a>(l: crate::web::i18n::Lang, zh: &'a str, en: &'a str) -> &'a str {

@@ -17,9 +17,10 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use bianmin_client_core::{Authoring, RequestDetail};
+use bianmin_document::Authoring;
+use bianmin_document::model::{ConflictView, RequestDetail};
 use bianmin_domain::{
-    Action, AttrValue, Clock, EventId, RequestOp, RequestScope, Status, Timestamp,
+    Action, AttrValue, Clock, EventId, RequestOp, RequestScope, ServiceItem, Status, Timestamp,
     authorize_request,
 };
 use maud::{Markup, html};
@@ -29,7 +30,8 @@ use uuid::Uuid;
 use super::csrf::{self, Fields, SignedForm};
 use super::session::{ConsoleReference, Signed};
 use super::{
-    Acted, Names, blocking, console_page, fail, labels, parse_id, received_by_entry, store_action,
+    Acted, Names, OrPage, PageError, blocking, console_page, labels, parse_id, received_by_entry,
+    store_action,
 };
 use crate::AppState;
 use crate::engine::{RequestPage, console_identity};
@@ -105,23 +107,21 @@ pub(crate) async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<ShowQuery>,
-) -> Response {
-    let Some(id) = parse_id(&id) else {
-        return fail(lang, AppError::new(StatusCode::NOT_FOUND, "not_found", ""));
-    };
+) -> Result<Response, PageError> {
+    let id = parse_id(&id).ok_or_else(|| PageError::not_found(&lang))?;
     let user = signed.user.clone();
     let st = state.clone();
-    match blocking(move || load(&st, &user, id)).await {
-        Ok(loaded) => render(
-            lang,
-            StatusCode::OK,
-            &signed,
-            &loaded,
-            q.done.as_deref(),
-            None,
-        ),
-        Err(e) => fail(lang, e),
-    }
+    let loaded = blocking(move || load(&st, &user, id))
+        .await
+        .or_page(&lang)?;
+    Ok(render(
+        lang,
+        StatusCode::OK,
+        &signed,
+        &loaded,
+        q.done.as_deref(),
+        None,
+    ))
 }
 
 /// `GET /console/requests/{id}/attachments/{sha256}`: an attachment's bytes, if the request is
@@ -132,11 +132,9 @@ pub(crate) async fn attachment(
     signed: Signed,
     State(state): State<AppState>,
     Path((id, sha256)): Path<(String, String)>,
-) -> Response {
+) -> Result<Response, PageError> {
     let not_found = || AppError::new(StatusCode::NOT_FOUND, "not_found", "");
-    let Some(id) = parse_id(&id) else {
-        return fail(lang, not_found());
-    };
+    let id = parse_id(&id).ok_or_else(|| PageError::not_found(&lang))?;
     let user = signed.user.clone();
     let found = blocking(move || {
         let page = state.engine.console_request(&user, id)?;
@@ -153,18 +151,15 @@ pub(crate) async fn attachment(
         };
         Ok((blob.ok_or_else(not_found)?, media_type))
     })
-    .await;
-    match found {
-        Ok((blob, media_type)) => {
-            let mut res = crate::blob_api::serve_blob(blob, media_type.as_str(), None);
-            res.headers_mut().insert(
-                axum::http::header::CONTENT_DISPOSITION,
-                axum::http::HeaderValue::from_static("inline"),
-            );
-            res
-        }
-        Err(e) => fail(lang, e),
-    }
+    .await
+    .or_page(&lang)?;
+    let (blob, media_type) = found;
+    let mut res = crate::blob_api::serve_blob(blob, media_type.as_str(), None);
+    res.headers_mut().insert(
+        axum::http::header::CONTENT_DISPOSITION,
+        axum::http::HeaderValue::from_static("inline"),
+    );
+    Ok(res)
 }
 
 /// `GET /console/requests/{id}/{action}` (a reload or language switch after a refused form):
@@ -172,15 +167,13 @@ pub(crate) async fn attachment(
 pub(crate) async fn back_to_page(
     lang: PageLang,
     Path((id, _)): Path<(String, String)>,
-) -> Response {
-    match parse_id(&id) {
-        Some(id) => Redirect::to(&format!(
-            "/console/requests/{id}?lang={}",
-            if lang.lang == Lang::En { "en" } else { "zh" }
-        ))
-        .into_response(),
-        None => fail(lang, AppError::new(StatusCode::NOT_FOUND, "not_found", "")),
-    }
+) -> Result<Response, PageError> {
+    let id = parse_id(&id).ok_or_else(|| PageError::not_found(&lang))?;
+    Ok(Redirect::to(&format!(
+        "/console/requests/{id}?lang={}",
+        if lang.lang == Lang::En { "en" } else { "zh" }
+    ))
+    .into_response())
 }
 
 /// The action a posted form asks for, or why it cannot be sent as it is.
@@ -273,39 +266,30 @@ pub(crate) async fn act(
     State(state): State<AppState>,
     Path((id, action)): Path<(String, String)>,
     form: SignedForm,
-) -> Response {
+) -> Result<Response, PageError> {
     let l = lang.lang;
     let SignedForm { signed, fields } = form;
-    let not_found = || {
-        fail(
-            lang.clone(),
-            AppError::new(StatusCode::NOT_FOUND, "not_found", ""),
-        )
-    };
-    let Some(id) = parse_id(&id) else {
-        return not_found();
-    };
-    let Some(built) = build(l, &action, &fields) else {
-        return not_found();
-    };
+    let id = parse_id(&id).ok_or_else(|| PageError::not_found(&lang))?;
+    let built = build(l, &action, &fields).ok_or_else(|| PageError::not_found(&lang))?;
     let visible =
         move |e: &crate::engine::Engine, u: &UserRecord| e.console_request(u, id).map(drop);
     let done = format!("/console/requests/{id}?done={action}");
-    let outcome = match store_action(&lang, &state, &signed.user, id, built, visible, done).await {
-        Acted::Answer(response) => return response,
-        Acted::Refused(status, message) => (status, message),
-    };
+    let (status, error) =
+        match store_action(&lang, &state, &signed.user, id, built, visible, done).await? {
+            Acted::Stored(response) => return Ok(response),
+            Acted::Refused(status, message) => (status, message),
+        };
     let typed = Typed {
         form: action,
-        error: outcome.1,
+        error,
         fields,
     };
     let user = signed.user.clone();
     let st = state.clone();
-    match blocking(move || load(&st, &user, id)).await {
-        Ok(loaded) => render(lang, outcome.0, &signed, &loaded, None, Some(&typed)),
-        Err(e) => fail(lang, e),
-    }
+    let loaded = blocking(move || load(&st, &user, id))
+        .await
+        .or_page(&lang)?;
+    Ok(render(lang, status, &signed, &loaded, None, Some(&typed)))
 }
 
 /// When the hub received an entry (server time), or a dash while its change is not on disk.
@@ -379,30 +363,38 @@ fn error_for(typed: Option<&Typed>, form: &str) -> Markup {
     }
 }
 
-fn render(
-    lang: PageLang,
-    status: StatusCode,
-    signed: &Signed,
-    loaded: &Loaded,
-    done: Option<&str>,
-    typed: Option<&Typed>,
-) -> Response {
-    let l = lang.lang;
-    let d = &loaded.page.detail;
-    let r = &loaded.reference;
-    let item = r.data.catalog.item(&d.item_code);
-    let materials: Vec<String> = item.map(|i| i.materials.clone()).unwrap_or_default();
-    let not_received: Vec<&String> = materials
-        .iter()
-        .filter(|m| !d.materials_received.contains(*m))
-        .collect();
-    let extra_received: Vec<&String> = d
-        .materials_received
-        .iter()
-        .filter(|m| !materials.contains(m))
-        .collect();
-    let user = &signed.user;
-    let id = d.id;
+/// What the parts of a request's page read.
+#[derive(Clone, Copy)]
+struct View<'a> {
+    l: Lang,
+    loaded: &'a Loaded,
+    d: &'a RequestDetail,
+    /// The request's service item in the loaded catalog.
+    item: Option<&'a ServiceItem>,
+    /// The materials the item asks for.
+    materials: &'a [String],
+    /// The session's CSRF token, for the forms.
+    token: &'a str,
+    /// The form refused last, drawn again.
+    typed: Option<&'a Typed>,
+}
+
+impl View<'_> {
+    /// What was typed into `field` of the refused form `form` (empty for the other forms).
+    fn typed_value(&self, form: &str, field: &str) -> String {
+        self.typed.map(|t| t.value(form, field)).unwrap_or_default()
+    }
+}
+
+/// What the signed-in user may do to the request now.
+struct Allowed {
+    decide: bool,
+    can_return: bool,
+    can_settle: bool,
+    can_comment: bool,
+}
+
+fn allowed(user: &UserRecord, d: &RequestDetail) -> Allowed {
     let decide = d.status == Status::Forwarded
         && d.conflict.is_none()
         && may(
@@ -441,23 +433,69 @@ fn render(
             ),
         );
     let can_comment = may(user, d, RequestOp::Comment);
-    let typed_value =
-        |form: &str, field: &str| typed.map(|t| t.value(form, field)).unwrap_or_default();
-    let ticked: Option<Vec<String>> = typed
-        .filter(|t| t.form == "return")
-        .map(|t| t.fields.all("missing"));
-    let kept: Option<String> = typed
-        .filter(|t| t.form == "settle")
-        .and_then(|t| t.fields.get("keep").map(str::to_string));
-    let token = &signed.csrf;
-    let history_by_id: HashMap<EventId, usize> = d
-        .history
-        .iter()
-        .enumerate()
-        .map(|(i, h)| (h.id, i))
-        .collect();
+    Allowed {
+        decide,
+        can_return,
+        can_settle,
+        can_comment,
+    }
+}
 
+fn render(
+    lang: PageLang,
+    status: StatusCode,
+    signed: &Signed,
+    loaded: &Loaded,
+    done: Option<&str>,
+    typed: Option<&Typed>,
+) -> Response {
+    let l = lang.lang;
+    let d = &loaded.page.detail;
+    let item = loaded.reference.data.catalog.item(&d.item_code);
+    let materials: Vec<String> = item.map(|i| i.materials.clone()).unwrap_or_default();
+    let view = View {
+        l,
+        loaded,
+        d,
+        item,
+        materials: &materials,
+        token: &signed.csrf,
+        typed,
+    };
+    let allowed = allowed(&signed.user, d);
     let body = html! {
+        (page_notices(l, done, typed))
+        div.cols {
+            (request_card(view))
+            (applicant_card(view))
+            (materials_card(view))
+        }
+
+        @if let Some(conflict) = &d.conflict {
+            (conflict_section(view, conflict, allowed.can_settle))
+        }
+
+        @if allowed.decide || allowed.can_return {
+            (decide_section(view, allowed.decide, allowed.can_return))
+        }
+
+        (history_section(view))
+
+        (comments_section(view, allowed.can_comment))
+
+        @if !d.edits.is_empty() {
+            (edits_section(view))
+        }
+
+        (audit_section(view))
+    };
+    let title = format!("{} {}", tr(l, "办件", "Request"), d.receipt_no.as_str());
+    console_page(lang, status, signed, &title, body)
+}
+
+/// The link back to the queue, and how the last action ended (done, or refused and why).
+fn page_notices(l: Lang, done: Option<&str>, typed: Option<&Typed>) -> Markup {
+    html! {
         p { a href="/console/requests" { (tr(l, "← 返回待办", "← Back to the queue")) } }
         @if let Some(msg) = done.and_then(|x| done_message(l, x)) {
             p.notice role="status" { (msg) }
@@ -465,181 +503,259 @@ fn render(
         @if let Some(t) = typed {
             p.error role="alert" { (t.error) }
         }
-        div.cols {
-            section.card {
-                h2 { (tr(l, "办件", "Request")) }
-                dl {
-                    dt { (tr(l, "受理编号", "Receipt no.")) } dd { (d.receipt_no.as_str()) }
-                    dt { (tr(l, "服务事项", "Service item")) } dd { (r.item_name(l, &d.item_code)) " (" (d.item_code) ")" }
-                    dt { (tr(l, "村（社区）", "Village")) } dd { (r.village_name(l, &d.village)) " · " (d.grid) }
-                    dt { (tr(l, "状态", "Status")) } dd {
-                        strong { (labels::status(l, d.status)) }
-                        @if d.conflict.is_some() { " " strong.overdue { (tr(l, "⚠ 冲突待处理", "⚠ In conflict")) } }
-                    }
-                    dt { (tr(l, "承诺时限", "Deadline")) } dd { (clock(l, &d.clock, d.urgency)) }
-                    dt { (tr(l, "提交", "Filed")) } dd {
-                        (labels::time(d.created.at)) " · " (loaded.names.user(&d.created.user)) " · " (loaded.names.device(l, &d.created.device))
-                    }
-                    @if let Some(rating) = d.rating {
-                        dt { (tr(l, "评价", "Rating")) } dd {
-                            (labels::rating(l, rating))
-                            @if d.follow_up { " · " strong.overdue { (tr(l, "需回访", "Follow-up needed")) } }
-                        }
-                    }
+    }
+}
+
+/// The request: receipt number, service item, village, status, deadline, who filed it.
+fn request_card(view: View<'_>) -> Markup {
+    let View { l, d, loaded, .. } = view;
+    let r = &loaded.reference;
+    html! {
+        section.card {
+            h2 { (tr(l, "办件", "Request")) }
+            dl {
+                dt { (tr(l, "受理编号", "Receipt no.")) } dd { (d.receipt_no.as_str()) }
+                dt { (tr(l, "服务事项", "Service item")) } dd { (r.item_name(l, &d.item_code)) " (" (d.item_code) ")" }
+                dt { (tr(l, "村（社区）", "Village")) } dd { (r.village_name(l, &d.village)) " · " (d.grid) }
+                dt { (tr(l, "状态", "Status")) } dd {
+                    strong { (labels::status(l, d.status)) }
+                    @if d.conflict.is_some() { " " strong.overdue { (tr(l, "⚠ 冲突待处理", "⚠ In conflict")) } }
                 }
-            }
-            section.card {
-                h2 { (tr(l, "申请人", "Applicant")) }
-                dl {
-                    dt { (tr(l, "姓名", "Name")) } dd { (d.applicant.name) }
-                    dt { (tr(l, "身份证号", "ID number")) } dd { (labels::masked_id(&d.applicant.id_number)) }
-                    dt { (tr(l, "电话", "Phone")) } dd { (labels::masked_phone(&d.applicant.phone)) }
+                dt { (tr(l, "承诺时限", "Deadline")) } dd { (clock(l, &d.clock, d.urgency)) }
+                dt { (tr(l, "提交", "Filed")) } dd {
+                    (labels::time(d.created.at)) " · " (loaded.names.user(&d.created.user)) " · " (loaded.names.device(l, &d.created.device))
                 }
-                h2 { (tr(l, "申请信息", "Attributes")) }
-                @if d.attributes.is_empty() { p { "—" } }
-                @else {
-                    dl {
-                        @for (code, value) in &d.attributes {
-                            @let name = item.and_then(|i| i.attribute(code)).map(|a| a.name_en.clone()).unwrap_or_else(|| code.to_string());
-                            dt { (name) } dd { (attr_value(value)) }
-                        }
+                @if let Some(rating) = d.rating {
+                    dt { (tr(l, "评价", "Rating")) } dd {
+                        (labels::rating(l, rating))
+                        @if d.follow_up { " · " strong.overdue { (tr(l, "需回访", "Follow-up needed")) } }
                     }
-                }
-            }
-            section.card {
-                h2 { (tr(l, "材料", "Materials")) }
-                ul.materials {
-                    @for m in &materials {
-                        @if d.materials_received.contains(m) {
-                            li { "✓ " (m) " — " (tr(l, "已收", "received")) }
-                        } @else {
-                            li.overdue { "✗ " (m) " — " (tr(l, "未收", "missing")) }
-                        }
-                    }
-                    @for m in &extra_received { li { "✓ " (m) } }
-                }
-                h3 { (tr(l, "附件", "Attachments")) }
-                @if d.attachments.is_empty() { p.small { (tr(l, "无附件。", "No attachments.")) } }
-                @else {
-                    ul.attachments {
-                        @for a in &d.attachments {
-                            li {
-                                @if loaded.held.contains(&a.sha256) {
-                                    a href={ "/console/requests/" (id) "/attachments/" (a.sha256) } target="_blank" rel="noopener" { (a.material) }
-                                } @else {
-                                    (a.material)
-                                }
-                                " · " (a.media_type.as_str()) " · " (size_label(a.size))
-                                " · "
-                                @if loaded.held.contains(&a.sha256) {
-                                    (tr(l, "已上传", "on the hub"))
-                                } @else {
-                                    span.small { (tr(l, "尚未上传到乡镇", "not uploaded to the hub yet")) }
-                                }
-                            }
-                        }
-                    }
-                }
-                @if !d.missing_materials.is_empty() {
-                    p { strong { (tr(l, "已告知补正：", "Asked for: ")) } (d.missing_materials.join(tr(l, "、", ", "))) }
-                }
-                @if !d.field_conflicts.is_empty() {
-                    p.error { (tr(l, "以下字段在两台设备上同时修改，已保留其中一个值，请核对：", "Edited on two devices at once (one value was kept, check it): ")) (d.field_conflicts.join(", ")) }
                 }
             }
         }
+    }
+}
 
-        @if let Some(conflict) = &d.conflict {
-            section.card.conflict {
-                h2 { (tr(l, "冲突：离线时作出了不同的决定", "Conflict: different decisions were made offline")) }
-                p { (tr(l, "下面并排列出各方的决定，请选择保留哪一方并写明理由。", "Each side's decision is shown below; choose the one to keep and give the reason.")) }
-                div.cols {
-                    @for (tip, leads_to) in &conflict.branches {
-                        div.card {
-                            h3 { (tr(l, "结果：", "Leads to: ")) (labels::status(l, *leads_to)) }
-                            @if let Some(h) = history_by_id.get(tip).map(|&i| &d.history[i]) {
-                                p { strong { (labels::action(l, &h.action)) } " " (labels::action_detail(l, &h.action)) }
-                                p { (loaded.names.user(&h.by.user)) " (" (labels::role(l, h.by.role)) ") · " (loaded.names.device(l, &h.by.device)) }
-                                p { (tr(l, "设备时间：", "Device time: ")) (labels::time(h.by.at)) }
+/// The applicant (ID number and phone masked) and the form's values.
+fn applicant_card(view: View<'_>) -> Markup {
+    let View { l, d, item, .. } = view;
+    html! {
+        section.card {
+            h2 { (tr(l, "申请人", "Applicant")) }
+            dl {
+                dt { (tr(l, "姓名", "Name")) } dd { (d.applicant.name) }
+                dt { (tr(l, "身份证号", "ID number")) } dd { (labels::masked_id(&d.applicant.id_number)) }
+                dt { (tr(l, "电话", "Phone")) } dd { (labels::masked_phone(&d.applicant.phone)) }
+            }
+            h2 { (tr(l, "申请信息", "Attributes")) }
+            @if d.attributes.is_empty() { p { "—" } }
+            @else {
+                dl {
+                    @for (code, value) in &d.attributes {
+                        @let name = item.and_then(|i| i.attribute(code)).map(|a| a.name_en.clone()).unwrap_or_else(|| code.to_string());
+                        dt { (name) } dd { (attr_value(value)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The materials received and missing, the attachments, what was asked for.
+fn materials_card(view: View<'_>) -> Markup {
+    let View {
+        l,
+        d,
+        loaded,
+        materials,
+        ..
+    } = view;
+    let id = d.id;
+    let extra_received: Vec<&String> = d
+        .materials_received
+        .iter()
+        .filter(|m| !materials.contains(m))
+        .collect();
+    html! {
+        section.card {
+            h2 { (tr(l, "材料", "Materials")) }
+            ul.materials {
+                @for m in materials {
+                    @if d.materials_received.contains(m) {
+                        li { "✓ " (m) " — " (tr(l, "已收", "received")) }
+                    } @else {
+                        li.overdue { "✗ " (m) " — " (tr(l, "未收", "missing")) }
+                    }
+                }
+                @for m in &extra_received { li { "✓ " (m) } }
+            }
+            h3 { (tr(l, "附件", "Attachments")) }
+            @if d.attachments.is_empty() { p.small { (tr(l, "无附件。", "No attachments.")) } }
+            @else {
+                ul.attachments {
+                    @for a in &d.attachments {
+                        li {
+                            @if loaded.held.contains(&a.sha256) {
+                                a href={ "/console/requests/" (id) "/attachments/" (a.sha256) } target="_blank" rel="noopener" { (a.material) }
+                            } @else {
+                                (a.material)
                             }
-                            p.small { (tr(l, "事件 ", "Event ")) code { (labels::short_id(&tip.to_string())) } }
+                            " · " (a.media_type.as_str()) " · " (size_label(a.size))
+                            " · "
+                            @if loaded.held.contains(&a.sha256) {
+                                (tr(l, "已上传", "on the hub"))
+                            } @else {
+                                span.small { (tr(l, "尚未上传到乡镇", "not uploaded to the hub yet")) }
+                            }
                         }
                     }
                 }
-                @if can_settle {
-                    form.card method="post" action={ "/console/requests/" (id) "/settle" } {
+            }
+            @if !d.missing_materials.is_empty() {
+                p { strong { (tr(l, "已告知补正：", "Asked for: ")) } (d.missing_materials.join(tr(l, "、", ", "))) }
+            }
+            @if !d.field_conflicts.is_empty() {
+                p.error { (tr(l, "以下字段在两台设备上同时修改，已保留其中一个值，请核对：", "Edited on two devices at once (one value was kept, check it): ")) (d.field_conflicts.join(", ")) }
+            }
+        }
+    }
+}
+
+/// A conflict, side by side, and the form that settles it.
+fn conflict_section(view: View<'_>, conflict: &ConflictView, can_settle: bool) -> Markup {
+    let View {
+        l,
+        d,
+        loaded,
+        token,
+        typed,
+        ..
+    } = view;
+    let id = d.id;
+    let kept: Option<String> = typed
+        .filter(|t| t.form == "settle")
+        .and_then(|t| t.fields.get("keep").map(str::to_string));
+    let history_by_id: HashMap<EventId, usize> = d
+        .history
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.id, i))
+        .collect();
+    html! {
+        section.card.conflict {
+            h2 { (tr(l, "冲突：离线时作出了不同的决定", "Conflict: different decisions were made offline")) }
+            p { (tr(l, "下面并排列出各方的决定，请选择保留哪一方并写明理由。", "Each side's decision is shown below; choose the one to keep and give the reason.")) }
+            div.cols {
+                @for (tip, leads_to) in &conflict.branches {
+                    div.card {
+                        h3 { (tr(l, "结果：", "Leads to: ")) (labels::status(l, *leads_to)) }
+                        @if let Some(h) = history_by_id.get(tip).map(|&i| &d.history[i]) {
+                            p { strong { (labels::action(l, &h.action)) } " " (labels::action_detail(l, &h.action)) }
+                            p { (loaded.names.user(&h.by.user)) " (" (labels::role(l, h.by.role)) ") · " (loaded.names.device(l, &h.by.device)) }
+                            p { (tr(l, "设备时间：", "Device time: ")) (labels::time(h.by.at)) }
+                        }
+                        p.small { (tr(l, "事件 ", "Event ")) code { (labels::short_id(&tip.to_string())) } }
+                    }
+                }
+            }
+            @if can_settle {
+                form.card method="post" action={ "/console/requests/" (id) "/settle" } {
+                    (csrf::field(token))
+                    fieldset {
+                        legend { (tr(l, "保留哪一方", "Keep which decision")) }
+                        @for (tip, leads_to) in &conflict.branches {
+                            @let tip_s = tip.to_string();
+                            div {
+                                input type="radio" name="keep" id={ "keep-" (tip_s) } value=(tip_s)
+                                    checked[kept.as_deref() == Some(tip_s.as_str())] required;
+                                label.inline for={ "keep-" (tip_s) } style="display:inline" {
+                                    (labels::status(l, *leads_to)) " (" (labels::short_id(&tip_s)) ")"
+                                }
+                            }
+                        }
+                    }
+                    label for="settle-note" { (tr(l, "理由（必填）", "Reason (required)")) }
+                    textarea #settle-note name="note" rows="3" required { (view.typed_value("settle", "note")) }
+                    (error_for(typed, "settle"))
+                    p { button type="submit" { (tr(l, "处理冲突", "Settle")) } }
+                }
+            }
+        }
+    }
+}
+
+/// The decision forms: approve and reject, return for supplement.
+fn decide_section(view: View<'_>, decide: bool, can_return: bool) -> Markup {
+    let View {
+        l,
+        d,
+        materials,
+        token,
+        typed,
+        ..
+    } = view;
+    let id = d.id;
+    let not_received: Vec<&String> = materials
+        .iter()
+        .filter(|m| !d.materials_received.contains(*m))
+        .collect();
+    let ticked: Option<Vec<String>> = typed
+        .filter(|t| t.form == "return")
+        .map(|t| t.fields.all("missing"));
+    html! {
+        section.actions {
+            h2 { (tr(l, "审核", "Decide")) }
+            div.cols {
+                @if decide {
+                    form.card method="post" action={ "/console/requests/" (id) "/approve" } {
                         (csrf::field(token))
+                        h3 { (tr(l, "审核通过", "Approve")) }
+                        label for="approve-note" { (tr(l, "备注（可不填）", "Note (optional)")) }
+                        textarea #approve-note name="note" rows="2" { (view.typed_value("approve", "note")) }
+                        (error_for(typed, "approve"))
+                        p { button type="submit" { (tr(l, "审核通过", "Approve")) } }
+                    }
+                    form.card method="post" action={ "/console/requests/" (id) "/reject" } {
+                        (csrf::field(token))
+                        h3 { (tr(l, "不予批准", "Reject")) }
+                        label for="reject-reason" { (tr(l, "理由（必填）", "Reason (required)")) }
+                        textarea #reject-reason name="reason" rows="3" required { (view.typed_value("reject", "reason")) }
+                        (error_for(typed, "reject"))
+                        p { button type="submit" { (tr(l, "不予批准", "Reject")) } }
+                    }
+                }
+                @if can_return {
+                    form.card method="post" action={ "/console/requests/" (id) "/return" } {
+                        (csrf::field(token))
+                        h3 { (tr(l, "退回补正", "Return for supplement")) }
                         fieldset {
-                            legend { (tr(l, "保留哪一方", "Keep which decision")) }
-                            @for (tip, leads_to) in &conflict.branches {
-                                @let tip_s = tip.to_string();
+                            legend { (tr(l, "一次性告知所有缺少的材料", "Every missing material, all at once")) }
+                            @for (i, m) in materials.iter().enumerate() {
+                                @let checked = match &ticked {
+                                    Some(t) => t.contains(m),
+                                    None => not_received.contains(&m),
+                                };
                                 div {
-                                    input type="radio" name="keep" id={ "keep-" (tip_s) } value=(tip_s)
-                                        checked[kept.as_deref() == Some(tip_s.as_str())] required;
-                                    label.inline for={ "keep-" (tip_s) } style="display:inline" {
-                                        (labels::status(l, *leads_to)) " (" (labels::short_id(&tip_s)) ")"
-                                    }
+                                    input type="checkbox" name="missing" id={ "missing-" (i) } value=(m) checked[checked];
+                                    label for={ "missing-" (i) } style="display:inline" { " " (m) }
                                 }
                             }
                         }
-                        label for="settle-note" { (tr(l, "理由（必填）", "Reason (required)")) }
-                        textarea #settle-note name="note" rows="3" required { (typed_value("settle", "note")) }
-                        (error_for(typed, "settle"))
-                        p { button type="submit" { (tr(l, "处理冲突", "Settle")) } }
+                        label for="return-note" { (tr(l, "说明（可不填）", "Note (optional)")) }
+                        textarea #return-note name="note" rows="2" { (view.typed_value("return", "note")) }
+                        (error_for(typed, "return"))
+                        p { button type="submit" { (tr(l, "退回补正", "Return")) } }
                     }
                 }
             }
         }
+    }
+}
 
-        @if decide || can_return {
-            section.actions {
-                h2 { (tr(l, "审核", "Decide")) }
-                div.cols {
-                    @if decide {
-                        form.card method="post" action={ "/console/requests/" (id) "/approve" } {
-                            (csrf::field(token))
-                            h3 { (tr(l, "审核通过", "Approve")) }
-                            label for="approve-note" { (tr(l, "备注（可不填）", "Note (optional)")) }
-                            textarea #approve-note name="note" rows="2" { (typed_value("approve", "note")) }
-                            (error_for(typed, "approve"))
-                            p { button type="submit" { (tr(l, "审核通过", "Approve")) } }
-                        }
-                        form.card method="post" action={ "/console/requests/" (id) "/reject" } {
-                            (csrf::field(token))
-                            h3 { (tr(l, "不予批准", "Reject")) }
-                            label for="reject-reason" { (tr(l, "理由（必填）", "Reason (required)")) }
-                            textarea #reject-reason name="reason" rows="3" required { (typed_value("reject", "reason")) }
-                            (error_for(typed, "reject"))
-                            p { button type="submit" { (tr(l, "不予批准", "Reject")) } }
-                        }
-                    }
-                    @if can_return {
-                        form.card method="post" action={ "/console/requests/" (id) "/return" } {
-                            (csrf::field(token))
-                            h3 { (tr(l, "退回补正", "Return for supplement")) }
-                            fieldset {
-                                legend { (tr(l, "一次性告知所有缺少的材料", "Every missing material, all at once")) }
-                                @for (i, m) in materials.iter().enumerate() {
-                                    @let checked = match &ticked {
-                                        Some(t) => t.contains(m),
-                                        None => not_received.contains(&m),
-                                    };
-                                    div {
-                                        input type="checkbox" name="missing" id={ "missing-" (i) } value=(m) checked[checked];
-                                        label for={ "missing-" (i) } style="display:inline" { " " (m) }
-                                    }
-                                }
-                            }
-                            label for="return-note" { (tr(l, "说明（可不填）", "Note (optional)")) }
-                            textarea #return-note name="note" rows="2" { (typed_value("return", "note")) }
-                            (error_for(typed, "return"))
-                            p { button type="submit" { (tr(l, "退回补正", "Return")) } }
-                        }
-                    }
-                }
-            }
-        }
-
+/// Every event: who, the role, the device, the device's time, when the hub received it.
+fn history_section(view: View<'_>) -> Markup {
+    let View { l, d, loaded, .. } = view;
+    html! {
         section {
             h2 { (tr(l, "办理记录", "History")) }
             div style="overflow-x:auto" {
@@ -674,7 +790,21 @@ fn render(
                 }
             }
         }
+    }
+}
 
+/// The comments, and the form that adds one.
+fn comments_section(view: View<'_>, can_comment: bool) -> Markup {
+    let View {
+        l,
+        d,
+        loaded,
+        token,
+        typed,
+        ..
+    } = view;
+    let id = d.id;
+    html! {
         section {
             h2 { (tr(l, "意见", "Comments")) }
             @if d.comments.is_empty() { p { (tr(l, "暂无意见。", "No comments yet.")) } }
@@ -691,39 +821,49 @@ fn render(
                 form.card method="post" action={ "/console/requests/" (id) "/comment" } {
                     (csrf::field(token))
                     label for="comment-text" { (tr(l, "添加意见", "Add a comment")) }
-                    textarea #comment-text name="text" rows="3" required { (typed_value("comment", "text")) }
+                    textarea #comment-text name="text" rows="3" required { (view.typed_value("comment", "text")) }
                     (error_for(typed, "comment"))
                     p { button type="submit" { (tr(l, "添加意见", "Comment")) } }
                 }
             }
         }
+    }
+}
 
-        @if !d.edits.is_empty() {
-            section {
-                h2 { (tr(l, "修改记录", "Field edits")) }
-                div style="overflow-x:auto" {
-                    table {
-                        thead { tr {
-                            th { (tr(l, "字段", "Field")) }
-                            th { (tr(l, "修改人", "Who")) }
-                            th { (tr(l, "设备", "Device")) }
-                            th { (tr(l, "设备时间", "Device time")) }
-                        } }
-                        tbody {
-                            @for e in &d.edits {
-                                tr {
-                                    td { (e.field) }
-                                    td { (loaded.names.user(&e.by.user)) }
-                                    td { (loaded.names.device(l, &e.by.device)) }
-                                    td { (labels::time(e.by.at)) }
-                                }
+/// Who changed which field, on which device.
+fn edits_section(view: View<'_>) -> Markup {
+    let View { l, d, loaded, .. } = view;
+    html! {
+        section {
+            h2 { (tr(l, "修改记录", "Field edits")) }
+            div style="overflow-x:auto" {
+                table {
+                    thead { tr {
+                        th { (tr(l, "字段", "Field")) }
+                        th { (tr(l, "修改人", "Who")) }
+                        th { (tr(l, "设备", "Device")) }
+                        th { (tr(l, "设备时间", "Device time")) }
+                    } }
+                    tbody {
+                        @for e in &d.edits {
+                            tr {
+                                td { (e.field) }
+                                td { (loaded.names.user(&e.by.user)) }
+                                td { (loaded.names.device(l, &e.by.device)) }
+                                td { (labels::time(e.by.at)) }
                             }
                         }
                     }
                 }
             }
         }
+    }
+}
 
+/// What the hub received: each change with its device, user and time of receipt.
+fn audit_section(view: View<'_>) -> Markup {
+    let View { l, loaded, .. } = view;
+    html! {
         section {
             h2 { (tr(l, "中心平台接收记录", "Received by the hub")) }
             p.small { (tr(l,
@@ -752,7 +892,5 @@ fn render(
                 }
             }
         }
-    };
-    let title = format!("{} {}", tr(l, "办件", "Request"), d.receipt_no.as_str());
-    console_page(lang, status, signed, &title, body)
+    }
 }

@@ -21,10 +21,11 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use bianmin_client_core::protocol::ReferenceData;
 use bianmin_domain::{Role, WorkingCalendar};
+use bianmin_protocol::ReferenceData;
 
-use super::csrf;
+use super::PageError;
+use super::token::random_hex;
 use crate::AppState;
 use crate::auth::hash_secret;
 use crate::error::AppError;
@@ -192,12 +193,12 @@ impl Console {
     /// Opens a session for `user_id`; returns its id (for the cookie only). Blocking: stores
     /// the session (and forgets expired ones).
     pub(crate) fn open(&self, user_id: &str) -> Result<String, StorageError> {
-        let id = csrf::random_hex();
+        let id = random_hex();
         let key = hash_secret(&id);
         let now = now_ms();
         let session = Session {
             user_id: user_id.to_string(),
-            csrf: csrf::random_hex(),
+            csrf: random_hex(),
             created: now,
             seen: now,
             stored_seen: now,
@@ -432,11 +433,11 @@ impl FromRequestParts<AppState> for Signed {
             Ok(Ok(None)) => return Err(to_sign_in(parts)),
             Ok(Err(e)) => {
                 let lang = super::lang_of(parts).await;
-                return Err(super::fail(lang, AppError::from(e)));
+                return Err(PageError::new(&lang, e).into_response());
             }
             Err(e) => {
                 let lang = super::lang_of(parts).await;
-                return Err(super::fail(lang, AppError::internal(e)));
+                return Err(PageError::new(&lang, AppError::internal(e)).into_response());
             }
         };
         match user {

@@ -13,7 +13,8 @@ use serde::Deserialize;
 
 use super::csrf::{self, Fields};
 use super::session::{Signed, console_role, cookie, safe_next};
-use super::{blocking, fail};
+use super::token;
+use super::{OrPage, PageError, blocking};
 use crate::AppState;
 use crate::password;
 use crate::web::i18n::{PageLang, tr};
@@ -89,7 +90,7 @@ fn render(lang: PageLang, status: StatusCode, f: FormState<'_>) -> Response {
 fn token_of(headers: &HeaderMap) -> String {
     match cookie(headers, SIGNIN_COOKIE) {
         Some(t) if t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()) => t.to_string(),
-        _ => csrf::random_hex(),
+        _ => token::random_hex(),
     }
 }
 
@@ -128,14 +129,14 @@ pub(crate) async fn submit(
     axum::extract::State(state): axum::extract::State<AppState>,
     headers: HeaderMap,
     form: Result<Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
-) -> Response {
+) -> Result<Response, PageError> {
     let l = lang.lang;
     let fields = Fields(form.map(|Form(f)| f).unwrap_or_default());
     let Some(token) = cookie(&headers, SIGNIN_COOKIE).map(str::to_string) else {
-        return csrf::refused(lang);
+        return Ok(csrf::refused(lang));
     };
-    if !csrf::matches(&token, fields.get(csrf::FIELD).unwrap_or_default()) {
-        return csrf::refused(lang);
+    if !token::matches(&token, fields.get(csrf::FIELD).unwrap_or_default()) {
+        return Ok(csrf::refused(lang));
     }
     let name = fields.text("name").trim().to_string();
     let typed_password = fields.text("password");
@@ -166,7 +167,7 @@ pub(crate) async fn submit(
         .to_string()
     };
     if name.is_empty() || typed_password.is_empty() {
-        return again(
+        return Ok(again(
             StatusCode::UNPROCESSABLE_ENTITY,
             tr(
                 l,
@@ -174,10 +175,10 @@ pub(crate) async fn submit(
                 "Enter your user name and password.",
             )
             .into(),
-        );
+        ));
     }
     if state.console.locked(&name) {
-        return again(StatusCode::TOO_MANY_REQUESTS, locked_message());
+        return Ok(again(StatusCode::TOO_MANY_REQUESTS, locked_message()));
     }
     let storage = state.storage.clone();
     let lookup_name = name.clone();
@@ -198,19 +199,15 @@ pub(crate) async fn submit(
             }
         })
     })
-    .await;
-    let found = match found {
-        Ok(f) => f,
-        Err(e) => return fail(lang, e),
-    };
-    match found {
+    .await
+    .or_page(&lang)?;
+    Ok(match found {
         Some(user) if console_role(user.role) => {
             state.console.succeeded(&name);
             let (console, user_id) = (state.console.clone(), user.id.clone());
-            let id = match blocking(move || Ok(console.open(&user_id)?)).await {
-                Ok(id) => id,
-                Err(e) => return fail(lang, e),
-            };
+            let id = blocking(move || Ok(console.open(&user_id)?))
+                .await
+                .or_page(&lang)?;
             tracing::info!(user = %user.id, "console sign-in");
             let mut response = Redirect::to(&next).into_response();
             let h = response.headers_mut();
@@ -245,7 +242,7 @@ pub(crate) async fn submit(
                 )
             }
         }
-    }
+    })
 }
 
 /// `GET /console/sign-out`: signing out is a form (POST); a link lands on the sign-in page.
@@ -258,15 +255,15 @@ pub(crate) async fn sign_out(
     lang: PageLang,
     axum::extract::State(state): axum::extract::State<AppState>,
     form: csrf::SignedForm,
-) -> Response {
+) -> Result<Response, PageError> {
     let (console, id) = (state.console.clone(), form.signed.session_id.clone());
-    if let Err(e) = blocking(move || Ok(console.close(&id)?)).await {
-        return fail(lang, e);
-    }
+    blocking(move || Ok(console.close(&id)?))
+        .await
+        .or_page(&lang)?;
     tracing::info!(user = %form.signed.user.id, "console sign-out");
     let mut response = Redirect::to("/console/sign-in?signed_out=1").into_response();
     response
         .headers_mut()
         .append(header::SET_COOKIE, state.console.clear_session_cookie());
-    response
+    Ok(response)
 }

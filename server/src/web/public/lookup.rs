@@ -14,7 +14,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::{Extension, Form};
-use bianmin_client_core::RequestDetail;
+use bianmin_document::model::RequestDetail;
 use bianmin_domain::{Action, Clock, ReceiptNo, Status, Urgency};
 use maud::{Markup, html};
 use serde::Deserialize;

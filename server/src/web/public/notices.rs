@@ -14,7 +14,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use bianmin_client_core::AgendaDetail;
+use bianmin_document::model::AgendaDetail;
 use bianmin_domain::{
     AgendaAction, Body, Directory, MeetingResult, Notice, ReviewKind, Stage, Timestamp,
 };

@@ -19,7 +19,7 @@ use crate::error::AppError;
 use crate::storage::{DeviceRecord, UserRecord};
 use crate::web::console::csrf;
 use crate::web::console::session::Signed;
-use crate::web::console::{blocking, console_page, fail, labels};
+use crate::web::console::{OrPage, PageError, blocking, console_page, labels};
 use crate::web::i18n::{Lang, PageLang, tr};
 
 /// How long a code may stay valid, in hours: the choices offered (the first is the default).
@@ -167,12 +167,9 @@ pub(crate) async fn list(
     Admin(signed): Admin,
     State(state): State<AppState>,
     Query(q): Query<DoneQuery>,
-) -> Response {
+) -> Result<Response, PageError> {
     let l = lang.lang;
-    let listed = match load(&state).await {
-        Ok(x) => x,
-        Err(e) => return fail(lang, e),
-    };
+    let listed = load(&state).await.or_page(&lang)?;
     let message = match q.done.as_deref() {
         Some("revoked") => Some(
             tr(
@@ -187,7 +184,15 @@ pub(crate) async fn list(
         }
         _ => None,
     };
-    render(lang, StatusCode::OK, &signed, &listed, message, None, None)
+    Ok(render(
+        lang,
+        StatusCode::OK,
+        &signed,
+        &listed,
+        message,
+        None,
+        None,
+    ))
 }
 
 /// `POST /console/admin/devices/code`: issues a code and shows it once.
@@ -195,7 +200,7 @@ pub(crate) async fn issue_code(
     lang: PageLang,
     State(state): State<AppState>,
     AdminForm { signed, fields }: AdminForm,
-) -> Response {
+) -> Result<Response, PageError> {
     let l = lang.lang;
     let user_id = fields.text("user");
     let hours: u64 = fields
@@ -223,12 +228,9 @@ pub(crate) async fn issue_code(
         }))
     })
     .await;
-    let listed = match load(&state).await {
-        Ok(x) => x,
-        Err(e) => return fail(lang, e),
-    };
-    match issued {
-        Ok(Some(issued)) => {
+    let listed = load(&state).await.or_page(&lang)?;
+    Ok(match issued.or_page(&lang)? {
+        Some(issued) => {
             tracing::info!(admin = %signed.user.id, user = %issued.user.id, hours, "console admin: enrolment code issued");
             render(
                 lang,
@@ -240,7 +242,7 @@ pub(crate) async fn issue_code(
                 None,
             )
         }
-        Ok(None) => render(
+        None => render(
             lang,
             StatusCode::UNPROCESSABLE_ENTITY,
             &signed,
@@ -249,8 +251,7 @@ pub(crate) async fn issue_code(
             None,
             Some(tr(l, "请选择设备的使用者。", "Choose the device's user.")),
         ),
-        Err(e) => fail(lang, e),
-    }
+    })
 }
 
 async fn device(
@@ -276,12 +277,9 @@ pub(crate) async fn confirm_revoke(
     Admin(signed): Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Response {
+) -> Result<Response, PageError> {
     let l = lang.lang;
-    let (d, user) = match device(&state, id).await {
-        Ok(x) => x,
-        Err(e) => return fail(lang, e),
-    };
+    let (d, user) = device(&state, id).await.or_page(&lang)?;
     let body = html! {
         section.card {
             dl {
@@ -308,13 +306,13 @@ pub(crate) async fn confirm_revoke(
             }
         }
     };
-    console_page(
+    Ok(console_page(
         lang,
         StatusCode::OK,
         &signed,
         tr(l, "停用设备", "Revoke a device"),
         body,
-    )
+    ))
 }
 
 /// `POST /console/admin/devices/{id}/revoke`.
@@ -323,18 +321,14 @@ pub(crate) async fn revoke(
     State(state): State<AppState>,
     Path(id): Path<String>,
     AdminForm { signed, .. }: AdminForm,
-) -> Response {
+) -> Result<Response, PageError> {
     let storage = state.storage.clone();
     let device_id = id.clone();
-    let revoked =
+    let newly =
         blocking(move || admin::revoke_device(storage.as_ref(), &device_id).map_err(admin_error))
-            .await;
-    match revoked {
-        Ok(newly) => {
-            tracing::info!(admin = %signed.user.id, device = %id, newly, "console admin: device revoked");
-            let done = if newly { "revoked" } else { "already_revoked" };
-            Redirect::to(&format!("/console/admin/devices?done={done}")).into_response()
-        }
-        Err(e) => fail(lang, e),
-    }
+            .await
+            .or_page(&lang)?;
+    tracing::info!(admin = %signed.user.id, device = %id, newly, "console admin: device revoked");
+    let done = if newly { "revoked" } else { "already_revoked" };
+    Ok(Redirect::to(&format!("/console/admin/devices?done={done}")).into_response())
 }

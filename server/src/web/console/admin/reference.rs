@@ -7,8 +7,8 @@
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use bianmin_client_core::protocol::ReferenceData;
 use bianmin_domain::{Catalog, HandlingLevel, YearCalendar};
+use bianmin_protocol::ReferenceData;
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -18,7 +18,7 @@ use crate::AppState;
 use crate::admin::{self, AdminError};
 use crate::error::AppError;
 use crate::web::console::session::Signed;
-use crate::web::console::{blocking, console_page, csrf, fail};
+use crate::web::console::{OrPage, PageError, blocking, console_page, csrf};
 use crate::web::i18n::{Lang, PageLang, tr};
 
 #[derive(Debug, Default, Deserialize)]
@@ -135,12 +135,9 @@ pub(crate) async fn catalog(
     Admin(signed): Admin,
     State(state): State<AppState>,
     Query(q): Query<DoneQuery>,
-) -> Response {
+) -> Result<Response, PageError> {
     let l = lang.lang;
-    let reference = match load(&state).await {
-        Ok(r) => r,
-        Err(e) => return fail(lang, e),
-    };
+    let reference = load(&state).await.or_page(&lang)?;
     let message = (q.done.as_deref() == Some("loaded")).then(|| {
         tr(
             l,
@@ -149,7 +146,7 @@ pub(crate) async fn catalog(
         )
         .to_string()
     });
-    render_catalog(
+    Ok(render_catalog(
         lang,
         StatusCode::OK,
         &signed,
@@ -157,7 +154,7 @@ pub(crate) async fn catalog(
         message,
         None,
         "",
-    )
+    ))
 }
 
 /// A refused load's message: the rule the JSON broke (names fields and rules, no personal data).
@@ -173,7 +170,7 @@ pub(crate) async fn load_catalog(
     lang: PageLang,
     State(state): State<AppState>,
     AdminForm { signed, fields }: AdminForm,
-) -> Response {
+) -> Result<Response, PageError> {
     let l = lang.lang;
     let json = submitted_json(&fields);
     let refused = if json.trim().is_empty() {
@@ -198,29 +195,28 @@ pub(crate) async fn load_catalog(
             _ => {
                 let storage = state.storage.clone();
                 let text = json.clone();
-                let loaded =
-                    blocking(move || Ok(admin::load_catalog(storage.as_ref(), &text))).await;
+                let loaded = blocking(move || Ok(admin::load_catalog(storage.as_ref(), &text)))
+                    .await
+                    .or_page(&lang)?;
                 match loaded {
-                    Ok(Ok(version)) => {
+                    Ok(version) => {
                         state.console.forget_reference();
                         tracing::info!(admin = %signed.user.id, version, "console admin: catalog loaded");
-                        return Redirect::to("/console/admin/catalog?done=loaded").into_response();
+                        return Ok(
+                            Redirect::to("/console/admin/catalog?done=loaded").into_response()
+                        );
                     }
-                    Ok(Err(e @ AdminError::Invalid(_))) => {
+                    Err(e @ AdminError::Invalid(_)) => {
                         Some(refused_message(l, "目录", "catalog", &e))
                     }
-                    Ok(Err(e)) => return fail(lang, admin_error(e)),
-                    Err(e) => return fail(lang, e),
+                    Err(e) => return Err(PageError::new(&lang, admin_error(e))),
                 }
             }
         }
     };
     tracing::info!(admin = %signed.user.id, "console admin: catalog refused");
-    let reference = match load(&state).await {
-        Ok(r) => r,
-        Err(e) => return fail(lang, e),
-    };
-    render_catalog(
+    let reference = load(&state).await.or_page(&lang)?;
+    Ok(render_catalog(
         lang,
         StatusCode::UNPROCESSABLE_ENTITY,
         &signed,
@@ -228,7 +224,7 @@ pub(crate) async fn load_catalog(
         None,
         refused.as_deref(),
         &json,
-    )
+    ))
 }
 
 fn year_card(l: Lang, cal: &YearCalendar) -> Markup {
@@ -330,12 +326,9 @@ pub(crate) async fn calendar(
     Admin(signed): Admin,
     State(state): State<AppState>,
     Query(q): Query<DoneQuery>,
-) -> Response {
+) -> Result<Response, PageError> {
     let l = lang.lang;
-    let reference = match load(&state).await {
-        Ok(r) => r,
-        Err(e) => return fail(lang, e),
-    };
+    let reference = load(&state).await.or_page(&lang)?;
     let message = match (q.done.as_deref(), q.year) {
         (Some("loaded"), Some(year)) => Some(match l {
             Lang::Zh => format!("{year} 年的日历已加载。中心平台会在几秒内自动重算办理期限。"),
@@ -345,7 +338,7 @@ pub(crate) async fn calendar(
         }),
         _ => None,
     };
-    render_calendar(
+    Ok(render_calendar(
         lang,
         StatusCode::OK,
         &signed,
@@ -353,7 +346,7 @@ pub(crate) async fn calendar(
         message,
         None,
         "",
-    )
+    ))
 }
 
 /// `POST /console/admin/calendar`: loads a year's calendar.
@@ -361,7 +354,7 @@ pub(crate) async fn load_calendar(
     lang: PageLang,
     State(state): State<AppState>,
     AdminForm { signed, fields }: AdminForm,
-) -> Response {
+) -> Result<Response, PageError> {
     let l = lang.lang;
     let json = submitted_json(&fields);
     let refused = if json.trim().is_empty() {
@@ -378,26 +371,25 @@ pub(crate) async fn load_calendar(
             let year = YearCalendar::from_json(&text).map(|c| c.year).ok();
             Ok(admin::load_calendar(storage.as_ref(), &text).map(|v| (v, year)))
         })
-        .await;
+        .await
+        .or_page(&lang)?;
         match loaded {
-            Ok(Ok((version, year))) => {
+            Ok((version, year)) => {
                 state.console.forget_reference();
                 let year = year.unwrap_or_default();
                 tracing::info!(admin = %signed.user.id, version, year, "console admin: calendar loaded");
-                return Redirect::to(&format!("/console/admin/calendar?done=loaded&year={year}"))
-                    .into_response();
+                return Ok(Redirect::to(&format!(
+                    "/console/admin/calendar?done=loaded&year={year}"
+                ))
+                .into_response());
             }
-            Ok(Err(e @ AdminError::Invalid(_))) => refused_message(l, "日历", "calendar", &e),
-            Ok(Err(e)) => return fail(lang, admin_error(e)),
-            Err(e) => return fail(lang, e),
+            Err(e @ AdminError::Invalid(_)) => refused_message(l, "日历", "calendar", &e),
+            Err(e) => return Err(PageError::new(&lang, admin_error(e))),
         }
     };
     tracing::info!(admin = %signed.user.id, "console admin: calendar refused");
-    let reference = match load(&state).await {
-        Ok(r) => r,
-        Err(e) => return fail(lang, e),
-    };
-    render_calendar(
+    let reference = load(&state).await.or_page(&lang)?;
+    Ok(render_calendar(
         lang,
         StatusCode::UNPROCESSABLE_ENTITY,
         &signed,
@@ -405,5 +397,5 @@ pub(crate) async fn load_calendar(
         None,
         Some(&refused),
         &json,
-    )
+    ))
 }

@@ -4,8 +4,8 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use bianmin_client_core::protocol::ReferenceData;
 use bianmin_domain::Role;
+use bianmin_protocol::ReferenceData;
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -17,7 +17,7 @@ use crate::password::{MAX_LENGTH, MIN_LENGTH, PasswordError};
 use crate::storage::{DeviceRecord, StorageError, UserRecord};
 use crate::web::console::csrf;
 use crate::web::console::session::Signed;
-use crate::web::console::{blocking, console_page, fail, labels};
+use crate::web::console::{OrPage, PageError, blocking, console_page, labels};
 use crate::web::i18n::{Lang, PageLang, tr};
 
 /// The roles, in the order the form offers them.
@@ -182,24 +182,21 @@ pub(crate) async fn list(
     Admin(signed): Admin,
     State(state): State<AppState>,
     Query(q): Query<DoneQuery>,
-) -> Response {
+) -> Result<Response, PageError> {
     let l = lang.lang;
-    let listed = match load_list(&state).await {
-        Ok(x) => x,
-        Err(e) => return fail(lang, e),
-    };
+    let listed = load_list(&state).await.or_page(&lang)?;
     let message = match q.done.as_deref() {
         Some("added") => Some(tr(l, "用户已添加。", "The user was added.").to_string()),
         _ => None,
     };
-    render_list(
+    Ok(render_list(
         lang,
         StatusCode::OK,
         &signed,
         &listed,
         message,
         &AddForm::default(),
-    )
+    ))
 }
 
 /// Why a user could not be added, in the page's language.
@@ -241,7 +238,7 @@ pub(crate) async fn add(
     lang: PageLang,
     State(state): State<AppState>,
     AdminForm { signed, fields }: AdminForm,
-) -> Response {
+) -> Result<Response, PageError> {
     let l = lang.lang;
     let mut form = AddForm {
         name: fields.text("name").trim().to_string(),
@@ -285,34 +282,31 @@ pub(crate) async fn add(
                 &area,
             ))
         })
-        .await;
+        .await
+        .or_page(&lang)?;
         match added {
-            Ok(Ok(user)) => {
+            Ok(user) => {
                 tracing::info!(admin = %signed.user.id, user = %user.id, role = %role, "console admin: user added");
-                return Redirect::to("/console/admin/users?done=added").into_response();
+                return Ok(Redirect::to("/console/admin/users?done=added").into_response());
             }
-            Ok(Err(e)) => match add_error(l, &form.name, &e) {
+            Err(e) => match add_error(l, &form.name, &e) {
                 Some(message) => form.error = Some(message),
-                None => return fail(lang, admin_error(e)),
+                None => return Err(PageError::new(&lang, admin_error(e))),
             },
-            Err(e) => return fail(lang, e),
         }
     } else {
         form.error = refused;
     }
     tracing::info!(admin = %signed.user.id, "console admin: adding a user refused");
-    let listed = match load_list(&state).await {
-        Ok(x) => x,
-        Err(e) => return fail(lang, e),
-    };
-    render_list(
+    let listed = load_list(&state).await.or_page(&lang)?;
+    Ok(render_list(
         lang,
         StatusCode::UNPROCESSABLE_ENTITY,
         &signed,
         &listed,
         None,
         &form,
-    )
+    ))
 }
 
 /// An administrative failure as the console's error.
@@ -423,12 +417,9 @@ pub(crate) async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<DoneQuery>,
-) -> Response {
+) -> Result<Response, PageError> {
     let l = lang.lang;
-    let loaded = match load_user(&state, id).await {
-        Ok(x) => x,
-        Err(e) => return fail(lang, e),
-    };
+    let loaded = load_user(&state, id).await.or_page(&lang)?;
     let message = match q.done.as_deref() {
         Some("password_set") => {
             Some(tr(l, "审核台密码已设置。", "The console password is set.").to_string())
@@ -438,7 +429,14 @@ pub(crate) async fn show(
         }
         _ => None,
     };
-    render_user(lang, StatusCode::OK, &signed, &loaded, message, None)
+    Ok(render_user(
+        lang,
+        StatusCode::OK,
+        &signed,
+        &loaded,
+        message,
+        None,
+    ))
 }
 
 /// `GET` on a form's address (a reload): back to the user's page.
@@ -456,7 +454,7 @@ async fn change_password(
     signed: Signed,
     id: String,
     password: Option<String>,
-) -> Response {
+) -> Result<Response, PageError> {
     let storage = state.storage.clone();
     let user_id = id.clone();
     let set = password.is_some();
@@ -470,22 +468,25 @@ async fn change_password(
             password.as_deref(),
         ))
     })
-    .await;
+    .await
+    .or_page(&lang)?;
     match changed {
-        Ok(Ok(user)) => {
+        Ok(user) => {
             tracing::info!(admin = %signed.user.id, user = %user.id, set, "console admin: console password changed");
             let done = if set {
                 "password_set"
             } else {
                 "password_cleared"
             };
-            Redirect::to(&format!("/console/admin/users/{}?done={done}", user.id)).into_response()
+            Ok(
+                Redirect::to(&format!("/console/admin/users/{}?done={done}", user.id))
+                    .into_response(),
+            )
         }
-        Ok(Err(AdminError::Password(PasswordError::Length))) => {
+        Err(AdminError::Password(PasswordError::Length)) => {
             refuse_password(lang.clone(), &state, &signed, id, length_message(lang.lang)).await
         }
-        Ok(Err(e)) => fail(lang, admin_error(e)),
-        Err(e) => fail(lang, e),
+        Err(e) => Err(PageError::new(&lang, admin_error(e))),
     }
 }
 
@@ -502,19 +503,17 @@ async fn refuse_password(
     signed: &Signed,
     id: String,
     message: String,
-) -> Response {
+) -> Result<Response, PageError> {
     tracing::info!(admin = %signed.user.id, "console admin: password refused");
-    match load_user(state, id).await {
-        Ok(loaded) => render_user(
-            lang,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            signed,
-            &loaded,
-            None,
-            Some(&message),
-        ),
-        Err(e) => fail(lang, e),
-    }
+    let loaded = load_user(state, id).await.or_page(&lang)?;
+    Ok(render_user(
+        lang,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        signed,
+        &loaded,
+        None,
+        Some(&message),
+    ))
 }
 
 /// `POST /console/admin/users/{id}/password`: sets the console password.
@@ -523,7 +522,7 @@ pub(crate) async fn set_password(
     State(state): State<AppState>,
     Path(id): Path<String>,
     AdminForm { signed, fields }: AdminForm,
-) -> Response {
+) -> Result<Response, PageError> {
     let l = lang.lang;
     let password = fields.text("password");
     if password != fields.text("again") {
@@ -544,6 +543,6 @@ pub(crate) async fn clear_password(
     State(state): State<AppState>,
     Path(id): Path<String>,
     AdminForm { signed, .. }: AdminForm,
-) -> Response {
+) -> Result<Response, PageError> {
     change_password(lang, state, signed, id, None).await
 }

@@ -26,8 +26,29 @@ use uuid::Uuid;
 
 use super::{DocError, DocKind, append_log, obj_at, opt_str_at, put_header, read_log, str_at};
 
+/// Every key of a request's root map.
+pub const ROOT_KEYS: [&str; 17] = [
+    "schema",
+    "version",
+    "id",
+    "receipt_no",
+    "item_code",
+    "village",
+    "resident_user",
+    "created",
+    "level",
+    "time_limit_days",
+    "fields",
+    "attributes",
+    "materials",
+    "events",
+    "comments",
+    "edits",
+    "attachments",
+];
+
 /// The editable applicant fields, by key.
-pub(crate) const FIELD_KEYS: [&str; 4] = ["name", "id_number", "phone", "grid"];
+pub const FIELD_KEYS: [&str; 4] = ["name", "id_number", "phone", "grid"];
 
 /// A comment on a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,7 +62,7 @@ pub struct Comment {
 }
 
 /// The record of a field edit: who changed which field (the values live in the document).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct EditRecord {
     /// Who, where, when.
     pub by: Stamp,
@@ -51,7 +72,7 @@ pub struct EditRecord {
 
 /// A request document, decoded.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct RequestDoc {
+pub struct RequestDoc {
     pub id: Uuid,
     pub receipt_no: String,
     pub item_code: String,
@@ -80,7 +101,7 @@ pub(crate) struct RequestDoc {
 }
 
 /// Writes a new request document.
-pub(crate) fn create(doc: &mut AutoCommit, r: &RequestDoc) -> Result<(), DocError> {
+pub fn create(doc: &mut AutoCommit, r: &RequestDoc) -> Result<(), DocError> {
     put_header(doc, DocKind::Request)?;
     doc.put(ROOT, "id", r.id.to_string())?;
     doc.put(ROOT, "receipt_no", r.receipt_no.as_str())?;
@@ -145,8 +166,22 @@ fn put_attr(doc: &mut AutoCommit, obj: &ObjId, key: &str, v: &AttrValue) -> Resu
     Ok(())
 }
 
+/// The committed time limit: a whole number of days, stored as an integer (automerge would
+/// round a float, a NaN to 0).
+fn whole_days(doc: &AutoCommit) -> Result<u32, DocError> {
+    let days = match doc.get(ROOT, "time_limit_days")? {
+        Some((Value::Scalar(s), _)) => match s.as_ref() {
+            ScalarValue::Int(n) => u32::try_from(*n).ok(),
+            ScalarValue::Uint(n) => u32::try_from(*n).ok(),
+            _ => None,
+        },
+        _ => None,
+    };
+    days.ok_or_else(|| DocError("time_limit_days missing or not a whole number of days".into()))
+}
+
 /// Reads and checks a request document.
-pub(crate) fn read(doc: &AutoCommit) -> Result<RequestDoc, DocError> {
+pub fn read(doc: &AutoCommit) -> Result<RequestDoc, DocError> {
     if super::kind_of(doc)? != DocKind::Request {
         return Err(DocError("not a request document".into()));
     }
@@ -195,11 +230,7 @@ pub(crate) fn read(doc: &AutoCommit) -> Result<RequestDoc, DocError> {
         resident_user: opt_str_at(doc, &ROOT, "resident_user")?,
         created,
         level: parse_level(&str_at(doc, &ROOT, "level")?)?,
-        time_limit_days: doc
-            .get(ROOT, "time_limit_days")?
-            .and_then(|(v, _)| v.as_i64())
-            .and_then(|n| u32::try_from(n).ok())
-            .ok_or_else(|| DocError("time_limit_days missing".into()))?,
+        time_limit_days: whole_days(doc)?,
         name,
         id_number,
         phone,
@@ -219,18 +250,14 @@ pub(crate) fn read(doc: &AutoCommit) -> Result<RequestDoc, DocError> {
 
 /// A change to one editable part of a request, as written to the document.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Put<'a> {
+pub enum Put<'a> {
     Field(&'static str, &'a str),
     Attribute(&'a str, Option<&'a AttrValue>),
     Material(&'a str, bool),
 }
 
 /// Writes one edit and its record.
-pub(crate) fn put(
-    doc: &mut AutoCommit,
-    put: &Put<'_>,
-    record: &EditRecord,
-) -> Result<(), DocError> {
+pub fn put(doc: &mut AutoCommit, put: &Put<'_>, record: &EditRecord) -> Result<(), DocError> {
     match put {
         Put::Field(key, value) => {
             let fields = obj_at(doc, "fields", ObjType::Map)?;

@@ -1,8 +1,8 @@
 //! Sync benchmarks, run by hand and read by a person (no assertion on time):
 //!
 //! ```text
-//! cargo bench -p bianmin-server --bench sync
-//! BENCH_DOCS=5000 cargo bench -p bianmin-server --bench sync   # a quick check
+//! cargo bench -p bianmin-tests --bench sync
+//! BENCH_DOCS=5000 cargo bench -p bianmin-tests --bench sync   # a quick check
 //! ```
 //!
 //! Every figure is measured against the real hub binary (`bianmin-server serve`, built by
@@ -35,11 +35,9 @@
 //! the hub stores is the same). Each run works on a copy of the cached hub.
 
 use bianmin_client_core::client::{self, SyncOptions, SyncReport};
-use bianmin_client_core::protocol::{
-    B64, PROTOCOL_VERSION, PushDoc, PushResult, SyncRequest, SyncResponse,
-};
 use bianmin_client_core::{NewRequest, Store};
 use bianmin_domain::{Action, AttrValue, Role, Timestamp};
+use bianmin_protocol::{B64, PROTOCOL_VERSION, PushDoc, PushResult, SyncRequest, SyncResponse};
 use bianmin_server::storage::Storage;
 use bianmin_server::storage::sqlite::SqliteStorage;
 use bianmin_server::{AppState, admin, app};
@@ -82,13 +80,35 @@ const VILLAGES: [(&str, &str, &str, usize); 5] = [
     ("370883102202", "clerk-hekou", "Hekou", 355),
 ];
 
+/// The release `bianmin-server` binary beside this bench's executable, built first (a no-op
+/// when up to date).
+fn release_server() -> PathBuf {
+    let exe = std::env::current_exe().expect("bench exe");
+    let target = exe.parent().and_then(Path::parent).expect("target dir");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "bianmin-server",
+            "--bin",
+            "bianmin-server",
+        ])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .status()
+        .expect("cargo build");
+    assert!(status.success(), "building bianmin-server failed");
+    target.join(format!("bianmin-server{}", std::env::consts::EXE_SUFFIX))
+}
+
 fn main() {
     let big_n: usize = env_number("BENCH_DOCS", 100_000);
     let secs: u64 = env_number("BENCH_SECS", 15) as u64;
     let root = bench_dir();
     std::fs::create_dir_all(&root).expect("create the bench-hubs folder");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("Bianmin sync benchmark (server/benches/sync.rs)");
+    println!("Bianmin sync benchmark (tests/benches/sync.rs)");
     println!(
         "profile: {}; {cores} CPUs; load average at start: {}",
         if cfg!(debug_assertions) {
@@ -106,7 +126,7 @@ fn main() {
     // to see what fsync costs).
     let work_root = std::env::var_os("BENCH_WORK_DIR").map_or_else(|| root.clone(), PathBuf::from);
     let work = tempfile::tempdir_in(&work_root).expect("a work folder");
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_bianmin-server"));
+    let bin = release_server();
 
     // (a) on the small hub.
     eprintln!("(a) small hub: {} rounds...", WARMUP_ROUNDS + ROUNDS);
@@ -351,7 +371,7 @@ const COMMITS: usize = 200;
 /// The cost of the hub's serial part alone: commits of one small change to a document, in a
 /// row, on the stopped hub's data (a copy).
 fn writer_commits(hub_dir: &Path) -> Stats {
-    use bianmin_client_core::DocKind;
+    use bianmin_document::DocKind;
     use bianmin_server::storage::Commit;
     let storage = SqliteStorage::open(hub_dir).expect("open the hub");
     let doc_id = Uuid::new_v4();

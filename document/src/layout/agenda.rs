@@ -16,12 +16,17 @@ use uuid::Uuid;
 use super::request::{Comment, EditRecord};
 use super::{DocError, DocKind, append_log, obj_at, put_header, read_log, str_at};
 
+/// Every key of an agenda item's root map.
+pub const ROOT_KEYS: [&str; 9] = [
+    "schema", "version", "id", "village", "created", "fields", "events", "comments", "edits",
+];
+
 /// The editable fields, by key.
-pub(crate) const FIELD_KEYS: [&str; 3] = ["title", "category", "description"];
+pub const FIELD_KEYS: [&str; 3] = ["title", "category", "description"];
 
 /// An agenda document, decoded.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct AgendaDoc {
+pub struct AgendaDoc {
     pub id: Uuid,
     pub village: String,
     pub created: Stamp,
@@ -35,7 +40,7 @@ pub(crate) struct AgendaDoc {
 }
 
 /// Writes a new agenda document.
-pub(crate) fn create(doc: &mut AutoCommit, a: &AgendaDoc) -> Result<(), DocError> {
+pub fn create(doc: &mut AutoCommit, a: &AgendaDoc) -> Result<(), DocError> {
     put_header(doc, DocKind::Agenda)?;
     doc.put(ROOT, "id", a.id.to_string())?;
     doc.put(ROOT, "village", a.village.as_str())?;
@@ -55,7 +60,7 @@ pub(crate) fn create(doc: &mut AutoCommit, a: &AgendaDoc) -> Result<(), DocError
 }
 
 /// Reads and checks an agenda document.
-pub(crate) fn read(doc: &AutoCommit) -> Result<AgendaDoc, DocError> {
+pub fn read(doc: &AutoCommit) -> Result<AgendaDoc, DocError> {
     if super::kind_of(doc)? != DocKind::Agenda {
         return Err(DocError("not an agenda document".into()));
     }
@@ -76,7 +81,7 @@ pub(crate) fn read(doc: &AutoCommit) -> Result<AgendaDoc, DocError> {
 }
 
 /// Writes one field edit and its record.
-pub(crate) fn put_field(
+pub fn put_field(
     doc: &mut AutoCommit,
     key: &'static str,
     value: &str,

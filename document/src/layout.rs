@@ -13,8 +13,8 @@
 //! Reading a document ([`request::read`], [`agenda::read`]) checks this layout and refuses a
 //! document that breaks it with [`DocError`]; nothing outside this module sees an Automerge type.
 
-pub(crate) mod agenda;
-pub(crate) mod request;
+pub mod agenda;
+pub mod request;
 
 use automerge::{
     AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value, transaction::Transactable,
@@ -22,12 +22,12 @@ use automerge::{
 use serde::{Serialize, de::DeserializeOwned};
 
 /// The `version` written in every document's root.
-pub(crate) const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 1;
 
 /// A document that does not have Bianmin's layout.
 #[derive(Debug, thiserror::Error)]
 #[error("malformed document: {0}")]
-pub(crate) struct DocError(pub String);
+pub struct DocError(pub String);
 
 impl From<automerge::AutomergeError> for DocError {
     fn from(e: automerge::AutomergeError) -> Self {
@@ -46,7 +46,7 @@ pub enum DocKind {
 
 impl DocKind {
     /// The `schema` value of this kind.
-    pub(crate) fn schema(self) -> &'static str {
+    pub fn schema(self) -> &'static str {
         match self {
             DocKind::Request => "bianmin/request",
             DocKind::Agenda => "bianmin/agenda",
@@ -61,7 +61,7 @@ impl DocKind {
         }
     }
 
-    pub(crate) fn parse(s: &str) -> Option<DocKind> {
+    pub fn parse(s: &str) -> Option<DocKind> {
         match s {
             "request" => Some(DocKind::Request),
             "agenda" => Some(DocKind::Agenda),
@@ -71,7 +71,7 @@ impl DocKind {
 }
 
 /// The kind a document declares, checked against the schema version.
-pub(crate) fn kind_of(doc: &AutoCommit) -> Result<DocKind, DocError> {
+pub fn kind_of(doc: &AutoCommit) -> Result<DocKind, DocError> {
     let schema = str_at(doc, &ROOT, "schema")?;
     let kind = [DocKind::Request, DocKind::Agenda]
         .into_iter()
@@ -84,29 +84,48 @@ pub(crate) fn kind_of(doc: &AutoCommit) -> Result<DocKind, DocError> {
     }
 }
 
+/// Keys of the root and of the `fields` map that the layout of the document's kind does not
+/// have (as `key` or `fields.key`): a change that adds one is refused, so nothing a device
+/// invents is stored and shipped to every replica.
+pub fn unknown_keys(doc: &AutoCommit) -> Vec<String> {
+    let (root, fields): (&[&str], &[&str]) = match kind_of(doc) {
+        Ok(DocKind::Request) => (&request::ROOT_KEYS, &request::FIELD_KEYS),
+        Ok(DocKind::Agenda) => (&agenda::ROOT_KEYS, &agenda::FIELD_KEYS),
+        Err(_) => return Vec::new(),
+    };
+    let mut unknown: Vec<String> = doc
+        .keys(ROOT)
+        .filter(|k| !root.contains(&k.as_str()))
+        .collect();
+    if let Ok(obj) = obj_at(doc, "fields", ObjType::Map) {
+        unknown.extend(
+            doc.keys(&obj)
+                .filter(|k| !fields.contains(&k.as_str()))
+                .map(|k| format!("fields.{k}")),
+        );
+    }
+    unknown
+}
+
 /// Writes the root header of a new document.
-pub(crate) fn put_header(doc: &mut AutoCommit, kind: DocKind) -> Result<(), DocError> {
+pub fn put_header(doc: &mut AutoCommit, kind: DocKind) -> Result<(), DocError> {
     doc.put(ROOT, "schema", kind.schema())?;
     doc.put(ROOT, "version", SCHEMA_VERSION)?;
     Ok(())
 }
 
-pub(crate) fn str_at(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<String, DocError> {
+pub fn str_at(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<String, DocError> {
     opt_str_at(doc, obj, key)?.ok_or_else(|| DocError(format!("{key} missing or not text")))
 }
 
-pub(crate) fn opt_str_at(
-    doc: &AutoCommit,
-    obj: &ObjId,
-    key: &str,
-) -> Result<Option<String>, DocError> {
+pub fn opt_str_at(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<Option<String>, DocError> {
     Ok(doc
         .get(obj, key)?
         .and_then(|(v, _)| v.as_str().map(str::to_owned)))
 }
 
 /// The object stored under `key` of the root, which must be of type `ty`.
-pub(crate) fn obj_at(doc: &AutoCommit, key: &str, ty: ObjType) -> Result<ObjId, DocError> {
+pub fn obj_at(doc: &AutoCommit, key: &str, ty: ObjType) -> Result<ObjId, DocError> {
     match doc.get(ROOT, key)? {
         Some((Value::Object(t), id)) if t == ty => Ok(id),
         _ => Err(DocError(format!("{key} missing or of the wrong type"))),
@@ -114,10 +133,7 @@ pub(crate) fn obj_at(doc: &AutoCommit, key: &str, ty: ObjType) -> Result<ObjId, 
 }
 
 /// Parses every entry of an append-only JSON list.
-pub(crate) fn read_log<T: DeserializeOwned>(
-    doc: &AutoCommit,
-    key: &str,
-) -> Result<Vec<T>, DocError> {
+pub fn read_log<T: DeserializeOwned>(doc: &AutoCommit, key: &str) -> Result<Vec<T>, DocError> {
     let list = obj_at(doc, key, ObjType::List)?;
     let len = doc.length(&list);
     let mut out = Vec::with_capacity(len);
@@ -135,9 +151,7 @@ pub(crate) fn read_log<T: DeserializeOwned>(
 }
 
 /// The id and creation stamp every document's root holds.
-pub(crate) fn read_header(
-    doc: &AutoCommit,
-) -> Result<(uuid::Uuid, bianmin_domain::Stamp), DocError> {
+pub fn read_header(doc: &AutoCommit) -> Result<(uuid::Uuid, bianmin_domain::Stamp), DocError> {
     let id =
         uuid::Uuid::parse_str(&str_at(doc, &ROOT, "id")?).map_err(|_| DocError("bad id".into()))?;
     let created = serde_json::from_str(&str_at(doc, &ROOT, "created")?)
@@ -147,7 +161,7 @@ pub(crate) fn read_header(
 
 /// The editable text fields of the `fields` map, and those edited concurrently on two devices
 /// (one value was kept deterministically; both are reported).
-pub(crate) fn read_fields<const N: usize>(
+pub fn read_fields<const N: usize>(
     doc: &AutoCommit,
     keys: [&str; N],
 ) -> Result<([String; N], Vec<String>), DocError> {
@@ -164,7 +178,7 @@ pub(crate) fn read_fields<const N: usize>(
 }
 
 /// Appends an entry to an append-only list.
-pub(crate) fn append_log<T: Serialize>(
+pub fn append_log<T: Serialize>(
     doc: &mut AutoCommit,
     key: &str,
     entry: &T,

@@ -10,7 +10,7 @@ use common::*;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use bianmin_client_core::{NewAgendaItem, NewRequest};
+use bianmin_document::model::{NewAgendaItem, NewRequest};
 use bianmin_domain::{
     Action, AgendaAction, AttrValue, Body as MeetingBody, Meeting, ReviewKind, Role, Status,
     Timestamp, WorkingCalendar,
@@ -69,7 +69,7 @@ fn dibao(name: &str) -> NewRequest {
 
 fn status_on_hub(hub: &Hub, id: Uuid) -> Option<Status> {
     let doc = hub.storage.document(id).unwrap()?;
-    bianmin_client_core::hub::HubDocument::load(&doc.bytes)
+    bianmin_document::Document::load(&doc.bytes)
         .unwrap()
         .request_status()
 }

@@ -1,0 +1,262 @@
+//! One document as a whole: loading and saving it, where it belongs, its views, and writing to
+//! it as a township user (the console).
+
+use automerge::{ActorId, AutoCommit, ChangeHash, ReadDoc};
+use bianmin_domain::{Identity, Status, Timestamp, WorkingCalendar, replay, township_of};
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use uuid::Uuid;
+
+use crate::author::{self, Author, Authoring};
+use crate::index::{self, DocIndex};
+use crate::layout::agenda::AgendaDoc;
+use crate::layout::request::RequestDoc;
+use crate::layout::{self, DocError, DocKind};
+use crate::model::{AgendaDetail, RequestDetail};
+use crate::view;
+use crate::{Error, Reference};
+
+/// Where a document belongs: what read scopes and the change log are keyed on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocMeta {
+    /// Request or agenda item.
+    pub kind: DocKind,
+    /// Its village.
+    pub village: String,
+    /// Its township (the first 9 digits of the village code).
+    pub township: String,
+    /// The registered resident it belongs to, for requests.
+    pub resident_user: Option<String>,
+}
+
+/// A document decoded into domain values.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decoded {
+    /// A service request.
+    Request(Box<RequestDoc>),
+    /// An agenda item.
+    Agenda(Box<AgendaDoc>),
+}
+
+/// The change that carried each log entry of a document (see [`Document::log_carriers`]),
+/// by the entry's id (an event's [`bianmin_domain::EventId`], a comment's id).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogCarriers {
+    /// The change hash of each event.
+    pub events: HashMap<Uuid, [u8; 32]>,
+    /// The change hash of each comment.
+    pub comments: HashMap<Uuid, [u8; 32]>,
+}
+
+/// One document, checked to have Bianmin's layout, with its decoded form: the hub's copy of
+/// each document, and what the console writes to.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub(crate) doc: AutoCommit,
+    pub(crate) decoded: Decoded,
+}
+
+/// Decodes a document, checking its layout.
+pub fn decode(doc: &AutoCommit) -> Result<Decoded, DocError> {
+    Ok(match layout::kind_of(doc)? {
+        DocKind::Request => Decoded::Request(Box::new(layout::request::read(doc)?)),
+        DocKind::Agenda => Decoded::Agenda(Box::new(layout::agenda::read(doc)?)),
+    })
+}
+
+impl Document {
+    /// Loads a document the hub stored earlier.
+    pub fn load(bytes: &[u8]) -> crate::Result<Document> {
+        let loaded = catch_unwind(AssertUnwindSafe(|| {
+            let doc = AutoCommit::load(bytes).map_err(|e| Error::Malformed(e.to_string()))?;
+            let decoded = decode(&doc)?;
+            Ok(Document { doc, decoded })
+        }));
+        loaded.unwrap_or_else(|_| Err(Error::Malformed("stored document is corrupt".into())))
+    }
+
+    /// A document held as Automerge, decoded and checked to have Bianmin's layout.
+    pub fn from_automerge(doc: AutoCommit) -> crate::Result<Document> {
+        let decoded = catch_unwind(AssertUnwindSafe(|| decode(&doc)))
+            .unwrap_or_else(|_| Err(DocError("the document is corrupt".into())))?;
+        Ok(Document { doc, decoded })
+    }
+
+    /// The receipt number, for requests.
+    pub fn receipt_no(&self) -> Option<&str> {
+        match &self.decoded {
+            Decoded::Request(r) => Some(&r.receipt_no),
+            Decoded::Agenda(_) => None,
+        }
+    }
+
+    /// The decoded document.
+    pub fn decoded(&self) -> &Decoded {
+        &self.decoded
+    }
+
+    /// The whole document, compacted.
+    pub fn save(&mut self) -> Vec<u8> {
+        self.doc.save()
+    }
+
+    /// Its heads.
+    pub fn heads(&mut self) -> Vec<[u8; 32]> {
+        self.doc.get_heads().iter().map(|h| h.0).collect()
+    }
+
+    /// Every change a replica at `have` lacks.
+    pub fn changes_since(&mut self, have: &[[u8; 32]]) -> Vec<Vec<u8>> {
+        let have: Vec<ChangeHash> = have.iter().map(|h| ChangeHash(*h)).collect();
+        self.doc
+            .get_changes(&have)
+            .into_iter()
+            .map(|c| c.raw_bytes().to_vec())
+            .collect()
+    }
+
+    /// Which change carried each entry of the document's event and comment logs: what the
+    /// hub's audit trail (keyed by change hash) says about each event. Each entry was inserted
+    /// by one operation; an operation belongs to the change of its actor whose range of
+    /// operation counters holds it.
+    pub fn log_carriers(&mut self) -> LogCarriers {
+        let changes: Vec<(ActorId, u64, u64, [u8; 32])> = self
+            .doc
+            .get_changes(&[])
+            .iter()
+            .map(|c| {
+                (
+                    c.actor_id().clone(),
+                    c.start_op().get(),
+                    c.max_op(),
+                    c.hash().0,
+                )
+            })
+            .collect();
+        let doc = &self.doc;
+        let carrier = |id: &automerge::ObjId| match id {
+            automerge::ObjId::Id(counter, actor, _) => changes
+                .iter()
+                .find(|(a, start, max, _)| a == actor && start <= counter && counter <= max)
+                .map(|c| c.3),
+            automerge::ObjId::Root => None,
+        };
+        let log = |key: &str| -> HashMap<Uuid, [u8; 32]> {
+            let Ok(list) = layout::obj_at(doc, key, automerge::ObjType::List) else {
+                return HashMap::new();
+            };
+            (0..doc.length(&list))
+                .filter_map(|i| {
+                    let (value, op) = doc.get(&list, i).ok().flatten()?;
+                    let text = value.as_str()?;
+                    let entry: serde_json::Value = serde_json::from_str(text).ok()?;
+                    let id = Uuid::parse_str(entry.get("id")?.as_str()?).ok()?;
+                    Some((id, carrier(&op)?))
+                })
+                .collect()
+        };
+        catch_unwind(AssertUnwindSafe(|| LogCarriers {
+            events: log("events"),
+            comments: log("comments"),
+        }))
+        .unwrap_or_default()
+    }
+
+    /// Where the document belongs.
+    pub fn meta(&self) -> DocMeta {
+        let (kind, village, resident_user) = match &self.decoded {
+            Decoded::Request(r) => (DocKind::Request, r.village.clone(), r.resident_user.clone()),
+            Decoded::Agenda(a) => (DocKind::Agenda, a.village.clone(), None),
+        };
+        let township = township_of(&village).unwrap_or_default().to_string();
+        DocMeta {
+            kind,
+            village,
+            township,
+            resident_user,
+        }
+    }
+
+    /// Writes `what` as `who` (a township user working in the console, not on a tablet), with
+    /// `actor_hex` as the Automerge actor, after the same checks a tablet makes. Returns the new
+    /// changes; the caller pushes them through [`check_push`] like any device's, so they are
+    /// validated, stored and audited the same way. The document itself is not changed.
+    pub fn author(
+        &self,
+        actor_hex: &str,
+        who: &Identity,
+        at: Timestamp,
+        reference: &Reference,
+        what: &Authoring,
+    ) -> crate::Result<Vec<Vec<u8>>> {
+        let actor: ActorId = actor_hex.parse().map_err(|_| Error::Invalid {
+            field: "actor".into(),
+            rule: "must be hex".into(),
+        })?;
+        let mut am = self.doc.clone().with_actor(actor);
+        let before = am.get_heads();
+        let a = Author {
+            identity: who,
+            reference,
+            at,
+        };
+        let wrong_kind = |what: &'static str| Error::NotFound {
+            what,
+            id: String::new(),
+        };
+        match (&self.decoded, what) {
+            (Decoded::Request(d), Authoring::RequestEvent(action)) => {
+                author::request_event(&a, d, &mut am, action.clone())?
+            }
+            (Decoded::Request(d), Authoring::RequestComment(text)) => {
+                author::request_comment(&a, d, &mut am, text)?
+            }
+            (Decoded::Agenda(d), Authoring::AgendaEvent(action)) => {
+                author::agenda_event(&a, d, &mut am, action.clone())?
+            }
+            (Decoded::Agenda(d), Authoring::AgendaComment(text)) => {
+                author::agenda_comment(&a, d, &mut am, text)?
+            }
+            (Decoded::Request(_), _) => return Err(wrong_kind("agenda item")),
+            (Decoded::Agenda(_), _) => return Err(wrong_kind("request")),
+        }
+        Ok(am
+            .get_changes(&before)
+            .into_iter()
+            .map(|c| c.raw_bytes().to_vec())
+            .collect())
+    }
+
+    /// The request as a page shows it (with the working-day clock as of `today`), for requests.
+    pub fn request_detail(
+        &self,
+        reference: &Reference,
+        today: chrono::NaiveDate,
+    ) -> Option<RequestDetail> {
+        match &self.decoded {
+            Decoded::Request(d) => Some(view::request_detail((**d).clone(), reference, today)),
+            Decoded::Agenda(_) => None,
+        }
+    }
+
+    /// The agenda item as a page shows it, for agenda items.
+    pub fn agenda_detail(&self) -> Option<AgendaDetail> {
+        match &self.decoded {
+            Decoded::Agenda(d) => Some(view::agenda_detail((**d).clone())),
+            Decoded::Request(_) => None,
+        }
+    }
+
+    /// The document's index entry (see [`DocIndex`]).
+    pub fn index(&self, calendar: &WorkingCalendar) -> DocIndex {
+        index::index_of(&self.decoded, calendar)
+    }
+
+    /// The request's current status, for requests.
+    pub fn request_status(&self) -> Option<Status> {
+        match &self.decoded {
+            Decoded::Request(r) => Some(replay(&r.events, r.level).status),
+            Decoded::Agenda(_) => None,
+        }
+    }
+}
