@@ -151,6 +151,7 @@ pub fn action(a: &Action) -> String {
         Action::Approve { note } => note.clone(),
         Action::Withdraw { reason } => reason.clone(),
         Action::Rate { rating: r, comment } => join_note(rating(*r), comment),
+        Action::WaiveMaterial { material, reason } => join_note(material, reason),
         Action::Settle { keep, note } => join_note(&format!("keep {keep}"), note),
         Action::Submit | Action::Accept | Action::Complete | Action::Forward | Action::Deliver => {
             String::new()

@@ -259,6 +259,17 @@ pub fn request_detail(d: &RequestDetail, reference: &Reference) -> String {
     if !d.missing_materials.is_empty() {
         rows.push(("缺少材料 Missing", d.missing_materials.join(", ")));
     }
+    if !d.outstanding_materials.is_empty() {
+        rows.push(("未收材料 Outstanding", d.outstanding_materials.join(", ")));
+    }
+    if !d.waived_materials.is_empty() {
+        let waived: Vec<String> = d
+            .waived_materials
+            .iter()
+            .map(|(m, reason)| format!("{m} ({reason})"))
+            .collect();
+        rows.push(("容缺 Waived", waived.join(", ")));
+    }
     rows.push((
         "表单 Attributes",
         or_dash(

@@ -301,6 +301,18 @@ pub enum RequestCommand {
         #[arg(long, default_value = "")]
         comment: String,
     },
+    /// Waive one of the item's required materials (容缺受理), so that the request can be
+    /// accepted or approved without it.
+    Waive {
+        #[command(flatten)]
+        target: Target,
+        /// The material, as the service item names it (`items ITEM` lists them).
+        #[arg(long)]
+        material: String,
+        /// Why it is waived.
+        #[arg(long)]
+        reason: String,
+    },
     /// Settle a conflict between concurrent decisions by keeping one branch.
     Settle {
         #[command(flatten)]
@@ -396,6 +408,11 @@ pub fn run(ctx: &Ctx, mut store: Store, cmd: RequestCommand) -> CliResult {
                 comment,
             },
         )?,
+        C::Waive {
+            target,
+            material,
+            reason,
+        } => apply(target, Action::WaiveMaterial { material, reason })?,
         C::Settle { target, keep, note } => {
             let id = resolve(&store, &target.request)?;
             let keep = branch(&store.request(id)?, &keep)?;

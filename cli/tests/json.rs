@@ -55,6 +55,8 @@ fn requests_lists_and_status_as_json() {
             "contribution_tier=300",
             "--material",
             "ID card",
+            "--material",
+            "Household register (hukou) booklet",
         ],
     );
     let id = filed["id"].as_str().expect("id");
@@ -66,7 +68,11 @@ fn requests_lists_and_status_as_json() {
     assert_eq!(filed["history"][0]["action"]["kind"], "submit");
     assert_eq!(filed["history"][0]["by"]["role"], "clerk");
     assert_eq!(filed["applicant"]["id_number"], "110105********002X");
-    assert_eq!(filed["materials_received"][0], "ID card");
+    assert_eq!(
+        filed["materials_received"],
+        serde_json::json!(["Household register (hukou) booklet", "ID card"])
+    );
+    assert_eq!(filed["outstanding_materials"], serde_json::json!([]));
 
     // The id works wherever a receipt number does.
     let accepted = json(d, "east.db", &["request", "accept", id]);

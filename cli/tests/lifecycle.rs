@@ -5,7 +5,10 @@
 
 mod common;
 
-use common::{ID_NUMBER, PHONE, assert_no_personal_data, bianmin, file_pension, history_kinds};
+use common::{
+    ID_NUMBER, PHONE, assert_no_personal_data, bianmin, file_pension, file_pension_with,
+    history_kinds,
+};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -104,9 +107,24 @@ fn returned_for_supplement_the_clock_pauses_until_the_materials_come_back() {
         &dir,
         "AID-DIBAO",
         &["household_members=3", "monthly_income=820.5"],
-        &["ID card"],
+        &["ID card", "Authorisation to check family finances"],
         "1组",
     );
+    // Accepted on the promise that the other two follow (容缺受理), then returned for them.
+    for missing in ["Income statement", "Household register (hukou) booklet"] {
+        run(
+            &dir,
+            &[
+                "request",
+                "waive",
+                &r,
+                "--material",
+                missing,
+                "--reason",
+                "申请人承诺补交",
+            ],
+        );
+    }
     run(&dir, &["request", "accept", &r]);
     let d = run(
         &dir,
@@ -175,6 +193,91 @@ fn returned_for_supplement_the_clock_pauses_until_the_materials_come_back() {
 }
 
 #[test]
+fn acceptance_waits_for_every_material_unless_one_is_waived_with_a_reason() {
+    let dir = clerk();
+    // SOC-CARD requires an ID card and a recent photo; the applicant brought only the card.
+    let r = file(&dir, "SOC-CARD", &["reason=lost"], &["ID card"], "2组");
+    let d = run(&dir, &["request", "show", &r]);
+    assert_eq!(
+        d["outstanding_materials"],
+        serde_json::json!(["Recent photo"])
+    );
+    assert_eq!(d["waived_materials"], serde_json::json!([]));
+
+    let refused = bianmin(dir.path(), STORE, &["request", "accept", &r]).exits(3);
+    assert!(
+        refused.stderr.contains(
+            "accept: materials neither received nor waived: Recent photo; \
+             mark them received or waive each with a reason"
+        ),
+        "{refused}"
+    );
+    assert_no_personal_data(&refused);
+    let as_json = bianmin(dir.path(), STORE, &["--json", "request", "accept", &r]).exits(3);
+    assert_eq!(as_json.json()["error"]["field"], "accept", "{as_json}");
+    assert_eq!(
+        run(&dir, &["request", "show", &r])["status"],
+        "submitted",
+        "nothing happened to it"
+    );
+
+    // A waiver needs a reason.
+    let blank = bianmin(
+        dir.path(),
+        STORE,
+        &[
+            "request",
+            "waive",
+            &r,
+            "--material",
+            "Recent photo",
+            "--reason",
+            " ",
+        ],
+    )
+    .exits(3);
+    assert!(blank.stderr.contains("reason"), "{blank}");
+
+    let d = run(
+        &dir,
+        &[
+            "request",
+            "waive",
+            &r,
+            "--material",
+            "Recent photo",
+            "--reason",
+            "行动不便，乡镇上门拍照",
+        ],
+    );
+    assert_eq!(d["status"], "submitted", "a waiver keeps the status");
+    assert_eq!(d["outstanding_materials"], serde_json::json!([]));
+    assert_eq!(
+        d["waived_materials"],
+        serde_json::json!([["Recent photo", "行动不便，乡镇上门拍照"]])
+    );
+
+    let d = run(&dir, &["request", "accept", &r]);
+    assert_eq!(d["status"], "accepted");
+    assert_eq!(history_kinds(&d), ["submit", "waive_material", "accept"]);
+
+    let page = bianmin(dir.path(), STORE, &["request", "show", &r]).ok();
+    assert!(
+        page.stdout.contains("容缺 Waived")
+            && page
+                .stdout
+                .contains("Recent photo (行动不便，乡镇上门拍照)"),
+        "{page}"
+    );
+    assert!(
+        page.stdout
+            .contains("容缺 waive_material: Recent photo; 行动不便，乡镇上门拍照"),
+        "the history keeps the waiver and its reason: {page}"
+    );
+    assert!(!page.stdout.contains("未收材料 Outstanding"), "{page}");
+}
+
+#[test]
 fn drafts_refusals_and_withdrawals() {
     let dir = clerk();
     let draft = bianmin(
@@ -237,7 +340,8 @@ fn drafts_refusals_and_withdrawals() {
 #[test]
 fn edits_and_comments_are_recorded_with_who_changed_what() {
     let dir = clerk();
-    let r = file_pension(dir.path(), STORE);
+    // The hukou booklet is brought later and marked received by an edit.
+    let r = file_pension_with(dir.path(), STORE, &["ID card"]);
     run(&dir, &["request", "edit", &r, "--phone", "139-0000-1111"]);
     run(&dir, &["request", "edit", &r, "--grid", "3组"]);
     run(
@@ -336,7 +440,13 @@ fn lists_filter_sort_and_page() {
     let dir = clerk();
     // Three requests: a same-day item (due today once accepted), a 5-day item, and a
     // submitted one in another grid.
-    let cert = file(&dir, "CIV-RESIDENCE-CERT", &["purpose=bank"], &[], "2组");
+    let cert = file(
+        &dir,
+        "CIV-RESIDENCE-CERT",
+        &["purpose=bank"],
+        &["ID card"],
+        "2组",
+    );
     let pension = file_pension(dir.path(), STORE);
     let card = file(
         &dir,

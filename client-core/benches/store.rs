@@ -28,8 +28,9 @@ use uuid::Uuid;
 
 const VILLAGE: &str = "370883101201";
 const DEVICE_NO: u32 = 7;
-/// Bump when the way stores are generated changes, so cached stores are rebuilt.
-const GENERATOR_VERSION: u32 = 1;
+/// Bump when the way stores are generated changes, so cached stores are rebuilt (2: requests
+/// are filed with every material their item requires, as acceptance now needs).
+const GENERATOR_VERSION: u32 = 2;
 const FILE_N: usize = 10_000;
 const SMALL_N: usize = 1_000;
 const OPENS: usize = 20;
@@ -203,7 +204,8 @@ fn fake_clock(store: &mut Store) -> Arc<AtomicI64> {
     now
 }
 
-/// A varied, valid request: six service items of both levels, three grids.
+/// A varied, valid request (with every material its item requires, so that it can be
+/// accepted): six service items of both levels, three grids.
 fn new_request(rng: &mut impl Rng, n: usize) -> NewRequest {
     const NAMES: [&str; 6] = ["王秀英", "李建国", "张伟", "刘芳", "欧阳明丰", "陈静"];
     let text = |s: String| AttrValue::Text(s);
@@ -225,6 +227,7 @@ fn new_request(rng: &mut impl Rng, n: usize) -> NewRequest {
                     "ID card",
                     "Household register (hukou) booklet",
                     "Income statement",
+                    "Authorisation to check family finances",
                 ],
             ),
             45..60 => (
@@ -238,7 +241,10 @@ fn new_request(rng: &mut impl Rng, n: usize) -> NewRequest {
             60..70 => (
                 "AID-TEMP",
                 vec![("emergency", text("house fire, medical bills".into()))],
-                vec!["ID card"],
+                vec![
+                    "ID card",
+                    "Proof of emergency (medical bill, disaster report)",
+                ],
             ),
             70..85 => (
                 "EMP-REGISTER",

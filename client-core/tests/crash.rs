@@ -61,7 +61,13 @@ fn new_request(rng: &mut impl Rng, n: u64) -> NewRequest {
                     AttrValue::Number(f64::from(rng.random_range(0..3000))),
                 ),
             ],
-            vec!["ID card", "Household register (hukou) booklet"],
+            // Every material the item requires: the writer accepts what it files.
+            vec![
+                "ID card",
+                "Household register (hukou) booklet",
+                "Income statement",
+                "Authorisation to check family finances",
+            ],
         )
     };
     NewRequest {

@@ -26,7 +26,7 @@ fn request() -> NewRequest {
         phone: "13812345678".into(),
         grid: "1组".into(),
         attributes: [("purpose".to_string(), AttrValue::Text("school".into()))].into(),
-        materials_received: vec![],
+        materials_received: vec!["ID card".into()],
         resident_user: None,
         submit: true,
     }

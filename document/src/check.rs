@@ -23,9 +23,10 @@
 mod agenda;
 mod request;
 
-use automerge::{AutoCommit, Change, ChangeHash, ReadDoc};
+use automerge::{ActorId, AutoCommit, Change, ChangeHash, ObjId, ObjType, ReadDoc};
 use bianmin_domain::{
-    Identity, PermissionError, Stamp, Timestamp, ValidationError, check_device_time,
+    Action, EventId, Identity, PermissionError, Stamp, Timestamp, ValidationError,
+    check_device_time,
 };
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -200,6 +201,7 @@ fn apply_fresh(
         ));
     }
     let hashes: Vec<ChangeHash> = fresh.iter().map(|c| c.hash()).collect();
+    let spans: Vec<OpSpan> = fresh.iter().map(OpSpan::of).collect();
     let mut doc = match current {
         Some(c) => c.doc.clone(),
         None => AutoCommit::new(),
@@ -231,7 +233,9 @@ fn apply_fresh(
         ));
     }
     let after = decode(&doc).map_err(|e| Refusal::new("schema", e.0))?;
-    check_change(current.map(|c| &c.decoded), &after, doc_id, ctx)?;
+    let before = current.map(|c| &c.decoded);
+    let written = Written::of(&doc, before, &after, &spans);
+    check_change(before, &after, doc_id, &written, ctx)?;
     let new_changes = hashes
         .iter()
         .map(|h| {
@@ -252,17 +256,80 @@ fn apply_fresh(
     })
 }
 
+/// The operations one change made: its actor and operation counters, and its hash.
+struct OpSpan {
+    hash: ChangeHash,
+    actor: ActorId,
+    ops: std::ops::RangeInclusive<u64>,
+}
+
+impl OpSpan {
+    fn of(c: &Change) -> OpSpan {
+        OpSpan {
+            hash: c.hash(),
+            actor: c.actor_id().clone(),
+            ops: c.start_op().get()..=c.max_op(),
+        }
+    }
+}
+
+/// What the author of each new decision saw when making it. A push may bring a decision and
+/// later edits together (a tablet offline all day), and a decision is judged on the document
+/// as its author's device held it, which is also what the tablet checked before writing it:
+/// for an acceptance or approval, the materials marked received at the change that added it.
+#[derive(Debug, Default)]
+pub(crate) struct Written {
+    materials: HashMap<EventId, BTreeSet<String>>,
+}
+
+impl Written {
+    fn of(doc: &AutoCommit, before: Option<&Decoded>, after: &Decoded, spans: &[OpSpan]) -> Self {
+        let Decoded::Request(new) = after else {
+            return Written::default();
+        };
+        let old_len = match before {
+            Some(Decoded::Request(old)) => old.events.len(),
+            _ => 0,
+        };
+        let Ok(list) = layout::obj_at(doc, "events", ObjType::List) else {
+            return Written::default();
+        };
+        let mut materials = HashMap::new();
+        for (i, e) in new.events.iter().enumerate().skip(old_len) {
+            if !matches!(e.action, Action::Accept | Action::Approve { .. }) {
+                continue;
+            }
+            let Ok(Some((_, ObjId::Id(counter, actor, _)))) = doc.get(&list, i) else {
+                continue;
+            };
+            if let Some(span) = spans
+                .iter()
+                .find(|s| s.actor == actor && s.ops.contains(&counter))
+            {
+                materials.insert(e.id, layout::request::materials_at(doc, &[span.hash]));
+            }
+        }
+        Written { materials }
+    }
+
+    /// The materials received when `event` was written, if it is a decision of this push.
+    pub(crate) fn materials(&self, event: EventId) -> Option<&BTreeSet<String>> {
+        self.materials.get(&event)
+    }
+}
+
 /// The rules of each kind, on the decoded document before (`None` if new) and after.
-pub fn check_change(
+fn check_change(
     before: Option<&Decoded>,
     after: &Decoded,
     doc_id: Uuid,
+    written: &Written,
     ctx: &Context<'_>,
 ) -> Result<(), Refusal> {
     match (before, after) {
-        (None, Decoded::Request(new)) => request::check(None, new, doc_id, ctx),
+        (None, Decoded::Request(new)) => request::check(None, new, doc_id, written, ctx),
         (Some(Decoded::Request(old)), Decoded::Request(new)) => {
-            request::check(Some(old), new, doc_id, ctx)
+            request::check(Some(old), new, doc_id, written, ctx)
         }
         (None, Decoded::Agenda(new)) => agenda::check(None, new, doc_id, ctx),
         (Some(Decoded::Agenda(old)), Decoded::Agenda(new)) => {

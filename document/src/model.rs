@@ -136,6 +136,11 @@ pub struct RequestDetail {
     pub urgency: Urgency,
     /// The materials asked for while it is returned.
     pub missing_materials: Vec<String>,
+    /// The item's required materials neither in hand (received, or handed in at a supplement)
+    /// nor waived: while any is left, the request cannot be accepted or approved.
+    pub outstanding_materials: Vec<String>,
+    /// The materials waived (容缺), with the reason, in log order.
+    pub waived_materials: Vec<(String, String)>,
     /// The latest rating.
     pub rating: Option<Rating>,
     /// Whether a dissatisfied rating asks for a follow-up.

@@ -1,7 +1,9 @@
 //! The page views of documents (what a request's or an agenda item's page shows), built the
 //! same way on the tablet and in the hub's console.
 
-use bianmin_domain::{Clock, ReceiptNo, replay, replay_agenda};
+use bianmin_domain::{
+    Action, Clock, Outcome, ReceiptNo, outstanding_materials, replay, replay_agenda,
+};
 
 use crate::Reference;
 use crate::index;
@@ -21,6 +23,29 @@ pub fn request_detail(
     let derived = replay(&d.events, d.level);
     let clock = Clock::compute(&d.events, &derived, d.time_limit_days, &reference.calendar);
     let updated_at = index::request_updated_at(&d);
+    let applied: Vec<&Action> = d
+        .events
+        .iter()
+        .zip(&derived.outcomes)
+        .filter(|(_, o)| **o == Outcome::Applied)
+        .map(|(e, _)| &e.action)
+        .collect();
+    let outstanding = reference
+        .catalog
+        .item(&d.item_code)
+        .map_or_else(Vec::new, |item| {
+            outstanding_materials(item, &d.materials, applied.iter().copied())
+                .into_iter()
+                .map(str::to_string)
+                .collect()
+        });
+    let waived = applied
+        .iter()
+        .filter_map(|a| match a {
+            Action::WaiveMaterial { material, reason } => Some((material.clone(), reason.clone())),
+            _ => None,
+        })
+        .collect();
     let history = d
         .events
         .iter()
@@ -55,6 +80,8 @@ pub fn request_detail(
         urgency: clock.urgency(today, &reference.calendar),
         clock,
         missing_materials: derived.missing.clone(),
+        outstanding_materials: outstanding,
+        waived_materials: waived,
         rating: derived.rating,
         follow_up: derived.follow_up,
         history,

@@ -254,9 +254,13 @@ pub struct Notice {
 }
 
 impl Notice {
-    /// The last day of the notice period.
+    /// The last day of the notice period (the last date chrono knows, for a period that would
+    /// end past it: a notice that invalid never passes [`Notice::validate`], but a page may
+    /// still show what a forged log holds, and must not panic doing so).
     pub fn ends_on(&self) -> NaiveDate {
-        self.posted_on + Days::new(u64::from(self.period_days.saturating_sub(1)))
+        self.posted_on
+            .checked_add_days(Days::new(u64::from(self.period_days.saturating_sub(1))))
+            .unwrap_or(NaiveDate::MAX)
     }
 
     fn validate(&self) -> Result<(), ValidationError> {

@@ -71,6 +71,7 @@ pub fn action(a: &Action) -> Label {
         Action::Deliver => label("送达", "Deliver"),
         Action::Withdraw { .. } => label("撤回", "Withdraw"),
         Action::Rate { .. } => label("评价", "Rate"),
+        Action::WaiveMaterial { .. } => label("容缺", "Waive material"),
         Action::Settle { .. } => SETTLE,
     }
 }

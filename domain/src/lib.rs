@@ -11,6 +11,8 @@
 //! - [`permission`]: one function per document kind answering "may this identity do this".
 //! - [`personal`]: national ID numbers (GB 11643) and phone numbers, checked and masked.
 //! - [`catalog`]: service items, their typed attributes, and the village directory.
+//! - [`materials`]: a request is accepted or approved only with every required material in
+//!   hand or waived with a reason.
 //! - [`receipt`]: receipt numbers unique across devices without asking the server.
 //!
 //! ```
@@ -32,6 +34,7 @@ pub mod demo;
 mod error;
 pub mod identity;
 pub mod labels;
+pub mod materials;
 pub mod permission;
 pub mod personal;
 pub mod receipt;
@@ -54,6 +57,7 @@ pub use catalog::{
 pub use deadline::{Clock, Urgency};
 pub use error::{PermissionError, RuleError, ValidationError};
 pub use identity::{Identity, Role, township_of};
+pub use materials::{check_materials, outstanding_materials};
 pub use permission::{
     AgendaOp, Field, RequestOp, RequestScope, authorize_agenda, authorize_request,
 };

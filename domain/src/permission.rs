@@ -91,6 +91,13 @@ pub fn authorize_request(
             },
             Action::Approve { .. } | Action::Reject { .. } => who.role == Reviewer,
             Action::Settle { .. } => matches!(who.role, Clerk | Reviewer),
+            // Whoever decides next waives: the village before it accepts or forwards, the
+            // township once the request is forwarded to it.
+            Action::WaiveMaterial { .. } => match who.role {
+                Clerk => status != Status::Forwarded,
+                Reviewer => status == Status::Forwarded,
+                _ => false,
+            },
         },
     };
     if allowed {

@@ -142,6 +142,14 @@ pub enum Action {
         #[serde(default)]
         comment: String,
     },
+    /// Waive one of the item's required materials (容缺受理), with the reason: the request may
+    /// then be accepted or approved without it.
+    WaiveMaterial {
+        /// The material, as the service item names it.
+        material: String,
+        /// Why it is waived; required.
+        reason: String,
+    },
     /// Settle a conflict by keeping one of its branches.
     Settle {
         /// The branch tip (one of [`Conflict::branches`]) whose outcome is kept.
@@ -167,8 +175,15 @@ impl Action {
             Action::Deliver => "deliver",
             Action::Withdraw { .. } => "withdraw",
             Action::Rate { .. } => "rate",
+            Action::WaiveMaterial { .. } => "waive_material",
             Action::Settle { .. } => "settle",
         }
+    }
+
+    /// Whether the action leaves the status as it is (a rating, a waiver): such an event
+    /// starts no branch of its own.
+    pub fn keeps_status(&self) -> bool {
+        matches!(self, Action::Rate { .. } | Action::WaiveMaterial { .. })
     }
 }
 
@@ -420,6 +435,19 @@ fn step(
             }
             to(from)
         }
+        (
+            Action::WaiveMaterial { material, reason },
+            Submitted | Accepted | Forwarded | Returned,
+        ) => {
+            if material.trim().is_empty() || material.chars().count() > 200 {
+                return Err(ValidationError::new(
+                    "material",
+                    "must be 1 to 200 characters",
+                ));
+            }
+            required_text("reason", reason)?;
+            to(from)
+        }
         (Action::Settle { .. }, _) => refuse("there is no conflict to settle".into()),
         (_, s) => refuse(format!("not allowed while the request is {}", s.as_str())),
     }
@@ -580,7 +608,7 @@ pub fn replay(events: &[Event], level: HandlingLevel) -> Derived {
                     None => (&start, None),
                 };
                 match step(state, &e.action, level) {
-                    Ok(_) if matches!(e.action, Action::Rate { .. }) => {
+                    Ok(_) if e.action.keeps_status() => {
                         if let Action::Rate { rating: r, .. } = e.action {
                             rating = Some(r);
                         }

@@ -390,3 +390,14 @@ fn mondays_to_fridays_without_data() {
         5 * 52
     );
 }
+
+#[test]
+fn a_notice_posted_on_the_last_date_chrono_knows_ends_without_panicking() {
+    let notice = bianmin_domain::Notice {
+        text: "公示".into(),
+        posted_on: chrono::NaiveDate::MAX,
+        period_days: 365,
+        place: "村务公开栏".into(),
+    };
+    assert_eq!(notice.ends_on(), chrono::NaiveDate::MAX);
+}

@@ -326,6 +326,14 @@ pub enum Action {
         /// The applicant's words, if any (may be empty).
         comment: String,
     },
+    /// Waive one of the item's required materials (容缺受理): the request may then be accepted
+    /// or approved without it.
+    WaiveMaterial {
+        /// The material, as the service item names it.
+        material: String,
+        /// Why it is waived; required.
+        reason: String,
+    },
     /// Settle a conflict by keeping one of its branches.
     Settle {
         /// The branch tip (one of the conflict's branches) whose outcome is kept.
@@ -356,6 +364,7 @@ impl From<Action> for domain::Action {
                 rating: rating.into(),
                 comment,
             },
+            Action::WaiveMaterial { material, reason } => D::WaiveMaterial { material, reason },
             Action::Settle { keep, note } => D::Settle { keep, note },
         }
     }
@@ -382,6 +391,7 @@ impl From<domain::Action> for Action {
                 rating: rating.into(),
                 comment,
             },
+            D::WaiveMaterial { material, reason } => Action::WaiveMaterial { material, reason },
             D::Settle { keep, note } => Action::Settle { keep, note },
         }
     }
@@ -596,6 +606,15 @@ impl From<cc::EditRecord> for EditRecord {
     }
 }
 
+/// A required material waived (容缺受理).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct WaivedMaterial {
+    /// The material, as the service item names it.
+    pub material: String,
+    /// Why it was waived.
+    pub reason: String,
+}
+
 /// A request with everything its page shows.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct RequestDetail {
@@ -629,6 +648,11 @@ pub struct RequestDetail {
     pub urgency: Urgency,
     /// The materials asked for while it is returned.
     pub missing_materials: Vec<String>,
+    /// The item's required materials neither in hand nor waived: while any is left, the
+    /// request cannot be accepted or approved (receive them, or waive each with a reason).
+    pub outstanding_materials: Vec<String>,
+    /// The materials waived (容缺), in log order.
+    pub waived_materials: Vec<WaivedMaterial>,
     /// The latest rating.
     pub rating: Option<Rating>,
     /// Whether a dissatisfied rating asks for a follow-up.
@@ -682,6 +706,12 @@ impl From<cc::RequestDetail> for RequestDetail {
             clock: d.clock.into(),
             urgency: d.urgency.into(),
             missing_materials: d.missing_materials,
+            outstanding_materials: d.outstanding_materials,
+            waived_materials: d
+                .waived_materials
+                .into_iter()
+                .map(|(material, reason)| WaivedMaterial { material, reason })
+                .collect(),
             rating: d.rating.map(Into::into),
             follow_up: d.follow_up,
             history: d.history.into_iter().map(Into::into).collect(),

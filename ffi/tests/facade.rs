@@ -104,6 +104,21 @@ fn a_clerk_files_works_on_and_finds_a_request_and_the_listener_hears_each_write(
     assert_eq!(filed.urgency, Urgency::NotRunning);
     let id = filed.id;
 
+    // The photo is brought after filing: marked received, the request can be accepted.
+    assert_eq!(
+        filed.outstanding_materials,
+        ["Recent photo".to_string()],
+        "without it the request cannot be accepted"
+    );
+    clerk
+        .edit_request(
+            id,
+            FieldEdit::Material {
+                name: "Recent photo".into(),
+                received: true,
+            },
+        )
+        .unwrap();
     clerk.apply_action(id, Action::Accept).unwrap();
     let edited = clerk
         .edit_request(
@@ -114,15 +129,7 @@ fn a_clerk_files_works_on_and_finds_a_request_and_the_listener_hears_each_write(
         )
         .unwrap();
     assert_eq!(edited.applicant.phone, "13912345678", "stored normalised");
-    clerk
-        .edit_request(
-            id,
-            FieldEdit::Material {
-                name: "Recent photo".into(),
-                received: true,
-            },
-        )
-        .unwrap();
+    assert!(edited.outstanding_materials.is_empty());
     clerk.comment_request(id, "结果请送到家".into()).unwrap();
     let forwarded = clerk.apply_action(id, Action::Forward).unwrap();
     assert_eq!(forwarded.status, Status::Forwarded);

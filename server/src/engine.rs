@@ -13,9 +13,7 @@ mod documents;
 pub use console::{CONSOLE_DEVICE, PUBLIC_STAGES, RequestPage, console_actor, console_identity};
 
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock, Weak};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Weak};
 
 use axum::http::StatusCode;
 use bianmin_document::Reference;
@@ -24,14 +22,15 @@ use bianmin_domain::{
     Identity, RequestOp, RequestScope, Role, Timestamp, WorkingCalendar, authorize_request,
 };
 use bianmin_protocol::{
-    B64, EnrolRequest, EnrolResponse, Head, PROTOCOL_VERSION, PullDoc, PushResult, ReferenceData,
-    SyncRequest, SyncResponse,
+    B64, EnrolRequest, EnrolResponse, Head, PROTOCOL_VERSION, PullDoc, PushResult, SyncRequest,
+    SyncResponse,
 };
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use crate::auth::{self, AuthedDevice};
 use crate::error::AppError;
+use crate::reference::{Current, ReferenceCache};
 use crate::storage::{NewDevice, ReadScope, Storage};
 use documents::{Documents, Durability, Queued};
 
@@ -41,8 +40,6 @@ const CACHE_DOCUMENTS: usize = 2048;
 pub const MAX_PUSH_DOCS: usize = 1000;
 /// At most this many changes per pushed document.
 pub const MAX_CHANGES_PER_DOC: usize = 10_000;
-/// How long reference data is reused before checking storage for a newer version.
-const REFERENCE_TTL: Duration = Duration::from_secs(2);
 
 /// Tells connected devices that changes in their scope exist.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,19 +63,12 @@ impl LiveNotice {
     }
 }
 
-struct ReferenceState {
-    data: ReferenceData,
-    rules: Reference,
-}
-
 /// The sync engine shared by all requests.
 pub struct Engine {
     storage: Arc<dyn Storage>,
     documents: Documents,
-    reference: RwLock<Option<(Instant, Arc<ReferenceState>)>>,
+    reference: ReferenceCache,
     live: broadcast::Sender<LiveNotice>,
-    /// Set when new reference data brought another calendar.
-    calendar_changed: AtomicBool,
     /// The byte budget of one pull page.
     pub pull_budget: usize,
     /// The change log's identity (read once: it changes only when a backup is restored, which
@@ -92,10 +82,6 @@ impl std::fmt::Debug for Engine {
             .field("pull_budget", &self.pull_budget)
             .finish_non_exhaustive()
     }
-}
-
-fn poisoned<T>(_: T) -> AppError {
-    AppError::internal("a lock was poisoned by an earlier panic")
 }
 
 fn now_ms() -> i64 {
@@ -124,10 +110,9 @@ impl Engine {
                 NonZeroUsize::new(CACHE_DOCUMENTS).expect("non-zero"),
                 live.clone(),
             ),
+            reference: ReferenceCache::new(storage.clone()),
             storage,
-            reference: RwLock::new(None),
             live,
-            calendar_changed: AtomicBool::new(false),
             pull_budget: 512 * 1024,
             log_id: std::sync::OnceLock::new(),
         }
@@ -147,41 +132,14 @@ impl Engine {
         self.live.subscribe()
     }
 
-    fn reference(&self) -> Result<Arc<ReferenceState>, AppError> {
-        if let Some((at, state)) = self.reference.read().map_err(poisoned)?.as_ref()
-            && at.elapsed() < REFERENCE_TTL
-        {
-            return Ok(state.clone());
-        }
-        let data = self.storage.reference()?.ok_or_else(|| {
-            AppError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "no_reference_data",
-                "the hub has no catalog and village directory yet: an administrator must load them",
-            )
-        })?;
-        let mut slot = self.reference.write().map_err(poisoned)?;
-        if let Some((_, current)) = slot.as_ref()
-            && current.data.version == data.version
-        {
-            let state = current.clone();
-            *slot = Some((Instant::now(), state.clone()));
-            return Ok(state);
-        }
-        if let Some((_, previous)) = slot.as_ref()
-            && previous.data.calendars != data.calendars
-        {
-            // Deadlines moved: the index is rewritten by the maintenance thread.
-            self.calendar_changed.store(true, Ordering::SeqCst);
-        }
-        let rules = Reference {
-            catalog: data.catalog.clone(),
-            directory: data.directory.clone(),
-            calendar: WorkingCalendar::new(data.calendars.clone()),
-        };
-        let state = Arc::new(ReferenceState { data, rules });
-        *slot = Some((Instant::now(), state.clone()));
-        Ok(state)
+    /// The reference data in force (the one cache of [`crate::reference`]).
+    pub fn reference(&self) -> Result<Arc<Current>, AppError> {
+        self.reference.get()
+    }
+
+    /// Forgets the cached reference data (after new data was loaded through this hub).
+    pub fn forget_reference(&self) {
+        self.reference.forget();
     }
 
     /// Starts the engine's maintenance thread: indexes the documents stored before the index
@@ -198,14 +156,14 @@ impl Engine {
                     // No reference data yet is not an error here: nothing to index either.
                     if e.storage.reference().ok().flatten().is_some() {
                         let _ = e.reference();
-                        all |= e.calendar_changed.swap(false, Ordering::SeqCst);
+                        all |= e.reference.take_calendar_changed();
                         match e.reindex(all) {
                             Ok(_) => all = false,
                             Err(err) => tracing::warn!(error = %err, "reindexing failed; retrying"),
                         }
                     }
                     drop(e);
-                    std::thread::sleep(REFERENCE_TTL);
+                    std::thread::sleep(crate::reference::TTL);
                 }
             });
         if let Err(e) = spawned {

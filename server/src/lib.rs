@@ -18,6 +18,7 @@ pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod password;
+pub mod reference;
 pub mod storage;
 pub mod web;
 

@@ -54,8 +54,9 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 /// Bump when the way hubs are generated changes, so cached hubs are rebuilt (2: hubs hold the
-/// document index, so the measured hub does not index 100,000 documents while measured).
-const GENERATOR_VERSION: u32 = 2;
+/// document index, so the measured hub does not index 100,000 documents while measured; 3:
+/// requests are filed with every material their item requires, as acceptance now needs).
+const GENERATOR_VERSION: u32 = 3;
 const SMALL_DOCS: usize = 1_000;
 /// East Village's share of a hub's documents, in percent.
 const EAST_PERCENT: usize = 5;
@@ -723,7 +724,8 @@ fn working_days() -> Vec<NaiveDate> {
         .collect()
 }
 
-/// A varied, valid request: six service items of both levels, the village's grids.
+/// A varied, valid request (with every material its item requires, so that it can be
+/// accepted): six service items of both levels, the village's grids.
 fn new_request(rng: &mut impl Rng, grids: &[String], n: usize) -> NewRequest {
     const NAMES: [&str; 6] = ["王秀英", "李建国", "张伟", "刘芳", "欧阳明丰", "陈静"];
     let text = |s: String| AttrValue::Text(s);
@@ -745,6 +747,7 @@ fn new_request(rng: &mut impl Rng, grids: &[String], n: usize) -> NewRequest {
                     "ID card",
                     "Household register (hukou) booklet",
                     "Income statement",
+                    "Authorisation to check family finances",
                 ],
             ),
             45..60 => (
@@ -758,7 +761,10 @@ fn new_request(rng: &mut impl Rng, grids: &[String], n: usize) -> NewRequest {
             60..70 => (
                 "AID-TEMP",
                 vec![("emergency", text("house fire, medical bills".into()))],
-                vec!["ID card"],
+                vec![
+                    "ID card",
+                    "Proof of emergency (medical bill, disaster report)",
+                ],
             ),
             70..85 => (
                 "EMP-REGISTER",

@@ -195,7 +195,8 @@ fn a_reviewer_returns_a_tablets_request_in_the_browser_and_the_tablet_receives_i
     let hub = demo_hub();
     let dir = tempfile::tempdir().unwrap();
     let clerk = Mutex::new(hub.enrol(CLERK, dir.path(), "east-tablet"));
-    // Filed with the ID card only: the photo is missing.
+    // Filed with the ID card only: the photo is missing, waived at the village to accept it
+    // (容缺受理).
     let (id, receipt_no) = {
         let mut s = clerk.lock().unwrap();
         let r = s
@@ -204,6 +205,11 @@ fn a_reviewer_returns_a_tablets_request_in_the_browser_and_the_tablet_receives_i
                 ..social_card_request()
             })
             .unwrap();
+        let waiver = Action::WaiveMaterial {
+            material: "Recent photo".into(),
+            reason: "申请人承诺补交".into(),
+        };
+        s.apply(r.id, waiver).unwrap();
         s.apply(r.id, Action::Accept).unwrap();
         s.apply(r.id, Action::Forward).unwrap();
         (r.id, r.receipt_no.as_str().to_string())

@@ -249,6 +249,8 @@ enum Act {
     Deliver,
     Withdraw(Text),
     Rate(u8, Text),
+    /// Waive a material of the item (the slot past the last: one it does not list).
+    Waive(u8, Text),
     Settle(Text),
 }
 
@@ -559,6 +561,7 @@ fn act() -> impl Strategy<Value = Act> {
         1 => text().prop_map(Act::Withdraw),
         1 => (0..5u8, text()).prop_map(|(r, t)| Act::Rate(r, t)),
         1 => text().prop_map(Act::Settle),
+        2 => (0..6u8, text()).prop_map(|(m, t)| Act::Waive(m, t)),
     ]
 }
 
@@ -715,6 +718,7 @@ impl Concrete {
                 Action::Deliver => "event deliver",
                 Action::Withdraw { .. } => "event withdraw",
                 Action::Rate { .. } => "event rate",
+                Action::WaiveMaterial { .. } => "event waive_material",
                 Action::Settle { .. } => "event settle",
             },
             Concrete::Edit(..) => "edit field",
@@ -1099,6 +1103,13 @@ fn next_steps(d: &RequestDoc, item: Option<&ServiceItem>) -> Vec<Action> {
             rating: Rating::Satisfied,
             comment: String::new(),
         },
+        Action::WaiveMaterial {
+            material: materials_of(item)
+                .into_iter()
+                .find(|m| !d.materials.contains(m))
+                .unwrap_or_else(|| "ID card".into()),
+            reason: "申请人年迈，村委会出具证明".into(),
+        },
         Action::RefuseToAccept {
             reason: "不属于本村受理范围".into(),
         },
@@ -1195,6 +1206,16 @@ fn explicit_act(d: &RequestDoc, item: Option<&ServiceItem>, a: &Act) -> Action {
             ][usize::from(*r) % 5],
             comment: reason(t),
         },
+        Act::Waive(m, t) => {
+            let materials = materials_of(item);
+            Action::WaiveMaterial {
+                material: materials
+                    .get(usize::from(*m))
+                    .cloned()
+                    .unwrap_or_else(|| "Something else".into()),
+                reason: reason(t),
+            }
+        }
         Act::Settle(t) => Action::Settle {
             keep: d
                 .events

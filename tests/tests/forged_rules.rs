@@ -358,6 +358,21 @@ impl Draft {
         );
     }
 
+    fn request_event(&mut self, by: Stamp, action: Action) -> EventId {
+        let after = self.event_ids().last().copied().into_iter().collect();
+        let id = EventId::new();
+        self.append(
+            "events",
+            entry!(Event {
+                id,
+                after,
+                by,
+                action,
+            }),
+        );
+        id
+    }
+
     fn agenda_event(&mut self, by: Stamp, action: AgendaAction) -> EventId {
         let after = self.event_ids().last().copied().into_iter().collect();
         let id = EventId::new();
@@ -734,6 +749,34 @@ fn two_new_requests_with_one_receipt_number_in_one_round_keep_only_the_first() {
     assert_lookup_shows_only(&hub, &original);
 }
 
+#[test]
+fn new_requests_with_one_receipt_number_in_concurrent_rounds_keep_exactly_one() {
+    let (hub, clerk) = start();
+    let original = Draft::request(&clerk);
+    // Different ids, so their checks run under different stripe locks.
+    let mut copies: Vec<Draft> = (0..8).map(|_| duplicate_of(&clerk, &original)).collect();
+    let replies: Vec<(Uuid, Reply)> = std::thread::scope(|s| {
+        let clerk = &clerk;
+        let rounds: Vec<_> = copies
+            .iter_mut()
+            .map(|d| s.spawn(move || (d.id, clerk.round(&mut [d]))))
+            .collect();
+        rounds.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let accepted: Vec<Uuid> = replies
+        .iter()
+        .filter(|(id, r)| r.result(*id)["status"] == "accepted")
+        .map(|(id, _)| *id)
+        .collect();
+    assert_eq!(accepted.len(), 1, "exactly one copy accepted");
+    for (id, r) in &replies {
+        if *id != accepted[0] {
+            r.assert_refused(*id, "duplicate_receipt", "receipt_no");
+            assert_eq!(held(&hub, *id), Held::Absent);
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Device times and dates
 
@@ -1099,6 +1142,116 @@ fn an_id_number_or_phone_changed_without_an_edit_record_is_unrecorded_edit() {
         }),
     );
     one_round(&hub, &clerk, vec![], vec![&mut recorded]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Materials
+
+fn waive(material: &str, reason: &str) -> Action {
+    Action::WaiveMaterial {
+        material: material.into(),
+        reason: reason.into(),
+    }
+}
+
+#[test]
+fn an_acceptance_with_a_material_outstanding_is_invalid_until_it_is_waived_with_a_reason() {
+    let (hub, clerk) = start();
+    // Filed without the photo: filing is allowed, accepting is not.
+    let mut no_photo = Draft::request(&clerk);
+    no_photo.delete_in("materials", "Recent photo");
+    one_round(&hub, &clerk, vec![], vec![&mut no_photo]);
+
+    let mut accept = Draft::from_hub(&hub, no_photo.id, &clerk.actor);
+    accept.request_event(clerk.stamp(), Action::Accept);
+    let mut blank = Draft::from_hub(&hub, no_photo.id, &clerk.actor);
+    blank.request_event(clerk.stamp(), waive("Recent photo", "  "));
+    blank.request_event(clerk.stamp(), Action::Accept);
+    let mut other = Draft::from_hub(&hub, no_photo.id, &clerk.actor);
+    other.request_event(clerk.stamp(), waive("ID card", "已核验"));
+    other.request_event(clerk.stamp(), Action::Accept);
+    let mut valid = Draft::request(&clerk);
+    let reply = one_round(
+        &hub,
+        &clerk,
+        vec![
+            forged(
+                &mut accept,
+                "invalid",
+                "accept: materials neither received nor waived",
+            ),
+            forged(&mut blank, "invalid", "reason"),
+            forged(&mut other, "invalid", "Recent photo"),
+        ],
+        vec![&mut valid],
+    );
+    assert!(
+        reply.result(accept.id)["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Recent photo"),
+        "the refusal names the outstanding material"
+    );
+
+    // Waived with a reason, the same acceptance is accepted.
+    let mut waived = Draft::from_hub(&hub, no_photo.id, &clerk.actor);
+    waived.request_event(
+        clerk.stamp(),
+        waive("Recent photo", "申请人卧床，照片下周补交"),
+    );
+    waived.request_event(clerk.stamp(), Action::Accept);
+    one_round(&hub, &clerk, vec![], vec![&mut waived]);
+}
+
+#[test]
+fn an_approval_with_a_material_unmarked_since_acceptance_is_invalid_until_the_township_waives_it() {
+    let (hub, clerk) = start();
+    let reviewer = RawDevice::enrol(&hub, REVIEWER, "township-desk");
+    let d = filed(&hub, &clerk);
+    let mut accepted = Draft::from_hub(&hub, d.id, &clerk.actor);
+    accepted.request_event(clerk.stamp(), Action::Accept);
+    // One write per change, as a tablet makes them; all pushed in one round. The acceptance is
+    // judged on the materials when it was written.
+    accepted.doc.commit();
+    // The photo turned out unusable: the clerk unmarks it (recorded) and forwards anyway.
+    accepted.set_in("materials", "Recent photo", false);
+    accepted.append(
+        "edits",
+        entry!(EditRecord {
+            by: clerk.stamp(),
+            field: "materials.Recent photo".into(),
+        }),
+    );
+    accepted.request_event(clerk.stamp(), Action::Forward);
+    one_round(&hub, &clerk, vec![], vec![&mut accepted]);
+
+    let approve = Action::Approve {
+        note: String::new(),
+    };
+    let mut approval = Draft::from_hub(&hub, d.id, &reviewer.actor);
+    approval.request_event(reviewer.stamp(), approve.clone());
+    // A clerk may not waive once the request is with the township.
+    let mut clerk_waiver = Draft::from_hub(&hub, d.id, &clerk.actor);
+    clerk_waiver.request_event(clerk.stamp(), waive("Recent photo", "村里担保"));
+    let mut valid = Draft::request(&clerk);
+    one_round(
+        &hub,
+        &clerk,
+        vec![forged(&mut clerk_waiver, "forbidden", "waive_material")],
+        vec![&mut valid],
+    );
+    let reply = reviewer.round(&mut [&mut approval]);
+    reply.assert_refused(
+        approval.id,
+        "invalid",
+        "approve: materials neither received nor waived: Recent photo",
+    );
+
+    let mut waived = Draft::from_hub(&hub, d.id, &reviewer.actor);
+    waived.request_event(reviewer.stamp(), waive("Recent photo", "户籍系统已有照片"));
+    waived.request_event(reviewer.stamp(), approve);
+    let reply = reviewer.round(&mut [&mut waived]);
+    assert_eq!(reply.result(d.id)["status"], "accepted", "{}", reply.text);
 }
 
 // ---------------------------------------------------------------------------------------------

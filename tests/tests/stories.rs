@@ -20,9 +20,12 @@ fn dibao() -> NewRequest {
             ("monthly_income".to_string(), AttrValue::Number(600.0)),
         ]
         .into(),
+        // Every material AID-DIBAO requires: it can be accepted.
         materials_received: vec![
             "ID card".into(),
             "Household register (hukou) booklet".into(),
+            "Income statement".into(),
+            "Authorisation to check family finances".into(),
         ],
         resident_user: None,
         submit: true,
@@ -267,6 +270,17 @@ fn the_clock_stops_while_the_township_waits_for_materials() {
     item.attributes = [("reason".to_string(), AttrValue::Text("lost".into()))].into();
     item.materials_received = vec!["ID card".into()];
     let r = clerk.store.file_request(item).unwrap();
+    // Accepted without the photo (容缺受理), which the township later asks for.
+    clerk
+        .store
+        .apply(
+            r.id,
+            Action::WaiveMaterial {
+                material: "Recent photo".into(),
+                reason: "申请人承诺补交".into(),
+            },
+        )
+        .unwrap();
     clerk.store.apply(r.id, Action::Accept).unwrap(); // Wed 1 April, 10 working days
     clerk.store.apply(r.id, Action::Forward).unwrap();
     let due = clerk.store.request(r.id).unwrap().clock.due().unwrap();

@@ -65,7 +65,7 @@ fn the_clerk_keeps_working_while_a_long_sync_runs() {
         phone: "13812345678".into(),
         grid: "2组".into(),
         attributes: [("purpose".to_string(), AttrValue::Text("school".into()))].into(),
-        materials_received: vec![],
+        materials_received: vec!["ID card".into()],
         resident_user: None,
         submit: true,
     };

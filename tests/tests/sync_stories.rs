@@ -25,7 +25,8 @@ use uuid::Uuid;
 const WEST: &str = "370883101202";
 const SHIQIANG: &str = "370883102";
 
-/// A social-security card request as a clerk types it at the service point.
+/// A social-security card request as a clerk types it at the service point, with both
+/// materials the item requires received.
 fn soc_card(resident_user: Option<String>) -> NewRequest {
     NewRequest {
         item_code: "SOC-CARD".into(),
@@ -34,7 +35,7 @@ fn soc_card(resident_user: Option<String>) -> NewRequest {
         phone: "13812345678".into(),
         grid: "1组".into(),
         attributes: [("reason".to_string(), AttrValue::Text("lost".into()))].into(),
-        materials_received: vec!["ID card".into()],
+        materials_received: vec!["ID card".into(), "Recent photo".into()],
         resident_user,
         submit: true,
     }
@@ -120,7 +121,13 @@ fn a_request_filed_offline_goes_to_the_township_and_back_and_every_copy_agrees()
     // A morning offline at the service point: filed, corrected, completed, forwarded.
     let id = {
         let mut s = clerk.lock().unwrap();
-        let r = s.file_request(soc_card(None)).unwrap();
+        // The photo is brought after filing.
+        let r = s
+            .file_request(NewRequest {
+                materials_received: vec!["ID card".into()],
+                ..soc_card(None)
+            })
+            .unwrap();
         s.edit(r.id, FieldEdit::Phone("139 1234 5678".into()))
             .unwrap();
         s.edit(

@@ -110,33 +110,39 @@ pub fn practice(dir: &Path, store: &str, args: &[&str]) -> PathBuf {
     dir.join(store)
 }
 
-/// Files the usual pension-enrolment request and returns its receipt number.
+/// The materials SOC-PENSION-ENROL requires (domain/demo/service-items.json).
+pub const PENSION_MATERIALS: [&str; 2] = ["ID card", "Household register (hukou) booklet"];
+
+/// Files the usual pension-enrolment request, with every material it requires received (so
+/// that it can be accepted), and returns its receipt number.
 pub fn file_pension(dir: &Path, store: &str) -> String {
-    bianmin(
-        dir,
-        store,
-        &[
-            "--quiet",
-            "request",
-            "file",
-            "--item",
-            "SOC-PENSION-ENROL",
-            "--name",
-            "王秀英",
-            "--id-number",
-            ID_NUMBER,
-            "--phone",
-            PHONE,
-            "--grid",
-            "1组",
-            "--attr",
-            "contribution_tier=300",
-            "--material",
-            "ID card",
-        ],
-    )
-    .ok()
-    .line()
+    file_pension_with(dir, store, &PENSION_MATERIALS)
+}
+
+/// Files the usual pension-enrolment request with only these materials received and returns
+/// its receipt number.
+pub fn file_pension_with(dir: &Path, store: &str, materials: &[&str]) -> String {
+    let mut args = vec![
+        "--quiet",
+        "request",
+        "file",
+        "--item",
+        "SOC-PENSION-ENROL",
+        "--name",
+        "王秀英",
+        "--id-number",
+        ID_NUMBER,
+        "--phone",
+        PHONE,
+        "--grid",
+        "1组",
+        "--attr",
+        "contribution_tier=300",
+    ];
+    for m in materials {
+        args.extend(["--material", m]);
+    }
+    bianmin(dir, store, &args).ok().line()
 }
 
 /// The `kind` of each history entry of a request, from `request show --json`.

@@ -2,13 +2,13 @@
 
 use bianmin_domain::{
     AttachmentRef, Event, Field, NationalId, Outcome, Phone, ReceiptNo, RequestOp, RequestScope,
-    Status, authorize_request, check_time_limit, replay, validate_name,
+    Status, authorize_request, check_materials, check_time_limit, replay, validate_name,
 };
 use uuid::Uuid;
 
 use super::{
-    Context, Residence, added_records, after_bounded, append_only, edits_recorded, entry_size,
-    forbidden, invalid, invalid_field, new_entries, outcome, signed, text, within,
+    Context, Residence, Written, added_records, after_bounded, append_only, edits_recorded,
+    entry_size, forbidden, invalid, invalid_field, new_entries, outcome, signed, text, within,
 };
 use crate::error::Refusal;
 use crate::layout::request::RequestDoc;
@@ -27,6 +27,7 @@ pub(super) fn check(
     old: Option<&RequestDoc>,
     new: &RequestDoc,
     doc_id: Uuid,
+    written: &Written,
     ctx: &Context<'_>,
 ) -> Result<(), Refusal> {
     bounded(new)?;
@@ -49,7 +50,7 @@ pub(super) fn check(
         // Edits made offline after filing, pushed with the filing: signed by the sender.
         None => new_edits(&new.edits, ctx)?,
     }
-    events(old_events, new, status_before, ctx)?;
+    events(old_events, new, status_before, written, ctx)?;
     for (_, c) in new_entries(old_comments, &new.comments, |c| c.id) {
         signed(&c.by, ctx, "comment")?;
         text("comment", &c.text, limits::COMMENT_CHARS)?;
@@ -331,6 +332,7 @@ fn events(
     old_events: &[Event],
     new: &RequestDoc,
     status_before: Status,
+    written: &Written,
     ctx: &Context<'_>,
 ) -> Result<(), Refusal> {
     let fresh = new_entries(old_events, &new.events, |e| e.id.0);
@@ -351,8 +353,30 @@ fn events(
         if let Outcome::Invalid(why) = &derived.outcomes[i] {
             return Err(outcome(e.action.kind(), why));
         }
+        materials(new, &derived.outcomes, i, written, ctx)?;
     }
     Ok(())
+}
+
+/// An acceptance or approval (event `i`) needs every material of the item in hand when it was
+/// written, or waived by a valid event before it ([`check_materials`]).
+fn materials(
+    r: &RequestDoc,
+    outcomes: &[Outcome],
+    i: usize,
+    written: &Written,
+    ctx: &Context<'_>,
+) -> Result<(), Refusal> {
+    let Some(item) = ctx.reference.catalog.item(&r.item_code) else {
+        return Ok(());
+    };
+    let earlier = r.events[..i]
+        .iter()
+        .zip(outcomes)
+        .filter(|(_, o)| **o == Outcome::Applied)
+        .map(|(e, _)| &e.action);
+    let received = written.materials(r.events[i].id).unwrap_or(&r.materials);
+    check_materials(&r.events[i].action, item, received, earlier).map_err(invalid)
 }
 
 /// Attachment references added by a change: append-only, signed by the sender, valid, of one

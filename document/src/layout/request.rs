@@ -278,3 +278,21 @@ pub fn put(doc: &mut AutoCommit, put: &Put<'_>, record: &EditRecord) -> Result<(
     }
     append_log(doc, "edits", record)
 }
+
+/// The materials marked received as the document stood at `heads` (a past state: what the
+/// author of a change saw when making it). Empty when the layout did not hold there.
+pub fn materials_at(doc: &AutoCommit, heads: &[automerge::ChangeHash]) -> BTreeSet<String> {
+    let Ok(Some((automerge::Value::Object(ObjType::Map), obj))) =
+        doc.get_at(ROOT, "materials", heads)
+    else {
+        return BTreeSet::new();
+    };
+    doc.keys_at(&obj, heads)
+        .filter(|key| {
+            matches!(
+                doc.get_at(&obj, key.as_str(), heads),
+                Ok(Some((v, _))) if v.as_bool() == Some(true)
+            )
+        })
+        .collect()
+}

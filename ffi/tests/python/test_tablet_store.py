@@ -50,7 +50,8 @@ def soc_card(**changes):
         phone="13812345678",
         grid="1组",
         attributes={"reason": bm.AttrValue.TEXT(value="lost")},
-        materials_received=["ID card"],
+        # Every material SOC-CARD requires: the request can be accepted.
+        materials_received=["ID card", "Recent photo"],
     )
     fields.update(changes)
     return bm.NewRequest(**fields)

@@ -101,6 +101,10 @@ struct State {
 pub struct Documents {
     storage: Arc<dyn Storage>,
     stripes: Vec<Mutex<()>>,
+    /// Held while a new document is checked and queued: what a new request must not share with
+    /// another (its receipt number) is checked against every document, not one stripe's, so
+    /// two new documents are never checked at once. Taken after the stripe, never before.
+    filing: Mutex<()>,
     state: Mutex<State>,
     settled: Condvar,
     live: broadcast::Sender<LiveNotice>,
@@ -146,6 +150,8 @@ impl Durability {
 pub struct Taken<'a> {
     docs: &'a Documents,
     _stripe: MutexGuard<'a, ()>,
+    /// For a document the hub does not have yet.
+    _filing: Option<MutexGuard<'a, ()>>,
     id: Uuid,
     doc: Option<Document>,
     origin: Origin,
@@ -179,6 +185,7 @@ impl Documents {
         Documents {
             storage,
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            filing: Mutex::new(()),
             state: Mutex::new(State {
                 durable: LruCache::new(capacity),
                 unsettled: HashMap::new(),
@@ -194,7 +201,8 @@ impl Documents {
     }
 
     /// Takes document `id` out for a check (`None` inside if the hub does not have it): its
-    /// stripe stays locked until the [`Taken`] is dropped.
+    /// stripe (and, for a new document, the filing lock) stays locked until the [`Taken`] is
+    /// dropped.
     pub fn take(&self, id: Uuid) -> Result<Taken<'_>, AppError> {
         let stripe = lock(&self.stripes[(id.as_u128() % STRIPES as u128) as usize]);
         let (found, generation) = {
@@ -218,9 +226,11 @@ impl Documents {
                 (Origin::Durable, doc)
             }
         };
+        let filing = doc.is_none().then(|| lock(&self.filing));
         Ok(Taken {
             docs: self,
             _stripe: stripe,
+            _filing: filing,
             id,
             doc,
             origin,

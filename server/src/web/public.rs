@@ -12,29 +12,23 @@ pub mod limiter;
 pub mod lookup;
 pub mod notices;
 
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
-use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Extension, Router};
-use bianmin_protocol::ReferenceData;
 
 use self::limiter::{Limiter, LimiterConfig};
 use super::i18n::{Lang, tr};
 use crate::AppState;
 use crate::error::AppError;
 
-/// How long the public pages reuse the reference data (village and item names) they read.
-const REFERENCE_TTL: Duration = Duration::from_secs(30);
-
-/// What the public handlers share: the look-up limiter and a short-lived copy of the reference
-/// data. One per router, so each application (and each test hub) starts afresh.
+/// What the public handlers share: the look-up limiter. One per router, so each application
+/// (and each test hub) starts afresh. Reference data comes from the one cache
+/// ([`crate::reference`]).
 #[derive(Debug)]
 pub struct Public {
     /// The look-up limiter.
     pub limiter: Limiter,
-    reference: Mutex<Option<(Instant, Arc<ReferenceData>)>>,
 }
 
 impl Public {
@@ -42,31 +36,7 @@ impl Public {
     pub fn new(limits: LimiterConfig) -> Self {
         Public {
             limiter: Limiter::new(limits),
-            reference: Mutex::new(None),
         }
-    }
-
-    /// The reference data (at most [`REFERENCE_TTL`] old). Blocking: call it off the async
-    /// workers.
-    fn reference(&self, state: &AppState) -> Result<Arc<ReferenceData>, AppError> {
-        let mut slot = self
-            .reference
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some((at, data)) = slot.as_ref()
-            && at.elapsed() < REFERENCE_TTL
-        {
-            return Ok(data.clone());
-        }
-        let data = Arc::new(state.storage.reference()?.ok_or_else(|| {
-            AppError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "no_reference_data",
-                "the hub has no village directory yet",
-            )
-        })?);
-        *slot = Some((Instant::now(), data.clone()));
-        Ok(data)
     }
 }
 

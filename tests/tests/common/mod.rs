@@ -145,7 +145,8 @@ pub fn soc_card(name: &str) -> NewRequest {
         phone: "13812345678".into(),
         grid: "1组".into(),
         attributes: [("reason".to_string(), AttrValue::Text("lost".into()))].into(),
-        materials_received: vec!["ID card".into()],
+        // Every material SOC-CARD requires: `file` accepts it.
+        materials_received: vec!["ID card".into(), "Recent photo".into()],
         resident_user: None,
         submit: true,
     }
@@ -159,12 +160,35 @@ pub async fn file(
     accepted_on: Option<NaiveDate>,
     forward: bool,
 ) -> (Uuid, String) {
+    file_waiving(t, new, &[], accepted_on, forward).await
+}
+
+/// The reason [`file_waiving`] gives for each waiver.
+pub const WAIVER_REASON: &str = "申请人承诺补交";
+
+/// [`file`], waiving each of `waived` (容缺受理, with [`WAIVER_REASON`]) before the acceptance:
+/// the request goes on without those materials in hand.
+pub async fn file_waiving(
+    t: &Tablet,
+    new: NewRequest,
+    waived: &[&str],
+    accepted_on: Option<NaiveDate>,
+    forward: bool,
+) -> (Uuid, String) {
+    let waived: Vec<String> = waived.iter().map(|m| m.to_string()).collect();
     on(t, move |s| {
         if let Some(day) = accepted_on {
             let at = Timestamp::at_noon(day);
             s.set_clock(Arc::new(move || at));
         }
         let r = s.file_request(new).unwrap();
+        for material in waived {
+            let action = Action::WaiveMaterial {
+                material,
+                reason: WAIVER_REASON.into(),
+            };
+            s.apply(r.id, action).unwrap();
+        }
         s.apply(r.id, Action::Accept).unwrap();
         if forward {
             s.apply(r.id, Action::Forward).unwrap();

@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::csrf::{self, Fields, SignedForm};
 use super::request_page::received;
-use super::session::{ConsoleReference, Signed};
+use super::session::Signed;
 use super::{
     Acted, Names, OrPage, PageError, blocking, console_page, labels, parse_id, received_by_entry,
     store_action,
@@ -29,6 +29,7 @@ use super::{
 use crate::AppState;
 use crate::engine::console_identity;
 use crate::error::AppError;
+use crate::reference::Current;
 use crate::storage::{AuditEntry, UserRecord};
 use crate::web::i18n::{Lang, PageLang, tr};
 
@@ -64,7 +65,7 @@ pub(crate) async fn list(
     let user = signed.user.clone();
     let st = state.clone();
     let loaded = blocking(move || {
-        let reference = st.console.reference(st.storage.as_ref())?;
+        let reference = st.engine.reference()?;
         let stages: Vec<Stage> = stage.into_iter().collect();
         let rows = st.engine.console_agenda_items(&user, &stages)?;
         Ok((reference, rows))
@@ -147,13 +148,13 @@ pub(crate) async fn list(
 
 struct Loaded {
     detail: AgendaDetail,
-    reference: Arc<ConsoleReference>,
+    reference: Arc<Current>,
     names: Names,
     received: HashMap<Uuid, AuditEntry>,
 }
 
 fn load(state: &AppState, user: &UserRecord, id: Uuid) -> Result<Loaded, AppError> {
-    let reference = state.console.reference(state.storage.as_ref())?;
+    let reference = state.engine.reference()?;
     let detail = state.engine.console_agenda(user, id)?;
     let user_ids = std::iter::once(detail.created.user.as_str())
         .chain(detail.history.iter().map(|h| h.by.user.as_str()))

@@ -10,10 +10,11 @@ use axum::response::{IntoResponse, Response};
 use bianmin_domain::{Role, Timestamp};
 use maud::html;
 
-use super::session::{ConsoleReference, Signed};
+use super::session::Signed;
 use super::{OrPage, PageError, blocking, console_page};
 use crate::AppState;
 use crate::error::AppError;
+use crate::reference::Current;
 use crate::web::dashboard::{self, Summary};
 use crate::web::i18n::{Lang, PageLang, tr};
 
@@ -21,15 +22,11 @@ use crate::web::i18n::{Lang, PageLang, tr};
 async fn load(
     state: &AppState,
     signed: &Signed,
-) -> Result<(Summary, std::sync::Arc<ConsoleReference>), AppError> {
-    let (engine, storage, console) = (
-        state.engine.clone(),
-        state.storage.clone(),
-        state.console.clone(),
-    );
+) -> Result<(Summary, std::sync::Arc<Current>), AppError> {
+    let engine = state.engine.clone();
     let user = signed.user.clone();
     blocking(move || {
-        let reference = console.reference(storage.as_ref())?;
+        let reference = engine.reference()?;
         let stats = engine.console_stats(&user)?;
         let summary =
             dashboard::summarise(&stats, &reference.data.directory, &reference.data.catalog);
@@ -39,7 +36,7 @@ async fn load(
 }
 
 /// The name of the user's area: their township, or the county.
-fn area_name(l: Lang, reference: &ConsoleReference, role: Role, area: &str) -> String {
+fn area_name(l: Lang, reference: &Current, role: Role, area: &str) -> String {
     let dir = &reference.data.directory;
     let named = |zh: &str, en: &str| match l {
         Lang::Zh => zh.to_string(),

@@ -9,7 +9,7 @@ use bianmin_domain::{
 };
 use chrono::{DateTime, FixedOffset};
 
-use super::session::ConsoleReference;
+use crate::reference::Current;
 use crate::web::i18n::{Lang, tr};
 
 /// A domain label's words in `l`.
@@ -53,6 +53,9 @@ pub fn action_detail(l: Lang, a: &Action) -> String {
                 s.push_str(comment);
             }
             s
+        }
+        Action::WaiveMaterial { material, reason } => {
+            format!("{material}{}{reason}", tr(l, "：", ": "))
         }
         Action::Settle { keep, note } => format!(
             "{}{}；{}",
@@ -151,7 +154,7 @@ pub fn masked_phone(raw: &str) -> String {
         .unwrap_or_else(|_| "***********".into())
 }
 
-impl ConsoleReference {
+impl Current {
     /// A village's name (its code if unknown).
     pub fn village_name(&self, l: Lang, code: &str) -> String {
         match self.data.directory.village(code) {

@@ -13,9 +13,10 @@ use bianmin_domain::{Clock, Role, Status, Timestamp};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::session::{ConsoleReference, Signed};
+use super::session::Signed;
 use super::{OrPage, PageError, blocking, console_page, encode_query_value, labels};
 use crate::AppState;
+use crate::reference::Current;
 use crate::web::i18n::{Lang, PageLang, tr};
 
 /// Rows per page unless asked otherwise.
@@ -144,8 +145,6 @@ pub(crate) async fn queue(
     let l = lang.lang;
     let chosen = Chosen::from_query(&q, signed.user.role);
     let engine = state.engine.clone();
-    let storage = state.storage.clone();
-    let console = state.console.clone();
     let user = signed.user.clone();
     let filter = chosen.filter();
     let page = Page {
@@ -153,7 +152,7 @@ pub(crate) async fn queue(
         limit: chosen.limit,
     };
     let loaded = blocking(move || {
-        let reference = console.reference(storage.as_ref())?;
+        let reference = engine.reference()?;
         let listing = engine.console_requests(&user, &filter, RequestSort::Deadline, page)?;
         Ok((reference, listing))
     })
@@ -174,7 +173,7 @@ pub(crate) async fn queue(
 }
 
 /// The filter form: village (of the user's area), service item, status, conflict, urgency.
-fn filter_form(l: Lang, chosen: &Chosen, reference: &ConsoleReference, area: &str) -> Markup {
+fn filter_form(l: Lang, chosen: &Chosen, reference: &Current, area: &str) -> Markup {
     let villages = reference.villages_in(area);
     let items = &reference.data.catalog.items;
     html! {
@@ -243,7 +242,7 @@ fn filter_form(l: Lang, chosen: &Chosen, reference: &ConsoleReference, area: &st
 fn rows_table(
     l: Lang,
     chosen: &Chosen,
-    reference: &ConsoleReference,
+    reference: &Current,
     listing: &Listing<RequestRow>,
 ) -> Markup {
     let today = Timestamp::now().china_date();
@@ -275,7 +274,7 @@ fn rows_table(
                     tbody {
                         @for row in &listing.rows {
                             @let urgency = match (row.clock.as_str(), row.due) {
-                                ("running", Some(due)) => Clock::Running { due }.urgency(today, &reference.calendar),
+                                ("running", Some(due)) => Clock::Running { due }.urgency(today, &reference.rules.calendar),
                                 _ => bianmin_domain::Urgency::None,
                             };
                             @let mark = labels::urgency(l, urgency);

@@ -28,7 +28,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::csrf::{self, Fields, SignedForm};
-use super::session::{ConsoleReference, Signed};
+use super::session::Signed;
 use super::{
     Acted, Names, OrPage, PageError, blocking, console_page, labels, parse_id, received_by_entry,
     store_action,
@@ -36,13 +36,14 @@ use super::{
 use crate::AppState;
 use crate::engine::{RequestPage, console_identity};
 use crate::error::AppError;
+use crate::reference::Current;
 use crate::storage::{AuditEntry, UserRecord};
 use crate::web::i18n::{Lang, PageLang, tr};
 
 /// What the page needs besides the request: names for the users and devices it mentions.
 struct Loaded {
     page: RequestPage,
-    reference: Arc<ConsoleReference>,
+    reference: Arc<Current>,
     names: Names,
     /// The audit entry of the change that carried each event and comment.
     received: HashMap<Uuid, AuditEntry>,
@@ -51,7 +52,7 @@ struct Loaded {
 }
 
 fn load(state: &AppState, user: &UserRecord, id: Uuid) -> Result<Loaded, AppError> {
-    let reference = state.console.reference(state.storage.as_ref())?;
+    let reference = state.engine.reference()?;
     let page = state.engine.console_request(user, id)?;
     let d = &page.detail;
     let user_ids = std::iter::once(d.created.user.as_str())
@@ -212,6 +213,19 @@ fn build(l: Lang, action: &str, f: &Fields) -> Option<Result<Authoring, String>>
                 }))
             }
         }
+        "waive" => match required(
+            "material",
+            "请选择免交的材料。",
+            "Choose the material to waive.",
+        ) {
+            Err(e) => Err(e),
+            Ok(material) => required(
+                "reason",
+                "容缺受理必须写明理由。",
+                "Waiving a material needs a reason.",
+            )
+            .map(|reason| Authoring::RequestEvent(Action::WaiveMaterial { material, reason })),
+        },
         "settle" => {
             let keep = f.get("keep").and_then(|k| Uuid::parse_str(k).ok());
             match keep {
@@ -254,13 +268,18 @@ fn done_message(l: Lang, done: &str) -> Option<&'static str> {
             "已退回补正，缺少的材料已一次性告知。村里的平板下次同步时会收到。",
             "Returned for supplement with every missing material listed. The village tablet receives it on its next sync.",
         ),
+        "waive" => tr(
+            l,
+            "已记录容缺及理由。",
+            "The material is waived; the reason is on the record.",
+        ),
         "settle" => tr(l, "冲突已处理。", "The conflict is settled."),
         "comment" => tr(l, "意见已添加。", "Comment added."),
         _ => return None,
     })
 }
 
-/// `POST /console/requests/{id}/{action}`: approve, reject, return, settle or comment.
+/// `POST /console/requests/{id}/{action}`: approve, reject, return, waive, settle or comment.
 pub(crate) async fn act(
     lang: PageLang,
     State(state): State<AppState>,
@@ -583,8 +602,12 @@ fn materials_card(view: View<'_>) -> Markup {
                 @for m in materials {
                     @if d.materials_received.contains(m) {
                         li { "✓ " (m) " — " (tr(l, "已收", "received")) }
-                    } @else {
+                    } @else if let Some((_, reason)) = d.waived_materials.iter().find(|(w, _)| w == m) {
+                        li { "○ " (m) " — " (tr(l, "容缺：", "waived: ")) (reason) }
+                    } @else if d.outstanding_materials.contains(m) {
                         li.overdue { "✗ " (m) " — " (tr(l, "未收", "missing")) }
+                    } @else {
+                        li { "✓ " (m) " — " (tr(l, "已补交", "handed in at a supplement")) }
                     }
                 }
                 @for m in &extra_received { li { "✓ " (m) } }
@@ -617,6 +640,30 @@ fn materials_card(view: View<'_>) -> Markup {
             @if !d.field_conflicts.is_empty() {
                 p.error { (tr(l, "以下字段在两台设备上同时修改，已保留其中一个值，请核对：", "Edited on two devices at once (one value was kept, check it): ")) (d.field_conflicts.join(", ")) }
             }
+        }
+    }
+}
+
+/// The form that waives an outstanding material (容缺受理) with a reason.
+fn waive_form(view: View<'_>) -> Markup {
+    let View {
+        l, d, token, typed, ..
+    } = view;
+    let chosen = view.typed_value("waive", "material");
+    html! {
+        form.card method="post" action={ "/console/requests/" (d.id) "/waive" } {
+            (csrf::field(token))
+            h3 { (tr(l, "容缺受理", "Waive a material")) }
+            label for="waive-material" { (tr(l, "材料", "Material")) }
+            select #waive-material name="material" {
+                @for m in &d.outstanding_materials {
+                    option value=(m) selected[*m == chosen] { (m) }
+                }
+            }
+            label for="waive-reason" { (tr(l, "理由（必填）", "Reason (required)")) }
+            textarea #waive-reason name="reason" rows="2" required { (view.typed_value("waive", "reason")) }
+            (error_for(typed, "waive"))
+            p { button type="submit" { (tr(l, "容缺", "Waive")) } }
         }
     }
 }
@@ -710,6 +757,9 @@ fn decide_section(view: View<'_>, decide: bool, can_return: bool) -> Markup {
                     form.card method="post" action={ "/console/requests/" (id) "/approve" } {
                         (csrf::field(token))
                         h3 { (tr(l, "审核通过", "Approve")) }
+                        @if !d.outstanding_materials.is_empty() {
+                            p.error { (tr(l, "尚有材料未收，须先收齐或容缺：", "Materials still outstanding; receive or waive them first: ")) (d.outstanding_materials.join(tr(l, "、", ", "))) }
+                        }
                         label for="approve-note" { (tr(l, "备注（可不填）", "Note (optional)")) }
                         textarea #approve-note name="note" rows="2" { (view.typed_value("approve", "note")) }
                         (error_for(typed, "approve"))
@@ -723,6 +773,9 @@ fn decide_section(view: View<'_>, decide: bool, can_return: bool) -> Markup {
                         (error_for(typed, "reject"))
                         p { button type="submit" { (tr(l, "不予批准", "Reject")) } }
                     }
+                }
+                @if decide && !d.outstanding_materials.is_empty() {
+                    (waive_form(view))
                 }
                 @if can_return {
                     form.card method="post" action={ "/console/requests/" (id) "/return" } {

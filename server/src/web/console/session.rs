@@ -21,8 +21,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use bianmin_domain::{Role, WorkingCalendar};
-use bianmin_protocol::ReferenceData;
+use bianmin_domain::Role;
 
 use super::PageError;
 use super::token::random_hex;
@@ -120,20 +119,12 @@ struct Failures {
     locked_until: Option<Instant>,
 }
 
-/// The reference data as the console shows it (names of villages and items, the calendar).
-#[derive(Debug)]
-pub(crate) struct ConsoleReference {
-    pub data: ReferenceData,
-    pub calendar: WorkingCalendar,
-}
-
 /// The console's state in [`AppState`]: sessions, sign-in failures, settings.
 pub struct Console {
     config: ConsoleConfig,
     storage: Arc<dyn Storage>,
     sessions: Mutex<HashMap<String, Session>>,
     failures: Mutex<HashMap<String, Failures>>,
-    reference: Mutex<Option<(Instant, Arc<ConsoleReference>)>>,
 }
 
 impl std::fmt::Debug for Console {
@@ -147,8 +138,6 @@ impl std::fmt::Debug for Console {
 /// Entries of the failure map beyond which stale ones are swept (a flood of guessed names must
 /// not grow it without bound).
 const SWEEP_AT: usize = 10_000;
-/// How long the console reuses reference data before reading it again.
-const REFERENCE_TTL: Duration = Duration::from_secs(30);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding one of these maps leaves it consistent (each update is one
@@ -169,7 +158,6 @@ impl Console {
             storage,
             sessions: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
-            reference: Mutex::new(None),
         }
     }
 
@@ -322,35 +310,6 @@ impl Console {
     /// The `Set-Cookie` value that removes the session cookie.
     pub(crate) fn clear_session_cookie(&self) -> HeaderValue {
         HeaderValue::from_static("bianmin_console=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
-    }
-
-    /// Forgets the reference data read last (after an administrator loaded new data), so the
-    /// next page reads it again.
-    pub(crate) fn forget_reference(&self) {
-        *lock(&self.reference) = None;
-    }
-
-    /// The reference data, read again at most every 30 seconds.
-    pub(crate) fn reference(
-        &self,
-        storage: &dyn crate::storage::Storage,
-    ) -> Result<Arc<ConsoleReference>, AppError> {
-        if let Some((at, r)) = lock(&self.reference).as_ref()
-            && at.elapsed() < REFERENCE_TTL
-        {
-            return Ok(r.clone());
-        }
-        let data = storage.reference()?.ok_or_else(|| {
-            AppError::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "no_reference_data",
-                "the hub has no catalog and village directory yet: an administrator must load them",
-            )
-        })?;
-        let calendar = WorkingCalendar::new(data.calendars.clone());
-        let r = Arc::new(ConsoleReference { data, calendar });
-        *lock(&self.reference) = Some((Instant::now(), r.clone()));
-        Ok(r)
     }
 }
 

@@ -8,12 +8,10 @@
 //! (title, description, notices, objections) are shown, with anything that looks like an ID or
 //! mobile number starred out in case someone typed one in.
 
-use std::sync::Arc;
-
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
 use bianmin_document::model::AgendaDetail;
 use bianmin_domain::{
     AgendaAction, Body, Directory, MeetingResult, Notice, ReviewKind, Stage, Timestamp,
@@ -23,7 +21,7 @@ use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Public, blocking, nav};
+use super::{blocking, nav};
 use crate::AppState;
 use crate::error::AppError;
 use crate::web::i18n::{Lang, PageLang, tr};
@@ -355,9 +353,9 @@ fn body_stage(body: Body) -> u8 {
 }
 
 /// A village's notices, or `None` for a village not in the directory. Blocking.
-fn load(state: &AppState, public: &Public, code: &str) -> Result<Option<VillageNotices>, AppError> {
-    let reference = public.reference(state)?;
-    let Some(village) = public_village(&reference.directory, code) else {
+fn load(state: &AppState, code: &str) -> Result<Option<VillageNotices>, AppError> {
+    let reference = state.engine.reference()?;
+    let Some(village) = public_village(&reference.data.directory, code) else {
         return Ok(None);
     };
     let today = Timestamp::now().china_date();
@@ -393,21 +391,17 @@ fn public_json<T: Serialize>(value: T) -> Response {
 }
 
 /// `GET /api/v1/public/villages`: the county's villages.
-pub async fn villages_json(
-    State(state): State<AppState>,
-    Extension(public): Extension<Arc<Public>>,
-) -> Result<Response, AppError> {
-    let list = blocking(move || Ok(villages(&public.reference(&state)?.directory))).await?;
+pub async fn villages_json(State(state): State<AppState>) -> Result<Response, AppError> {
+    let list = blocking(move || Ok(villages(&state.engine.reference()?.data.directory))).await?;
     Ok(public_json(list))
 }
 
 /// `GET /api/v1/public/villages/{code}/notices`: a village's notices as JSON.
 pub async fn village_json(
     State(state): State<AppState>,
-    Extension(public): Extension<Arc<Public>>,
     Path(code): Path<String>,
 ) -> Result<Response, AppError> {
-    let notices = blocking(move || load(&state, &public, &code))
+    let notices = blocking(move || load(&state, &code))
         .await?
         .ok_or_else(not_found_village)?;
     Ok(public_json(notices))
@@ -421,16 +415,13 @@ fn village_name(v: &PublicVillage, lang: Lang) -> &str {
 }
 
 /// `GET /public`: the county's villages, township by township.
-pub async fn index(
-    lang: PageLang,
-    State(state): State<AppState>,
-    Extension(public): Extension<Arc<Public>>,
-) -> Response {
+pub async fn index(lang: PageLang, State(state): State<AppState>) -> Response {
     let l = lang.lang;
-    let directory = match blocking(move || Ok(public.reference(&state)?.directory.clone())).await {
-        Ok(d) => d,
-        Err(e) => return error_page(e.status, lang, &e.message),
-    };
+    let directory =
+        match blocking(move || Ok(state.engine.reference()?.data.directory.clone())).await {
+            Ok(d) => d,
+            Err(e) => return error_page(e.status, lang, &e.message),
+        };
     let county = match l {
         Lang::Zh => &directory.county.name_zh,
         Lang::En => &directory.county.name_en,
@@ -470,11 +461,10 @@ pub async fn index(
 pub async fn village_page(
     lang: PageLang,
     State(state): State<AppState>,
-    Extension(public): Extension<Arc<Public>>,
     Path(code): Path<String>,
 ) -> Response {
     let l = lang.lang;
-    let notices = match blocking(move || load(&state, &public, &code)).await {
+    let notices = match blocking(move || load(&state, &code)).await {
         Ok(Some(n)) => n,
         Ok(None) => {
             return error_page(

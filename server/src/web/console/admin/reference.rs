@@ -200,7 +200,7 @@ pub(crate) async fn load_catalog(
                     .or_page(&lang)?;
                 match loaded {
                     Ok(version) => {
-                        state.console.forget_reference();
+                        state.engine.forget_reference();
                         tracing::info!(admin = %signed.user.id, version, "console admin: catalog loaded");
                         return Ok(
                             Redirect::to("/console/admin/catalog?done=loaded").into_response()
@@ -375,7 +375,7 @@ pub(crate) async fn load_calendar(
         .or_page(&lang)?;
         match loaded {
             Ok((version, year)) => {
-                state.console.forget_reference();
+                state.engine.forget_reference();
                 let year = year.unwrap_or_default();
                 tracing::info!(admin = %signed.user.id, version, year, "console admin: calendar loaded");
                 return Ok(Redirect::to(&format!(
