@@ -2,8 +2,17 @@
 //! opening them, the meetings of stages 1 to 4 with attendance and votes, the two public
 //! notices, objections, the township's review, settling conflicts, edits, comments, lists and
 //! the item's page. All offline.
+//!
+//! A text that becomes public (title, category, description, a notice, an objection) and looks
+//! like it holds an ID, mobile or bank-card number is written all the same, with a warning
+//! line on stderr ([`bianmin_client_core::public_text`]).
 
-use bianmin_client_core::{AgendaDetail, AgendaEdit, NewAgendaItem, Page, Store};
+use bianmin_client_core::public_text::{
+    agenda_action_warnings, agenda_edit_warnings, new_agenda_warnings,
+};
+use bianmin_client_core::{
+    AgendaDetail, AgendaEdit, NewAgendaItem, Page, PublicTextWarning, Store,
+};
 use bianmin_domain::{
     AgendaAction, Body, EventId, Meeting, Notice, Objection, ReviewKind, Stage, Timestamp,
 };
@@ -290,8 +299,10 @@ fn today() -> NaiveDate {
 /// Runs an `agenda` command.
 pub fn run(ctx: &Ctx, mut store: Store, cmd: AgendaCommand) -> CliResult {
     use AgendaCommand as C;
+    let mut warnings = Vec::new();
     let mut record = |t: Target, action: AgendaAction| -> CliResult<AgendaDetail> {
         let id = resolve(&store, &t.item)?;
+        warnings = agenda_action_warnings(&action);
         Ok(store.record_agenda(id, action)?)
     };
     let detail = match cmd {
@@ -299,11 +310,15 @@ pub fn run(ctx: &Ctx, mut store: Store, cmd: AgendaCommand) -> CliResult {
             title,
             category,
             description,
-        } => store.create_agenda(NewAgendaItem {
-            title,
-            category,
-            description,
-        })?,
+        } => {
+            let new = NewAgendaItem {
+                title,
+                category,
+                description,
+            };
+            warnings = new_agenda_warnings(&new);
+            store.create_agenda(new)?
+        }
         C::List {
             stage,
             limit,
@@ -381,6 +396,7 @@ pub fn run(ctx: &Ctx, mut store: Store, cmd: AgendaCommand) -> CliResult {
                     return Err(CliError::usage("agenda edit: give one field to change"));
                 }
             };
+            warnings = agenda_edit_warnings(&edit);
             store.edit_agenda(id, edit)?
         }
         C::Comment { target, text } => {
@@ -388,11 +404,34 @@ pub fn run(ctx: &Ctx, mut store: Store, cmd: AgendaCommand) -> CliResult {
             store.comment_agenda(id, &text)?
         }
     };
+    warn_public(&warnings);
     ctx.printer.emit(
         &detail,
         || render::agenda_detail(&detail, store.reference()),
         || vec![detail.id.to_string()],
     )
+}
+
+/// One line on stderr for each public text that looks like it holds personal data, after the
+/// write (a warning, not a refusal: the clerk decides). On stderr, so `--json` and `--quiet`
+/// output stays what scripts read.
+fn warn_public(warnings: &[PublicTextWarning]) {
+    for w in warnings {
+        let kinds: Vec<String> = w
+            .kinds
+            .iter()
+            .map(|k| {
+                let label = bianmin_domain::labels::personal_number(*k);
+                format!("{} ({})", label.en, label.zh)
+            })
+            .collect();
+        eprintln!(
+            "warning: {} looks like it holds {}; it is public: public pages show such numbers \
+             starred, check the text (公开内容疑似含有个人信息，请核对)",
+            w.field,
+            kinds.join(", ")
+        );
+    }
 }
 
 /// Finds an agenda item by id or by the first characters of its id.

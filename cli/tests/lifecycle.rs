@@ -770,3 +770,104 @@ fn catalog_status_and_refused_on_a_practice_store() {
     .exits(3);
     assert!(bad_area.stderr.contains("identity.area"), "{bad_area}");
 }
+
+#[test]
+fn a_public_text_that_looks_like_personal_data_is_written_with_a_warning() {
+    let dir = clerk();
+    let create = bianmin(
+        dir.path(),
+        STORE,
+        &[
+            "--json",
+            "agenda",
+            "create",
+            "--title",
+            "土地补偿款发放",
+            "--category",
+            "compensation",
+            "--description",
+            "户主身份证 110105 19491231 002X，面积 1200 平方米",
+        ],
+    )
+    .ok();
+    assert_eq!(
+        create.json()["description"],
+        "户主身份证 110105 19491231 002X，面积 1200 平方米",
+        "written as typed: a warning, not a refusal"
+    );
+    assert!(
+        create
+            .stderr
+            .contains("warning: description looks like it holds an ID number (身份证号码)"),
+        "{create}"
+    );
+    let id = create.json()["id"].as_str().expect("id").to_string();
+    for (body, day) in [
+        ("party_branch", "2026-11-02"),
+        ("two_committees", "2026-11-04"),
+        ("party_members", "2026-11-09"),
+        ("representatives_meeting", "2026-11-12"),
+    ] {
+        let args = [
+            "agenda",
+            "meeting",
+            &id,
+            "--body",
+            body,
+            "--held-on",
+            day,
+            "--entitled",
+            "9",
+            "--present",
+            "9",
+            "--for",
+            "9",
+            "--minutes",
+            "记录人电话 13812345678",
+        ];
+        let meeting = bianmin(dir.path(), STORE, &args).ok();
+        assert!(
+            !meeting.stderr.contains("warning"),
+            "minutes are not public: {meeting}"
+        );
+    }
+    let notice = bianmin(
+        dir.path(),
+        STORE,
+        &[
+            "--quiet",
+            "agenda",
+            "resolution-notice",
+            &id,
+            "--text",
+            "补偿款咨询 +86 138 1234 5678，打入账户 6222 0212 3456 7890 123",
+            "--posted-on",
+            "2026-11-13",
+            "--days",
+            "7",
+            "--place",
+            "村务公开栏",
+        ],
+    )
+    .ok();
+    assert_eq!(notice.line(), id, "--quiet output unchanged");
+    let lines: Vec<&str> = notice.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line per text: {notice}");
+    assert!(
+        lines[0].starts_with(
+            "warning: notice.text looks like it holds a mobile number (手机号码), \
+             a bank card or other long number (银行卡号等长号码)"
+        ),
+        "{notice}"
+    );
+    let edit = bianmin(
+        dir.path(),
+        STORE,
+        &["agenda", "edit", &id, "--title", "补偿款发放（2026年11月）"],
+    )
+    .ok();
+    assert!(
+        !edit.stderr.contains("warning"),
+        "dates are not personal: {edit}"
+    );
+}

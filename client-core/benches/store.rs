@@ -18,7 +18,7 @@ use bianmin_client_core::{
 use bianmin_domain::{Action, AttrValue, Identity, Role, Status, Timestamp};
 use chrono::{Datelike, NaiveDate};
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{Rng, RngExt, SeedableRng};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

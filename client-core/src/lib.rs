@@ -3,13 +3,15 @@
 //! A clerk files residents' requests and records village agenda items all day without a
 //! network; this crate keeps every keystroke safe and readies it for the next sync.
 //!
-//! - Each request and each agenda item is an Automerge document ([`document`] layout),
-//!   stored in SQLite with a list projection ([`projection`]) and sync bookkeeping, all written
+//! - Each request and each agenda item is an Automerge document (the [`bianmin_document`] layout),
+//!   stored in SQLite with a list projection (`projection`) and sync bookkeeping, all written
 //!   in one transaction per operation ([`Store`]).
 //! - The rules (workflow, deadlines, quorum, permissions, validation) come from
 //!   [`bianmin_domain`]; the store checks them before every write and changes nothing when one
 //!   fails.
 //! - No Automerge type crosses the public API: changes travel as bytes ([`PendingDoc`]).
+//! - Texts that become public (an agenda item's title, notices, objections) and look like they
+//!   hold an ID, mobile or bank-card number get a warning, not a refusal ([`public_text`]).
 //!
 //! ```
 //! use bianmin_client_core::{NewRequest, Reference, Store, StoreConfig};
@@ -41,6 +43,7 @@ pub mod client;
 mod error;
 pub mod model;
 mod projection;
+pub mod public_text;
 mod schema;
 mod store;
 pub mod transfer;
@@ -50,6 +53,7 @@ pub use bianmin_document::{Authoring, DocKind};
 pub use bianmin_protocol as protocol;
 pub use error::{Error, Result};
 pub use model::*;
+pub use public_text::PublicTextWarning;
 pub use schema::VERSION as SCHEMA_VERSION;
 pub use store::sync::{Applied, RefusedEdit};
 pub use store::{ClockFn, Reference, Store, StoreConfig};

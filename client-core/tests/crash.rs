@@ -14,7 +14,7 @@ use bianmin_client_core::{
     NewRequest, Page, Reference, RequestFilter, RequestSort, Store, StoreConfig,
 };
 use bianmin_domain::{Action, AttrValue, Identity, Role, Status};
-use rand::Rng;
+use rand::{Rng, RngExt};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};

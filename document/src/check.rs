@@ -15,7 +15,7 @@
 //! - every new event is valid on the state its author saw and allowed for the sender's role
 //!   and scope by the same [`bianmin_domain::authorize_request`] the tablet uses; every
 //!   changed field is allowed, valid and has its edit record;
-//! - the rules of each kind hold ([`request`], [`agenda`]).
+//! - the rules of each kind hold (modules `request` and `agenda`).
 //!
 //! Otherwise the change is refused with a [`Refusal`] and nothing of it is kept. Refusal codes
 //! are stable and listed in `docs/sync-protocol.md`.

@@ -179,7 +179,7 @@ impl Document {
 
     /// Writes `what` as `who` (a township user working in the console, not on a tablet), with
     /// `actor_hex` as the Automerge actor, after the same checks a tablet makes. Returns the new
-    /// changes; the caller pushes them through [`check_push`] like any device's, so they are
+    /// changes; the caller pushes them through [`crate::check_push`] like any device's, so they are
     /// validated, stored and audited the same way. The document itself is not changed.
     pub fn author(
         &self,

@@ -255,7 +255,7 @@ pub struct Notice {
 
 impl Notice {
     /// The last day of the notice period (the last date chrono knows, for a period that would
-    /// end past it: a notice that invalid never passes [`Notice::validate`], but a page may
+    /// end past it: a notice that invalid never passes `Notice::validate`, but a page may
     /// still show what a forged log holds, and must not panic doing so).
     pub fn ends_on(&self) -> NaiveDate {
         self.posted_on

@@ -51,6 +51,11 @@ pub struct AttributeSpec {
     /// The allowed values of a `singlevaluelist`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub values: Vec<String>,
+    /// Whether its value is personal data as a whole (a bank account, a pension account):
+    /// the console shows it starred until a reviewer reveals it, whatever it looks like.
+    /// Catalogs written before this flag load with `false`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sensitive: bool,
 }
 
 /// A value given for an attribute.
@@ -384,6 +389,33 @@ mod tests {
                 .rule
                 .contains("not an attribute")
         );
+    }
+
+    #[test]
+    fn sensitive_attributes_are_marked_and_old_catalogs_still_load() {
+        let cat = crate::demo::catalog();
+        let sensitive: Vec<&str> = cat
+            .items
+            .iter()
+            .flat_map(|i| &i.attributes)
+            .filter(|a| a.sensitive)
+            .map(|a| a.code.as_str())
+            .collect();
+        assert_eq!(sensitive, ["pension_account", "bank_account"]);
+        let old = r#"{"items": [{"code": "X", "name_zh": "x", "name_en": "x", "level": "village",
+            "time_limit_days": 1, "attributes": [{"code": "a", "name_en": "A", "datatype": "string"}]}]}"#;
+        let cat = Catalog::from_json(old).unwrap();
+        assert!(!cat.items[0].attributes[0].sensitive);
+        // An attribute that is not sensitive is written as before, without the flag.
+        let json = serde_json::to_string(&cat).unwrap();
+        assert!(!json.contains("sensitive"), "{json}");
+        let bank = crate::demo::catalog();
+        let bank = bank
+            .item("AID-ELDER-ALLOWANCE")
+            .unwrap()
+            .attribute("bank_account");
+        let json = serde_json::to_string(bank.unwrap()).unwrap();
+        assert!(json.contains(r#""sensitive":true"#), "{json}");
     }
 
     #[test]

@@ -11,8 +11,8 @@
 //! ```
 
 use crate::{
-    Action, AgendaAction, Body, Clock, HandlingLevel, MeetingResult, Rating, ReviewKind, Role,
-    Stage, Status, Urgency,
+    Action, AgendaAction, Body, Clock, HandlingLevel, MeetingResult, PersonalNumberKind, Rating,
+    ReviewKind, Role, Stage, Status, Urgency,
 };
 
 /// A value's name in Chinese and in English.
@@ -201,6 +201,17 @@ pub fn on_time(on_time: bool) -> Label {
         label("按时", "on time")
     } else {
         label("超期", "late")
+    }
+}
+
+/// What a personal number found in free text looks like, for a warning.
+pub fn personal_number(k: PersonalNumberKind) -> Label {
+    match k {
+        PersonalNumberKind::NationalId => label("身份证号码", "an ID number"),
+        PersonalNumberKind::Mobile => label("手机号码", "a mobile number"),
+        PersonalNumberKind::LongNumber => {
+            label("银行卡号等长号码", "a bank card or other long number")
+        }
     }
 }
 

@@ -10,6 +10,8 @@
 //! - [`agenda`]: "four discussions, two opens" with the quorum and majority rules.
 //! - [`permission`]: one function per document kind answering "may this identity do this".
 //! - [`personal`]: national ID numbers (GB 11643) and phone numbers, checked and masked.
+//! - [`free_text`]: ID, mobile and bank-card numbers found in free text however they were
+//!   typed (full-width, spaced, with `+86`), to star on public pages and in the console.
 //! - [`catalog`]: service items, their typed attributes, and the village directory.
 //! - [`materials`]: a request is accepted or approved only with every required material in
 //!   hand or waived with a reason.
@@ -32,6 +34,7 @@ pub mod catalog;
 pub mod deadline;
 pub mod demo;
 mod error;
+pub mod free_text;
 pub mod identity;
 pub mod labels;
 pub mod materials;
@@ -56,6 +59,10 @@ pub use catalog::{
 };
 pub use deadline::{Clock, Urgency};
 pub use error::{PermissionError, RuleError, ValidationError};
+pub use free_text::{
+    PersonalNumber, PersonalNumberKind, find_personal_numbers, looks_personal,
+    mask_personal_numbers,
+};
 pub use identity::{Identity, Role, township_of};
 pub use materials::{check_materials, outstanding_materials};
 pub use permission::{

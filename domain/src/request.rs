@@ -542,8 +542,8 @@ impl Derived {
 /// on their other, known ancestors.
 ///
 /// The cost grows with the number of events times the number of concurrent branch tips an
-/// event sees (see [`Frontiers`]): linear for a real log, whatever its length. Logs longer
-/// than [`limits::MAX_EVENTS`] or naming more than [`limits::MAX_AFTER`] parents are replayed
+/// event sees (see `Frontiers`): linear for a real log, whatever its length. Logs longer
+/// than `bianmin_document::limits::EVENTS` or naming more than `limits::AFTER` parents are replayed
 /// the same way; refusing them is the document layer's job.
 pub fn replay(events: &[Event], level: HandlingLevel) -> Derived {
     let links: Vec<(EventId, &[EventId])> =

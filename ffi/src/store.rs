@@ -6,7 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use bianmin_client_core::{Store, client, transfer};
+use bianmin_client_core::{self as cc, Store, client, transfer};
 use uuid::Uuid;
 
 use crate::BianminError;
@@ -65,6 +65,11 @@ impl fmt::Debug for TabletStore {
             .field("store", &self.store)
             .finish_non_exhaustive()
     }
+}
+
+/// Client-core's warnings as the binding's records.
+fn warned(warnings: Vec<cc::PublicTextWarning>) -> Vec<PublicTextWarning> {
+    warnings.into_iter().map(Into::into).collect()
 }
 
 fn poisoned() -> BianminError {
@@ -319,6 +324,24 @@ impl TabletStore {
             |d: &AgendaDetail| d.id,
             |s| s.edit_agenda(id, edit.into()).map(Into::into),
         )
+    }
+
+    /// The warnings for a new agenda item's public texts (title, category, description) that
+    /// look like they hold an ID, mobile or bank-card number. Ask before `create_agenda` and
+    /// show them to the clerk: a warning, not a refusal.
+    pub fn new_agenda_warnings(&self, item: NewAgendaItem) -> Vec<PublicTextWarning> {
+        warned(cc::public_text::new_agenda_warnings(&item.into()))
+    }
+
+    /// The warnings for a record's public texts (a notice's text and place, an objection's
+    /// summary and answer); see `new_agenda_warnings`.
+    pub fn agenda_action_warnings(&self, action: AgendaAction) -> Vec<PublicTextWarning> {
+        warned(cc::public_text::agenda_action_warnings(&action.into()))
+    }
+
+    /// The warnings for an edit of a public text; see `new_agenda_warnings`.
+    pub fn agenda_edit_warnings(&self, edit: AgendaEdit) -> Vec<PublicTextWarning> {
+        warned(cc::public_text::agenda_edit_warnings(&edit.into()))
     }
 
     /// Adds a comment (1 to 2000 characters) to an agenda item.

@@ -1503,6 +1503,48 @@ impl From<AgendaEdit> for cc::AgendaEdit {
     }
 }
 
+/// What a personal number found in a public text looks like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum PersonalNumberKind {
+    /// A national ID number (18 characters, or the old 15 digits).
+    NationalId,
+    /// A mobile number, with or without `+86`.
+    Mobile,
+    /// A bank card, a landline with its area code, another number of 11 or more digits.
+    LongNumber,
+}
+
+impl From<domain::PersonalNumberKind> for PersonalNumberKind {
+    fn from(k: domain::PersonalNumberKind) -> Self {
+        match k {
+            domain::PersonalNumberKind::NationalId => PersonalNumberKind::NationalId,
+            domain::PersonalNumberKind::Mobile => PersonalNumberKind::Mobile,
+            domain::PersonalNumberKind::LongNumber => PersonalNumberKind::LongNumber,
+        }
+    }
+}
+
+/// A text written for the public (an agenda item's title, notice, objection...) that looks
+/// like it holds personal data: show it to the clerk. A warning, not a refusal: the store
+/// writes the text all the same.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PublicTextWarning {
+    /// The text: `title`, `category`, `description`, `notice.text`, `notice.place`,
+    /// `objection.summary` or `objection.response`.
+    pub field_name: String,
+    /// What its numbers look like, each kind once.
+    pub kinds: Vec<PersonalNumberKind>,
+}
+
+impl From<cc::PublicTextWarning> for PublicTextWarning {
+    fn from(w: cc::PublicTextWarning) -> Self {
+        PublicTextWarning {
+            field_name: w.field,
+            kinds: w.kinds.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
 /// One entry of an agenda item's history.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct AgendaHistoryEntry {
@@ -1692,6 +1734,8 @@ pub struct AttributeSpec {
     pub required: bool,
     /// The allowed values of a `Singlevaluelist`.
     pub values: Vec<String>,
+    /// Whether its value is personal data as a whole (a bank account): show it masked.
+    pub sensitive: bool,
 }
 
 /// A service item of the published list: what a request can be filed for.
@@ -1731,6 +1775,7 @@ impl From<&domain::ServiceItem> for ServiceItem {
                     datatype: a.datatype.into(),
                     required: a.required,
                     values: a.values.clone(),
+                    sensitive: a.sensitive,
                 })
                 .collect(),
         }

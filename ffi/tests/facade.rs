@@ -507,3 +507,46 @@ fn a_photo_is_attached_listed_and_opened_through_the_facade() {
     assert_eq!(store.attachments(id).unwrap().len(), 1);
     assert_eq!(heard.calls().len(), 1, "refusals are not changes");
 }
+
+#[test]
+fn public_texts_that_look_like_personal_data_get_warnings_through_the_facade() {
+    let dir = tempfile::tempdir().unwrap();
+    let clerk = store_at(dir.path(), "clerk-east", CoreRole::Clerk, EAST);
+    let new = NewAgendaItem {
+        title: "补偿款发放".into(),
+        category: "compensation".into(),
+        description: "户主电话１３８ １２３４ ５６７８".into(),
+    };
+    let warning = |field_name: &str, kinds: &[PersonalNumberKind]| PublicTextWarning {
+        field_name: field_name.into(),
+        kinds: kinds.to_vec(),
+    };
+    assert_eq!(
+        clerk.new_agenda_warnings(new.clone()),
+        [warning("description", &[PersonalNumberKind::Mobile])]
+    );
+    // A warning, not a refusal: the item is opened with the text as typed.
+    assert_eq!(
+        clerk.create_agenda(new).unwrap().description,
+        "户主电话１３８ １２３４ ５６７８"
+    );
+    let notice = AgendaAction::ResolutionNotice {
+        notice: Notice {
+            text: "打入账户 6222 0212 3456 7890 123".into(),
+            posted_on: "2026-05-21".parse().unwrap(),
+            period_days: 7,
+            place: "村委会 +86 139 8765 4321".into(),
+        },
+    };
+    assert_eq!(
+        clerk.agenda_action_warnings(notice),
+        [
+            warning("notice.text", &[PersonalNumberKind::LongNumber]),
+            warning("notice.place", &[PersonalNumberKind::Mobile])
+        ]
+    );
+    let edit = AgendaEdit::Title {
+        value: "2026年度补偿款发放".into(),
+    };
+    assert_eq!(clerk.agenda_edit_warnings(edit), []);
+}

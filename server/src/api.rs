@@ -90,7 +90,8 @@ async fn sync(
 }
 
 /// Server-sent events: `changes` whenever something in the device's scope was stored, so an
-/// online tablet syncs within a second of a township decision without polling.
+/// online tablet syncs within a second of a township decision without polling. The stream ends
+/// when the device is revoked.
 async fn events(
     State(state): State<AppState>,
     who: AuthedDevice,
@@ -106,5 +107,32 @@ async fn events(
             Err(_) => Some(Ok(Event::default().event("changes").data("0"))),
         }
     });
+    let ended = revoked(state.storage.clone(), who.token_hash);
+    let stream = futures_util::StreamExt::take_until(stream, ended);
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+/// How often an open event stream checks that its device may still receive notices.
+pub const STREAM_RECHECK: Duration = Duration::from_secs(5);
+
+/// Completes once the device with this token is revoked (or its token is gone), checked every
+/// [`STREAM_RECHECK`]: the administrator's revocation may come from another process (the
+/// command line), so storage is asked, not a message waited for.
+async fn revoked(storage: std::sync::Arc<dyn crate::storage::Storage>, token_hash: String) {
+    let mut tick = tokio::time::interval(STREAM_RECHECK);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let (storage, hash) = (storage.clone(), token_hash.clone());
+        let found = tokio::task::spawn_blocking(move || storage.device_by_token(&hash)).await;
+        match found {
+            Ok(Ok(Some((device, _)))) if device.revoked_at.is_none() => continue,
+            // A storage hiccup keeps the stream; the next tick asks again.
+            Ok(Err(e)) => tracing::warn!(error = %e, "event stream: device check failed"),
+            _ => {
+                tracing::info!("event stream closed: the device was revoked");
+                return;
+            }
+        }
+    }
 }

@@ -5,7 +5,7 @@ use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use bianmin_domain::Identity;
-use rand::RngCore;
+use rand::Rng;
 use sha2::{Digest, Sha256};
 
 use crate::AppState;
@@ -58,6 +58,8 @@ pub struct AuthedDevice {
     pub user: UserRecord,
     /// The identity its changes are checked against.
     pub identity: Identity,
+    /// The hash of the token it presented (to check it again later, e.g. on a long stream).
+    pub token_hash: String,
 }
 
 impl FromRequestParts<AppState> for AuthedDevice {
@@ -77,8 +79,8 @@ impl FromRequestParts<AppState> for AuthedDevice {
                 AppError::unauthorized("the Authorization header must be 'Bearer <token>'")
             })?
             .trim();
-        let hash = hash_secret(token);
-        let storage = state.storage.clone();
+        let token_hash = hash_secret(token);
+        let (storage, hash) = (state.storage.clone(), token_hash.clone());
         let found = tokio::task::spawn_blocking(move || storage.device_by_token(&hash))
             .await
             .map_err(AppError::internal)??;
@@ -105,6 +107,7 @@ impl FromRequestParts<AppState> for AuthedDevice {
             device,
             user,
             identity,
+            token_hash,
         })
     }
 }

@@ -118,14 +118,16 @@ pub fn load(storage: &dyn Storage, engine: &Engine) -> Result<usize, String> {
             device_name: "西村示范平板 demo tablet".into(),
         })
         .map_err(|e| e.to_string())?;
+    let token_hash = crate::auth::hash_secret(&enrolled.token);
     let (device, user) = storage
-        .device_by_token(&crate::auth::hash_secret(&enrolled.token))
+        .device_by_token(&token_hash)
         .map_err(|e| e.to_string())?
         .ok_or("the demo device vanished")?;
     let who = AuthedDevice {
         device,
         user,
         identity: enrolled.identity.clone(),
+        token_hash,
     };
     let reference = Reference {
         catalog: enrolled.reference.catalog.clone(),

@@ -2,7 +2,7 @@
 //!
 //! Blocking code, run from `spawn_blocking`. Pushes are checked by
 //! [`bianmin_document::check_push`] (the same permission function the tablets use) and
-//! stored by the group commit of [`documents`] (the pushes of concurrent rounds in one
+//! stored by the group commit of `documents` (the pushes of concurrent rounds in one
 //! transaction); pulls read the change log through the device's read scope, so a round costs
 //! in proportion to what changed, not to what is stored. Documents are held in a bounded
 //! cache; everything else stays on disk.

@@ -7,6 +7,8 @@
 //! - [`app`] builds the HTTP router (tested with `tower::ServiceExt::oneshot`, served by `main`).
 //! - [`engine`]: enrolment and sync rounds. [`storage`]: the storage trait and its SQLite backend.
 //! - [`admin`]: users, enrolment codes, revocation, reference data (the CLI and the console).
+//! - [`limits`]: what one client can make the hub do; [`serve::serve`] applies the connection
+//!   limits, [`app`] the per-request ones.
 
 pub mod admin;
 pub mod api;
@@ -17,23 +19,26 @@ pub mod blobs;
 pub mod demo;
 pub mod engine;
 pub mod error;
+pub mod limits;
 pub mod password;
 pub mod reference;
+pub mod serve;
 pub mod storage;
 pub mod web;
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use error::AppError;
-
-/// The largest request body accepted (a first push of a whole village fits well within it).
-pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+pub use limits::Limits;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -50,6 +55,10 @@ pub struct AppState {
     /// The reverse proxies whose `X-Forwarded-For` names the client (for the public look-up's
     /// limits); none by default.
     pub trusted_proxies: Arc<[IpAddr]>,
+    /// The hub's limits ([`Limits::default`] unless [`AppState::with_limits`]).
+    pub limits: Arc<Limits>,
+    /// Where passwords are hashed and verified, a bounded number at once.
+    pub hashing: Arc<password::HashingPool>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -73,7 +82,16 @@ impl AppState {
             )),
             blobs: None,
             trusted_proxies: Arc::new([]),
+            hashing: Arc::new(password::HashingPool::new(&Limits::default().hashing)),
+            limits: Arc::new(Limits::default()),
         }
+    }
+
+    /// The same state with other limits.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.hashing = Arc::new(password::HashingPool::new(&limits.hashing));
+        self.limits = Arc::new(limits);
+        self
     }
 
     /// The same state reading the client's address from these reverse proxies'
@@ -120,14 +138,58 @@ async fn resolve_client(
     next.run(req).await
 }
 
+/// Answers `408 request_timeout` when the inner handler takes longer than `limit` (its body
+/// included: handlers read their body before answering). Streams (live notices, downloads)
+/// are not cut: the limit ends once the response starts.
+async fn time_limit(
+    axum::extract::State(limit): axum::extract::State<Duration>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => {
+            use axum::response::IntoResponse;
+            AppError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!(
+                    "the request took longer than {} s; send it again",
+                    limit.as_secs()
+                ),
+            )
+            .into_response()
+        }
+    }
+}
+
+/// `routes` with a body limit and a time limit.
+fn limited(routes: Router<AppState>, body_bytes: usize, time: Duration) -> Router<AppState> {
+    routes
+        .layer(DefaultBodyLimit::max(body_bytes))
+        .layer(axum::middleware::from_fn_with_state(time, time_limit))
+}
+
 /// The hub's HTTP application.
 pub fn app(state: AppState) -> Router {
+    let l = state.limits.clone();
     let request_id = axum::http::HeaderName::from_static("x-request-id");
     let trusted = state.trusted_proxies.clone();
+    let policy = web::headers::HeaderPolicy {
+        secure: state.console.config().secure_cookies,
+    };
     let router = Router::new()
-        .merge(api::routes())
-        .merge(blob_api::routes())
-        .merge(web::routes())
+        .merge(limited(
+            api::routes().merge(blob_api::routes()),
+            l.sync_body_bytes,
+            l.api_timeout,
+        ))
+        .merge(limited(web::routes(), l.form_body_bytes, l.page_timeout))
+        .merge(limited(
+            web::import_routes(),
+            l.import_body_bytes,
+            l.page_timeout,
+        ))
         .fallback(|| async {
             AppError::new(
                 axum::http::StatusCode::NOT_FOUND,
@@ -135,7 +197,7 @@ pub fn app(state: AppState) -> Router {
                 "no such endpoint",
             )
         })
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+        .layer(RequestBodyTimeoutLayer::new(l.body_idle_timeout));
     let router = if trusted.is_empty() {
         router
     } else {
@@ -157,7 +219,18 @@ pub fn app(state: AppState) -> Router {
                 tracing::info_span!("request", id, method = %req.method(), path = %req.uri().path())
             }),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            policy,
+            web::headers::set_headers,
+        ))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        // The hub makes every request id itself: a client's own is dropped, never logged.
+        .layer(axum::middleware::map_request(
+            |mut req: axum::extract::Request| async move {
+                req.headers_mut().remove("x-request-id");
+                req
+            },
+        ))
         .with_state(state)
 }

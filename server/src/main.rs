@@ -11,7 +11,7 @@ use bianmin_server::blobs::dir::DirBlobStore;
 use bianmin_server::storage::Storage;
 use bianmin_server::storage::sqlite::SqliteStorage;
 use bianmin_server::web::console::ConsoleConfig;
-use bianmin_server::{AppState, admin, app};
+use bianmin_server::{AppState, Limits, admin, app};
 use clap::{Parser, Subcommand};
 
 /// Bianmin's township hub: village tablets enrol with it and sync their work through it.
@@ -42,8 +42,9 @@ enum Command {
         /// console password `bianmin-demo` (unless they have one).
         #[arg(long, env = "BIANMIN_DEMO")]
         demo: bool,
-        /// Mark the console's session cookie `Secure`: set this when browsers reach the hub
-        /// over HTTPS (e.g. behind a reverse proxy). Leave it off for plain http on loopback.
+        /// Browsers reach the hub over HTTPS (e.g. behind a reverse proxy): mark every cookie
+        /// `Secure`, name the console's cookies `__Host-…` and send HSTS. Leave it off for
+        /// plain http on loopback.
         #[arg(long, env = "BIANMIN_SECURE_COOKIES")]
         secure_cookies: bool,
         /// The address of a reverse proxy in front of the hub whose `X-Forwarded-For` header
@@ -56,6 +57,8 @@ enum Command {
             value_delimiter = ','
         )]
         trusted_proxies: Vec<std::net::IpAddr>,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Manage users.
     #[command(subcommand)]
@@ -148,6 +151,61 @@ enum ReferenceCommand {
     },
 }
 
+/// The hub's limits (see `docs/operations.md`, "Limits and time-outs"); defaults from
+/// [`Limits::default`].
+#[derive(Debug, clap::Args)]
+struct LimitArgs {
+    /// Open connections at once, in all.
+    #[arg(long, env = "BIANMIN_MAX_CONNECTIONS", default_value_t = Limits::default().max_connections)]
+    max_connections: usize,
+    /// Open connections at once from one client address (reverse proxies excepted).
+    #[arg(long, env = "BIANMIN_MAX_CONNECTIONS_PER_CLIENT", default_value_t = Limits::default().max_connections_per_client)]
+    max_connections_per_client: usize,
+    /// Seconds a client has to send a request's headers (also how long an idle connection
+    /// stays open).
+    #[arg(long, env = "BIANMIN_HEADER_TIMEOUT", default_value_t = Limits::default().header_read_timeout.as_secs())]
+    header_timeout: u64,
+    /// Longest pause, in seconds, while a request body is being sent.
+    #[arg(long, env = "BIANMIN_BODY_IDLE_TIMEOUT", default_value_t = Limits::default().body_idle_timeout.as_secs())]
+    body_idle_timeout: u64,
+    /// Seconds to answer a console or public page, its form included.
+    #[arg(long, env = "BIANMIN_PAGE_TIMEOUT", default_value_t = Limits::default().page_timeout.as_secs())]
+    page_timeout: u64,
+    /// Seconds to answer a sync or attachment request, its body included.
+    #[arg(long, env = "BIANMIN_API_TIMEOUT", default_value_t = Limits::default().api_timeout.as_secs())]
+    api_timeout: u64,
+    /// Largest console or public form, in bytes.
+    #[arg(long, env = "BIANMIN_FORM_BODY_LIMIT", default_value_t = Limits::default().form_body_bytes)]
+    form_body_limit: usize,
+    /// Largest sync request, in bytes.
+    #[arg(long, env = "BIANMIN_SYNC_BODY_LIMIT", default_value_t = Limits::default().sync_body_bytes)]
+    sync_body_limit: usize,
+    /// Password checks running at once (each takes about 19 MiB while it runs).
+    #[arg(long, env = "BIANMIN_HASH_WORKERS", default_value_t = Limits::default().hashing.workers)]
+    hash_workers: usize,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Limits {
+        let d = Limits::default();
+        Limits {
+            max_connections: self.max_connections,
+            max_connections_per_client: self.max_connections_per_client,
+            header_read_timeout: Duration::from_secs(self.header_timeout.max(1)),
+            body_idle_timeout: Duration::from_secs(self.body_idle_timeout.max(1)),
+            page_timeout: Duration::from_secs(self.page_timeout.max(1)),
+            api_timeout: Duration::from_secs(self.api_timeout.max(1)),
+            form_body_bytes: self.form_body_limit,
+            sync_body_bytes: self.sync_body_limit,
+            hashing: bianmin_server::password::PoolConfig {
+                workers: self.hash_workers.max(1),
+                ..d.hashing
+            },
+            ..d
+        }
+    }
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -194,12 +252,16 @@ fn run(cli: Cli) -> Result<(), String> {
             demo,
             secure_cookies,
             trusted_proxies,
+            limits,
         } => serve(
             storage,
             listen,
             demo,
-            secure_cookies,
-            trusted_proxies,
+            ServeOptions {
+                secure_cookies,
+                trusted_proxies,
+                limits: limits.limits(),
+            },
             &cli.data_dir,
         ),
         Command::User(UserCommand::Password {
@@ -370,14 +432,25 @@ fn prompt_hidden(prompt: &str) -> Result<String, String> {
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
+/// How `serve` serves.
+struct ServeOptions {
+    secure_cookies: bool,
+    trusted_proxies: Vec<std::net::IpAddr>,
+    limits: Limits,
+}
+
 fn serve(
     storage: Arc<dyn Storage>,
     listen: SocketAddr,
     demo: bool,
-    secure_cookies: bool,
-    trusted_proxies: Vec<std::net::IpAddr>,
+    options: ServeOptions,
     data_dir: &std::path::Path,
 ) -> Result<(), String> {
+    let ServeOptions {
+        secure_cookies,
+        trusted_proxies,
+        limits,
+    } = options;
     let data_dir = data_dir.to_path_buf();
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async move {
@@ -431,7 +504,8 @@ fn serve(
                 ..ConsoleConfig::default()
             })
             .with_blobs(blobs)
-            .with_trusted_proxies(trusted_proxies);
+            .with_limits(limits.clone())
+            .with_trusted_proxies(trusted_proxies.clone());
         if demo {
             // A fresh demo hub gets a demo device's work, pushed through the same check as any
             // tablet's, so that the console has requests to decide (enrolled before serving:
@@ -444,12 +518,12 @@ fn serve(
                 Err(e) => eprintln!("demo requests not loaded: {e}"),
             }
         }
-        let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, service)
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
-            .map_err(|e| e.to_string())
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        let proxies: Vec<std::net::IpAddr> =
+            trusted_proxies.iter().map(|ip| ip.to_canonical()).collect();
+        bianmin_server::serve::serve(listener, app(state), &limits, &proxies, shutdown).await;
+        Ok(())
     })
 }

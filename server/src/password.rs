@@ -3,11 +3,17 @@
 //! [`UserRecord::password_hash`](crate::storage::UserRecord::password_hash). Verification reads
 //! the parameters from the stored string, so raising them later keeps old hashes working.
 //!
-//! Hashing takes tens of milliseconds on purpose: call these from blocking threads.
+//! Hashing takes tens of milliseconds and 19 MiB on purpose: the hub runs it only through a
+//! [`HashingPool`], which bounds how many run at once (and so the memory they take) and
+//! refuses work beyond a short queue instead of piling it up.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Argon2, Params};
-use rand::RngCore;
+use rand::Rng;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 /// The shortest password accepted.
 pub const MIN_LENGTH: usize = 8;
@@ -23,6 +29,105 @@ pub enum PasswordError {
     /// The hasher failed (never expected with the fixed parameters).
     #[error("password hashing failed")]
     Hashing,
+}
+
+/// Runs password hashing on its own `workers` threads, with at most `queue` more jobs
+/// waiting at most `wait` each; anything beyond is refused ([`PoolBusy`]). Dedicated threads,
+/// not the runtime's blocking pool: Argon2's 19 MiB buffers then live in at most `workers`
+/// allocator arenas, so the memory hashing can take is bounded by the worker count however
+/// many sign-ins arrive.
+pub struct HashingPool {
+    jobs: SyncSender<Job>,
+    wait: Duration,
+}
+
+/// A queued hashing job: it gives up unrun after its deadline.
+type Job = Box<dyn FnOnce() + Send>;
+
+impl std::fmt::Debug for HashingPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HashingPool")
+            .field("wait", &self.wait)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The pool's settings.
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    /// Hashings running at once (each takes about 19 MiB while it runs).
+    pub workers: usize,
+    /// Hashings allowed to wait for a worker.
+    pub queue: usize,
+    /// How long one may wait.
+    pub wait: Duration,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8)),
+            queue: 16,
+            wait: Duration::from_secs(3),
+        }
+    }
+}
+
+/// The pool is full: answer "busy, try again" (503) without hashing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the hub is busy checking passwords; try again in a few seconds")]
+pub struct PoolBusy;
+
+impl HashingPool {
+    /// A pool with these settings: starts its worker threads, which end with the pool.
+    pub fn new(config: &PoolConfig) -> Self {
+        let (jobs, queue) = sync_channel::<Job>(config.queue);
+        let queue = Arc::new(Mutex::new(queue));
+        for n in 0..config.workers.max(1) {
+            let queue = queue.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("password-{n}"))
+                .spawn(move || {
+                    loop {
+                        // The lock is held only while waiting for the next job.
+                        let job = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a password worker thread");
+            }
+        }
+        HashingPool {
+            jobs,
+            wait: config.wait,
+        }
+    }
+
+    /// Runs `work` (a hash or a verification) on a worker once one is free.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, PoolBusy> {
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let deadline = Instant::now() + self.wait;
+        let job: Job = Box::new(move || {
+            // Waited too long (its client has been told "busy"), or nobody waits any more.
+            if Instant::now() > deadline || done.is_closed() {
+                return;
+            }
+            // A panic in the hasher is not expected; it refuses this one attempt only.
+            let _ = done.send(catch_unwind(AssertUnwindSafe(work)));
+        });
+        self.jobs.try_send(job).map_err(|_| PoolBusy)?;
+        match tokio::time::timeout(self.wait + Duration::from_secs(60), answer).await {
+            Ok(Ok(Ok(value))) => Ok(value),
+            _ => Err(PoolBusy),
+        }
+    }
 }
 
 /// Hashes `password` with Argon2id and a fresh random 128-bit salt.
@@ -86,5 +191,42 @@ mod tests {
         assert_ne!(hash("bianmin-demo").unwrap(), h, "salted");
         assert_eq!(hash("short"), Err(PasswordError::Length));
         verify_nothing("anything");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_pool_runs_at_most_its_workers_and_refuses_beyond_its_queue() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let pool = std::sync::Arc::new(HashingPool::new(&PoolConfig {
+            workers: 2,
+            queue: 3,
+            wait: Duration::from_secs(5),
+        }));
+        let running = std::sync::Arc::new(AtomicUsize::new(0));
+        let most = std::sync::Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..12)
+            .map(|_| {
+                let (pool, running, most) = (pool.clone(), running.clone(), most.clone());
+                tokio::spawn(async move {
+                    pool.run(move || {
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(100));
+                        running.fetch_sub(1, Ordering::SeqCst);
+                    })
+                    .await
+                })
+            })
+            .collect();
+        let mut done = 0;
+        for t in tasks {
+            if t.await.unwrap().is_ok() {
+                done += 1;
+            }
+        }
+        assert!(most.load(Ordering::SeqCst) <= 2, "at most two at once");
+        assert!(
+            (2..=5).contains(&done),
+            "two running and three queued at most: {done}"
+        );
     }
 }

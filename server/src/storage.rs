@@ -69,6 +69,20 @@ pub struct SessionRecord {
     pub seen_at: i64,
 }
 
+/// A console user was shown one of a request's masked values in full (a reveal): who, when,
+/// which request, which field. Never the value itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevealRecord {
+    /// The request.
+    pub doc_id: Uuid,
+    /// The console user.
+    pub user_id: String,
+    /// Which value: `applicant.id_number`, `attributes.bank_account`, `comments.<id>`, ...
+    pub field: String,
+    /// When, milliseconds since the Unix epoch (server time).
+    pub at: i64,
+}
+
 /// A person who may use the hub.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRecord {
@@ -271,7 +285,9 @@ pub trait Storage: Send + Sync + 'static {
     /// Every user, by name.
     fn users(&self) -> Result<Vec<UserRecord>>;
     /// Sets (or, with `None`, removes) a user's console password: an Argon2id PHC string, never
-    /// the password itself. [`StorageError::NotFound`] if there is no such user.
+    /// the password itself. Ends the user's console sessions in the same transaction (whoever
+    /// knew the old password is signed out). [`StorageError::NotFound`] if there is no such
+    /// user.
     fn set_password(&self, user_id: &str, hash: Option<&str>) -> Result<()>;
 
     /// Stores a console session, or updates it (same key).
@@ -280,6 +296,8 @@ pub trait Storage: Send + Sync + 'static {
     fn session(&self, key: &str) -> Result<Option<SessionRecord>>;
     /// Forgets a console session (sign-out); nothing if there is none.
     fn delete_session(&self, key: &str) -> Result<()>;
+    /// Forgets every console session of a user ("sign out everywhere"); returns how many.
+    fn delete_user_sessions(&self, user_id: &str) -> Result<usize>;
     /// Forgets the sessions last seen before `seen_before` or created before `created_before`
     /// (both milliseconds since the Unix epoch); returns how many.
     fn expire_sessions(&self, seen_before: i64, created_before: i64) -> Result<usize>;
@@ -369,4 +387,9 @@ pub trait Storage: Send + Sync + 'static {
     fn audit(&self, doc_id: Uuid) -> Result<Vec<AuditEntry>>;
     /// The number of documents and of change-log entries.
     fn counts(&self) -> Result<(u64, u64)>;
+
+    /// Records a reveal (see [`RevealRecord`]); the console writes it before it shows the value.
+    fn record_reveal(&self, reveal: &RevealRecord) -> Result<()>;
+    /// The reveals of a document, oldest first.
+    fn reveals(&self, doc_id: Uuid) -> Result<Vec<RevealRecord>>;
 }

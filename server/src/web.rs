@@ -7,20 +7,55 @@
 //! - [`console`]: the township console (sign-in, work queue, request and agenda pages).
 //! - [`public`]: the public notices of each village and the residents' status look-up.
 //! - [`dashboard`]: the console dashboard's figures, charts and exports (pure functions).
+//! - `cookies`: reading and setting cookies (one format for all).
+//! - [`headers`]: the response headers of every answer (CSP, caching, HSTS, cookies).
+//!
+//! The style sheet is one static file, `/assets/bianmin.css`: the pages carry no inline style
+//! or script, so the Content-Security-Policy can forbid both.
 
 pub mod console;
+pub(crate) mod cookies;
 pub mod dashboard;
+pub mod headers;
 pub mod i18n;
 pub mod layout;
 pub mod public;
 
 use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
 
 use crate::AppState;
 
-/// The routes of the web side (merged into [`crate::app`]).
+/// The style sheet of every page.
+pub const STYLESHEET: &str = include_str!("web/bianmin.css");
+
+/// The routes of the web side whose bodies are small forms (merged into [`crate::app`]).
 pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(console::routes())
         .merge(public::routes())
+        .route("/assets/bianmin.css", get(stylesheet))
+}
+
+/// The routes of the web side that take an uploaded file (merged into [`crate::app`]).
+pub fn import_routes() -> Router<AppState> {
+    console::import_routes()
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/css; charset=utf-8"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            ),
+        ],
+        STYLESHEET,
+    )
 }

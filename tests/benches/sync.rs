@@ -44,7 +44,7 @@ use bianmin_server::{AppState, admin, app};
 use chrono::{Datelike, NaiveDate};
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
-use rand::{Rng, SeedableRng};
+use rand::{Rng, RngExt, SeedableRng};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -1106,7 +1106,7 @@ fn measure_rounds(hub: &HubProcess, tablet: &Path) -> Rounds {
     for round in 0..WARMUP_ROUNDS + ROUNDS {
         {
             let mut s = store.lock().unwrap();
-            for id in ids.choose_multiple(&mut rng, CHANGED_PER_ROUND) {
+            for id in ids.sample(&mut rng, CHANGED_PER_ROUND) {
                 s.comment(
                     *id,
                     &format!("Round {round}: called the applicant, the certificate is ready."),

@@ -73,11 +73,19 @@ impl TestHub {
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        // Served like `bianmin-server serve`: with the peer address (the public look-up's
-        // limiter keys on it).
-        let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        // Served like `bianmin-server serve`: the same connection limits and time-outs, with
+        // the peer address (the limiters key on it).
+        let (router, limits) = (app(state.clone()), state.limits.clone());
+        let proxies = state.trusted_proxies.clone();
         runtime.spawn(async move {
-            let _ = axum::serve(listener, service).await;
+            bianmin_server::serve::serve(
+                listener,
+                router,
+                &limits,
+                &proxies,
+                std::future::pending(),
+            )
+            .await;
         });
         TestHub {
             url: format!("http://{addr}"),

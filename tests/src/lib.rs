@@ -6,6 +6,7 @@
 
 pub mod hub;
 pub mod proxy;
+pub mod raw;
 
 use bianmin_client_core::{NewRequest, Reference, Store, StoreConfig};
 use bianmin_domain::{Identity, Role, Timestamp};

@@ -341,7 +341,7 @@ fn attachment_bytes_are_uploaded_resumably_and_served_to_readers_only() {
     assert_eq!(shown.header("content-type"), "image/jpeg");
     assert_eq!(shown.header("content-disposition"), "inline");
     assert_eq!(shown.header("x-content-type-options"), "nosniff");
-    assert_eq!(shown.header("cache-control"), "private, no-store");
+    assert_eq!(shown.header("cache-control"), "no-store");
     assert!(shown.body == bytes);
     let unknown = console.get(&format!(
         "/console/requests/{id}/attachments/{}",

@@ -61,6 +61,7 @@ use bianmin_domain::{
 };
 use bianmin_server::admin;
 use bianmin_tests::hub::{CLERK, RESIDENT, REVIEWER, TestHub, quick};
+use bianmin_tests::raw::post_json;
 use bianmin_tests::{EAST, TAIPING};
 use chrono::{Days, NaiveDate};
 use proptest::prelude::*;
@@ -1262,27 +1263,8 @@ fn field_edit(item: Option<&ServiceItem>, e: &EditOf) -> FieldEdit {
 // ---------------------------------------------------------------------------------------------
 // The hub, the people and their devices
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
-
 fn post(url: &str, token: Option<&str>, body: &[u8]) -> (u16, String) {
-    let mut req = agent().post(url).header("Content-Type", "application/json");
-    if let Some(t) = token {
-        req = req.header("Authorization", &format!("Bearer {t}"));
-    }
-    let mut resp = req.send(body).expect("the hub answers");
-    let status = resp.status().as_u16();
-    let text = resp
-        .body_mut()
-        .with_config()
-        .limit(64 * 1024 * 1024)
-        .read_to_string()
-        .expect("a readable body");
-    (status, text)
+    post_json(url, token, body).expect("the hub answers")
 }
 
 /// Enrols a device for `user` over HTTP with a fresh one-time code.

@@ -21,6 +21,7 @@ use bianmin_domain::{
 use bianmin_protocol::{B64, EnrolRequest, EnrolResponse, PROTOCOL_VERSION, PushDoc, SyncRequest};
 use bianmin_server::admin;
 use bianmin_tests::hub::{CLERK, REVIEWER, TestHub};
+use bianmin_tests::raw::{agent, lookup_form, post_json};
 use chrono::{Days, NaiveDate};
 use serde_json::Value as Json;
 use uuid::Uuid;
@@ -57,26 +58,8 @@ struct Reply {
     text: String,
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
-
 fn post(url: &str, token: Option<&str>, body: &[u8]) -> Reply {
-    let mut req = agent().post(url).header("Content-Type", "application/json");
-    if let Some(t) = token {
-        req = req.header("Authorization", &format!("Bearer {t}"));
-    }
-    let mut resp = req.send(body).expect("the hub answers");
-    let status = resp.status().as_u16();
-    let text = resp
-        .body_mut()
-        .with_config()
-        .limit(64 * 1024 * 1024)
-        .read_to_string()
-        .expect("a readable body");
+    let (status, text) = post_json(url, token, body).expect("the hub answers");
     let body = serde_json::from_str(&text).unwrap_or(Json::Null);
     Reply { status, body, text }
 }
@@ -670,9 +653,15 @@ fn a_receipt_number_carrying_another_devices_number_is_invalid() {
 }
 
 fn lookup(hub: &TestHub, receipt_no: &str, last4: &str) -> (u16, String) {
+    let (cookie, token) = lookup_form(&hub.url);
     let mut resp = agent()
         .post(&format!("{}/lookup?lang=en", hub.url))
-        .send_form([("receipt_no", receipt_no), ("id_last4", last4)])
+        .header("Cookie", &cookie)
+        .send_form([
+            ("receipt_no", receipt_no),
+            ("id_last4", last4),
+            ("token", &token),
+        ])
         .expect("the hub answers");
     (
         resp.status().as_u16(),

@@ -23,6 +23,7 @@ use bianmin_domain::{
 };
 use bianmin_protocol::{B64, EnrolRequest, EnrolResponse, PROTOCOL_VERSION, PushDoc, SyncRequest};
 use bianmin_tests::hub::{CLERK, TestHub};
+use bianmin_tests::raw::{agent, post_json};
 use chrono::{Days, NaiveDate};
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -63,29 +64,9 @@ struct Reply {
     text: String,
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
-
 /// Posts `body`; an `Err` when the hub does not answer at all (a dropped connection).
 fn post(url: &str, token: Option<&str>, body: &[u8]) -> Result<Reply, String> {
-    let mut req = agent().post(url).header("Content-Type", "application/json");
-    if let Some(t) = token {
-        req = req.header("Authorization", &format!("Bearer {t}"));
-    }
-    let mut resp = req
-        .send(body)
-        .map_err(|e| format!("the hub did not answer: {e}"))?;
-    let status = resp.status().as_u16();
-    let text = resp
-        .body_mut()
-        .with_config()
-        .limit(64 * 1024 * 1024)
-        .read_to_string()
-        .map_err(|e| format!("an unreadable body: {e}"))?;
+    let (status, text) = post_json(url, token, body)?;
     let body = serde_json::from_str(&text).unwrap_or(Json::Null);
     Ok(Reply { status, body, text })
 }

@@ -8,8 +8,11 @@ use std::time::{Duration, Instant};
 
 use bianmin_client_core::client::sync;
 use bianmin_client_core::{NewAgendaItem, NewRequest};
-use bianmin_domain::{Action, AgendaAction, AttrValue, Body, Meeting, Notice, Stage, Timestamp};
+use bianmin_domain::{
+    Action, AgendaAction, AttrValue, Body, Meeting, Notice, Objection, Stage, Timestamp,
+};
 use bianmin_tests::hub::{CLERK, REVIEWER, TestHub, quick};
+use bianmin_tests::raw::{agent, lookup_form};
 use chrono::{Days, NaiveDate};
 use serde_json::Value;
 
@@ -24,13 +27,6 @@ struct Reply {
     text: String,
     retry_after: Option<String>,
     allow_origin: Option<String>,
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into()
 }
 
 fn reply(mut resp: ureq::http::Response<ureq::Body>) -> Reply {
@@ -55,10 +51,16 @@ fn get(url: &str) -> Reply {
 }
 
 fn lookup(hub: &TestHub, receipt_no: &str, last4: &str) -> Reply {
+    let (cookie, token) = lookup_form(&hub.url);
     reply(
         agent()
             .post(&format!("{}/lookup?lang=en", hub.url))
-            .send_form([("receipt_no", receipt_no), ("id_last4", last4)])
+            .header("Cookie", &cookie)
+            .send_form([
+                ("receipt_no", receipt_no),
+                ("id_last4", last4),
+                ("token", &token),
+            ])
             .expect("the hub answers"),
     )
 }
@@ -391,10 +393,16 @@ fn village_notices_and_the_status_look_up_are_public_and_hold_no_personal_data()
 }
 
 fn lookup_from(hub: &TestHub, forwarded_for: &str, receipt_no: &str) -> u16 {
+    let (cookie, token) = lookup_form(&hub.url);
     agent()
         .post(&format!("{}/lookup?lang=en", hub.url))
         .header("X-Forwarded-For", forwarded_for)
-        .send_form([("receipt_no", receipt_no), ("id_last4", "1234")])
+        .header("Cookie", &cookie)
+        .send_form([
+            ("receipt_no", receipt_no),
+            ("id_last4", "1234"),
+            ("token", &token),
+        ])
         .expect("the hub answers")
         .status()
         .as_u16()
@@ -440,4 +448,117 @@ fn behind_a_trusted_proxy_each_client_has_its_own_lookup_budget() {
         lookup_from(&hub, "203.0.113.6", "370883101201-099-000011"),
         429
     );
+}
+
+/// Personal numbers however a clerk or an input method typed them, and the pieces of each that
+/// must not survive on a public page (digits as typed and as ASCII; none short enough to occur
+/// by chance in an item's id).
+const TYPED_ANY_WAY: [(&str, &[&str]); 6] = [
+    (
+        "１３９１２３４５６７８",
+        &["１３９１２３４５６７８", "13912345678", "５６７８"],
+    ),
+    ("137 1234 5678", &["137 1234", "1234 5678", "13712345678"]),
+    ("+86 136-1234-5678", &["136-1234", "13612345678", "+86 1"]),
+    (
+        "6222 0212 3456 7890 123",
+        &["6222 0212", "0212 3456", "7890 123", "6222021234567890123"],
+    ),
+    ("110105 19491231 002X", &["110105", "19491231", "002X"]),
+    (
+        "（0531）8888 6666",
+        &["0531）8888", "8888 6666", "88886666"],
+    ),
+];
+
+/// Whether `text` holds any digit, ASCII or full-width.
+fn has_digit(text: &str) -> bool {
+    text.chars()
+        .any(|c| c.is_ascii_digit() || ('０'..='９').contains(&c))
+}
+
+#[test]
+fn numbers_typed_full_width_spaced_or_with_plus_86_are_starred_on_the_page_and_in_json() {
+    let hub = TestHub::start();
+    let dir = tempfile::tempdir().unwrap();
+    let clerk = Mutex::new(hub.enrol(CLERK, dir.path(), "east-tablet"));
+    let today = Timestamp::now().china_date();
+    let day = |n: u64| today.checked_sub_days(Days::new(n)).unwrap();
+    let [wide, spaced, prefixed, card, id, landline] = TYPED_ANY_WAY.map(|(typed, _)| typed);
+    let notice_text =
+        format!("补偿款发放：联系人电话{wide}，备用{spaced}，外地请拨{prefixed}；打入账户{card}。");
+    {
+        let mut s = clerk.lock().unwrap();
+        let item = s
+            .create_agenda(NewAgendaItem {
+                title: "土地补偿款发放".into(),
+                category: "compensation".into(),
+                description: format!("按户发放，户主身份证{id}已核实"),
+            })
+            .unwrap();
+        for m in [
+            meeting(Body::PartyBranch, day(20), 5, 5, 4),
+            meeting(Body::TwoCommittees, day(18), 9, 8, 6),
+            meeting(Body::PartyMembers, day(15), 30, 24, 20),
+            meeting(Body::RepresentativesMeeting, day(10), 35, 27, 21),
+        ] {
+            s.record_agenda(item.id, AgendaAction::Meeting(m)).unwrap();
+        }
+        let notice = Notice {
+            text: notice_text.clone(),
+            posted_on: today,
+            period_days: 10,
+            place: format!("村委会{landline}"),
+        };
+        s.record_agenda(item.id, AgendaAction::ResolutionNotice(notice))
+            .unwrap();
+        let objection = Objection {
+            received_on: today,
+            summary: format!("请改用手机{wide}联系我"),
+            response: format!("已回电{spaced}"),
+        };
+        s.record_agenda(item.id, AgendaAction::Objection(objection))
+            .unwrap();
+    }
+    let report = sync(&clerk, &quick(), &mut |_| {}).unwrap();
+    assert!(report.refused.is_empty(), "{:?}", report.refused);
+
+    let page = get(&format!("{}/public/villages/{EAST}", hub.url));
+    let json = get(&format!(
+        "{}/api/v1/public/villages/{EAST}/notices",
+        hub.url
+    ));
+    assert_eq!((page.status, json.status), (200, 200), "{}", page.text);
+    for text in [&page.text, &json.text] {
+        for (typed, pieces) in TYPED_ANY_WAY {
+            for piece in std::iter::once(&typed).chain(pieces) {
+                assert!(!text.contains(piece), "{piece} of {typed} leaked: {text}");
+            }
+        }
+    }
+    let stars = |typed: &str| "*".repeat(typed.chars().count());
+    let masked_notice = format!(
+        "补偿款发放：联系人电话{}，备用{}，外地请拨+{}；打入账户{}。",
+        stars(wide),
+        stars(spaced),
+        stars(&prefixed[1..]),
+        stars(card)
+    );
+    assert!(page.text.contains(&masked_notice), "{}", page.text);
+
+    let v: Value = serde_json::from_str(&json.text).unwrap();
+    let it = &v["items"][0];
+    assert_eq!(it["title"], "土地补偿款发放");
+    assert_eq!(it["notices"][0]["text"], masked_notice.as_str());
+    let free_texts = [
+        &it["description"],
+        &it["notices"][0]["text"],
+        &it["notices"][0]["place"],
+        &it["objections"][0]["summary"],
+        &it["objections"][0]["response"],
+    ];
+    for text in free_texts {
+        let text = text.as_str().expect("a text");
+        assert!(text.contains('*') && !has_digit(text), "{text}");
+    }
 }

@@ -21,6 +21,7 @@ use bianmin_document::Document as HubDocument;
 use bianmin_domain::{Action, AttrValue, Event, EventId, Identity, Role, Stamp, Timestamp};
 use bianmin_server::admin;
 use bianmin_tests::hub::{CLERK, RESIDENT, REVIEWER, TestHub, quick};
+use bianmin_tests::raw::{agent, post_json};
 use serde_json::{Value as Json, json};
 use tempfile::TempDir;
 use uuid::Uuid;
@@ -79,27 +80,9 @@ fn assert_no_personal_data(text: &str) {
     assert!(!text.contains(PHONE), "a phone number leaked: {text}");
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
-
 /// Posts `body` to `url` with an optional bearer token.
 fn post(url: &str, token: Option<&str>, body: &[u8]) -> Reply {
-    let mut req = agent().post(url).header("Content-Type", "application/json");
-    if let Some(t) = token {
-        req = req.header("Authorization", &format!("Bearer {t}"));
-    }
-    let mut resp = req.send(body).expect("the hub answers");
-    let status = resp.status().as_u16();
-    let text = resp
-        .body_mut()
-        .with_config()
-        .limit(64 * 1024 * 1024)
-        .read_to_string()
-        .expect("a readable body");
+    let (status, text) = post_json(url, token, body).expect("the hub answers");
     let body = serde_json::from_str(&text).unwrap_or(Json::Null);
     Reply { status, body, text }
 }
@@ -821,7 +804,10 @@ fn broken_bodies_get_clear_errors_and_store_nothing() {
     let mut huge = br#"{"protocol":1,"cursor":0,"push":[{"doc":""#.to_vec();
     huge.extend_from_slice(w.request.to_string().as_bytes());
     huge.extend_from_slice(br#"","changes":[""#);
-    huge.resize(huge.len() + bianmin_server::MAX_BODY_BYTES + 1024, b'A');
+    huge.resize(
+        huge.len() + bianmin_server::Limits::default().sync_body_bytes + 1024,
+        b'A',
+    );
     huge.extend_from_slice(br#""]}]}"#);
     tablet.send(&huge).assert_error(413, "payload_too_large");
     assert_eq!(w.held(), before);

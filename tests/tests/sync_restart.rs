@@ -20,7 +20,7 @@ use bianmin_server::storage::Storage;
 use bianmin_server::storage::sqlite::SqliteStorage;
 use bianmin_tests::EAST;
 use bianmin_tests::hub::{CLERK, HubProcess, REVIEWER};
-use rand::Rng;
+use rand::{Rng, RngExt};
 use uuid::Uuid;
 
 /// How often the hub is killed and restarted.

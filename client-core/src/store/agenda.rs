@@ -19,7 +19,9 @@ pub(crate) fn project_agenda(tx: &rusqlite::Transaction<'_>, d: &AgendaDoc) -> R
 }
 
 impl Store {
-    /// Opens an agenda item for the clerk's village.
+    /// Opens an agenda item for the clerk's village. Its texts become public past the
+    /// resolution: [`crate::public_text::new_agenda_warnings`] says whether they look like they
+    /// hold personal data (a warning to show, not a refusal: they are written all the same).
     pub fn create_agenda(&mut self, new: NewAgendaItem) -> Result<AgendaDetail> {
         let d = author::new_agenda(&self.author(), &new);
         let tx = self.write_tx()?;
@@ -61,12 +63,15 @@ impl Store {
     }
 
     /// Records a meeting, a notice, an objection, a township review or a settlement, after
-    /// checking stage order, quorum data, notice periods and this identity's permission.
+    /// checking stage order, quorum data, notice periods and this identity's permission. A
+    /// notice's or an objection's texts are public: see
+    /// [`crate::public_text::agenda_action_warnings`].
     pub fn record_agenda(&mut self, id: Uuid, action: AgendaAction) -> Result<AgendaDetail> {
         self.change_agenda(id, |a, d, am| Ok(author::agenda_event(a, d, am, action)?))
     }
 
-    /// Edits an agenda item's title, category or description.
+    /// Edits an agenda item's title, category or description (public texts: see
+    /// [`crate::public_text::agenda_edit_warnings`]).
     pub fn edit_agenda(&mut self, id: Uuid, edit: AgendaEdit) -> Result<AgendaDetail> {
         self.change_agenda(id, |a, d, am| Ok(author::agenda_edit(a, d, am, &edit)?))
     }

@@ -192,6 +192,22 @@ def test_an_agenda_item_reaches_the_township_which_records_it(hub, tmp_path):
     assert history[0].action.meeting.held_on == "2026-05-06"
 
 
+def test_a_public_text_with_a_phone_number_gets_a_warning_not_a_refusal(hub, tmp_path):
+    clerk = enrol(hub, tmp_path, "clerk-east", "east-tablet-5")
+    new = bm.NewAgendaItem(
+        title="补偿款发放",
+        category="compensation",
+        description="咨询电话 +86 138 1234 5678",
+    )
+    warnings = clerk.new_agenda_warnings(new)
+    assert warnings == [bm.PublicTextWarning(
+        field_name="description", kinds=[bm.PersonalNumberKind.MOBILE])]
+    assert clerk.create_agenda(new).description == "咨询电话 +86 138 1234 5678"
+    notice = bm.AgendaAction.RESOLUTION_NOTICE(notice=bm.Notice(
+        text="按户发放，面积 1200 平方米", posted_on="2026-05-21", period_days=7))
+    assert clerk.agenda_action_warnings(notice) == []
+
+
 def test_a_bad_id_number_is_refused_naming_the_field_and_not_the_number(hub, tmp_path):
     clerk = enrol(hub, tmp_path, "clerk-east", "east-tablet-3")
     changes = Changes()

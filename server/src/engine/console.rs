@@ -213,6 +213,8 @@ impl Engine {
             },
             user: user.clone(),
             identity,
+            // The console's own pseudo-device: no token.
+            token_hash: String::new(),
         };
         let mut round = Durability::default();
         let result = self.push_one(&who, id, &changes, &reference.rules, &mut round)?;

@@ -35,7 +35,7 @@ use uuid::Uuid;
 
 use super::{
     AuditEntry, BlobReference, Commit, DeviceRecord, DocRecord, LogEntry, LogPage, NewDevice,
-    ReadScope, RequestStat, Result, SessionRecord, Storage, StorageError, UserRecord,
+    ReadScope, RequestStat, Result, RevealRecord, SessionRecord, Storage, StorageError, UserRecord,
 };
 
 /// The database file's name inside the data directory.
@@ -206,6 +206,18 @@ const MIGRATIONS: &[&str] = &[
     // hubs from before the check may hold forged copies, which must stay readable.
     r#"
     CREATE INDEX request_index_receipt ON request_index (receipt_no);
+    "#,
+    // 7: reveals of masked values in the console: who, when, which request and field, never
+    // the value.
+    r#"
+    CREATE TABLE reveal_log (
+        seq     INTEGER PRIMARY KEY,
+        doc_id  TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        field   TEXT NOT NULL,
+        at      INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX reveal_log_doc ON reveal_log (doc_id, seq);
     "#,
 ];
 
@@ -727,6 +739,10 @@ impl Storage for SqliteStorage {
                 .execute(params![hash, user_id])
                 .db()?;
             if changed == 1 {
+                tx.prepare_cached("DELETE FROM console_sessions WHERE user_id = ?1")
+                    .db()?
+                    .execute([user_id])
+                    .db()?;
                 Ok(())
             } else {
                 Err(StorageError::NotFound(format!("user {user_id}")))
@@ -780,6 +796,15 @@ impl Storage for SqliteStorage {
                 .execute([key])
                 .db()?;
             Ok(())
+        })
+    }
+
+    fn delete_user_sessions(&self, user_id: &str) -> Result<usize> {
+        self.write(|tx| {
+            tx.prepare_cached("DELETE FROM console_sessions WHERE user_id = ?1")
+                .db()?
+                .execute([user_id])
+                .db()
         })
     }
 
@@ -1427,6 +1452,42 @@ impl Storage for SqliteStorage {
             )
             .db()?;
         Ok((to_u64(docs)?, to_u64(changes)?))
+    }
+
+    fn record_reveal(&self, reveal: &RevealRecord) -> Result<()> {
+        self.write(|tx| {
+            tx.prepare_cached(
+                "INSERT INTO reveal_log (doc_id, user_id, field, at) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .db()?
+            .execute(params![
+                reveal.doc_id.to_string(),
+                reveal.user_id,
+                reveal.field,
+                reveal.at
+            ])
+            .db()?;
+            Ok(())
+        })
+    }
+
+    fn reveals(&self, doc_id: Uuid) -> Result<Vec<RevealRecord>> {
+        self.reader()?
+            .prepare_cached(
+                "SELECT user_id, field, at FROM reveal_log WHERE doc_id = ?1 ORDER BY seq",
+            )
+            .db()?
+            .query_map([doc_id.to_string()], |r| {
+                Ok(RevealRecord {
+                    doc_id,
+                    user_id: r.get(0)?,
+                    field: r.get(1)?,
+                    at: r.get(2)?,
+                })
+            })
+            .db()?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .db()
     }
 }
 

@@ -22,8 +22,8 @@ use chrono::NaiveDate;
 use uuid::Uuid;
 
 use super::{
-    BlobReference, Commit, DocRecord, LogEntry, LogPage, NewDevice, ReadScope, SessionRecord,
-    Storage, StorageError, UserRecord,
+    BlobReference, Commit, DocRecord, LogEntry, LogPage, NewDevice, ReadScope, RevealRecord,
+    SessionRecord, Storage, StorageError, UserRecord,
 };
 
 const COUNTY: &str = "370883";
@@ -104,7 +104,77 @@ pub const CHECKS: &[(&str, Check)] = &[
         "console_sessions_are_kept_and_expire",
         console_sessions_are_kept_and_expire,
     ),
+    (
+        "a_users_sessions_end_together_and_with_a_new_password",
+        a_users_sessions_end_together_and_with_a_new_password,
+    ),
+    (
+        "reveals_are_kept_per_document_in_order",
+        reveals_are_kept_per_document_in_order,
+    ),
 ];
+
+/// Reveals of masked values: appended, read back per document in the order they happened.
+pub fn reveals_are_kept_per_document_in_order(s: &dyn Storage) {
+    let (doc, other) = (Uuid::new_v4(), Uuid::new_v4());
+    let reveal = |doc_id: Uuid, field: &str, at: i64| RevealRecord {
+        doc_id,
+        user_id: "u-1".into(),
+        field: field.into(),
+        at,
+    };
+    assert_eq!(s.reveals(doc).unwrap(), vec![]);
+    s.record_reveal(&reveal(doc, "applicant.phone", T0 + MINUTE))
+        .unwrap();
+    s.record_reveal(&reveal(other, "comments.x", T0)).unwrap();
+    s.record_reveal(&reveal(doc, "applicant.phone", T0))
+        .unwrap();
+    assert_eq!(
+        s.reveals(doc).unwrap(),
+        vec![
+            reveal(doc, "applicant.phone", T0 + MINUTE),
+            reveal(doc, "applicant.phone", T0)
+        ],
+        "every reveal is kept, in the order recorded"
+    );
+    assert_eq!(
+        s.reveals(other).unwrap(),
+        vec![reveal(other, "comments.x", T0)]
+    );
+}
+
+/// "Sign out everywhere" ends every session of one user and no one else's; setting or
+/// clearing a password ends them too.
+pub fn a_users_sessions_end_together_and_with_a_new_password(s: &dyn Storage) {
+    people(s);
+    let session = |key: &str, user_id: &str| SessionRecord {
+        key: key.into(),
+        user_id: user_id.into(),
+        csrf: format!("csrf-{key}"),
+        created_at: 1_000,
+        seen_at: 1_000,
+    };
+    for (key, user) in [
+        ("r1", "u-reviewer"),
+        ("r2", "u-reviewer"),
+        ("a1", "u-admin"),
+    ] {
+        s.save_session(&session(key, user)).unwrap();
+    }
+    assert_eq!(s.delete_user_sessions("u-reviewer").unwrap(), 2);
+    assert_eq!(s.session("r1").unwrap(), None);
+    assert_eq!(s.session("r2").unwrap(), None);
+    assert!(s.session("a1").unwrap().is_some(), "others untouched");
+    s.save_session(&session("r3", "u-reviewer")).unwrap();
+    s.set_password("u-reviewer", Some("$argon2id$new")).unwrap();
+    assert_eq!(s.session("r3").unwrap(), None, "a new password signs out");
+    s.set_password("u-admin", None).unwrap();
+    assert_eq!(
+        s.session("a1").unwrap(),
+        None,
+        "a cleared password signs out"
+    );
+}
 
 /// Console sessions: saved, updated, read back, deleted, and expired by idle time or age.
 pub fn console_sessions_are_kept_and_expire(s: &dyn Storage) {

@@ -6,12 +6,13 @@
 //! each user to their own area; every action is written by the engine as an event under the
 //! user's own Automerge actor and reaches the village tablets on their next sync.
 //!
-//! - [`session`]: sessions (in memory), sign-in throttling, the [`session::Signed`] extractor.
-//! - [`csrf`]: the token every form carries and the [`csrf::SignedForm`] extractor that checks
+//! - [`session`]: sessions (stored, cached in memory), the `session::Signed` extractor.
+//! - [`throttle`]: sign-in attempts reserved before verifying, per name, client and both.
+//! - [`csrf`]: the token every form carries and the `csrf::SignedForm` extractor that checks
 //!   it on every POST.
 //! - `token`: random tokens and their comparison (session ids, CSRF tokens), which `session`
 //!   and `csrf` both use; `csrf` depends on `session`, never the other way.
-//! - `page_error`: [`PageError`], a failure answered as an error page in the request's
+//! - `page_error`: `PageError`, a failure answered as an error page in the request's
 //!   language, which every handler returns as its `Err`.
 //! - `sign_in`: the sign-in and sign-out pages. `queue`: the work queue. `request_page`: a
 //!   request's page and its actions. `agenda`: agenda items and the township review.
@@ -24,7 +25,8 @@ pub mod csrf;
 mod labels;
 mod page_error;
 pub mod session;
-mod token;
+pub mod throttle;
+pub(crate) mod token;
 
 mod admin;
 mod agenda;
@@ -62,6 +64,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/console/requests/{id}", get(request_page::show))
         .route(
+            "/console/requests/{id}/reveal",
+            get(request_page::back_to_page).post(request_page::reveal),
+        )
+        .route(
             "/console/requests/{id}/attachments/{sha256}",
             get(request_page::attachment),
         )
@@ -79,6 +85,11 @@ pub fn routes() -> Router<AppState> {
         .route("/console/dashboard.csv", get(dashboard::csv))
         .route("/console/dashboard.xlsx", get(dashboard::xlsx))
         .merge(admin::routes())
+}
+
+/// The console's routes that take an uploaded file (merged into [`super::import_routes`]).
+pub fn import_routes() -> Router<AppState> {
+    admin::import_routes()
 }
 
 /// The request's language.
@@ -151,25 +162,6 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(AppError::internal)?
 }
 
-/// What the console's pages add to the shell's style: full-width fields in cards (a tablet's
-/// narrow screen), compact headings, the signed-in line.
-pub(crate) const STYLE: &str = "\
-.card{margin-bottom:1rem}.card h2,.card h3{margin:.2rem 0 .6rem;font-size:1.15rem}\
-.card textarea,.card input[type=text],.card input[type=password],.card select{width:100%;max-width:40rem}\
-fieldset{border:1px solid #dde1e6;border-radius:4px;margin:.4rem 0}\
-dl{margin:0}dt{font-weight:600;margin-top:.3rem}dd{margin:0 0 .2rem 0}\
-.bar{display:flex;justify-content:flex-end;margin:-.5rem 0 .8rem}\
-.bar form{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center}\
-.small{font-size:.875rem;color:#4a545e}tr.invalid td{color:#6b737b}\
-nav.pages{margin:1rem 0;display:flex;gap:1rem}section{margin-bottom:1.2rem}\
-table.history td:nth-child(2){white-space:nowrap}\
-";
-
-/// The console's extra style, as markup for a page's body.
-pub(crate) fn style() -> Markup {
-    html! { style { (maud::PreEscaped(STYLE)) } }
-}
-
 /// The top-bar links of every signed-in page (the administration pages for administrators).
 pub(crate) fn nav(l: Lang, role: Role) -> Vec<(&'static str, String)> {
     let mut links = vec![
@@ -217,7 +209,6 @@ pub(crate) fn console_page(
         title,
         &nav,
         html! {
-            (style())
             div.bar { (signed_in_bar(l, signed)) }
             (body)
         },

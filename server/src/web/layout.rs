@@ -1,38 +1,11 @@
 //! The page shell: `<head>`, the top bar with the language switch, the main content. Plain
-//! CSS for a desk screen and a tablet, no JavaScript.
+//! CSS for a desk screen and a tablet (`/assets/bianmin.css`), no JavaScript.
 
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{DOCTYPE, Markup, html};
 
 use super::i18n::{PageLang, tr};
-
-const STYLE: &str = r#"
-*{box-sizing:border-box}
-body{margin:0;font-family:system-ui,"Noto Sans CJK SC","PingFang SC","Microsoft YaHei",sans-serif;color:#1d2329;background:#f5f6f8;font-size:16px;line-height:1.5}
-header.top{display:flex;flex-wrap:wrap;gap:.5rem 1.25rem;align-items:center;padding:.6rem 1rem;background:#a4262c;color:#fff}
-header.top a{color:#fff}
-header.top .brand{font-weight:700;font-size:1.1rem;text-decoration:none}
-header.top nav{display:flex;flex-wrap:wrap;gap:.25rem 1rem;flex:1}
-main{max-width:72rem;margin:0 auto;padding:1rem}
-h1{font-size:1.4rem;margin:.5rem 0 1rem}
-table{border-collapse:collapse;width:100%;background:#fff}
-th,td{border-bottom:1px solid #dde1e6;padding:.45rem .6rem;text-align:left;vertical-align:top}
-th{background:#eef0f3;font-weight:600}
-.overdue{color:#a4262c;font-weight:700}
-.due-soon{color:#8a5a00;font-weight:700}
-.conflict{background:#fff4e5}
-form.inline{display:inline}
-label{display:block;margin:.4rem 0 .15rem;font-weight:600}
-input,select,textarea,button{font:inherit;padding:.4rem .5rem;border:1px solid #b8bfc7;border-radius:4px}
-button{background:#a4262c;color:#fff;border-color:#a4262c;cursor:pointer;min-height:2.5rem}
-button.secondary{background:#fff;color:#1d2329;border-color:#b8bfc7}
-.error{background:#fde7e9;border:1px solid #a4262c;padding:.6rem .8rem;border-radius:4px}
-.notice{background:#e7f3ff;border:1px solid #0b5cad;padding:.6rem .8rem;border-radius:4px}
-.cols{display:grid;grid-template-columns:repeat(auto-fit,minmax(18rem,1fr));gap:1rem}
-.card{background:#fff;border:1px solid #dde1e6;border-radius:6px;padding:.8rem 1rem}
-@media (max-width:40rem){th,td{padding:.35rem .4rem;font-size:.95rem}}
-"#;
 
 /// A whole page: `title` in the tab and as the heading, `nav` links in the top bar (label,
 /// href), then `body`.
@@ -45,7 +18,7 @@ pub fn page(lang: PageLang, title: &str, nav: &[(&str, String)], body: Markup) -
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · " (tr(l, "便民服务", "Bianmin")) }
-                style { (PreEscaped(STYLE)) }
+                link rel="stylesheet" href="/assets/bianmin.css";
             }
             body {
                 header.top {

@@ -47,6 +47,15 @@ pub(crate) fn routes() -> Router<AppState> {
             get(devices::confirm_revoke).post(devices::revoke),
         )
         .route(
+            "/console/admin/users/{id}/sessions/end",
+            get(users::back_to_user).post(users::end_sessions),
+        )
+}
+
+/// The administration routes that take a reference-data file (a larger body limit).
+pub(crate) fn import_routes() -> Router<AppState> {
+    Router::new()
+        .route(
             "/console/admin/catalog",
             get(reference::catalog).post(reference::load_catalog),
         )

@@ -3,6 +3,11 @@
 //! objections, the township's reviews, the full history and comments. A reviewer records the
 //! township's review (审核), record (备案) or comment with [`AgendaAction::TownshipReview`],
 //! settles a conflict, or comments.
+//!
+//! Free texts (title, category, description, minutes, notices, objections, reviews, comments)
+//! are shown with anything that looks like an ID, mobile or bank-card number starred
+//! ([`bianmin_domain::mask_personal_numbers`]); an agenda item's texts are the village's public
+//! record and hold no value a reviewer needs in full, so there is no reveal here.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,6 +19,7 @@ use bianmin_document::Authoring;
 use bianmin_document::model::AgendaDetail;
 use bianmin_domain::{
     AgendaAction, AgendaOp, EventId, Notice, ReviewKind, Stage, authorize_agenda,
+    mask_personal_numbers,
 };
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -106,7 +112,7 @@ pub(crate) async fn list(
         @if rows.is_empty() {
             p.notice role="status" { (tr(l, "没有符合条件的议题。", "No agenda item matches.")) }
         } @else {
-            div style="overflow-x:auto" {
+            div.scroll {
                 table {
                     thead { tr {
                         th { (tr(l, "议题", "Title")) }
@@ -118,9 +124,9 @@ pub(crate) async fn list(
                     tbody {
                         @for row in &rows {
                             tr class=[row.conflict.then_some("conflict")] {
-                                td { a href={ "/console/agenda/" (row.id) } { (row.title) } }
+                                td { a href={ "/console/agenda/" (row.id) } { (mask_personal_numbers(&row.title)) } }
                                 td { (reference.village_name(l, &row.village)) }
-                                td { (row.category) }
+                                td { (mask_personal_numbers(&row.category)) }
                                 td {
                                     (labels::stage(l, row.stage))
                                     @if row.conflict { br; strong { (tr(l, "⚠ 冲突待处理", "⚠ In conflict")) } }
@@ -306,11 +312,11 @@ pub(crate) async fn act(
 
 fn notice(l: Lang, n: &Notice) -> Markup {
     html! {
-        p { (n.text) }
+        p { (mask_personal_numbers(&n.text)) }
         p.small {
             (tr(l, "公开期：", "Posted: ")) (n.posted_on.format("%Y-%m-%d")) " – " (n.ends_on().format("%Y-%m-%d"))
             " (" (n.period_days) (tr(l, " 天", " days")) ")"
-            @if !n.place.is_empty() { " · " (tr(l, "地点：", "Where: ")) (n.place) }
+            @if !n.place.is_empty() { " · " (tr(l, "地点：", "Where: ")) (mask_personal_numbers(&n.place)) }
         }
     }
 }
@@ -421,7 +427,7 @@ fn render(
 
         (comments_section(view))
     };
-    console_page(lang, status, signed, &d.title, body)
+    console_page(lang, status, signed, &mask_personal_numbers(&d.title), body)
 }
 
 /// The link back to the list, and how the last action ended (done, or refused and why).
@@ -441,7 +447,7 @@ fn item_card(view: View<'_>) -> Markup {
             h2 { (tr(l, "议题", "Item")) }
             dl {
                 dt { (tr(l, "村（社区）", "Village")) } dd { (loaded.reference.village_name(l, &d.village)) }
-                dt { (tr(l, "类别", "Category")) } dd { (d.category) }
+                dt { (tr(l, "类别", "Category")) } dd { (mask_personal_numbers(&d.category)) }
                 dt { (tr(l, "当前阶段", "Stage")) } dd {
                     strong { (labels::stage(l, d.stage)) }
                     @if d.conflict.is_some() { " " strong.overdue { (tr(l, "⚠ 冲突待处理", "⚠ In conflict")) } }
@@ -458,7 +464,7 @@ fn description_card(view: View<'_>) -> Markup {
     html! {
         section.card {
             h2 { (tr(l, "内容", "Description")) }
-            p style="white-space:pre-wrap" { (d.description) }
+            p.pre { (mask_personal_numbers(&d.description)) }
         }
     }
 }
@@ -475,7 +481,7 @@ fn meetings_section(view: View<'_>) -> Markup {
             }).collect();
             @if meetings.is_empty() { p { (tr(l, "尚无会议记录。", "No meeting recorded yet.")) } }
             @else {
-                div style="overflow-x:auto" {
+                div.scroll {
                     table.meetings {
                         thead { tr {
                             th { (tr(l, "会议", "Meeting")) }
@@ -502,7 +508,7 @@ fn meetings_section(view: View<'_>) -> Markup {
                                         @if let Some(why) = &h.invalid { br; em.overdue { (tr(l, "未生效：", "Not applied: ")) (why) } }
                                     }
                                     td {
-                                        (m.minutes)
+                                        (mask_personal_numbers(&m.minutes))
                                         @if !m.sign_in_photos.is_empty() {
                                             br; span.small { (tr(l, "签到表照片 ", "Sign-in photos: ")) (m.sign_in_photos.len()) }
                                         }
@@ -536,8 +542,8 @@ fn public_notices_section(view: View<'_>) -> Markup {
                     AgendaAction::Objection(o) => {
                         div.card {
                             h3 { (tr(l, "异议", "Objection")) " · " (o.received_on.format("%Y-%m-%d")) }
-                            p { (o.summary) }
-                            @if !o.response.is_empty() { p { (tr(l, "答复：", "Response: ")) (o.response) } }
+                            p { (mask_personal_numbers(&o.summary)) }
+                            @if !o.response.is_empty() { p { (tr(l, "答复：", "Response: ")) (mask_personal_numbers(&o.response)) } }
                         }
                     }
                     _ => {}
@@ -579,7 +585,7 @@ fn conflict_section(view: View<'_>, conflict: &[EventId], can_settle: bool) -> M
                             div {
                                 input type="radio" name="keep" id={ "keep-" (tip_s) } value=(tip_s) required
                                     checked[view.typed_value("settle", "keep") == tip_s];
-                                label for={ "keep-" (tip_s) } style="display:inline" { " " (labels::short_id(&tip_s)) }
+                                label.inline for={ "keep-" (tip_s) } { " " (labels::short_id(&tip_s)) }
                             }
                         }
                     }
@@ -608,7 +614,7 @@ fn review_section(view: View<'_>, can_review: bool) -> Markup {
             @for h in &d.history {
                 @if let AgendaAction::TownshipReview { review, comment } = &h.action {
                     div.card {
-                        p { strong { (labels::review_kind(l, *review)) } " · " (comment) }
+                        p { strong { (labels::review_kind(l, *review)) } " · " (mask_personal_numbers(comment)) }
                         p.small { (view.who(&h.by)) }
                     }
                 }
@@ -638,7 +644,7 @@ fn history_section(view: View<'_>) -> Markup {
     html! {
         section {
             h2 { (tr(l, "全部记录", "History")) }
-            div style="overflow-x:auto" {
+            div.scroll {
                 table.history {
                     thead { tr {
                         th { "#" }
@@ -686,7 +692,7 @@ fn comments_section(view: View<'_>) -> Markup {
             @for c in &d.comments {
                 div.card.comment {
                     p.small { (view.who(&c.by)) " · " (tr(l, "平台接收：", "received: ")) (received(l, loaded.received.get(&c.id))) }
-                    p { (c.text) }
+                    p { (mask_personal_numbers(&c.text)) }
                 }
             }
             form.card method="post" action={ "/console/agenda/" (id) "/comment" } {

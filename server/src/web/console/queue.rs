@@ -260,7 +260,7 @@ fn rows_table(
         } @else {
             p { (tr(l, "按承诺时限排序（工作日），最紧迫的在前。", "Nearest deadline first (working days).")) " "
                 (tr(l, "第 ", "Rows ")) (first) "–" (last) (tr(l, " 条", "")) }
-            div style="overflow-x:auto" {
+            div.scroll {
                 table.queue {
                     thead { tr {
                         th { (tr(l, "受理编号", "Receipt no.")) }

@@ -10,6 +10,14 @@
 //! An action is written by the engine ([`crate::engine::Engine::console_act`]) as an event
 //! under the user's own actor; the browser is then sent back to the page (303) with a notice.
 //! A form the rules refuse is drawn again (422) with the message and the typed text.
+//!
+//! Personal data is shown masked: the ID number and phone, sensitive attributes, and ID,
+//! mobile and bank-card numbers in free text; one value at a time can be revealed, audited
+//! ([`reveal`]).
+
+mod reveal;
+
+pub(crate) use reveal::reveal;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,7 +29,7 @@ use bianmin_document::Authoring;
 use bianmin_document::model::{ConflictView, RequestDetail};
 use bianmin_domain::{
     Action, AttrValue, Clock, EventId, RequestOp, RequestScope, ServiceItem, Status, Timestamp,
-    authorize_request,
+    authorize_request, mask_personal_numbers,
 };
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -37,7 +45,7 @@ use crate::AppState;
 use crate::engine::{RequestPage, console_identity};
 use crate::error::AppError;
 use crate::reference::Current;
-use crate::storage::{AuditEntry, UserRecord};
+use crate::storage::{AuditEntry, RevealRecord, UserRecord};
 use crate::web::i18n::{Lang, PageLang, tr};
 
 /// What the page needs besides the request: names for the users and devices it mentions.
@@ -49,17 +57,21 @@ struct Loaded {
     received: HashMap<Uuid, AuditEntry>,
     /// The attachments (by SHA-256) whose bytes the hub holds complete.
     held: std::collections::HashSet<String>,
+    /// Who was shown which masked value in full, oldest first.
+    reveals: Vec<RevealRecord>,
 }
 
 fn load(state: &AppState, user: &UserRecord, id: Uuid) -> Result<Loaded, AppError> {
     let reference = state.engine.reference()?;
     let page = state.engine.console_request(user, id)?;
+    let reveals = state.storage.reveals(id)?;
     let d = &page.detail;
     let user_ids = std::iter::once(d.created.user.as_str())
         .chain(d.history.iter().map(|h| h.by.user.as_str()))
         .chain(d.comments.iter().map(|c| c.by.user.as_str()))
         .chain(d.edits.iter().map(|e| e.by.user.as_str()))
-        .chain(page.audit.iter().map(|a| a.user_id.as_str()));
+        .chain(page.audit.iter().map(|a| a.user_id.as_str()))
+        .chain(reveals.iter().map(|r| r.user_id.as_str()));
     let names = Names::load(state.storage.as_ref(), user_ids)?;
     let received = received_by_entry(state.storage.as_ref(), id, &page.audit)?;
     let mut held = std::collections::HashSet::new();
@@ -76,6 +88,7 @@ fn load(state: &AppState, user: &UserRecord, id: Uuid) -> Result<Loaded, AppErro
         names,
         received,
         held,
+        reveals,
     })
 }
 
@@ -122,6 +135,7 @@ pub(crate) async fn show(
         &loaded,
         q.done.as_deref(),
         None,
+        None,
     ))
 }
 
@@ -163,13 +177,17 @@ pub(crate) async fn attachment(
     Ok(res)
 }
 
-/// `GET /console/requests/{id}/{action}` (a reload or language switch after a refused form):
+/// `GET /console/requests/{id}/{action}` (a reload or language switch after a refused form)
+/// and `GET /console/requests/{id}/reveal` (a reload after a reveal, which shows nothing more):
 /// back to the request's page.
 pub(crate) async fn back_to_page(
     lang: PageLang,
-    Path((id, _)): Path<(String, String)>,
+    Path(params): Path<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
-    let id = parse_id(&id).ok_or_else(|| PageError::not_found(&lang))?;
+    let id = params
+        .get("id")
+        .and_then(|id| parse_id(id))
+        .ok_or_else(|| PageError::not_found(&lang))?;
     Ok(Redirect::to(&format!(
         "/console/requests/{id}?lang={}",
         if lang.lang == Lang::En { "en" } else { "zh" }
@@ -308,7 +326,15 @@ pub(crate) async fn act(
     let loaded = blocking(move || load(&st, &user, id))
         .await
         .or_page(&lang)?;
-    Ok(render(lang, status, &signed, &loaded, None, Some(&typed)))
+    Ok(render(
+        lang,
+        status,
+        &signed,
+        &loaded,
+        None,
+        Some(&typed),
+        None,
+    ))
 }
 
 /// When the hub received an entry (server time), or a dash while its change is not on disk.
@@ -396,6 +422,8 @@ struct View<'a> {
     token: &'a str,
     /// The form refused last, drawn again.
     typed: Option<&'a Typed>,
+    /// The masked value this response shows in full (the answer to a reveal).
+    revealed: Option<&'a reveal::Field>,
 }
 
 impl View<'_> {
@@ -467,6 +495,7 @@ fn render(
     loaded: &Loaded,
     done: Option<&str>,
     typed: Option<&Typed>,
+    revealed: Option<&reveal::Field>,
 ) -> Response {
     let l = lang.lang;
     let d = &loaded.page.detail;
@@ -480,6 +509,7 @@ fn render(
         materials: &materials,
         token: &signed.csrf,
         typed,
+        revealed,
     };
     let allowed = allowed(&signed.user, d);
     let body = html! {
@@ -535,7 +565,7 @@ fn request_card(view: View<'_>) -> Markup {
             dl {
                 dt { (tr(l, "受理编号", "Receipt no.")) } dd { (d.receipt_no.as_str()) }
                 dt { (tr(l, "服务事项", "Service item")) } dd { (r.item_name(l, &d.item_code)) " (" (d.item_code) ")" }
-                dt { (tr(l, "村（社区）", "Village")) } dd { (r.village_name(l, &d.village)) " · " (d.grid) }
+                dt { (tr(l, "村（社区）", "Village")) } dd { (r.village_name(l, &d.village)) " · " (mask_personal_numbers(&d.grid)) }
                 dt { (tr(l, "状态", "Status")) } dd {
                     strong { (labels::status(l, d.status)) }
                     @if d.conflict.is_some() { " " strong.overdue { (tr(l, "⚠ 冲突待处理", "⚠ In conflict")) } }
@@ -555,16 +585,20 @@ fn request_card(view: View<'_>) -> Markup {
     }
 }
 
-/// The applicant (ID number and phone masked) and the form's values.
+/// The applicant (ID number and phone masked) and the form's values (sensitive ones hidden,
+/// personal numbers in the others starred), each revealable.
 fn applicant_card(view: View<'_>) -> Markup {
     let View { l, d, item, .. } = view;
+    let (id_number, phone) = (&d.applicant.id_number, &d.applicant.phone);
     html! {
         section.card {
             h2 { (tr(l, "申请人", "Applicant")) }
             dl {
                 dt { (tr(l, "姓名", "Name")) } dd { (d.applicant.name) }
-                dt { (tr(l, "身份证号", "ID number")) } dd { (labels::masked_id(&d.applicant.id_number)) }
-                dt { (tr(l, "电话", "Phone")) } dd { (labels::masked_phone(&d.applicant.phone)) }
+                dt { (tr(l, "身份证号", "ID number")) }
+                dd { (reveal::value(view, reveal::Field::IdNumber, id_number, labels::masked_id(id_number))) }
+                dt { (tr(l, "电话", "Phone")) }
+                dd { (reveal::value(view, reveal::Field::Phone, phone, labels::masked_phone(phone))) }
             }
             h2 { (tr(l, "申请信息", "Attributes")) }
             @if d.attributes.is_empty() { p { "—" } }
@@ -572,11 +606,22 @@ fn applicant_card(view: View<'_>) -> Markup {
                 dl {
                     @for (code, value) in &d.attributes {
                         @let name = item.and_then(|i| i.attribute(code)).map(|a| a.name_en.clone()).unwrap_or_else(|| code.to_string());
-                        dt { (name) } dd { (attr_value(value)) }
+                        dt { (name) } dd { (attribute(view, code, &attr_value(value))) }
                     }
                 }
             }
         }
+    }
+}
+
+/// An attribute's value: hidden whole if the catalog marks it sensitive, otherwise with
+/// personal numbers starred.
+fn attribute(view: View<'_>, code: &str, raw: &str) -> Markup {
+    let field = reveal::Field::Attribute(code.to_string());
+    if reveal::sensitive(view.item, code) {
+        reveal::value(view, field, raw, reveal::hidden(raw))
+    } else {
+        reveal::text(view, field, raw)
     }
 }
 
@@ -603,7 +648,7 @@ fn materials_card(view: View<'_>) -> Markup {
                     @if d.materials_received.contains(m) {
                         li { "✓ " (m) " — " (tr(l, "已收", "received")) }
                     } @else if let Some((_, reason)) = d.waived_materials.iter().find(|(w, _)| w == m) {
-                        li { "○ " (m) " — " (tr(l, "容缺：", "waived: ")) (reason) }
+                        li { "○ " (m) " — " (tr(l, "容缺：", "waived: ")) (mask_personal_numbers(reason)) }
                     } @else if d.outstanding_materials.contains(m) {
                         li.overdue { "✗ " (m) " — " (tr(l, "未收", "missing")) }
                     } @else {
@@ -697,7 +742,7 @@ fn conflict_section(view: View<'_>, conflict: &ConflictView, can_settle: bool) -
                     div.card {
                         h3 { (tr(l, "结果：", "Leads to: ")) (labels::status(l, *leads_to)) }
                         @if let Some(h) = history_by_id.get(tip).map(|&i| &d.history[i]) {
-                            p { strong { (labels::action(l, &h.action)) } " " (labels::action_detail(l, &h.action)) }
+                            p { strong { (labels::action(l, &h.action)) } " " (mask_personal_numbers(&labels::action_detail(l, &h.action))) }
                             p { (loaded.names.user(&h.by.user)) " (" (labels::role(l, h.by.role)) ") · " (loaded.names.device(l, &h.by.device)) }
                             p { (tr(l, "设备时间：", "Device time: ")) (labels::time(h.by.at)) }
                         }
@@ -715,7 +760,7 @@ fn conflict_section(view: View<'_>, conflict: &ConflictView, can_settle: bool) -
                             div {
                                 input type="radio" name="keep" id={ "keep-" (tip_s) } value=(tip_s)
                                     checked[kept.as_deref() == Some(tip_s.as_str())] required;
-                                label.inline for={ "keep-" (tip_s) } style="display:inline" {
+                                label.inline for={ "keep-" (tip_s) } {
                                     (labels::status(l, *leads_to)) " (" (labels::short_id(&tip_s)) ")"
                                 }
                             }
@@ -790,7 +835,7 @@ fn decide_section(view: View<'_>, decide: bool, can_return: bool) -> Markup {
                                 };
                                 div {
                                     input type="checkbox" name="missing" id={ "missing-" (i) } value=(m) checked[checked];
-                                    label for={ "missing-" (i) } style="display:inline" { " " (m) }
+                                    label.inline for={ "missing-" (i) } { " " (m) }
                                 }
                             }
                         }
@@ -811,7 +856,7 @@ fn history_section(view: View<'_>) -> Markup {
     html! {
         section {
             h2 { (tr(l, "办理记录", "History")) }
-            div style="overflow-x:auto" {
+            div.scroll {
                 table.history {
                     thead { tr {
                         th { "#" }
@@ -828,7 +873,7 @@ fn history_section(view: View<'_>) -> Markup {
                                 td { (i + 1) }
                                 td { (labels::action(l, &h.action)) }
                                 td {
-                                    (labels::action_detail(l, &h.action))
+                                    (reveal::text(view, reveal::Field::Event(h.id.0), &labels::action_detail(l, &h.action)))
                                     @if let Some(why) = &h.invalid {
                                         br; em.overdue { (tr(l, "未生效：", "Not applied: ")) (why) }
                                     }
@@ -867,7 +912,7 @@ fn comments_section(view: View<'_>, can_comment: bool) -> Markup {
                         (loaded.names.user(&c.by.user)) " (" (labels::role(l, c.by.role)) ") · " (loaded.names.device(l, &c.by.device)) " · " (labels::time(c.by.at))
                         " · " (tr(l, "平台接收：", "received: ")) (received(l, loaded.received.get(&c.id)))
                     }
-                    p { (c.text) }
+                    p { (reveal::text(view, reveal::Field::Comment(c.id), &c.text)) }
                 }
             }
             @if can_comment {
@@ -889,7 +934,7 @@ fn edits_section(view: View<'_>) -> Markup {
     html! {
         section {
             h2 { (tr(l, "修改记录", "Field edits")) }
-            div style="overflow-x:auto" {
+            div.scroll {
                 table {
                     thead { tr {
                         th { (tr(l, "字段", "Field")) }
@@ -922,7 +967,7 @@ fn audit_section(view: View<'_>) -> Markup {
             p.small { (tr(l,
                 "每一行是中心平台收到的一次修改（事件、意见或字段修改）：由哪台设备、哪位用户发送，平台何时收到（服务器时间）。办理记录中的设备时间是操作时设备上的时钟，平台接收时间是带来该事件的那次修改的接收时间。",
                 "Each row is one change the hub received (events, comments or field edits): the device and user that sent it and when the hub received it (server time). In the history, the device time is the device's clock when the work was done; the hub's time is when the change carrying that event arrived.")) }
-            div style="overflow-x:auto" {
+            div.scroll {
                 table.audit {
                     thead { tr {
                         th { (tr(l, "序号", "Seq.")) }
@@ -944,6 +989,7 @@ fn audit_section(view: View<'_>) -> Markup {
                     }
                 }
             }
+            (reveal::reveals_section(view))
         }
     }
 }

@@ -7,28 +7,30 @@
 //! sign-in. Sessions are stored (`Storage::save_session`) and cached in memory, so a restart of
 //! the hub signs nobody out; the time of last use is written back at most once a minute.
 //!
-//! The sign-in failure counts below live in memory only (a restart forgets them).
+//! A session cached in this process is checked against storage again at least every
+//! [`RECHECK_MS`], so a session ended elsewhere (a password reset from the command line,
+//! "sign out everywhere", another hub instance) ends here within seconds.
 //!
-//! Sign-in failures are counted per user name (whether or not such a user exists, so the
-//! answer never tells): [`ConsoleConfig::max_failures`] failures within
-//! [`ConsoleConfig::failure_window`] lock that name for [`ConsoleConfig::lockout`].
+//! Sign-in throttling is [`super::throttle`]'s; the [`Console`] holds the one throttle.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::FromRequestParts;
+use axum::http::HeaderValue;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use bianmin_domain::Role;
 
 use super::PageError;
+use super::throttle::{Throttle, ThrottleConfig};
 use super::token::random_hex;
 use crate::AppState;
 use crate::auth::hash_secret;
 use crate::error::AppError;
 use crate::storage::{SessionRecord, Storage, StorageError, UserRecord};
+pub(crate) use crate::web::cookies::{get as cookie, set as set_cookie};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "bianmin_console";
@@ -36,19 +38,16 @@ pub const SESSION_COOKIE: &str = "bianmin_console";
 /// How the console keeps sessions and throttles sign-in.
 #[derive(Debug, Clone)]
 pub struct ConsoleConfig {
-    /// Mark the session cookie `Secure` (serve the console over HTTPS, e.g. behind a proxy).
-    /// Off by default so that the console works on plain http on the loopback address.
+    /// Mark every cookie `Secure` and name the session cookie with the `__Host-` prefix (serve
+    /// the console over HTTPS, e.g. behind a proxy; the hub then also sends HSTS). Off by
+    /// default so that the console works on plain http on the loopback address.
     pub secure_cookies: bool,
     /// A session ends after this long without a request.
     pub idle_timeout: Duration,
     /// A session ends this long after sign-in, however busy.
     pub max_age: Duration,
-    /// Failed sign-ins for one user name within `failure_window` that lock it.
-    pub max_failures: usize,
-    /// The window in which failures are counted.
-    pub failure_window: Duration,
-    /// How long a locked user name stays locked.
-    pub lockout: Duration,
+    /// Sign-in throttling.
+    pub throttle: ThrottleConfig,
 }
 
 impl Default for ConsoleConfig {
@@ -57,9 +56,7 @@ impl Default for ConsoleConfig {
             secure_cookies: false,
             idle_timeout: Duration::from_secs(8 * 3600),
             max_age: Duration::from_secs(24 * 3600),
-            max_failures: 5,
-            failure_window: Duration::from_secs(15 * 60),
-            lockout: Duration::from_secs(15 * 60),
+            throttle: ThrottleConfig::default(),
         }
     }
 }
@@ -76,6 +73,8 @@ pub(crate) struct Session {
     seen: i64,
     /// `seen` as last stored.
     stored_seen: i64,
+    /// When storage last confirmed the session.
+    checked: i64,
 }
 
 impl Session {
@@ -86,6 +85,7 @@ impl Session {
             created: r.created_at,
             seen: r.seen_at,
             stored_seen: r.seen_at,
+            checked: now_ms(),
         }
     }
 
@@ -103,6 +103,9 @@ impl Session {
 /// How stale the stored time of last use may get before it is written again.
 const SEEN_WRITE_EVERY_MS: i64 = 60_000;
 
+/// How long a cached session is trusted before storage confirms it again.
+pub const RECHECK_MS: i64 = 5_000;
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -113,18 +116,12 @@ fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-#[derive(Debug, Default)]
-struct Failures {
-    recent: VecDeque<Instant>,
-    locked_until: Option<Instant>,
-}
-
 /// The console's state in [`AppState`]: sessions, sign-in failures, settings.
 pub struct Console {
     config: ConsoleConfig,
     storage: Arc<dyn Storage>,
     sessions: Mutex<HashMap<String, Session>>,
-    failures: Mutex<HashMap<String, Failures>>,
+    throttle: Throttle,
 }
 
 impl std::fmt::Debug for Console {
@@ -135,35 +132,31 @@ impl std::fmt::Debug for Console {
     }
 }
 
-/// Entries of the failure map beyond which stale ones are swept (a flood of guessed names must
-/// not grow it without bound).
-const SWEEP_AT: usize = 10_000;
-
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding one of these maps leaves it consistent (each update is one
     // insert or remove), so a poisoned lock is still usable.
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The key failures are counted under: case and surrounding spaces ignored.
-fn name_key(name: &str) -> String {
-    name.trim().to_lowercase()
-}
-
 impl Console {
     /// A console with these settings, keeping its sessions in `storage`.
     pub fn new(config: ConsoleConfig, storage: Arc<dyn Storage>) -> Self {
         Console {
+            throttle: Throttle::new(config.throttle.clone()),
             config,
             storage,
             sessions: Mutex::new(HashMap::new()),
-            failures: Mutex::new(HashMap::new()),
         }
     }
 
     /// Its settings.
     pub fn config(&self) -> &ConsoleConfig {
         &self.config
+    }
+
+    /// The sign-in throttle.
+    pub fn throttle(&self) -> &Throttle {
+        &self.throttle
     }
 
     /// The number of live sessions this hub process has seen.
@@ -190,6 +183,7 @@ impl Console {
             created: now,
             seen: now,
             stored_seen: now,
+            checked: now,
         };
         let mut sessions = lock(&self.sessions);
         self.storage.expire_sessions(
@@ -210,6 +204,21 @@ impl Console {
         let now = now_ms();
         // Held throughout, so that a sign-out cannot interleave with a use.
         let mut sessions = lock(&self.sessions);
+        if sessions
+            .get(&key)
+            .is_some_and(|s| now - s.checked >= RECHECK_MS)
+        {
+            match self.storage.session(&key)? {
+                Some(_) => sessions
+                    .get_mut(&key)
+                    .into_iter()
+                    .for_each(|s| s.checked = now),
+                None => {
+                    sessions.remove(&key);
+                    return Ok(None);
+                }
+            }
+        }
         let session = match sessions.get_mut(&key) {
             Some(s) => s,
             None => match self.storage.session(&key)? {
@@ -240,90 +249,38 @@ impl Console {
         self.storage.delete_session(&key)
     }
 
-    /// Whether sign-in for this name is locked now.
-    pub(crate) fn locked(&self, name: &str) -> bool {
-        let now = Instant::now();
-        let mut failures = lock(&self.failures);
-        match failures.get_mut(&name_key(name)) {
-            Some(f) => match f.locked_until {
-                Some(until) if now < until => true,
-                Some(_) => {
-                    f.locked_until = None;
-                    f.recent.clear();
-                    false
-                }
-                None => false,
-            },
-            None => false,
-        }
+    /// Ends every session of `user_id` ("sign out everywhere", or after a new password);
+    /// returns how many. Blocking: forgets them in storage too.
+    pub(crate) fn end_sessions_of(&self, user_id: &str) -> Result<usize, StorageError> {
+        let mut sessions = lock(&self.sessions);
+        sessions.retain(|_, s| s.user_id != user_id);
+        self.storage.delete_user_sessions(user_id)
     }
 
-    /// Counts a failed sign-in for this name; returns whether the name is now locked.
-    pub(crate) fn failed(&self, name: &str) -> bool {
-        let now = Instant::now();
-        let window = self.config.failure_window;
-        let mut failures = lock(&self.failures);
-        if failures.len() >= SWEEP_AT {
-            failures.retain(|_, f| {
-                f.locked_until.is_some_and(|u| now < u)
-                    || f.recent
-                        .back()
-                        .is_some_and(|t| now.duration_since(*t) < window)
-            });
-        }
-        let f = failures.entry(name_key(name)).or_default();
-        while f
-            .recent
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= window)
-        {
-            f.recent.pop_front();
-        }
-        f.recent.push_back(now);
-        if f.recent.len() >= self.config.max_failures {
-            f.locked_until = Some(now + self.config.lockout);
-            f.recent.clear();
-            tracing::warn!("console sign-in locked for a user name after repeated failures");
-            return true;
-        }
-        false
-    }
-
-    /// Forgets the failures of a name after a successful sign-in.
-    pub(crate) fn succeeded(&self, name: &str) {
-        lock(&self.failures).remove(&name_key(name));
+    /// The session cookie's name: with `__Host-` when cookies are secure (the browser then
+    /// keeps it to this exact origin, over HTTPS, for the whole path).
+    pub(crate) fn session_cookie_name(&self) -> &'static str {
+        host_cookie_name(SESSION_COOKIE, self.config.secure_cookies)
     }
 
     /// The `Set-Cookie` value that carries a session id.
     pub(crate) fn session_cookie(&self, id: &str) -> HeaderValue {
-        let secure = if self.config.secure_cookies {
-            "; Secure"
-        } else {
-            ""
-        };
-        HeaderValue::from_str(&format!(
-            "{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict{secure}"
-        ))
-        .expect("hex and ASCII")
+        set_cookie(self.session_cookie_name(), id, None)
     }
 
     /// The `Set-Cookie` value that removes the session cookie.
     pub(crate) fn clear_session_cookie(&self) -> HeaderValue {
-        HeaderValue::from_static("bianmin_console=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+        set_cookie(self.session_cookie_name(), "", Some(0))
     }
 }
 
-/// A cookie's value from the request's `Cookie` headers.
-pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|c| {
-            let (k, v) = c.trim().split_once('=')?;
-            (k == name).then_some(v)
-        })
+/// `name`, or `__Host-name` when cookies are secure.
+pub(crate) fn host_cookie_name(name: &'static str, secure: bool) -> &'static str {
+    match (name, secure) {
+        (SESSION_COOKIE, true) => "__Host-bianmin_console",
+        (super::sign_in::SIGNIN_COOKIE, true) => "__Host-bianmin_signin",
+        _ => name,
+    }
 }
 
 /// Whether a role may use the console.
@@ -374,7 +331,9 @@ impl FromRequestParts<AppState> for Signed {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let Some(id) = cookie(&parts.headers, SESSION_COOKIE).map(str::to_string) else {
+        let Some(id) =
+            cookie(&parts.headers, state.console.session_cookie_name()).map(str::to_string)
+        else {
             return Err(to_sign_in(parts));
         };
         let (console, storage, session_id) =
@@ -473,27 +432,24 @@ mod tests {
     }
 
     #[test]
-    fn failures_lock_a_name_for_a_while() {
+    fn sessions_end_everywhere_and_when_storage_ends_them_elsewhere() {
         let dir = tempfile::tempdir().unwrap();
-        let console = Console::new(
-            ConsoleConfig {
-                max_failures: 3,
-                lockout: Duration::from_millis(60),
-                ..ConsoleConfig::default()
-            },
-            storage(dir.path()),
-        );
-        assert!(!console.failed("Reviewer"));
-        assert!(!console.failed("reviewer "));
-        assert!(!console.locked("REVIEWER"));
-        assert!(console.failed("reviewer"), "third failure locks");
-        assert!(console.locked("reviewer"));
-        assert!(!console.locked("someone-else"));
-        std::thread::sleep(Duration::from_millis(90));
-        assert!(!console.locked("reviewer"), "unlocked after the lockout");
-        assert!(!console.failed("reviewer"), "counting starts again");
-        console.succeeded("reviewer");
-        assert!(!console.failed("reviewer"));
+        let console = Console::new(ConsoleConfig::default(), storage(dir.path()));
+        let (a, b) = (console.open("u-1").unwrap(), console.open("u-1").unwrap());
+        let other = console.open("u-2").unwrap();
+        assert_eq!(console.end_sessions_of("u-1").unwrap(), 2);
+        assert!(console.get(&a).unwrap().is_none());
+        assert!(console.get(&b).unwrap().is_none());
+        assert!(console.get(&other).unwrap().is_some());
+        // Another process (the command line) ends the session in storage: this console's
+        // cached copy is checked again within RECHECK_MS.
+        let c = console.open("u-3").unwrap();
+        assert!(console.get(&c).unwrap().is_some());
+        storage(dir.path()).delete_user_sessions("u-3").unwrap();
+        lock(&console.sessions)
+            .values_mut()
+            .for_each(|s| s.checked -= RECHECK_MS);
+        assert!(console.get(&c).unwrap().is_none(), "ended elsewhere");
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! Signing in and out of the console.
 //!
-//! The answers never tell whether a user name exists: a wrong name and a wrong password get
-//! the same message after the same work (one Argon2 verification), and failures lock a name
-//! whether it exists or not. Only once the password is right does the page say that the
-//! account's role cannot use the console.
+//! The answers never tell whether a user name exists or what role it has: a wrong name, a
+//! wrong password and the right password of an account that cannot use the console all get the
+//! same 401 after the same work (one Argon2 verification), and all count as failures. Every
+//! attempt is reserved with the [`super::throttle`] before its password is verified, and
+//! verified in the hub's bounded [`crate::password::HashingPool`]. Failed and refused attempts
+//! are logged with the name typed and the client's address (never the password).
 
 use axum::extract::{Form, Query};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -11,17 +13,26 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
 
+use std::time::Instant;
+
+use axum::extract::State;
+
 use super::csrf::{self, Fields};
-use super::session::{Signed, console_role, cookie, safe_next};
+use super::session::{
+    Console, Signed, console_role, cookie, host_cookie_name, safe_next, set_cookie,
+};
+use super::throttle::Refused;
 use super::token;
 use super::{OrPage, PageError, blocking};
 use crate::AppState;
-use crate::password;
-use crate::web::i18n::{PageLang, tr};
+use crate::error::AppError;
+use crate::password::{self, PoolBusy};
+use crate::web::i18n::{Lang, PageLang, tr};
 use crate::web::layout;
+use crate::web::public::limiter::ClientKey;
 
 /// The cookie carrying the sign-in form's token (there is no session yet).
-const SIGNIN_COOKIE: &str = "bianmin_signin";
+pub(crate) const SIGNIN_COOKIE: &str = "bianmin_signin";
 
 /// Where a signed-in user lands.
 const HOME: &str = "/console/requests";
@@ -30,17 +41,6 @@ const HOME: &str = "/console/requests";
 pub(crate) struct SignInQuery {
     next: Option<String>,
     signed_out: Option<String>,
-}
-
-fn signin_cookie(token: &str) -> HeaderValue {
-    HeaderValue::from_str(&format!(
-        "{SIGNIN_COOKIE}={token}; Path=/console; HttpOnly; SameSite=Strict; Max-Age=3600"
-    ))
-    .expect("hex and ASCII")
-}
-
-fn clear_signin_cookie() -> HeaderValue {
-    HeaderValue::from_static("bianmin_signin=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0")
 }
 
 /// What the sign-in form shows besides its fields.
@@ -52,10 +52,9 @@ struct FormState<'a> {
     notice: Option<&'a str>,
 }
 
-fn render(lang: PageLang, status: StatusCode, f: FormState<'_>) -> Response {
+fn render(lang: PageLang, console: &Console, status: StatusCode, f: FormState<'_>) -> Response {
     let l = lang.lang;
     let body = html! {
-        (super::style())
         @if let Some(n) = f.notice { p.notice role="status" { (n) } }
         @if let Some(e) = &f.error { p.error role="alert" { (e) } }
         form.card.sign-in method="post" action="/console/sign-in" {
@@ -77,41 +76,38 @@ fn render(lang: PageLang, status: StatusCode, f: FormState<'_>) -> Response {
         &[],
         body,
     );
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, signin_cookie(f.token));
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(signin_cookie_name(console), f.token, Some(3600)),
+    );
     response
 }
 
-/// The sign-in token of this browser: its cookie's, if well formed, else a new one.
-fn token_of(headers: &HeaderMap) -> String {
-    match cookie(headers, SIGNIN_COOKIE) {
-        Some(t) if t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()) => t.to_string(),
-        _ => token::random_hex(),
-    }
+fn signin_cookie_name(console: &Console) -> &'static str {
+    host_cookie_name(SIGNIN_COOKIE, console.config().secure_cookies)
 }
 
 /// `GET /console/sign-in`: the form (or, when signed in already, the queue).
 pub(crate) async fn form(
     lang: PageLang,
+    State(state): State<AppState>,
     signed: Result<Signed, Response>,
-    headers: HeaderMap,
     Query(q): Query<SignInQuery>,
 ) -> Response {
     let next = q.next.as_deref().and_then(safe_next).unwrap_or(HOME);
     if signed.is_ok() {
         return Redirect::to(next).into_response();
     }
-    let token = token_of(&headers);
+    // A fresh token for every form shown: a token planted in the browser's cookie is never
+    // taken over.
+    let token = token::random_hex();
     let notice = q
         .signed_out
         .is_some()
         .then(|| tr(lang.lang, "您已退出登录。", "You have signed out."));
     render(
         lang,
+        &state.console,
         StatusCode::OK,
         FormState {
             token: &token,
@@ -126,13 +122,20 @@ pub(crate) async fn form(
 /// `POST /console/sign-in`.
 pub(crate) async fn submit(
     lang: PageLang,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    State(state): State<AppState>,
+    ClientKey(client): ClientKey,
     headers: HeaderMap,
     form: Result<Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, PageError> {
-    let l = lang.lang;
-    let fields = Fields(form.map(|Form(f)| f).unwrap_or_default());
-    let Some(token) = cookie(&headers, SIGNIN_COOKIE).map(str::to_string) else {
+    let fields = match form {
+        Ok(Form(f)) => Fields(f),
+        Err(rejection) => {
+            let error = AppError::new(rejection.status(), "bad_form", rejection.body_text());
+            return Err(PageError::new(&lang, error));
+        }
+    };
+    let cookie_token = cookie(&headers, signin_cookie_name(&state.console));
+    let Some(token) = cookie_token.map(str::to_string) else {
         return Ok(csrf::refused(lang));
     };
     if !token::matches(&token, fields.get(csrf::FIELD).unwrap_or_default()) {
@@ -146,103 +149,145 @@ pub(crate) async fn submit(
         .unwrap_or(HOME)
         .to_string();
     let again = |status: StatusCode, error: String| {
-        render(
+        let mut response = render(
             lang.clone(),
+            &state.console,
             status,
             FormState {
-                token: &token,
+                token: &token::random_hex(),
                 name: &name,
                 next: &next,
                 error: Some(error),
                 notice: None,
             },
-        )
-    };
-    let locked_message = || {
-        tr(
-            l,
-            "这个用户名登录失败次数过多，已暂时锁定。请 15 分钟后再试，或请管理员重设密码。",
-            "Too many failed sign-ins for this user name: it is locked for a while. Try again in 15 minutes, or ask an administrator to reset the password.",
-        )
-        .to_string()
+        );
+        if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
     };
     if name.is_empty() || typed_password.is_empty() {
-        return Ok(again(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            tr(
-                l,
-                "请输入用户名和密码。",
-                "Enter your user name and password.",
-            )
-            .into(),
-        ));
+        let error = tr(
+            lang.lang,
+            "请输入用户名和密码。",
+            "Enter your user name and password.",
+        );
+        return Ok(again(StatusCode::UNPROCESSABLE_ENTITY, error.into()));
     }
-    if state.console.locked(&name) {
-        return Ok(again(StatusCode::TOO_MANY_REQUESTS, locked_message()));
-    }
+    // Logged as typed (escaped, cut short): never the password.
+    let shown: String = name.chars().take(64).collect();
+    let attempt = match state
+        .console
+        .throttle()
+        .reserve(&name, &client, Instant::now())
+    {
+        Ok(a) => a,
+        Err(refused) => {
+            tracing::warn!(user = ?shown, client = %client, ?refused, "console sign-in refused before checking: throttled");
+            return Ok(again(
+                StatusCode::TOO_MANY_REQUESTS,
+                refused_message(lang.lang, refused),
+            ));
+        }
+    };
     let storage = state.storage.clone();
     let lookup_name = name.clone();
-    let found = blocking(move || {
-        let user = storage.user_by_name(&lookup_name)?;
-        Ok(match user {
-            Some(u) => match u.password_hash.as_deref() {
-                Some(hash) if password::verify(&typed_password, hash) => Some(u),
-                Some(_) => None,
-                None => {
-                    password::verify_nothing(&typed_password);
-                    None
-                }
-            },
-            None => {
-                password::verify_nothing(&typed_password);
-                None
-            }
-        })
-    })
-    .await
-    .or_page(&lang)?;
-    Ok(match found {
-        Some(user) if console_role(user.role) => {
-            state.console.succeeded(&name);
-            let (console, user_id) = (state.console.clone(), user.id.clone());
-            let id = blocking(move || Ok(console.open(&user_id)?))
-                .await
-                .or_page(&lang)?;
-            tracing::info!(user = %user.id, "console sign-in");
-            let mut response = Redirect::to(&next).into_response();
-            let h = response.headers_mut();
-            h.append(header::SET_COOKIE, state.console.session_cookie(&id));
-            h.append(header::SET_COOKIE, clear_signin_cookie());
-            response
+    let checked = state
+        .hashing
+        .run(move || check_password(storage.as_ref(), &lookup_name, &typed_password))
+        .await;
+    let user = match checked {
+        Err(PoolBusy) => {
+            attempt.not_tried();
+            tracing::warn!(user = ?shown, client = %client, "console sign-in refused: password checks busy");
+            let error = tr(
+                lang.lang,
+                "系统繁忙，请几秒后再试。",
+                "The hub is busy; try again in a few seconds.",
+            );
+            return Ok(again(StatusCode::SERVICE_UNAVAILABLE, error.into()));
         }
-        Some(user) => {
-            tracing::info!(user = %user.id, "console sign-in refused: role");
-            again(
-                StatusCode::FORBIDDEN,
-                tr(
-                    l,
-                    "这个账号不能登录审核台：审核台只供乡镇审核员和县管理员使用。村代办员和居民请使用便民服务点的平板。",
-                    "This account cannot use the console: it is for township reviewers and county administrators. Clerks and residents use the service point's tablet.",
-                )
-                .into(),
+        Ok(Err(e)) => {
+            attempt.not_tried();
+            return Err(PageError::new(&lang, e));
+        }
+        Ok(Ok(Some(user))) if console_role(user.role) => user,
+        Ok(Ok(_)) => {
+            // 401 always means "checked, and wrong"; 429 "not checked".
+            let wait = attempt.failed();
+            tracing::warn!(user = ?shown, client = %client, "console sign-in failed");
+            let mut error = tr(
+                lang.lang,
+                "用户名或密码不正确。",
+                "The user name or password is wrong.",
             )
+            .to_string();
+            if !wait.is_zero() {
+                tracing::warn!(user = ?shown, client = %client, wait_s = wait.as_secs(), "console sign-in: this client waits before trying this name again");
+                error = format!(
+                    "{error} {}",
+                    refused_message(lang.lang, Refused::Wait(wait))
+                );
+            }
+            return Ok(again(StatusCode::UNAUTHORIZED, error));
         }
+    };
+    attempt.succeeded();
+    let (console, user_id) = (state.console.clone(), user.id.clone());
+    let id = blocking(move || Ok(console.open(&user_id)?))
+        .await
+        .or_page(&lang)?;
+    tracing::info!(user = %user.id, client = %client, "console sign-in");
+    let mut response = Redirect::to(&next).into_response();
+    let h = response.headers_mut();
+    h.append(header::SET_COOKIE, state.console.session_cookie(&id));
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(signin_cookie_name(&state.console), "", Some(0)),
+    );
+    Ok(response)
+}
+
+/// The user named `name` if `password` is theirs; the same work (one verification) whether
+/// or not the name exists or has a password.
+fn check_password(
+    storage: &dyn crate::storage::Storage,
+    name: &str,
+    password: &str,
+) -> Result<Option<crate::storage::UserRecord>, AppError> {
+    let user = storage.user_by_name(name)?;
+    match user.as_ref().and_then(|u| u.password_hash.as_deref()) {
+        Some(hash) if password::verify(password, hash) => Ok(user),
+        Some(_) => Ok(None),
         None => {
-            if state.console.failed(&name) {
-                again(StatusCode::TOO_MANY_REQUESTS, locked_message())
-            } else {
-                again(
-                    StatusCode::UNAUTHORIZED,
-                    tr(
-                        l,
-                        "用户名或密码不正确。",
-                        "The user name or password is wrong.",
-                    )
-                    .into(),
-                )
+            password::verify_nothing(password);
+            Ok(None)
+        }
+    }
+}
+
+fn refused_message(l: Lang, refused: Refused) -> String {
+    match refused {
+        Refused::Busy => tr(
+            l,
+            "这个用户名正在登录，请稍候再试。",
+            "A sign-in for this user name is being checked; try again in a moment.",
+        )
+        .to_string(),
+        Refused::Wait(wait) => {
+            let minutes = wait.as_secs().div_ceil(60).max(1);
+            match l {
+                Lang::Zh => {
+                    format!("登录失败次数过多，请 {minutes} 分钟后再试，或请管理员重设密码。")
+                }
+                Lang::En => format!(
+                    "Too many failed sign-ins: try again in {minutes} minute(s), or ask an administrator to reset the password."
+                ),
             }
         }
-    })
+    }
 }
 
 /// `GET /console/sign-out`: signing out is a form (POST); a link lands on the sign-in page.

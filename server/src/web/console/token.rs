@@ -2,7 +2,7 @@
 //! the sign-in form's token, and the check of a posted token in [`super::csrf`]. Both of those
 //! modules use this one, so that neither needs the other's internals.
 
-use rand::RngCore;
+use rand::Rng;
 
 /// 128 random bits, hex.
 pub(crate) fn random_hex() -> String {

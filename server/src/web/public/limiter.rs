@@ -2,16 +2,21 @@
 //!
 //! A look-up needs a receipt number and the last four characters of the applicant's ID number.
 //! Those four characters are a small secret (about eleven thousand values), so the look-up must
-//! not let anyone try them all: every attempt counts against the client (its IP address) and
-//! against the receipt number, and
+//! not let anyone try them all; nor may a guesser use the limits to lock a resident out of
+//! their own receipt. Every attempt counts against three budgets, client first:
 //!
-//! - after [`LimiterConfig::max_failures`] failures within [`LimiterConfig::window`] on either
-//!   key, further attempts are refused (429 with `Retry-After`) *before* the answer is looked
-//!   at, so a refused attempt tells nothing, right or wrong;
-//! - a receipt number also has a longer budget ([`LimiterConfig::long_max_failures`] within
-//!   [`LimiterConfig::long_window`]), so a guesser who spreads attempts over many addresses still
-//!   needs months per receipt;
-//! - each failure is answered after a delay that grows with the client's recent failures.
+//! - the client (its IP address): [`LimiterConfig::max_failures`] failures within
+//!   [`LimiterConfig::window`], over all receipts;
+//! - the client at this receipt: [`LimiterConfig::pair_max_failures`] within
+//!   [`LimiterConfig::long_window`], so one address can spend only a few guesses a day on one
+//!   receipt, and cannot use up the receipt's own budget;
+//! - the receipt, over all clients, the last resort against guessing from many addresses:
+//!   [`LimiterConfig::long_max_failures`] within [`LimiterConfig::long_window`] (using it up
+//!   takes many addresses; a guesser who has them still needs months per receipt).
+//!
+//! Over any budget, attempts are refused (429 with `Retry-After`) *before* the answer is looked
+//! at, so a refused attempt tells nothing, right or wrong; each failure is answered after a
+//! delay that grows with the client's recent failures.
 //!
 //! An attempt is counted *before* the look-up and forgiven if it succeeds ([`Ticket::succeeded`]),
 //! so parallel requests cannot all slip through before the first failure is recorded.
@@ -33,11 +38,13 @@ use axum::http::request::Parts;
 pub struct LimiterConfig {
     /// The short window.
     pub window: Duration,
-    /// Failures allowed per client and per receipt within [`Self::window`].
+    /// Failures allowed per client within [`Self::window`].
     pub max_failures: usize,
-    /// The long window (receipt numbers only).
+    /// The long window (a client at a receipt, and a receipt).
     pub long_window: Duration,
-    /// Failures allowed per receipt within [`Self::long_window`].
+    /// Failures allowed per client at one receipt within [`Self::long_window`].
+    pub pair_max_failures: usize,
+    /// Failures allowed per receipt, over all clients, within [`Self::long_window`].
     pub long_max_failures: usize,
     /// The delay added per recent failure of the client.
     pub delay_step: Duration,
@@ -53,7 +60,8 @@ impl Default for LimiterConfig {
             window: Duration::from_secs(15 * 60),
             max_failures: 5,
             long_window: Duration::from_secs(24 * 3600),
-            long_max_failures: 20,
+            pair_max_failures: 5,
+            long_max_failures: 50,
             delay_step: Duration::from_millis(200),
             max_delay: Duration::from_secs(2),
             max_keys: 100_000,
@@ -64,6 +72,7 @@ impl Default for LimiterConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
     Client(String),
+    Pair(String, String),
     Receipt(String),
 }
 
@@ -80,8 +89,7 @@ pub struct Limiter {
 #[must_use = "a ticket tells how long to delay a failure, or forgives a success"]
 pub struct Ticket<'a> {
     limiter: &'a Limiter,
-    client: Key,
-    receipt: Key,
+    keys: [Key; 3],
     at: Instant,
     delay: Duration,
 }
@@ -95,7 +103,7 @@ impl Ticket<'_> {
     /// The look-up succeeded: the attempt no longer counts.
     pub fn succeeded(self) {
         let mut map = self.limiter.lock();
-        for key in [&self.client, &self.receipt] {
+        for key in &self.keys {
             if let Some(times) = map.get_mut(key) {
                 if let Some(pos) = times.iter().rposition(|t| *t == self.at) {
                     times.remove(pos);
@@ -127,33 +135,32 @@ impl Limiter {
         self.attempts.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn horizon(&self, key: &Key) -> Duration {
+    /// The key's budget: failures allowed within a window.
+    fn budget(&self, key: &Key) -> (Duration, usize) {
+        let c = &self.config;
         match key {
-            Key::Client(_) => self.config.window,
-            Key::Receipt(_) => self.config.window.max(self.config.long_window),
+            Key::Client(_) => (c.window, c.max_failures),
+            Key::Pair(..) => (c.long_window, c.pair_max_failures),
+            Key::Receipt(_) => (c.long_window, c.long_max_failures),
         }
     }
 
-    /// How long `key` must wait, if it is over a budget at `now`.
+    fn horizon(&self, key: &Key) -> Duration {
+        self.budget(key).0
+    }
+
+    /// How long `key` must wait, if it is over its budget at `now`.
     fn wait(&self, key: &Key, times: &VecDeque<Instant>, now: Instant) -> Option<Duration> {
-        let mut budgets = vec![(self.config.window, self.config.max_failures)];
-        if let Key::Receipt(_) = key {
-            budgets.push((self.config.long_window, self.config.long_max_failures));
-        }
-        budgets
-            .into_iter()
-            .filter_map(|(window, max)| {
-                let recent: Vec<&Instant> = times
-                    .iter()
-                    .filter(|t| now.saturating_duration_since(**t) < window)
-                    .collect();
-                // Under budget once all but `max - 1` of the recent failures have expired.
-                (recent.len() >= max).then(|| {
-                    let expiring = recent[recent.len() - max.max(1)];
-                    (*expiring + window).saturating_duration_since(now)
-                })
-            })
-            .max()
+        let (window, max) = self.budget(key);
+        let recent: Vec<&Instant> = times
+            .iter()
+            .filter(|t| now.saturating_duration_since(**t) < window)
+            .collect();
+        // Under budget once all but `max - 1` of the recent failures have expired.
+        (recent.len() >= max).then(|| {
+            let expiring = recent[recent.len() - max.max(1)];
+            (*expiring + window).saturating_duration_since(now)
+        })
     }
 
     /// Counts an attempt by `client` at `receipt` at `now`, or says how long to wait.
@@ -163,10 +170,14 @@ impl Limiter {
         receipt: &str,
         now: Instant,
     ) -> Result<Ticket<'_>, Duration> {
-        let client = Key::Client(client.to_string());
-        let receipt = Key::Receipt(normalise(receipt));
+        let receipt = normalise(receipt);
+        let keys = [
+            Key::Client(client.to_string()),
+            Key::Pair(client.to_string(), receipt.clone()),
+            Key::Receipt(receipt),
+        ];
         let mut map = self.lock();
-        for key in [&client, &receipt] {
+        for key in &keys {
             let horizon = self.horizon(key);
             if let Some(times) = map.get_mut(key) {
                 while times
@@ -178,7 +189,7 @@ impl Limiter {
             }
         }
         let mut wait = Duration::ZERO;
-        for key in [&client, &receipt] {
+        for key in &keys {
             if let Some(w) = map.get(key).and_then(|times| self.wait(key, times, now)) {
                 wait = wait.max(w);
             }
@@ -186,10 +197,7 @@ impl Limiter {
         if !wait.is_zero() {
             return Err(wait.max(Duration::from_secs(1)));
         }
-        let new_keys = [&client, &receipt]
-            .iter()
-            .filter(|k| !map.contains_key(**k))
-            .count();
+        let new_keys = keys.iter().filter(|k| !map.contains_key(*k)).count();
         if map.len() + new_keys > self.config.max_keys {
             map.retain(|key, times| {
                 times
@@ -202,15 +210,11 @@ impl Limiter {
             }
         }
         let mut delay = Duration::ZERO;
-        for key in [&client, &receipt] {
+        for key in &keys {
             let times = map.entry(key.clone()).or_default();
             times.push_back(now);
-            // Keep only what a budget can look at.
-            let keep = self
-                .config
-                .max_failures
-                .max(self.config.long_max_failures)
-                .max(1);
+            // Keep only what the budget can look at.
+            let keep = self.budget(key).1.max(1);
             while times.len() > keep {
                 times.pop_front();
             }
@@ -229,8 +233,7 @@ impl Limiter {
         drop(map);
         Ok(Ticket {
             limiter: self,
-            client,
-            receipt,
+            keys,
             at: now,
             delay,
         })
@@ -360,7 +363,7 @@ mod tests {
 
     fn limiter() -> Limiter {
         Limiter::new(LimiterConfig {
-            max_keys: 6,
+            max_keys: 9,
             ..LimiterConfig::default()
         })
     }
@@ -382,14 +385,23 @@ mod tests {
             "each failure waits longer"
         );
         let wait = l.attempt("1.2.3.4", "R-1", t0 + MIN * 5).unwrap_err();
+        assert_eq!(
+            wait,
+            Duration::from_secs(24 * 3600) - MIN * 5,
+            "this pair waits a day"
+        );
+        // Another receipt from the same client: the client is over its budget.
+        let wait = l.attempt("1.2.3.4", "R-2", t0 + MIN * 5).unwrap_err();
         assert_eq!(wait, MIN * 10, "until the first failure is 15 minutes old");
-        // Another receipt from the same client: the client is over its budget too.
-        assert!(l.attempt("1.2.3.4", "R-2", t0 + MIN * 5).is_err());
-        // Another client at the same receipt: the receipt is over its budget.
-        assert!(l.attempt("5.6.7.8", " r-1 ", t0 + MIN * 5).is_err());
-        // A fresh pair is fine, and so is the first pair once the oldest failure expired.
-        assert!(l.attempt("5.6.7.8", "R-3", t0 + MIN * 5).is_ok());
-        assert!(l.attempt("1.2.3.4", "R-1", t0 + MIN * 15).is_ok());
+        // The resident at the same receipt from their own phone is not locked out.
+        l.attempt("5.6.7.8", " r-1 ", t0 + MIN * 5)
+            .expect("another client at the receipt")
+            .succeeded();
+        // Once the client's window passed, it may look up other receipts, but this one only
+        // after a day: one address spends at most five guesses a day on a receipt.
+        assert!(l.attempt("1.2.3.4", "R-2", t0 + MIN * 15).is_ok());
+        let wait = l.attempt("1.2.3.4", "R-1", t0 + MIN * 16).unwrap_err();
+        assert_eq!(wait, Duration::from_secs(24 * 3600) - MIN * 16);
     }
 
     #[test]
@@ -408,14 +420,14 @@ mod tests {
     fn a_receipt_has_a_daily_budget_across_clients() {
         let l = Limiter::new(LimiterConfig::default());
         let t0 = Instant::now();
-        for i in 0..20u32 {
-            // Four failures per 15 minutes, each from another address: under the short limit.
-            let at = t0 + MIN * (4 * i);
+        for i in 0..50u32 {
+            // One failure a minute, each from another address: under every other budget.
+            let at = t0 + MIN * i;
             let _ = l.attempt(&format!("10.0.0.{i}"), "R-1", at).unwrap();
         }
-        let at = t0 + MIN * 80;
+        let at = t0 + MIN * 50;
         let wait = l.attempt("10.0.1.1", "R-1", at).unwrap_err();
-        assert_eq!(wait, Duration::from_secs(24 * 3600) - MIN * 80);
+        assert_eq!(wait, Duration::from_secs(24 * 3600) - MIN * 50);
     }
 
     #[test]
@@ -425,9 +437,10 @@ mod tests {
         for i in 0..3 {
             let _ = l.attempt(&format!("c{i}"), &format!("r{i}"), t0).unwrap();
         }
-        assert_eq!(l.tracked(), 6);
+        assert_eq!(l.tracked(), 9);
         assert!(l.attempt("c9", "r9", t0 + MIN).is_err(), "full: refused");
-        // Client keys expire after the short window, receipts after the long one.
+        // Client keys expire after the short window, pairs and receipts after the long one:
+        // three expired clients make room for a new client and pair at a known receipt.
         let later = t0 + MIN * 16;
         assert!(
             l.attempt("c9", "r0", later).is_ok(),

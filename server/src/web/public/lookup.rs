@@ -11,20 +11,21 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::{Extension, Form};
 use bianmin_document::model::RequestDetail;
-use bianmin_domain::{Action, Clock, ReceiptNo, Status, Urgency};
+use bianmin_domain::{Action, Clock, ReceiptNo, Status, Urgency, mask_personal_numbers};
 use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::limiter::ClientKey;
-use super::notices::scrub;
 use super::{Public, blocking, nav};
 use crate::AppState;
+use crate::web::console::token;
+use crate::web::cookies;
 use crate::web::i18n::{Lang, PageLang, tr};
-use crate::web::layout::{page, page_with_status};
+use crate::web::layout::page_with_status;
 
 /// The look-up form.
 #[derive(Debug, Default, Deserialize)]
@@ -35,6 +36,10 @@ pub struct LookupForm {
     /// The last four characters of the applicant's ID number.
     #[serde(default)]
     pub id_last4: String,
+    /// The form's token, matched against its cookie: a look-up posted from another site (a
+    /// page that would make its visitors' phones guess for it) is refused.
+    #[serde(default)]
+    pub token: String,
 }
 
 /// What the look-up shows: status, deadline, decision.
@@ -65,8 +70,8 @@ pub fn decision(detail: &RequestDetail) -> Decision {
     let reason = |reject: bool| {
         valid()
             .find_map(|h| match &h.action {
-                Action::Reject { reason } if reject => Some(scrub(reason)),
-                Action::RefuseToAccept { reason } if !reject => Some(scrub(reason)),
+                Action::Reject { reason } if reject => Some(mask_personal_numbers(reason)),
+                Action::RefuseToAccept { reason } if !reject => Some(mask_personal_numbers(reason)),
                 _ => None,
             })
             .unwrap_or_default()
@@ -155,9 +160,13 @@ fn decision_markup(d: &Decision, l: Lang) -> Markup {
     }
 }
 
-fn form_markup(l: Lang, receipt_no: &str) -> Markup {
+/// The cookie that carries the look-up form's token.
+const LOOKUP_COOKIE: &str = "bianmin_lookup";
+
+fn form_markup(l: Lang, receipt_no: &str, token: &str) -> Markup {
     html! {
         form method="post" action="/lookup" {
+            input type="hidden" name="token" value=(token);
             label for="receipt_no" { (tr(l, "受理回执号", "Receipt number")) }
             input #receipt_no name="receipt_no" type="text" required maxlength="40"
                 value=(receipt_no) placeholder="370883101201-007-000042"
@@ -179,31 +188,34 @@ fn form_markup(l: Lang, receipt_no: &str) -> Markup {
     }
 }
 
-/// Look-up answers hold a resident's matter: never cached, never sent on as a referrer.
-fn private(mut response: Response) -> Response {
-    let h = response.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    response
-}
-
 fn title(l: Lang) -> &'static str {
     tr(l, "办件查询", "Check a request")
+}
+
+/// A page that carries the look-up form: a fresh token in the form and in its cookie.
+fn form_page(lang: PageLang, status: StatusCode, body: impl FnOnce(&str) -> Markup) -> Response {
+    let l = lang.lang;
+    let token = token::random_hex();
+    // Never cached, never sent on as a referrer: `web::headers` marks /lookup private.
+    let mut response = page_with_status(status, lang, title(l), &nav(l), body(&token));
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        cookies::set(LOOKUP_COOKIE, &token, Some(3600)),
+    );
+    response
 }
 
 /// `GET /lookup`: the form.
 pub async fn form(lang: PageLang) -> Response {
     let l = lang.lang;
-    private(page(lang, title(l), &nav(l), form_markup(l, "")))
+    form_page(lang, StatusCode::OK, |t| form_markup(l, "", t))
 }
 
 fn refused(lang: PageLang, status: StatusCode, message: Markup, receipt_no: &str) -> Response {
     let l = lang.lang;
-    let body = html! { p.error { (message) } (form_markup(l, receipt_no)) };
-    private(page_with_status(status, lang, title(l), &nav(l), body))
+    form_page(lang, status, |t| {
+        html! { p.error { (message) } (form_markup(l, receipt_no, t)) }
+    })
 }
 
 /// `POST /lookup`: the answer (status, deadline, decision), or one message for "not found or
@@ -213,13 +225,23 @@ pub async fn submit(
     client: ClientKey,
     State(state): State<AppState>,
     Extension(public): Extension<Arc<Public>>,
+    headers: HeaderMap,
     Form(input): Form<LookupForm>,
 ) -> Response {
     let l = lang.lang;
     let receipt_no = input.receipt_no.trim().to_string();
     let last4 = input.id_last4.trim().to_ascii_uppercase();
-    // The format alone gives nothing away, so it is checked before anything counts.
     let shown: String = receipt_no.chars().take(40).collect();
+    let own_form =
+        cookies::get(&headers, LOOKUP_COOKIE).is_some_and(|c| token::matches(c, &input.token));
+    if !own_form {
+        let message = html! {
+            (tr(l, "查询表单已过期，或来自其他网站。请用下面的表单重新查询。",
+                "This form has expired or came from another site. Please use the form below."))
+        };
+        return refused(lang, StatusCode::FORBIDDEN, message, &shown);
+    }
+    // The format alone gives nothing away, so it is checked before anything counts.
     if ReceiptNo::parse(&receipt_no).is_err() {
         let message = html! {
             (tr(l, "回执号的格式应为 370883101201-007-000042（村代码-设备号-序号）。",
@@ -280,7 +302,7 @@ pub async fn submit(
         }
         Err(e) => {
             let body = html! { p.error { (e.message) } };
-            return private(page_with_status(e.status, lang, title(l), &nav(l), body));
+            return page_with_status(e.status, lang, title(l), &nav(l), body);
         }
     };
     let body = html! {
@@ -295,7 +317,10 @@ pub async fn submit(
             }
         }
         h2 { (tr(l, "查询其他办件", "Check another request")) }
-        (form_markup(l, ""))
     };
-    private(page(lang, title(l), &nav(l), body))
+    form_page(
+        lang,
+        StatusCode::OK,
+        |t| html! { (body) (form_markup(l, "", t)) },
+    )
 }

@@ -5,8 +5,10 @@
 //!
 //! Only what the public may read is copied out of an item: no user ids, devices, minutes,
 //! sign-in photos or comments, and no invalid records. Free texts written for the public
-//! (title, description, notices, objections) are shown, with anything that looks like an ID or
-//! mobile number starred out in case someone typed one in.
+//! (title, category, description, notices and their places, objections and answers) are shown
+//! with anything that looks like an ID, mobile or bank-card number starred out, however it was
+//! typed (full-width, spaced, with `+86`: [`bianmin_domain::mask_personal_numbers`]), in the
+//! page and its JSON alike, in case someone typed one in.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -15,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use bianmin_document::model::AgendaDetail;
 use bianmin_domain::{
     AgendaAction, Body, Directory, MeetingResult, Notice, ReviewKind, Stage, Timestamp,
+    mask_personal_numbers,
 };
 use chrono::NaiveDate;
 use maud::{Markup, html};
@@ -231,43 +234,12 @@ fn villages(directory: &Directory) -> PublicVillages {
     }
 }
 
-/// Stars out runs that look like an ID number (17 digits and a digit or `X`) or a mobile number
-/// (11 digits starting with 1): public texts are written by people, and people paste.
-pub fn scrub(text: &str) -> String {
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    while i < chars.len() {
-        if !chars[i].is_ascii_digit() {
-            out.push(chars[i]);
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < chars.len() && chars[i].is_ascii_digit() {
-            i += 1;
-        }
-        let digits = i - start;
-        let id_with_x = digits == 17 && chars.get(i).is_some_and(|c| *c == 'X' || *c == 'x');
-        if id_with_x {
-            i += 1;
-        }
-        let looks_personal = digits == 18 || id_with_x || (digits == 11 && chars[start] == '1');
-        if looks_personal {
-            out.extend(std::iter::repeat_n('*', i - start));
-        } else {
-            out.extend(&chars[start..i]);
-        }
-    }
-    out
-}
-
 fn notice(kind: NoticeKind, n: &Notice, today: NaiveDate) -> PublicNotice {
     let ends_on = n.ends_on();
     PublicNotice {
         kind,
-        text: scrub(&n.text),
-        place: scrub(&n.place),
+        text: mask_personal_numbers(&n.text),
+        place: mask_personal_numbers(&n.place),
         posted_on: n.posted_on,
         ends_on,
         period_days: n.period_days,
@@ -285,9 +257,9 @@ fn notice(kind: NoticeKind, n: &Notice, today: NaiveDate) -> PublicNotice {
 pub fn public_item(detail: &AgendaDetail, today: NaiveDate) -> PublicItem {
     let mut item = PublicItem {
         id: detail.id,
-        title: scrub(&detail.title),
-        category: scrub(&detail.category),
-        description: scrub(&detail.description),
+        title: mask_personal_numbers(&detail.title),
+        category: mask_personal_numbers(&detail.category),
+        description: mask_personal_numbers(&detail.description),
         stage: detail.stage,
         disputed: detail.conflict.is_some(),
         meetings: Vec::new(),
@@ -328,8 +300,8 @@ pub fn public_item(detail: &AgendaDetail, today: NaiveDate) -> PublicItem {
             }
             AgendaAction::Objection(o) => item.objections.push(PublicObjection {
                 received_on: o.received_on,
-                summary: scrub(&o.summary),
-                response: scrub(&o.response),
+                summary: mask_personal_numbers(&o.summary),
+                response: mask_personal_numbers(&o.response),
             }),
             AgendaAction::TownshipReview { review, .. } => {
                 item.township_reviews.push(PublicReview {
@@ -567,7 +539,7 @@ fn review_label(r: ReviewKind, l: Lang) -> &'static str {
 
 fn item_section(item: &PublicItem, l: Lang) -> Markup {
     html! {
-        section.card id={ "item-" (item.id) } style="margin-bottom:1rem" {
+        section.card id={ "item-" (item.id) } {
             h2 { (item.title) }
             p {
                 strong { (stage_label(item.stage, l)) }
@@ -652,23 +624,5 @@ fn item_section(item: &PublicItem, l: Lang) -> Markup {
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scrub_stars_id_and_mobile_numbers_only() {
-        assert_eq!(
-            scrub("身份证11010519491231002X，电话13812345678，面积1200平方米"),
-            "身份证******************，电话***********，面积1200平方米"
-        );
-        assert_eq!(scrub("110105194912310021 end"), "****************** end");
-        assert_eq!(
-            scrub("2026年5月21日 24户 23456789012 1380013800"),
-            "2026年5月21日 24户 23456789012 1380013800"
-        );
     }
 }

@@ -150,7 +150,7 @@ fn issued_card(l: Lang, i: &Issued) -> Markup {
             p {
                 (tr(l, "用户：", "User: ")) strong { (i.user.display_name) } " (" (labels::role(l, i.user.role)) ")"
             }
-            p style="font-size:1.6rem;letter-spacing:.1em" {
+            p.code {
                 code #enrolment-code { (i.code) }
             }
             p {

@@ -34,6 +34,8 @@ const MAX_DISPLAY_NAME: usize = 100;
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct DoneQuery {
     done: Option<String>,
+    /// Sessions ended, after "sign out everywhere".
+    ended: Option<usize>,
 }
 
 /// An area's name from the directory: the county, a township or a village (its code if unknown).
@@ -377,17 +379,24 @@ fn render_user(
             label for="p-again" { (tr(l, "再输入一次", "Again")) }
             input #p-again type="password" name="again" autocomplete="new-password" required minlength="8" maxlength="256";
             p { button type="submit" { (tr(l, "设置密码", "Set password")) } }
-            p.small { (tr(l, "只保存密码的哈希值。已锁定的登录名仍要等锁定时间结束。",
-                          "Only the password's hash is stored. A locked sign-in name stays locked until its time runs out.")) }
+            p.small { (tr(l, "只保存密码的哈希值。设置新密码后，这个用户所有已登录的会话都会退出。",
+                          "Only the password's hash is stored. Setting a new password signs this user out of every open session.")) }
         }
         @if user.password_hash.is_some() {
             form.card #clear-password method="post" action={ (base) "/password/clear" } {
                 h2 { (tr(l, "删除审核台密码", "Remove the console password")) }
                 (csrf::field(&signed.csrf))
-                p { (tr(l, "删除后不能再登录审核台；已登录的会话到期为止。",
-                        "No more sign-ins afterwards; a session already open runs until it ends.")) }
+                p { (tr(l, "删除后不能再登录审核台，已登录的会话也随即退出。",
+                        "No more sign-ins afterwards, and every open session is signed out.")) }
                 p { button.secondary type="submit" { (tr(l, "删除密码", "Remove password")) } }
             }
+        }
+        form.card #end-sessions method="post" action={ (base) "/sessions/end" } {
+            h2 { (tr(l, "退出所有会话", "Sign out everywhere")) }
+            (csrf::field(&signed.csrf))
+            p { (tr(l, "这个用户在所有电脑上的审核台会话立即退出（例如电脑丢失或密码可能泄露时）。",
+                    "Ends this user's console sessions on every computer at once (a lost computer, a password that may have leaked).")) }
+            p { button.secondary type="submit" { (tr(l, "退出所有会话", "Sign out everywhere")) } }
         }
         section.card {
             h2 { (tr(l, "设备", "Devices")) }
@@ -427,6 +436,13 @@ pub(crate) async fn show(
         Some("password_cleared") => {
             Some(tr(l, "审核台密码已删除。", "The console password is removed.").to_string())
         }
+        Some("signed_out") => Some(match l {
+            Lang::Zh => format!("已退出这个用户的 {} 个会话。", q.ended.unwrap_or(0)),
+            Lang::En => format!(
+                "{} session(s) of this user signed out.",
+                q.ended.unwrap_or(0)
+            ),
+        }),
         _ => None,
     };
     Ok(render_user(
@@ -455,21 +471,27 @@ async fn change_password(
     id: String,
     password: Option<String>,
 ) -> Result<Response, PageError> {
-    let storage = state.storage.clone();
+    let (storage, console) = (state.storage.clone(), state.console.clone());
     let user_id = id.clone();
     let set = password.is_some();
-    let changed = blocking(move || {
-        let user = storage
-            .user(&user_id)?
-            .ok_or_else(|| AppError::new(StatusCode::NOT_FOUND, "not_found", "no such user"))?;
-        Ok(admin::set_password(
-            storage.as_ref(),
-            &user.name,
-            password.as_deref(),
-        ))
-    })
-    .await
-    .or_page(&lang)?;
+    // Hashing runs in the bounded pool, like every password check.
+    let changed = state
+        .hashing
+        .run(move || {
+            let user = storage
+                .user(&user_id)?
+                .ok_or_else(|| AppError::new(StatusCode::NOT_FOUND, "not_found", "no such user"))?;
+            let changed = admin::set_password(storage.as_ref(), &user.name, password.as_deref());
+            if changed.is_ok() {
+                // Storage ended the stored sessions; this hub's cache forgets them at once.
+                console.end_sessions_of(&user.id)?;
+            }
+            Ok::<_, AppError>(changed)
+        })
+        .await
+        .map_err(|busy| AppError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", busy.to_string()))
+        .and_then(|r| r)
+        .or_page(&lang)?;
     match changed {
         Ok(user) => {
             tracing::info!(admin = %signed.user.id, user = %user.id, set, "console admin: console password changed");
@@ -535,6 +557,31 @@ pub(crate) async fn set_password(
         return refuse_password(lang, &state, &signed, id, message).await;
     }
     change_password(lang, state, signed, id, Some(password)).await
+}
+
+/// `POST /console/admin/users/{id}/sessions/end`: signs the user out everywhere.
+pub(crate) async fn end_sessions(
+    lang: PageLang,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    AdminForm { signed, .. }: AdminForm,
+) -> Result<Response, PageError> {
+    let (storage, console, user_id) = (state.storage.clone(), state.console.clone(), id.clone());
+    let (user, ended) = blocking(move || {
+        let user = storage
+            .user(&user_id)?
+            .ok_or_else(|| AppError::new(StatusCode::NOT_FOUND, "not_found", "no such user"))?;
+        let ended = console.end_sessions_of(&user.id)?;
+        Ok((user, ended))
+    })
+    .await
+    .or_page(&lang)?;
+    tracing::info!(admin = %signed.user.id, user = %user.id, ended, "console admin: user signed out everywhere");
+    let done = format!(
+        "/console/admin/users/{}?done=signed_out&ended={ended}",
+        user.id
+    );
+    Ok(Redirect::to(&done).into_response())
 }
 
 /// `POST /console/admin/users/{id}/password/clear`: removes the console password.
