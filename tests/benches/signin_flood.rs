@@ -183,7 +183,9 @@ fn main() {
     let bin = release_server();
     let default_workers = std::thread::available_parallelism().map_or(2, |c| c.get().clamp(2, 8));
     println!("Sign-in flood: {n} concurrent sign-ins with random names, each from its own address");
-    println!("| hash workers | idle RSS | peak at start-up | peak RSS in the flood | answers (status: count) | took |");
+    println!(
+        "| hash workers | idle RSS | peak at start-up | peak RSS in the flood | answers (status: count) | took |"
+    );
     println!("|---|---|---|---|---|---|");
     let mut peaks = Vec::new();
     for workers in [default_workers, 64] {
