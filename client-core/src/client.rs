@@ -128,32 +128,55 @@ pub(crate) fn agent(timeout: Option<Duration>) -> ureq::Agent {
         .into()
 }
 
-/// One HTTP exchange: JSON in, JSON out, hub errors decoded.
+/// One HTTP exchange: JSON in, JSON out, hub errors decoded. With `gzip_body`, a body of
+/// [`GZIP_FROM`] bytes or more is sent compressed (only `/api/v1/sync` takes that).
 fn exchange<Req: serde::Serialize, Res: serde::de::DeserializeOwned>(
     agent: &ureq::Agent,
     url: &str,
     token: Option<&str>,
     body: &Req,
+    gzip_body: bool,
 ) -> Result<(Res, u64, u64), Attempt> {
-    let bytes =
+    let json =
         serde_json::to_vec(body).map_err(|e| Attempt::Fatal(SyncError::Network(e.to_string())))?;
     let mut req = agent.post(url).header("Content-Type", "application/json");
+    // Gzip pays from about a kilobyte (the hub takes it on `/api/v1/sync`; answers come back
+    // gzipped when asked, which the agent does and undoes).
+    let bytes = if gzip_body && json.len() >= GZIP_FROM {
+        req = req.header("Content-Encoding", "gzip");
+        gzip(&json)
+    } else {
+        json
+    };
     if let Some(t) = token {
         req = req.header("Authorization", &format!("Bearer {t}"));
     }
-    let mut resp = req
-        .send(&bytes[..])
-        .map_err(|e| Attempt::Retry(e.to_string()))?;
+    let mut resp = req.send(&bytes[..]).map_err(|e| {
+        if unreachable(&e) {
+            Attempt::Unreachable(e.to_string())
+        } else {
+            Attempt::Retry(e.to_string(), None)
+        }
+    })?;
     let status = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|s| Duration::from_secs(s.min(300)));
     let body = resp
         .body_mut()
         .with_config()
         .limit(256 * 1024 * 1024)
         .read_to_vec()
-        .map_err(|e| Attempt::Retry(e.to_string()))?;
+        .map_err(|e| Attempt::Retry(e.to_string(), None))?;
     let received = body.len() as u64;
     if status >= 500 || status == 429 {
-        return Err(Attempt::Retry(format!("hub answered {status}")));
+        return Err(Attempt::Retry(
+            format!("hub answered {status}"),
+            retry_after,
+        ));
     }
     if status >= 400 {
         let (code, message) = match serde_json::from_slice::<ErrorBody>(&body) {
@@ -176,32 +199,117 @@ fn exchange<Req: serde::Serialize, Res: serde::de::DeserializeOwned>(
     Ok((parsed, bytes.len() as u64, received))
 }
 
+/// Request bodies from this size are sent gzip-compressed.
+const GZIP_FROM: usize = 1024;
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    // Writing to a Vec cannot fail.
+    let _ = encoder.write_all(bytes);
+    encoder.finish().unwrap_or_default()
+}
+
 enum Attempt {
-    Retry(String),
+    /// Try again (after at least the hub's `Retry-After`, if it gave one).
+    Retry(String, Option<Duration>),
+    /// The hub cannot be reached at all (no network, nothing listening): try again briefly,
+    /// then say so.
+    Unreachable(String),
     Fatal(SyncError),
 }
 
-fn with_retries<T>(
-    opts: &SyncOptions,
-    mut f: impl FnMut() -> Result<T, Attempt>,
-) -> Result<T, SyncError> {
-    let mut wait = opts.backoff;
-    let mut last = String::new();
-    for attempt in 0..opts.attempts.max(1) {
-        if attempt > 0 {
-            std::thread::sleep(wait);
-            wait = wait.saturating_mul(2);
-        }
-        match f() {
-            Ok(v) => return Ok(v),
-            Err(Attempt::Fatal(e)) => return Err(e),
-            Err(Attempt::Retry(why)) => {
-                tracing::debug!(attempt, %why, "sync exchange failed; retrying");
-                last = why;
-            }
+/// How long a tablet keeps trying a hub it cannot reach at all before it reports that it is
+/// offline.
+const OFFLINE_AFTER: Duration = Duration::from_millis(1500);
+
+/// Whether `e` says the hub cannot be reached at all (no network, no route, nothing
+/// listening), as opposed to a link that broke during an exchange.
+fn unreachable(e: &ureq::Error) -> bool {
+    use std::io::ErrorKind::{
+        AddrNotAvailable, ConnectionRefused, HostUnreachable, NetworkUnreachable, NotConnected,
+    };
+    match e {
+        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => true,
+        ureq::Error::Io(io) => matches!(
+            io.kind(),
+            ConnectionRefused
+                | NetworkUnreachable
+                | HostUnreachable
+                | NotConnected
+                | AddrNotAvailable
+        ),
+        _ => false,
+    }
+}
+
+/// How many documents the next push round carries: halved after a round that did not come
+/// back (a link that drops mid-round still gets a smaller one through, down to one document),
+/// doubled again after each that did, up to [`SyncOptions::docs_per_round`]. It also counts
+/// the failed rounds in a row and waits between them.
+struct Batch<'a> {
+    size: usize,
+    opts: &'a SyncOptions,
+    failures: u32,
+    wait: Duration,
+    /// Since when the hub could not be reached at all.
+    unreachable_since: Option<std::time::Instant>,
+}
+
+impl Batch<'_> {
+    fn new(opts: &SyncOptions) -> Batch<'_> {
+        Batch {
+            size: opts.docs_per_round.max(1),
+            opts,
+            failures: 0,
+            wait: opts.backoff,
+            unreachable_since: None,
         }
     }
-    Err(SyncError::Network(last))
+
+    fn succeeded(&mut self) {
+        self.size = (self.size * 2).min(self.opts.docs_per_round.max(1));
+        self.failures = 0;
+        self.wait = self.opts.backoff;
+        self.unreachable_since = None;
+    }
+
+    /// The hub could not be reached at all: a few quick tries, then `Err` (offline) within
+    /// [`OFFLINE_AFTER`].
+    fn unreachable(&mut self, why: String) -> Result<(), SyncError> {
+        let since = *self
+            .unreachable_since
+            .get_or_insert_with(std::time::Instant::now);
+        if since.elapsed() >= OFFLINE_AFTER {
+            return Err(SyncError::Network(format!(
+                "no connection to the hub: {why}"
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+        Ok(())
+    }
+
+    /// A round failed on the network: a smaller one next, after a wait; `Err` once
+    /// [`SyncOptions::attempts`] rounds in a row failed.
+    fn failed(&mut self, why: String, retry_after: Option<Duration>) -> Result<(), SyncError> {
+        self.failures += 1;
+        if self.failures >= self.opts.attempts.max(1) {
+            return Err(SyncError::Network(why));
+        }
+        tracing::debug!(failures = self.failures, %why, "sync round failed; trying a smaller one");
+        self.size = (self.size / 2).max(1);
+        std::thread::sleep(pause(self.wait, retry_after));
+        self.wait = self.wait.saturating_mul(2);
+        Ok(())
+    }
+}
+
+/// The wait before the next attempt: `wait` plus up to half of it again at random (devices cut
+/// off together do not all come back in the same instant), and never less than the hub's
+/// `Retry-After`.
+fn pause(wait: Duration, retry_after: Option<Duration>) -> Duration {
+    let jitter = wait.mul_f64(rand::random::<f64>() / 2.0);
+    (wait + jitter).max(retry_after.unwrap_or_default())
 }
 
 pub(crate) fn base(url: &str) -> &str {
@@ -226,8 +334,8 @@ pub fn enroll(
     };
     // An enrolment code is single-use: never retry blindly after the hub may have redeemed it.
     let (res, _, _): (EnrolResponse, _, _) =
-        exchange(&agent, &url, None, &req).map_err(|a| match a {
-            Attempt::Retry(why) => SyncError::Network(why),
+        exchange(&agent, &url, None, &req, false).map_err(|a| match a {
+            Attempt::Retry(why, _) | Attempt::Unreachable(why) => SyncError::Network(why),
             Attempt::Fatal(e) => e,
         })?;
     store_from_enrolment(path, server_url, &res)
@@ -274,14 +382,15 @@ pub fn sync(
     let agent = agent(Some(opts.timeout));
     let mut report = SyncReport::default();
     let mut more = true;
+    let mut batch = Batch::new(opts);
     // Rounds go on while the hub says more is waiting or local work remains unacknowledged.
     loop {
         let (pending, request) = {
             let s = lock(store)?;
             // Documents waiting for changes the hub lacks are not offered again in this run.
-            let mut pending = s.pending_changes(opts.docs_per_round + report.waiting.len())?;
+            let mut pending = s.pending_changes(batch.size + report.waiting.len())?;
             pending.retain(|p| !report.waiting.iter().any(|(doc, _)| *doc == p.doc_id));
-            pending.truncate(opts.docs_per_round);
+            pending.truncate(batch.size);
             // Done when the hub has nothing more to send and nothing is left to push (a round
             // that hit `docs_per_round`, or work done during the exchange, leaves some).
             if report.progress.rounds > 0 && !more && pending.is_empty() {
@@ -302,7 +411,21 @@ pub fn sync(
             (pending, request)
         };
         let (res, sent, received): (SyncResponse, _, _) =
-            with_retries(opts, || exchange(&agent, &url, Some(&token), &request))?;
+            match exchange(&agent, &url, Some(&token), &request, true) {
+                Ok(answer) => {
+                    batch.succeeded();
+                    answer
+                }
+                Err(Attempt::Fatal(e)) => return Err(e),
+                Err(Attempt::Retry(why, retry_after)) => {
+                    batch.failed(why, retry_after)?;
+                    continue;
+                }
+                Err(Attempt::Unreachable(why)) => {
+                    batch.unreachable(why)?;
+                    continue;
+                }
+            };
         report.progress.rounds += 1;
         report.progress.bytes_sent += sent;
         report.progress.bytes_received += received;

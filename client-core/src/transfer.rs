@@ -1,9 +1,12 @@
 //! Moving attachment bytes between a tablet and the hub, after the document sync and apart from
 //! it (a large photo never holds up the requests themselves).
 //!
-//! Uploads go in chunks of [`CHUNK`] bytes, each one acknowledged: a transfer cut at any point
-//! resumes from the last byte the hub acknowledged (asked with `GET .../status`), never from
-//! zero. Downloads ask for the rest with `Range: bytes=N-` and append what arrives to a partial
+//! Uploads go in pieces, each one acknowledged: a transfer cut at any point resumes from the
+//! last byte the hub holds (asked with `GET .../status`; the hub keeps the part of a cut piece
+//! that reached it), never from zero. Pieces start small and grow while the link carries them
+//! ([`Pace`]: from [`FIRST_PIECE`] doubling up to [`CHUNK`], halved after a cut). Before each
+//! piece, documents filed meanwhile are synced first: a new request never waits behind a
+//! photo. Downloads ask for the rest with `Range: bytes=N-` and append what arrives to a partial
 //! file, so a cut download resumes from what it already has. A blob is kept only once its
 //! SHA-256 matches. The store's lock is held only for short bookkeeping steps. The protocol is in
 //! `docs/sync-protocol.md` ("Attachments").
@@ -19,8 +22,36 @@ use crate::Store;
 use crate::client::{SyncError, SyncOptions, agent, base, lock};
 use crate::protocol::ErrorBody;
 
-/// The size of one uploaded chunk.
+/// The largest uploaded piece.
 pub const CHUNK: usize = 256 * 1024;
+
+/// The first piece of an upload, and the size a cut halves back towards.
+pub const FIRST_PIECE: usize = 32 * 1024;
+
+/// The smallest piece (a link that carries less between cuts still moves forward: the hub
+/// keeps what arrived).
+const SMALLEST_PIECE: usize = 8 * 1024;
+
+/// How large the next upload piece is: doubled after each acknowledged piece up to [`CHUNK`],
+/// halved after a cut down to the smallest piece.
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    piece: usize,
+}
+
+impl Pace {
+    fn new() -> Pace {
+        Pace { piece: FIRST_PIECE }
+    }
+
+    fn grow(&mut self) {
+        self.piece = (self.piece * 2).min(CHUNK);
+    }
+
+    fn shrink(&mut self) {
+        self.piece = (self.piece / 2).max(SMALLEST_PIECE);
+    }
+}
 
 /// Which way a blob is moving.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,12 +175,24 @@ pub fn transfer_attachments(
         agent: &agent,
         url: &url,
         auth: &auth,
+        opts,
     };
     let mut report = TransferReport::default();
+    let mut pace = Pace::new();
     for (sha, size, have, uploaded) in &blobs {
         if *have && uploaded < size {
+            let mut held = 0;
             let outcome = retried(opts, || {
-                upload(store, &hub, sha, *size, &mut report, on_progress)
+                let blob = Blob { sha, size: *size };
+                upload(
+                    store,
+                    &hub,
+                    blob,
+                    &mut pace,
+                    &mut held,
+                    &mut report,
+                    on_progress,
+                )
             });
             match outcome {
                 Ok(()) => report.uploaded.push(sha.clone()),
@@ -172,11 +215,32 @@ pub fn transfer_attachments(
     Ok(report)
 }
 
+/// Syncs the documents filed or changed since the transfer began, before the next piece: a
+/// request never waits behind a photo. A failure here is left to the next sync.
+fn documents_first(store: &Mutex<Store>, opts: &SyncOptions) {
+    let pending = lock(store)
+        .ok()
+        .and_then(|s| s.pending_changes(1).ok())
+        .is_some_and(|p| !p.is_empty());
+    if pending && let Err(e) = crate::client::sync(store, opts, &mut |_| {}) {
+        tracing::debug!(error = %e, "documents could not be synced between attachment pieces");
+    }
+}
+
+/// One blob to move: its hash and size.
+#[derive(Debug, Clone, Copy)]
+struct Blob<'a> {
+    sha: &'a str,
+    size: u64,
+}
+
 /// The hub's address and this device's credentials, for one run.
 struct Hub<'a> {
     agent: &'a ureq::Agent,
     url: &'a str,
     auth: &'a str,
+    /// For the document syncs between pieces.
+    opts: &'a SyncOptions,
 }
 
 /// Why a blob was given up on for this run.
@@ -239,16 +303,24 @@ fn read_body(resp: &mut ureq::http::Response<ureq::Body>, limit: u64) -> Result<
         .map_err(Step::net)
 }
 
-/// Sends the rest of one blob, chunk by chunk, from what the hub acknowledged.
+/// Sends the rest of one blob, piece by piece, from what the hub holds. `held` is the most the
+/// hub was known to hold before this attempt: more now means the last attempt moved bytes
+/// even though it was cut (the hub kept them).
 fn upload(
     store: &Mutex<Store>,
     hub: &Hub<'_>,
-    sha: &str,
-    size: u64,
+    Blob { sha, size }: Blob<'_>,
+    pace: &mut Pace,
+    held: &mut u64,
     report: &mut TransferReport,
     on_progress: &mut dyn FnMut(&TransferProgress),
 ) -> Result<(), Step> {
-    let Hub { agent, url, auth } = *hub;
+    let Hub {
+        agent,
+        url,
+        auth,
+        opts,
+    } = *hub;
     let told = progress_of(sha, Direction::Upload, size);
     let status_url = format!("{url}/api/v1/blobs/{sha}/status");
     let mut resp = agent
@@ -268,7 +340,9 @@ fn upload(
     let status: BlobStatus =
         serde_json::from_slice(&body).map_err(|e| Step::Fail(format!("bad status answer: {e}")))?;
     let mut offset = status.received;
-    let start = offset;
+    // Bytes kept from a cut piece count as progress, like acknowledged ones.
+    let start = (*held).min(offset);
+    *held = offset;
     let moved = |offset: u64| offset > start;
     let mut done = status.complete;
     let path = lock(store)
@@ -277,7 +351,8 @@ fn upload(
     let mut file = File::open(&path).map_err(|e| Step::Fail(format!("the local copy: {e}")))?;
     let mut restarts = 0;
     while !done {
-        let mut chunk = vec![0; CHUNK.min((size - offset.min(size)) as usize)];
+        documents_first(store, opts);
+        let mut chunk = vec![0; pace.piece.min((size - offset.min(size)) as usize)];
         file.seek(SeekFrom::Start(offset))
             .and_then(|_| file.read_exact(&mut chunk))
             .map_err(|e| Step::Fail(format!("the local copy: {e}")))?;
@@ -287,7 +362,10 @@ fn upload(
             .header("Authorization", auth)
             .header("Content-Type", "application/octet-stream")
             .send(&chunk[..])
-            .map_err(|e| Step::Retry(e.to_string(), moved(offset)))?;
+            .map_err(|e| {
+                pace.shrink();
+                Step::Retry(e.to_string(), moved(offset))
+            })?;
         report.bytes_sent += chunk.len() as u64;
         let code = resp.status().as_u16();
         let body = read_body(&mut resp, 64 * 1024).map_err(|e| match e {
@@ -300,7 +378,9 @@ fn upload(
                 let st: BlobStatus = serde_json::from_slice(&body)
                     .map_err(|e| Step::Fail(format!("bad upload answer: {e}")))?;
                 offset = st.received;
+                *held = offset;
                 done = st.complete;
+                pace.grow();
                 let acknowledged = if done { size } else { offset };
                 lock(store)
                     .map_err(|e| Step::Fail(e.to_string()))?
@@ -343,7 +423,9 @@ fn download(
     report: &mut TransferReport,
     on_progress: &mut dyn FnMut(&TransferProgress),
 ) -> Result<bool, Step> {
-    let Hub { agent, url, auth } = *hub;
+    let Hub {
+        agent, url, auth, ..
+    } = *hub;
     let told = progress_of(sha, Direction::Download, size);
     let (dir, part, finished) = {
         let s = lock(store).map_err(|e| Step::Fail(e.to_string()))?;

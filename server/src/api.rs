@@ -12,6 +12,8 @@ use bianmin_protocol::{EnrolRequest, EnrolResponse, SyncRequest, SyncResponse};
 use futures_util::Stream;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
+use tower_http::compression::CompressionLayer;
+use tower_http::decompression::RequestDecompressionLayer;
 
 use crate::AppState;
 use crate::auth::AuthedDevice;
@@ -57,11 +59,28 @@ where
     }
 }
 
-/// The routes of the sync API.
+/// The routes of the sync API. Sync bodies may be gzip-compressed both ways
+/// (`Content-Encoding` / `Accept-Encoding`): a village's mobile link carries a third of the
+/// bytes. The size limit applies to the decompressed body.
 pub fn routes() -> Router<AppState> {
+    let sync_route = post(sync)
+        .layer::<_, Infallible>(
+            CompressionLayer::new()
+                .gzip(true)
+                .no_br()
+                .no_deflate()
+                .no_zstd(),
+        )
+        .layer::<_, Infallible>(
+            RequestDecompressionLayer::new()
+                .gzip(true)
+                .no_br()
+                .no_deflate()
+                .no_zstd(),
+        );
     Router::new()
         .route("/api/v1/enrol", post(enrol))
-        .route("/api/v1/sync", post(sync))
+        .route("/api/v1/sync", sync_route)
         .route("/api/v1/events", get(events))
         .route("/healthz", get(|| async { "ok" }))
 }

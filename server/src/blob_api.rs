@@ -213,22 +213,57 @@ async fn upload(
     if declared.is_some_and(|n| n > MAX_CHUNK_BYTES as u64) {
         return Err(chunk_too_large().into());
     }
-    let chunk: Bytes = axum::body::to_bytes(body, MAX_CHUNK_BYTES)
-        .await
-        .map_err(|_| chunk_too_large())?;
+    let (chunk, cut) = read_chunk(body).await?;
+    // A chunk cut off by the link keeps what arrived: the device resumes from its last byte
+    // (it asks `status`), so nothing that crossed the link is sent twice. Too short a start
+    // to show the file's signature is not kept.
+    let keep = !cut || offset > 0 || chunk.len() >= SIGNATURE_BYTES;
     let storage = state.storage.clone();
-    blocking(move || {
+    let kept = chunk.len();
+    let stored = blocking(move || {
+        let chunk = if keep { &chunk[..] } else { &[][..] };
         accept_chunk(
             storage.as_ref(),
             store.as_ref(),
             &who,
             &sha256,
             offset,
-            &chunk,
+            chunk,
         )
     })
-    .await
-    .map(Json)
+    .await;
+    if cut {
+        tracing::info!(
+            offset,
+            kept = if keep { kept } else { 0 },
+            "attachment chunk cut off by the link; the bytes that arrived are kept"
+        );
+        return Err(AppError::bad_request("the chunk's body ended before its length").into());
+    }
+    stored.map(Json)
+}
+
+/// Bytes a cut first chunk must hold to be kept (enough for every file signature checked).
+const SIGNATURE_BYTES: usize = 16;
+
+/// The chunk's bytes as they arrive, and whether the body was cut off before its end (the
+/// link dropped): then what arrived is returned all the same.
+async fn read_chunk(body: Body) -> Result<(Vec<u8>, bool), AppError> {
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut chunk = Vec::new();
+    while let Some(frame) = stream.next().await {
+        match frame {
+            Ok(data) => {
+                if chunk.len() + data.len() > MAX_CHUNK_BYTES {
+                    return Err(chunk_too_large());
+                }
+                chunk.extend_from_slice(&data);
+            }
+            Err(_) => return Ok((chunk, true)),
+        }
+    }
+    Ok((chunk, false))
 }
 
 fn accept_chunk(

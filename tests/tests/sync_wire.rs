@@ -1,0 +1,88 @@
+//! What a village's mobile link carries per request: sync bodies go gzip-compressed both ways,
+//! so a day's filings cost little on the wire.
+
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bianmin_client_core::client::{self, SyncOptions, sync};
+use bianmin_tests::hub::{CLERK, TestHub};
+use bianmin_tests::proxy::CutProxy;
+use bianmin_tests::social_card_request;
+
+#[test]
+fn thirty_new_requests_cost_about_a_kilobyte_each_on_the_wire() {
+    let hub = TestHub::start();
+    let upstream: SocketAddr = hub.url.trim_start_matches("http://").parse().unwrap();
+    let proxy = CutProxy::start(upstream);
+    let dir = tempfile::tempdir().unwrap();
+    let opts = SyncOptions {
+        backoff: Duration::from_millis(20),
+        ..SyncOptions::default()
+    };
+    let clerk = Mutex::new(
+        client::enroll(
+            dir.path().join("east.db"),
+            &proxy.url,
+            &hub.code(CLERK),
+            "east-tablet",
+            &opts,
+        )
+        .expect("enrol"),
+    );
+    sync(&clerk, &opts, &mut |_| {}).expect("first sync");
+    {
+        let mut s = clerk.lock().unwrap();
+        for _ in 0..30 {
+            s.file_request(social_card_request()).expect("file");
+        }
+    }
+    let (up0, down0) = proxy.bytes();
+    let report = sync(&clerk, &opts, &mut |_| {}).expect("sync");
+    assert_eq!(report.accepted, 30);
+    let (up, down) = (proxy.bytes().0 - up0, proxy.bytes().1 - down0);
+    let per_request = (up + down) / 30;
+    eprintln!("30 requests: {up} bytes up, {down} down, {per_request} per request");
+    assert!(
+        per_request <= 1_024,
+        "{per_request} bytes on the wire per new request (headers included)"
+    );
+}
+
+#[test]
+fn ninety_requests_get_through_a_link_that_cuts_every_connection_after_8_kb() {
+    let hub = TestHub::start();
+    let upstream: SocketAddr = hub.url.trim_start_matches("http://").parse().unwrap();
+    let proxy = CutProxy::start(upstream);
+    let dir = tempfile::tempdir().unwrap();
+    let opts = SyncOptions {
+        backoff: Duration::from_millis(20),
+        attempts: 8,
+        ..SyncOptions::default()
+    };
+    let clerk = Mutex::new(
+        client::enroll(
+            dir.path().join("east.db"),
+            &proxy.url,
+            &hub.code(CLERK),
+            "east-tablet",
+            &opts,
+        )
+        .expect("enrol"),
+    );
+    sync(&clerk, &opts, &mut |_| {}).expect("first sync");
+    {
+        let mut s = clerk.lock().unwrap();
+        for _ in 0..90 {
+            s.file_request(social_card_request()).expect("file");
+        }
+    }
+    // One push of all 90 (about 22 KB compressed) never fits between two cuts: the rounds
+    // must shrink until they do.
+    proxy.cut_connections_after(8 * 1024);
+    let report = sync(&clerk, &opts, &mut |_| {}).expect("every request gets through");
+    assert_eq!(report.accepted, 90);
+    assert!(proxy.cuts() > 0, "the link did cut");
+    let pending = clerk.lock().unwrap().pending_changes(1000).unwrap();
+    assert!(pending.is_empty(), "nothing left to push");
+}
