@@ -81,9 +81,19 @@ impl Reporter {
             Direction::Upload => "sending",
             Direction::Download => "receiving",
         };
+        // What a clerk calls it: the receipt and the material (the hash if no request names it).
+        let name = if p.receipt_no.is_empty() {
+            format!("attachment {}", short_hash(&p.sha256))
+        } else {
+            format!("{} {}", p.receipt_no, p.material)
+        };
+        let retries = match p.retries {
+            0 => String::new(),
+            1 => " (after 1 retry)".to_string(),
+            n => format!(" (after {n} retries)"),
+        };
         self.step(&format!(
-            "{way} attachment {}: {} of {}",
-            short_hash(&p.sha256),
+            "{way} {name}: {} of {}{retries}",
             bytes(p.done),
             bytes(p.size)
         ));

@@ -243,9 +243,10 @@ fn a_clerks_day_as_docs_cli_md_tells_it() {
         first_sync.stderr
     );
     assert!(first_sync.stdout.contains("推送 Pushed"));
-    // Then the scan of the ID card, chunk by chunk.
+    // Then the scan of the ID card, piece by piece, named by its receipt and material.
     assert!(
-        first_sync.stderr.contains("sync: sending attachment"),
+        first_sync.stderr.contains("sync: sending 370883101201-")
+            && first_sync.stderr.contains(" ID card: "),
         "{}",
         first_sync.stderr
     );

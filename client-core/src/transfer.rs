@@ -68,6 +68,13 @@ pub enum Direction {
 pub struct TransferProgress {
     /// The blob.
     pub sha256: String,
+    /// The receipt number of the request it belongs to, and the material it was attached as
+    /// (what a clerk calls it); empty if no readable request refers to it.
+    pub receipt_no: String,
+    /// The material.
+    pub material: String,
+    /// Tries of this blob in this run that were cut off or refused for now.
+    pub retries: u32,
     /// Which way.
     pub direction: Direction,
     /// Bytes the other side now holds.
@@ -77,9 +84,23 @@ pub struct TransferProgress {
 }
 
 /// The progress reports of one blob's transfer, by how much the other side holds.
-fn progress_of(sha: &str, direction: Direction, size: u64) -> impl Fn(u64) -> TransferProgress {
+fn progress_of(
+    store: &Mutex<Store>,
+    sha: &str,
+    direction: Direction,
+    size: u64,
+    retries: u32,
+) -> impl Fn(u64) -> TransferProgress {
+    let (receipt_no, material) = lock(store)
+        .ok()
+        .and_then(|s| s.blob_label(sha).ok().flatten())
+        .unwrap_or_default();
+    let sha = sha.to_string();
     move |done| TransferProgress {
-        sha256: sha.to_string(),
+        sha256: sha.clone(),
+        receipt_no: receipt_no.clone(),
+        material: material.clone(),
+        retries,
         direction,
         done,
         size,
@@ -182,8 +203,12 @@ pub fn transfer_attachments(
     for (sha, size, have, uploaded) in &blobs {
         if *have && uploaded < size {
             let mut held = 0;
-            let outcome = retried(opts, || {
-                let blob = Blob { sha, size: *size };
+            let outcome = retried(opts, |retries| {
+                let blob = Blob {
+                    sha,
+                    size: *size,
+                    retries,
+                };
                 upload(
                     store,
                     &hub,
@@ -202,8 +227,13 @@ pub fn transfer_attachments(
     }
     for (sha, size, have, _) in &blobs {
         if !*have {
-            let outcome = retried(opts, || {
-                download(store, &hub, sha, *size, &mut report, on_progress)
+            let outcome = retried(opts, |retries| {
+                let blob = Blob {
+                    sha,
+                    size: *size,
+                    retries,
+                };
+                download(store, &hub, blob, &mut report, on_progress)
             });
             match outcome {
                 Ok(true) => report.downloaded.push(sha.clone()),
@@ -227,11 +257,12 @@ fn documents_first(store: &Mutex<Store>, opts: &SyncOptions) {
     }
 }
 
-/// One blob to move: its hash and size.
+/// One blob to move: its hash and size, and how many tries before this one were cut off.
 #[derive(Debug, Clone, Copy)]
 struct Blob<'a> {
     sha: &'a str,
     size: u64,
+    retries: u32,
 }
 
 /// The hub's address and this device's credentials, for one run.
@@ -262,11 +293,15 @@ impl GaveUp {
 /// Runs `f` until it succeeds, fails for good, or fails `opts.attempts` times in a row without
 /// moving any bytes (a link that drops every few hundred kilobytes still gets a 5 MB photo
 /// through: every attempt that made progress resets the count and the wait).
-fn retried<T>(opts: &SyncOptions, mut f: impl FnMut() -> Result<T, Step>) -> Result<T, GaveUp> {
+/// `f` is told how many tries before it were cut off (the retries shown to the clerk).
+fn retried<T>(opts: &SyncOptions, mut f: impl FnMut(u32) -> Result<T, Step>) -> Result<T, GaveUp> {
     let mut wait = opts.backoff;
     let mut failures = 0;
+    let mut retries = 0;
     loop {
-        match f() {
+        let outcome = f(retries);
+        retries += 1;
+        match outcome {
             Ok(v) => return Ok(v),
             Err(Step::Fail(reason)) => {
                 return Err(GaveUp {
@@ -281,10 +316,14 @@ fn retried<T>(opts: &SyncOptions, mut f: impl FnMut() -> Result<T, Step>) -> Res
             Err(Step::Retry(why, false)) => {
                 failures += 1;
                 if failures >= opts.attempts.max(1) {
+                    // Say what happened: a busy hub is not a missing link.
+                    let what = if why.starts_with("hub answered") {
+                        "the hub is busy"
+                    } else {
+                        "the link to the hub dropped"
+                    };
                     return Err(GaveUp {
-                        reason: format!(
-                            "no connection to the hub ({why}); it is tried again at the next sync"
-                        ),
+                        reason: format!("{what} ({why}); it is tried again at the next sync"),
                         network: true,
                     });
                 }
@@ -309,7 +348,7 @@ fn read_body(resp: &mut ureq::http::Response<ureq::Body>, limit: u64) -> Result<
 fn upload(
     store: &Mutex<Store>,
     hub: &Hub<'_>,
-    Blob { sha, size }: Blob<'_>,
+    Blob { sha, size, retries }: Blob<'_>,
     pace: &mut Pace,
     held: &mut u64,
     report: &mut TransferReport,
@@ -321,7 +360,7 @@ fn upload(
         auth,
         opts,
     } = *hub;
-    let told = progress_of(sha, Direction::Upload, size);
+    let told = progress_of(store, sha, Direction::Upload, size, retries);
     let status_url = format!("{url}/api/v1/blobs/{sha}/status");
     let mut resp = agent
         .get(&status_url)
@@ -357,16 +396,17 @@ fn upload(
             .and_then(|_| file.read_exact(&mut chunk))
             .map_err(|e| Step::Fail(format!("the local copy: {e}")))?;
         let put_url = format!("{url}/api/v1/blobs/{sha}?offset={offset}");
-        let mut resp = agent
+        let sent = agent
             .put(&put_url)
             .header("Authorization", auth)
             .header("Content-Type", "application/octet-stream")
-            .send(&chunk[..])
-            .map_err(|e| {
-                pace.shrink();
-                Step::Retry(e.to_string(), moved(offset))
-            })?;
+            .send(&chunk[..]);
+        // Counted whether or not the answer came back: the bytes left this tablet.
         report.bytes_sent += chunk.len() as u64;
+        let mut resp = sent.map_err(|e| {
+            pace.shrink();
+            Step::Retry(e.to_string(), moved(offset))
+        })?;
         let code = resp.status().as_u16();
         let body = read_body(&mut resp, 64 * 1024).map_err(|e| match e {
             Step::Retry(why, _) => Step::Retry(why, moved(offset)),
@@ -418,15 +458,14 @@ fn upload(
 fn download(
     store: &Mutex<Store>,
     hub: &Hub<'_>,
-    sha: &str,
-    size: u64,
+    Blob { sha, size, retries }: Blob<'_>,
     report: &mut TransferReport,
     on_progress: &mut dyn FnMut(&TransferProgress),
 ) -> Result<bool, Step> {
     let Hub {
         agent, url, auth, ..
     } = *hub;
-    let told = progress_of(sha, Direction::Download, size);
+    let told = progress_of(store, sha, Direction::Download, size, retries);
     let (dir, part, finished) = {
         let s = lock(store).map_err(|e| Step::Fail(e.to_string()))?;
         (s.blob_dir(), s.partial_blob_path(sha), s.blob_file(sha))

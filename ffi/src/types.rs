@@ -840,6 +840,12 @@ pub enum TransferDirection {
 pub struct TransferProgress {
     /// The attachment's bytes (its SHA-256).
     pub sha256: String,
+    /// The receipt number of the request it belongs to (empty if none this tablet may read).
+    pub receipt_no: String,
+    /// The material it was attached as.
+    pub material: String,
+    /// Tries of it in this run that were cut off.
+    pub retries: u32,
     /// Which way.
     pub direction: TransferDirection,
     /// Bytes the other side now holds.
@@ -852,6 +858,9 @@ impl From<&cc::transfer::TransferProgress> for TransferProgress {
     fn from(p: &cc::transfer::TransferProgress) -> Self {
         TransferProgress {
             sha256: p.sha256.clone(),
+            receipt_no: p.receipt_no.clone(),
+            material: p.material.clone(),
+            retries: p.retries,
             direction: match p.direction {
                 cc::transfer::Direction::Upload => TransferDirection::Upload,
                 cc::transfer::Direction::Download => TransferDirection::Download,

@@ -205,6 +205,24 @@ impl Store {
             .collect()
     }
 
+    /// What a clerk calls a blob: the receipt number of the first request that refers to it
+    /// and the material it was attached as (`None` if no request this identity may read
+    /// refers to it).
+    pub fn blob_label(&self, sha256: &str) -> Result<Option<(String, String)>> {
+        for id in self.requests_with_blob(sha256)? {
+            let Ok(detail) = self.request(id) else {
+                continue;
+            };
+            if let Some(a) = detail.attachments.iter().find(|a| a.sha256 == sha256) {
+                return Ok(Some((
+                    detail.receipt_no.as_str().to_string(),
+                    a.material.clone(),
+                )));
+            }
+        }
+        Ok(None)
+    }
+
     /// Attachments held here that the hub does not have in full yet: how many, and how many
     /// bytes remain to be sent.
     pub fn pending_uploads(&self) -> Result<(u64, u64)> {
