@@ -524,15 +524,26 @@ pub fn sync(
     }
 }
 
+/// How long `watch` waits without a byte from the hub (it sends a keep-alive every 15 s)
+/// before it takes the link for dead.
+pub const WATCH_IDLE: Duration = Duration::from_secs(45);
+
 /// Listens for the hub's live notices until `stop` is set or the connection ends, calling
-/// `on_change` whenever something in this device's scope changed (the caller then syncs).
+/// `on_change` whenever something in this device's scope changed (the caller then syncs). A
+/// link that goes silent (half-open: no keep-alive for [`WATCH_IDLE`]) ends it with an error,
+/// so the caller can connect again instead of waiting forever.
 pub fn watch(
     store: &Mutex<Store>,
     stop: &AtomicBool,
     on_change: &mut dyn FnMut(),
 ) -> Result<(), SyncError> {
     let (url, token) = lock(store)?.server()?.ok_or(SyncError::NotEnrolled)?;
-    let agent = agent(None);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_connect(Some(Duration::from_secs(10)))
+        .timeout_recv_response(Some(Duration::from_secs(30)))
+        .http_status_as_error(false)
+        .build()
+        .into();
     let resp = agent
         .get(&format!("{url}/api/v1/events"))
         .header("Authorization", &format!("Bearer {token}"))
@@ -547,13 +558,37 @@ pub fn watch(
             message: format!("HTTP {status}"),
         });
     }
+    // Lines come through a channel from a reading thread, so that silence can be timed; the
+    // thread ends when the connection does.
+    let (lines, heard) = std::sync::mpsc::channel();
     let reader = std::io::BufReader::new(resp.into_body().into_reader());
+    std::thread::spawn(move || {
+        for line in reader.lines() {
+            if lines.send(line).is_err() {
+                return;
+            }
+        }
+    });
     let mut event = String::new();
-    for line in reader.lines() {
+    let mut last_heard = std::time::Instant::now();
+    loop {
         if stop.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let line = line.map_err(|e| SyncError::Network(e.to_string()))?;
+        let line = match heard.recv_timeout(Duration::from_secs(1)) {
+            Ok(line) => line.map_err(|e| SyncError::Network(e.to_string()))?,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                if last_heard.elapsed() >= WATCH_IDLE {
+                    return Err(SyncError::Network(format!(
+                        "nothing from the hub for {} s, not even its keep-alive: the link is down",
+                        WATCH_IDLE.as_secs()
+                    )));
+                }
+                continue;
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+        };
+        last_heard = std::time::Instant::now();
         if let Some(name) = line.strip_prefix("event:") {
             event = name.trim().to_string();
         } else if line.is_empty() {
@@ -563,5 +598,4 @@ pub fn watch(
             event.clear();
         }
     }
-    Ok(())
 }

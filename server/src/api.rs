@@ -116,9 +116,11 @@ async fn events(
     who: AuthedDevice,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let scope = read_scope(who.identity.role, &who.identity.user, &who.identity.area);
+    let own = who.device.id.clone();
     let stream = BroadcastStream::new(state.engine.subscribe()).filter_map(move |notice| {
         match notice {
-            Ok(n) if n.visible_to(&scope) => Some(Ok(Event::default()
+            // A device's own pushes are not news to it (no empty sync round after each).
+            Ok(n) if n.visible_to(&scope) && n.from_device != own => Some(Ok(Event::default()
                 .event("changes")
                 .data(n.seq.to_string()))),
             Ok(_) => None,

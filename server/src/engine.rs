@@ -50,6 +50,8 @@ pub struct LiveNotice {
     pub village: String,
     /// Its resident, for requests.
     pub resident_user: Option<String>,
+    /// The device whose push stored the changes (it has them: its own stream stays quiet).
+    pub from_device: String,
 }
 
 impl LiveNotice {

@@ -86,3 +86,65 @@ fn ninety_requests_get_through_a_link_that_cuts_every_connection_after_8_kb() {
     let pending = clerk.lock().unwrap().pending_changes(1000).unwrap();
     assert!(pending.is_empty(), "nothing left to push");
 }
+
+#[test]
+fn a_tablet_hears_of_others_changes_but_not_of_its_own_pushes() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let hub = TestHub::start();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = SyncOptions {
+        backoff: Duration::from_millis(20),
+        ..SyncOptions::default()
+    };
+    let enrol = |user: &str, name: &str| {
+        Mutex::new(
+            client::enroll(
+                dir.path().join(format!("{name}.db")),
+                &hub.url,
+                &hub.code(user),
+                name,
+                &opts,
+            )
+            .expect("enrol"),
+        )
+    };
+    let clerk = enrol(CLERK, "east-tablet");
+    let other = enrol(CLERK, "east-second-tablet");
+    sync(&clerk, &opts, &mut |_| {}).unwrap();
+    let heard = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            client::watch(&clerk, &stop, &mut || {
+                heard.fetch_add(1, Ordering::SeqCst);
+            })
+            .expect("watch");
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        // Its own push: no notice back.
+        clerk
+            .lock()
+            .unwrap()
+            .file_request(social_card_request())
+            .unwrap();
+        sync(&clerk, &opts, &mut |_| {}).unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        assert_eq!(heard.load(Ordering::SeqCst), 0, "no notice of its own push");
+        // Another tablet of the village pushes: the first hears of it.
+        other
+            .lock()
+            .unwrap()
+            .file_request(social_card_request())
+            .unwrap();
+        sync(&other, &opts, &mut |_| {}).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while heard.load(Ordering::SeqCst) == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no notice of the other push"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        stop.store(true, Ordering::SeqCst);
+    });
+}

@@ -330,6 +330,7 @@ impl Documents {
                                 seq,
                                 village: q.village.clone(),
                                 resident_user: q.resident_user.clone(),
+                                from_device: q.device_id.clone(),
                             });
                         }
                     }
