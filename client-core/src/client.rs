@@ -17,8 +17,8 @@ use bianmin_domain::WorkingCalendar;
 use uuid::Uuid;
 
 use crate::protocol::{
-    B64, EnrolRequest, EnrolResponse, ErrorBody, PROTOCOL_VERSION, PushDoc, PushResult,
-    SyncRequest, SyncResponse,
+    B64, EnrolRequest, EnrolResponse, ErrorBody, MIN_PULL_BUDGET, PROTOCOL_VERSION, PushDoc,
+    PushResult, SyncRequest, SyncResponse,
 };
 use crate::{Reference, RefusedEdit, Store, StoreConfig};
 
@@ -199,6 +199,9 @@ fn exchange<Req: serde::Serialize, Res: serde::de::DeserializeOwned>(
     Ok((parsed, bytes.len() as u64, received))
 }
 
+/// The hub's usual pull page (what halving starts from).
+const FULL_PULL: u64 = 512 * 1024;
+
 /// Request bodies from this size are sent gzip-compressed.
 const GZIP_FROM: usize = 1024;
 
@@ -243,12 +246,15 @@ fn unreachable(e: &ureq::Error) -> bool {
     }
 }
 
-/// How many documents the next push round carries: halved after a round that did not come
-/// back (a link that drops mid-round still gets a smaller one through, down to one document),
-/// doubled again after each that did, up to [`SyncOptions::docs_per_round`]. It also counts
+/// How many documents the next push round carries, and how large a pull page it asks for:
+/// both halved after a round that did not come back (a link that drops mid-round still gets a
+/// smaller one through, down to one document and [`MIN_PULL_BUDGET`]), doubled again after
+/// each that did, up to [`SyncOptions::docs_per_round`] and the hub's own page. It also counts
 /// the failed rounds in a row and waits between them.
 struct Batch<'a> {
     size: usize,
+    /// The pull page asked for; `None`: the hub's own.
+    pull: Option<u64>,
     opts: &'a SyncOptions,
     failures: u32,
     wait: Duration,
@@ -260,6 +266,7 @@ impl Batch<'_> {
     fn new(opts: &SyncOptions) -> Batch<'_> {
         Batch {
             size: opts.docs_per_round.max(1),
+            pull: None,
             opts,
             failures: 0,
             wait: opts.backoff,
@@ -269,6 +276,8 @@ impl Batch<'_> {
 
     fn succeeded(&mut self) {
         self.size = (self.size * 2).min(self.opts.docs_per_round.max(1));
+        // Back to the hub's own page once doubling reaches it.
+        self.pull = self.pull.map(|p| p * 2).filter(|p| *p < FULL_PULL);
         self.failures = 0;
         self.wait = self.opts.backoff;
         self.unreachable_since = None;
@@ -298,6 +307,7 @@ impl Batch<'_> {
         }
         tracing::debug!(failures = self.failures, %why, "sync round failed; trying a smaller one");
         self.size = (self.size / 2).max(1);
+        self.pull = Some((self.pull.unwrap_or(FULL_PULL) / 2).max(MIN_PULL_BUDGET));
         std::thread::sleep(pause(self.wait, retry_after));
         self.wait = self.wait.saturating_mul(2);
         Ok(())
@@ -397,6 +407,7 @@ pub fn sync(
                 return Ok(report);
             }
             let request = SyncRequest {
+                pull_budget: batch.pull,
                 protocol: PROTOCOL_VERSION,
                 cursor: s.sync_cursor()?,
                 reference_version: s.reference_version()?,

@@ -108,7 +108,16 @@ pub struct SyncRequest {
     /// The device's unacknowledged changes, per document.
     #[serde(default)]
     pub push: Vec<PushDoc>,
+    /// The most bytes of changes the device wants in this answer's pull page (`None`: the
+    /// hub's own budget). A tablet on a link that keeps dropping asks for smaller pages; the
+    /// hub never sends more than its own budget nor less than [`MIN_PULL_BUDGET`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_budget: Option<u64>,
 }
+
+/// The smallest pull page a device may ask for (one change may still exceed it: a page holds
+/// at least one).
+pub const MIN_PULL_BUDGET: u64 = 16 * 1024;
 
 /// The changes of one document a device pushes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -148,6 +148,7 @@ pub fn load(storage: &dyn Storage, engine: &Engine) -> Result<usize, String> {
         .sync(
             &who,
             SyncRequest {
+                pull_budget: None,
                 protocol: PROTOCOL_VERSION,
                 cursor: 0,
                 reference_version: 0,

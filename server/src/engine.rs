@@ -278,12 +278,15 @@ impl Engine {
         // Answer only once every accepted push of the round is on disk.
         self.documents.wait(durable)?;
         let scope = read_scope(who.identity.role, &who.identity.user, &who.identity.area);
-        let page = self.storage.changes_after(
-            &scope,
-            req.cursor,
-            self.pull_budget,
-            Some(&who.device.id),
-        )?;
+        // A device on a failing link may ask for a smaller page, never a larger one.
+        let budget = req.pull_budget.map_or(self.pull_budget, |asked| {
+            let asked =
+                usize::try_from(asked.max(bianmin_protocol::MIN_PULL_BUDGET)).unwrap_or(usize::MAX);
+            asked.min(self.pull_budget)
+        });
+        let page = self
+            .storage
+            .changes_after(&scope, req.cursor, budget, Some(&who.device.id))?;
         let mut pull: Vec<PullDoc> = Vec::new();
         for entry in page.entries {
             match pull.iter_mut().find(|p| p.doc == entry.doc_id) {

@@ -1386,6 +1386,7 @@ fn plain_round(
     change: Vec<u8>,
 ) -> Result<(SyncResponse, u64, u64), String> {
     let body = serde_json::to_vec(&SyncRequest {
+        pull_budget: None,
         protocol: PROTOCOL_VERSION,
         cursor,
         reference_version,

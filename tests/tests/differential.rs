@@ -1706,6 +1706,7 @@ impl World {
         assert!(!changes.is_empty(), "the operation wrote something");
         let device = &self.people[&who].raw;
         let body = serde_json::to_vec(&SyncRequest {
+            pull_budget: None,
             protocol: PROTOCOL_VERSION,
             // Nothing to pull: the raw device only pushes.
             cursor: i64::MAX as u64,

@@ -136,6 +136,7 @@ impl RawDevice {
             })
             .collect();
         let body = serde_json::to_vec(&SyncRequest {
+            pull_budget: None,
             protocol: PROTOCOL_VERSION,
             cursor: 0,
             reference_version: 0,

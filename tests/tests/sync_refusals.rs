@@ -136,6 +136,7 @@ impl RawDevice {
 
 fn push_body(doc: Uuid, changes: Vec<Vec<u8>>) -> Vec<u8> {
     serde_json::to_vec(&SyncRequest {
+        pull_budget: None,
         protocol: PROTOCOL_VERSION,
         cursor: 0,
         reference_version: 0,
@@ -786,6 +787,7 @@ fn broken_bodies_get_clear_errors_and_store_nothing() {
 
     // More documents in one round than the hub takes.
     let crowd = serde_json::to_vec(&SyncRequest {
+        pull_budget: None,
         protocol: PROTOCOL_VERSION,
         cursor: 0,
         reference_version: 0,

@@ -658,6 +658,7 @@ fn push_and_lose_the_answer(store: &Mutex<Store>) -> usize {
         let s = store.lock().unwrap();
         let (url, token) = s.server().unwrap().expect("enrolled");
         let request = SyncRequest {
+            pull_budget: None,
             protocol: PROTOCOL_VERSION,
             cursor: s.sync_cursor().unwrap(),
             reference_version: s.reference_version().unwrap(),

@@ -148,3 +148,49 @@ fn a_tablet_hears_of_others_changes_but_not_of_its_own_pushes() {
         stop.store(true, Ordering::SeqCst);
     });
 }
+
+#[test]
+fn a_township_tablet_pulls_ninety_requests_through_a_link_that_cuts_after_8_kb() {
+    use bianmin_tests::hub::REVIEWER;
+    let hub = TestHub::start();
+    let upstream: SocketAddr = hub.url.trim_start_matches("http://").parse().unwrap();
+    let proxy = CutProxy::start(upstream);
+    let dir = tempfile::tempdir().unwrap();
+    let opts = SyncOptions {
+        backoff: Duration::from_millis(20),
+        attempts: 8,
+        ..SyncOptions::default()
+    };
+    let enrol = |url: &str, user: &str, name: &str| {
+        Mutex::new(
+            client::enroll(
+                dir.path().join(format!("{name}.db")),
+                url,
+                &hub.code(user),
+                name,
+                &opts,
+            )
+            .expect("enrol"),
+        )
+    };
+    // The village files 90 requests and forwards them over a good link.
+    let clerk = enrol(&hub.url, CLERK, "east-tablet");
+    {
+        let mut s = clerk.lock().unwrap();
+        for _ in 0..90 {
+            let id = s.file_request(social_card_request()).unwrap().id;
+            s.apply(id, bianmin_domain::Action::Accept).unwrap();
+            s.apply(id, bianmin_domain::Action::Forward).unwrap();
+        }
+    }
+    sync(&clerk, &opts, &mut |_| {}).expect("the village syncs");
+    // The township's tablet pulls them over a link that drops every 8 KB: its pages shrink
+    // until one fits.
+    let township = enrol(&proxy.url, REVIEWER, "township-tablet");
+    proxy.cut_connections_after(8 * 1024);
+    let report = sync(&township, &opts, &mut |_| {}).expect("every request arrives");
+    assert!(proxy.cuts() > 0, "the link did cut");
+    assert!(report.pull_errors.is_empty());
+    let held = township.lock().unwrap().document_ids().unwrap().len();
+    assert!(held >= 90, "the township tablet holds {held} documents");
+}
