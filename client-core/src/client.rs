@@ -275,6 +275,7 @@ impl Batch<'_> {
     }
 
     fn succeeded(&mut self) {
+        // Grows back gently: a link that just carried a small round may not carry a large one.
         self.size = (self.size * 2).min(self.opts.docs_per_round.max(1));
         // Back to the hub's own page once doubling reaches it.
         self.pull = self.pull.map(|p| p * 2).filter(|p| *p < FULL_PULL);
@@ -301,13 +302,22 @@ impl Batch<'_> {
     /// A round failed on the network: a smaller one next, after a wait; `Err` once
     /// [`SyncOptions::attempts`] rounds in a row failed.
     fn failed(&mut self, why: String, retry_after: Option<Duration>) -> Result<(), SyncError> {
+        let smallest = self.size == 1 && self.pull == Some(MIN_PULL_BUDGET);
+        if !smallest {
+            // Not yet the smallest round: halve, wait a moment, and try; these tries do not
+            // count towards giving up (a link that drops every few kilobytes still gets
+            // everything through, one document at a time if need be).
+            tracing::debug!(size = self.size, %why, "sync round failed; trying a smaller one");
+            self.size = (self.size / 2).max(1);
+            self.pull = Some((self.pull.unwrap_or(FULL_PULL) / 2).max(MIN_PULL_BUDGET));
+            std::thread::sleep(pause(self.opts.backoff, retry_after));
+            return Ok(());
+        }
         self.failures += 1;
         if self.failures >= self.opts.attempts.max(1) {
             return Err(SyncError::Network(why));
         }
-        tracing::debug!(failures = self.failures, %why, "sync round failed; trying a smaller one");
-        self.size = (self.size / 2).max(1);
-        self.pull = Some((self.pull.unwrap_or(FULL_PULL) / 2).max(MIN_PULL_BUDGET));
+        tracing::debug!(failures = self.failures, %why, "the smallest sync round failed; waiting");
         std::thread::sleep(pause(self.wait, retry_after));
         self.wait = self.wait.saturating_mul(2);
         Ok(())

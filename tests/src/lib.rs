@@ -7,6 +7,7 @@
 pub mod hub;
 pub mod proxy;
 pub mod raw;
+pub mod weak_link;
 
 use bianmin_client_core::{NewRequest, Reference, Store, StoreConfig};
 use bianmin_domain::{Identity, Role, Timestamp};
