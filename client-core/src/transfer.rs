@@ -4,7 +4,7 @@
 //! Uploads go in pieces, each one acknowledged: a transfer cut at any point resumes from the
 //! last byte the hub holds (asked with `GET .../status`; the hub keeps the part of a cut piece
 //! that reached it), never from zero. Pieces start small and grow while the link carries them
-//! ([`Pace`]: from [`FIRST_PIECE`] doubling up to [`CHUNK`], halved after a cut). Before each
+//! (`Pace`: from [`FIRST_PIECE`] doubling up to [`CHUNK`], halved after a cut). Before each
 //! piece, documents filed meanwhile are synced first: a new request never waits behind a
 //! photo. Downloads ask for the rest with `Range: bytes=N-` and append what arrives to a partial
 //! file, so a cut download resumes from what it already has. A blob is kept only once its
