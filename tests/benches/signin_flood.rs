@@ -10,29 +10,9 @@
 //! resident memory before and at its peak, and how the sign-ins were answered.
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn release_server() -> PathBuf {
-    let exe = std::env::current_exe().expect("bench exe");
-    let target = exe.parent().and_then(Path::parent).expect("target dir");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "bianmin-server",
-            "--bin",
-            "bianmin-server",
-        ])
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .status()
-        .expect("cargo build");
-    assert!(status.success(), "building bianmin-server failed");
-    target.join(format!("bianmin-server{}", std::env::consts::EXE_SUFFIX))
-}
 
 struct Hub {
     child: Child,
@@ -180,7 +160,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
-    let bin = release_server();
+    let bin = bianmin_tests::hub::release_server_binary();
     let default_workers = std::thread::available_parallelism().map_or(2, |c| c.get().clamp(2, 8));
     println!("Sign-in flood: {n} concurrent sign-ins with random names, each from its own address");
     println!(

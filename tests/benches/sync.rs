@@ -81,28 +81,6 @@ const VILLAGES: [(&str, &str, &str, usize); 5] = [
     ("370883102202", "clerk-hekou", "Hekou", 355),
 ];
 
-/// The release `bianmin-server` binary beside this bench's executable, built first (a no-op
-/// when up to date).
-fn release_server() -> PathBuf {
-    let exe = std::env::current_exe().expect("bench exe");
-    let target = exe.parent().and_then(Path::parent).expect("target dir");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "bianmin-server",
-            "--bin",
-            "bianmin-server",
-        ])
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .status()
-        .expect("cargo build");
-    assert!(status.success(), "building bianmin-server failed");
-    target.join(format!("bianmin-server{}", std::env::consts::EXE_SUFFIX))
-}
-
 fn main() {
     let big_n: usize = env_number("BENCH_DOCS", 100_000);
     let secs: u64 = env_number("BENCH_SECS", 15) as u64;
@@ -127,7 +105,7 @@ fn main() {
     // to see what fsync costs).
     let work_root = std::env::var_os("BENCH_WORK_DIR").map_or_else(|| root.clone(), PathBuf::from);
     let work = tempfile::tempdir_in(&work_root).expect("a work folder");
-    let bin = release_server();
+    let bin = bianmin_tests::hub::release_server_binary();
 
     // (a) on the small hub.
     eprintln!("(a) small hub: {} rounds...", WARMUP_ROUNDS + ROUNDS);

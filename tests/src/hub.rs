@@ -136,6 +136,28 @@ pub fn server_binary() -> PathBuf {
         .clone()
 }
 
+/// The release `bianmin-server` binary beside a benchmark's executable, built first (a no-op
+/// when up to date): what the benchmarks measure.
+pub fn release_server_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("bench exe");
+    let target = exe.parent().and_then(Path::parent).expect("target dir");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "bianmin-server",
+            "--bin",
+            "bianmin-server",
+        ])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .status()
+        .expect("cargo build");
+    assert!(status.success(), "building bianmin-server failed");
+    target.join(format!("bianmin-server{}", std::env::consts::EXE_SUFFIX))
+}
+
 /// The real `bianmin-server` binary running in a child process.
 #[derive(Debug)]
 pub struct HubProcess {

@@ -10,26 +10,43 @@ use bianmin_tests::hub::{CLERK, TestHub};
 use bianmin_tests::proxy::CutProxy;
 use bianmin_tests::social_card_request;
 
+/// Options for a test: short waits between failed rounds.
+fn opts() -> SyncOptions {
+    SyncOptions {
+        backoff: Duration::from_millis(20),
+        attempts: 8,
+        ..SyncOptions::default()
+    }
+}
+
+/// A tablet of `user` enrolled through `url` (the hub or a proxy in front of it).
+fn tablet(
+    hub: &TestHub,
+    url: &str,
+    user: &str,
+    dir: &std::path::Path,
+    name: &str,
+) -> Mutex<bianmin_client_core::Store> {
+    Mutex::new(
+        client::enroll(
+            dir.join(format!("{name}.db")),
+            url,
+            &hub.code(user),
+            name,
+            &opts(),
+        )
+        .expect("enrol"),
+    )
+}
+
 #[test]
 fn thirty_new_requests_cost_about_a_kilobyte_each_on_the_wire() {
     let hub = TestHub::start();
     let upstream: SocketAddr = hub.url.trim_start_matches("http://").parse().unwrap();
     let proxy = CutProxy::start(upstream);
     let dir = tempfile::tempdir().unwrap();
-    let opts = SyncOptions {
-        backoff: Duration::from_millis(20),
-        ..SyncOptions::default()
-    };
-    let clerk = Mutex::new(
-        client::enroll(
-            dir.path().join("east.db"),
-            &proxy.url,
-            &hub.code(CLERK),
-            "east-tablet",
-            &opts,
-        )
-        .expect("enrol"),
-    );
+    let opts = opts();
+    let clerk = tablet(&hub, &proxy.url, CLERK, dir.path(), "east-tablet");
     sync(&clerk, &opts, &mut |_| {}).expect("first sync");
     {
         let mut s = clerk.lock().unwrap();
@@ -55,21 +72,8 @@ fn ninety_requests_get_through_a_link_that_cuts_every_connection_after_8_kb() {
     let upstream: SocketAddr = hub.url.trim_start_matches("http://").parse().unwrap();
     let proxy = CutProxy::start(upstream);
     let dir = tempfile::tempdir().unwrap();
-    let opts = SyncOptions {
-        backoff: Duration::from_millis(20),
-        attempts: 8,
-        ..SyncOptions::default()
-    };
-    let clerk = Mutex::new(
-        client::enroll(
-            dir.path().join("east.db"),
-            &proxy.url,
-            &hub.code(CLERK),
-            "east-tablet",
-            &opts,
-        )
-        .expect("enrol"),
-    );
+    let opts = opts();
+    let clerk = tablet(&hub, &proxy.url, CLERK, dir.path(), "east-tablet");
     sync(&clerk, &opts, &mut |_| {}).expect("first sync");
     {
         let mut s = clerk.lock().unwrap();
@@ -92,24 +96,9 @@ fn a_tablet_hears_of_others_changes_but_not_of_its_own_pushes() {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let hub = TestHub::start();
     let dir = tempfile::tempdir().unwrap();
-    let opts = SyncOptions {
-        backoff: Duration::from_millis(20),
-        ..SyncOptions::default()
-    };
-    let enrol = |user: &str, name: &str| {
-        Mutex::new(
-            client::enroll(
-                dir.path().join(format!("{name}.db")),
-                &hub.url,
-                &hub.code(user),
-                name,
-                &opts,
-            )
-            .expect("enrol"),
-        )
-    };
-    let clerk = enrol(CLERK, "east-tablet");
-    let other = enrol(CLERK, "east-second-tablet");
+    let opts = opts();
+    let clerk = tablet(&hub, &hub.url, CLERK, dir.path(), "east-tablet");
+    let other = tablet(&hub, &hub.url, CLERK, dir.path(), "east-second-tablet");
     sync(&clerk, &opts, &mut |_| {}).unwrap();
     let heard = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
@@ -156,25 +145,9 @@ fn a_township_tablet_pulls_ninety_requests_through_a_link_that_cuts_after_8_kb()
     let upstream: SocketAddr = hub.url.trim_start_matches("http://").parse().unwrap();
     let proxy = CutProxy::start(upstream);
     let dir = tempfile::tempdir().unwrap();
-    let opts = SyncOptions {
-        backoff: Duration::from_millis(20),
-        attempts: 8,
-        ..SyncOptions::default()
-    };
-    let enrol = |url: &str, user: &str, name: &str| {
-        Mutex::new(
-            client::enroll(
-                dir.path().join(format!("{name}.db")),
-                url,
-                &hub.code(user),
-                name,
-                &opts,
-            )
-            .expect("enrol"),
-        )
-    };
+    let opts = opts();
     // The village files 90 requests and forwards them over a good link.
-    let clerk = enrol(&hub.url, CLERK, "east-tablet");
+    let clerk = tablet(&hub, &hub.url, CLERK, dir.path(), "east-tablet");
     {
         let mut s = clerk.lock().unwrap();
         for _ in 0..90 {
@@ -186,7 +159,7 @@ fn a_township_tablet_pulls_ninety_requests_through_a_link_that_cuts_after_8_kb()
     sync(&clerk, &opts, &mut |_| {}).expect("the village syncs");
     // The township's tablet pulls them over a link that drops every 8 KB: its pages shrink
     // until one fits.
-    let township = enrol(&proxy.url, REVIEWER, "township-tablet");
+    let township = tablet(&hub, &proxy.url, REVIEWER, dir.path(), "township-tablet");
     proxy.cut_connections_after(8 * 1024);
     let report = sync(&township, &opts, &mut |_| {}).expect("every request arrives");
     assert!(proxy.cuts() > 0, "the link did cut");

@@ -4,8 +4,8 @@
 //! cookie, else Chinese.
 
 use axum::extract::FromRequestParts;
+use axum::http::HeaderValue;
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, header};
 
 /// A page language.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -69,16 +69,7 @@ fn from_query(parts: &Parts) -> Option<Lang> {
 }
 
 fn from_cookie(parts: &Parts) -> Option<Lang> {
-    parts
-        .headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|c| {
-            let (k, v) = c.trim().split_once('=')?;
-            (k == "lang").then(|| Lang::parse(v)).flatten()
-        })
+    super::cookies::get(&parts.headers, "lang").and_then(Lang::parse)
 }
 
 /// The request's language (`?lang=` first, then the cookie). Handlers that see `?lang=` should
@@ -134,7 +125,7 @@ mod tests {
     async fn lang_of(uri: &str, cookie: Option<&str>) -> PageLang {
         let mut req = Request::builder().uri(uri);
         if let Some(c) = cookie {
-            req = req.header(header::COOKIE, c);
+            req = req.header(axum::http::header::COOKIE, c);
         }
         let (mut parts, ()) = req.body(()).unwrap().into_parts();
         PageLang::from_request_parts(&mut parts, &()).await.unwrap()
