@@ -51,7 +51,9 @@ pub enum SyncError {
 pub struct SyncOptions {
     /// Documents pushed per round.
     pub docs_per_round: usize,
-    /// Attempts per round on network errors and hub overload.
+    /// Failed rounds in a row, at the smallest round (one document, the smallest pull page),
+    /// before a sync gives up on network errors and hub overload; rounds that fail while they
+    /// can still shrink are retried smaller without counting. `1`: no retry at all.
     pub attempts: u32,
     /// The first wait between attempts (doubled each time).
     pub backoff: Duration,
@@ -302,6 +304,10 @@ impl Batch<'_> {
     /// A round failed on the network: a smaller one next, after a wait; `Err` once
     /// [`SyncOptions::attempts`] rounds in a row failed.
     fn failed(&mut self, why: String, retry_after: Option<Duration>) -> Result<(), SyncError> {
+        if self.opts.attempts <= 1 {
+            // No retries asked for at all.
+            return Err(SyncError::Network(why));
+        }
         let smallest = self.size == 1 && self.pull == Some(MIN_PULL_BUDGET);
         if !smallest {
             // Not yet the smallest round: halve, wait a moment, and try; these tries do not
