@@ -20,7 +20,7 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::{Mutex, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -308,11 +308,11 @@ fn thirty_requests_and_six_photos_all_reach_the_township_over_a_village_link() {
     );
 }
 
-/// The 90 requests under the same cuts (their push was all or nothing and never split).
-#[test]
-fn ninety_requests_without_photos_all_reach_the_township_through_the_cuts() {
+/// Files 90 requests on a village tablet behind `link`, lets the clerk sync until all are at
+/// the township and nothing is left to push, and returns the village (for its proxy).
+fn ninety_requests_over(link: Link, what: &str) -> Arc<Village> {
     let deadline = Instant::now() + DEADLINE;
-    let village = Village::start(Link::VILLAGE);
+    let village = Village::start(link);
     let requests = village.file_requests(90);
     let clerk = Clerk::start(&village);
     wait(&village, &clerk, "all 90 requests", deadline, |v| {
@@ -332,11 +332,18 @@ fn ninety_requests_without_photos_all_reach_the_township_through_the_cuts() {
         );
     }
     eprintln!(
-        "90 requests: {:?} B through the link, {} connections, {} cut; {log:?}",
+        "90 requests, {what}: {:?} B through the link, {} connections, {} cut; {log:?}",
         village.proxy.bytes(),
         village.proxy.connections(),
         village.proxy.cuts()
     );
+    village
+}
+
+/// The 90 requests under the same cuts (their push was all or nothing and never split).
+#[test]
+fn ninety_requests_without_photos_all_reach_the_township_through_the_cuts() {
+    ninety_requests_over(Link::VILLAGE, "cuts every 200 KB");
 }
 
 /// The same 90 requests on a link that cuts every connection after 4 KB: whatever a request
@@ -344,35 +351,11 @@ fn ninety_requests_without_photos_all_reach_the_township_through_the_cuts() {
 /// arrive only if the tablet splits its push after a failure (down to one document if need be).
 #[test]
 fn ninety_requests_arrive_even_when_no_connection_carries_their_whole_push() {
-    let deadline = Instant::now() + DEADLINE;
-    let village = Village::start(Link {
+    let link = Link {
         cut_after: 4_000,
         ..Link::VILLAGE
-    });
-    let requests = village.file_requests(90);
-    let clerk = Clerk::start(&village);
-    wait(&village, &clerk, "all 90 requests", deadline, |v| {
-        v.requests_at_hub(&requests) == requests.len()
-            && v.tablet
-                .lock()
-                .unwrap()
-                .pending_changes(1)
-                .unwrap()
-                .is_empty()
-    });
-    let log = clerk.finish();
-    for id in &requests {
-        assert!(
-            village.hub.storage.document(*id).unwrap().is_some(),
-            "request {id} is at the township"
-        );
-    }
-    eprintln!(
-        "90 requests, cuts every 4 KB: {:?} B through the link, {} connections, {} cut; {log:?}",
-        village.proxy.bytes(),
-        village.proxy.connections(),
-        village.proxy.cuts()
-    );
+    };
+    let village = ninety_requests_over(link, "cuts every 4 KB");
     assert!(village.proxy.cuts() > 0, "the link did cut");
 }
 
