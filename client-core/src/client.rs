@@ -17,8 +17,8 @@ use bianmin_domain::WorkingCalendar;
 use uuid::Uuid;
 
 use crate::protocol::{
-    B64, EnrolRequest, EnrolResponse, ErrorBody, MIN_PULL_BUDGET, PROTOCOL_VERSION, PushDoc,
-    PushResult, SyncRequest, SyncResponse,
+    B64, EnrolRequest, EnrolResponse, ErrorBody, MAX_PULL_BUDGET, MIN_PULL_BUDGET,
+    PROTOCOL_VERSION, PushDoc, PushResult, SyncRequest, SyncResponse,
 };
 use crate::{Reference, RefusedEdit, Store, StoreConfig};
 
@@ -201,9 +201,6 @@ fn exchange<Req: serde::Serialize, Res: serde::de::DeserializeOwned>(
     Ok((parsed, bytes.len() as u64, received))
 }
 
-/// The hub's usual pull page (what halving starts from).
-const FULL_PULL: u64 = 512 * 1024;
-
 /// Request bodies from this size are sent gzip-compressed.
 const GZIP_FROM: usize = 1024;
 
@@ -280,7 +277,7 @@ impl Batch<'_> {
         // Grows back gently: a link that just carried a small round may not carry a large one.
         self.size = (self.size * 2).min(self.opts.docs_per_round.max(1));
         // Back to the hub's own page once doubling reaches it.
-        self.pull = self.pull.map(|p| p * 2).filter(|p| *p < FULL_PULL);
+        self.pull = self.pull.map(|p| p * 2).filter(|p| *p < MAX_PULL_BUDGET);
         self.failures = 0;
         self.wait = self.opts.backoff;
         self.unreachable_since = None;
@@ -315,7 +312,7 @@ impl Batch<'_> {
             // everything through, one document at a time if need be).
             tracing::debug!(size = self.size, %why, "sync round failed; trying a smaller one");
             self.size = (self.size / 2).max(1);
-            self.pull = Some((self.pull.unwrap_or(FULL_PULL) / 2).max(MIN_PULL_BUDGET));
+            self.pull = Some((self.pull.unwrap_or(MAX_PULL_BUDGET) / 2).max(MIN_PULL_BUDGET));
             std::thread::sleep(pause(self.opts.backoff, retry_after));
             return Ok(());
         }

@@ -202,7 +202,7 @@ pub fn transfer_attachments(
     let mut pace = Pace::new();
     for (sha, size, have, uploaded) in &blobs {
         if *have && uploaded < size {
-            let mut held = 0;
+            let mut held = None;
             let outcome = retried(opts, |retries| {
                 let blob = Blob {
                     sha,
@@ -250,8 +250,8 @@ pub fn transfer_attachments(
 fn documents_first(store: &Mutex<Store>, opts: &SyncOptions) {
     let pending = lock(store)
         .ok()
-        .and_then(|s| s.pending_changes(1).ok())
-        .is_some_and(|p| !p.is_empty());
+        .and_then(|s| s.pending_documents().ok())
+        .is_some_and(|n| n > 0);
     if pending && let Err(e) = crate::client::sync(store, opts, &mut |_| {}) {
         tracing::debug!(error = %e, "documents could not be synced between attachment pieces");
     }
@@ -342,15 +342,15 @@ fn read_body(resp: &mut ureq::http::Response<ureq::Body>, limit: u64) -> Result<
         .map_err(Step::net)
 }
 
-/// Sends the rest of one blob, piece by piece, from what the hub holds. `held` is the most the
-/// hub was known to hold before this attempt: more now means the last attempt moved bytes
-/// even though it was cut (the hub kept them).
+/// Sends the rest of one blob, piece by piece, from what the hub holds. `held` is what the hub
+/// was known to hold before this attempt (`None` on the first): more now means the last
+/// attempt moved bytes even though it was cut (the hub kept them).
 fn upload(
     store: &Mutex<Store>,
     hub: &Hub<'_>,
     Blob { sha, size, retries }: Blob<'_>,
     pace: &mut Pace,
-    held: &mut u64,
+    held: &mut Option<u64>,
     report: &mut TransferReport,
     on_progress: &mut dyn FnMut(&TransferProgress),
 ) -> Result<(), Step> {
@@ -380,8 +380,8 @@ fn upload(
         serde_json::from_slice(&body).map_err(|e| Step::Fail(format!("bad status answer: {e}")))?;
     let mut offset = status.received;
     // Bytes kept from a cut piece count as progress, like acknowledged ones.
-    let start = (*held).min(offset);
-    *held = offset;
+    let start = held.map_or(offset, |h| h.min(offset));
+    *held = Some(offset);
     let moved = |offset: u64| offset > start;
     let mut done = status.complete;
     let path = lock(store)
@@ -418,7 +418,7 @@ fn upload(
                 let st: BlobStatus = serde_json::from_slice(&body)
                     .map_err(|e| Step::Fail(format!("bad upload answer: {e}")))?;
                 offset = st.received;
-                *held = offset;
+                *held = Some(offset);
                 done = st.complete;
                 pace.grow();
                 let acknowledged = if done { size } else { offset };

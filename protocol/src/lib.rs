@@ -115,6 +115,10 @@ pub struct SyncRequest {
     pub pull_budget: Option<u64>,
 }
 
+/// The hub's pull page: the most bytes of changes one answer carries (a device may ask for
+/// less, never more).
+pub const MAX_PULL_BUDGET: u64 = 512 * 1024;
+
 /// The smallest pull page a device may ask for (one change may still exceed it: a page holds
 /// at least one).
 pub const MIN_PULL_BUDGET: u64 = 16 * 1024;

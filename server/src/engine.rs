@@ -115,7 +115,7 @@ impl Engine {
             reference: ReferenceCache::new(storage.clone()),
             storage,
             live,
-            pull_budget: 512 * 1024,
+            pull_budget: bianmin_protocol::MAX_PULL_BUDGET as usize,
             log_id: std::sync::OnceLock::new(),
         }
     }

@@ -129,6 +129,19 @@ impl Store {
             .collect()
     }
 
+    /// How many documents hold changes made on this device that the hub has not acknowledged
+    /// (what [`Store::pending_changes`] lists), without reading the changes.
+    pub fn pending_documents(&self) -> Result<usize> {
+        let n: i64 = self
+            .conn
+            .prepare_cached(
+                "SELECT count(*) FROM sync_state s
+                 JOIN documents d ON d.id = s.doc_id WHERE s.unsynced = 1",
+            )?
+            .query_row([], |r| r.get(0))?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
     /// Up to `max_docs` documents with changes made on this device that the server has not
     /// acknowledged, each with those changes.
     pub fn pending_changes(&self, max_docs: usize) -> Result<Vec<PendingDoc>> {
