@@ -237,7 +237,14 @@ fn a_burst_of_200_parallel_sign_ins_checks_at_most_five_and_refuses_the_right_pa
         &[("csrf", &token), ("name", REVIEWER), ("password", PASSWORD)],
     );
     assert_eq!(right.status, 429, "refused while the name waits");
-    assert!(right.header("retry-after").is_some());
+    let retry: u64 = right
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("a Retry-After in seconds");
+    assert!(
+        (50..=60).contains(&retry),
+        "Retry-After is the wait the page states (1 minute): {retry}"
+    );
     assert!(
         right
             .cookies()

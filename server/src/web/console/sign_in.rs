@@ -149,7 +149,7 @@ pub(crate) async fn submit(
         .unwrap_or(HOME)
         .to_string();
     let again = |status: StatusCode, error: String| {
-        let mut response = render(
+        render(
             lang.clone(),
             &state.console,
             status,
@@ -160,12 +160,14 @@ pub(crate) async fn submit(
                 error: Some(error),
                 notice: None,
             },
+        )
+    };
+    // `Retry-After` in whole seconds, at least one.
+    let retry_after = |mut response: Response, wait: std::time::Duration| {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(wait.as_secs().max(1)),
         );
-        if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-        }
         response
     };
     if name.is_empty() || typed_password.is_empty() {
@@ -186,10 +188,15 @@ pub(crate) async fn submit(
         Ok(a) => a,
         Err(refused) => {
             tracing::warn!(user = ?shown, client = %client, ?refused, "console sign-in refused before checking: throttled");
-            return Ok(again(
+            let wait = match refused {
+                Refused::Busy => std::time::Duration::from_secs(1),
+                Refused::Wait(wait) => wait,
+            };
+            let page = again(
                 StatusCode::TOO_MANY_REQUESTS,
                 refused_message(lang.lang, refused),
-            ));
+            );
+            return Ok(retry_after(page, wait));
         }
     };
     let storage = state.storage.clone();
@@ -207,7 +214,8 @@ pub(crate) async fn submit(
                 "系统繁忙，请几秒后再试。",
                 "The hub is busy; try again in a few seconds.",
             );
-            return Ok(again(StatusCode::SERVICE_UNAVAILABLE, error.into()));
+            let page = again(StatusCode::SERVICE_UNAVAILABLE, error.into());
+            return Ok(retry_after(page, std::time::Duration::from_secs(5)));
         }
         Ok(Err(e)) => {
             attempt.not_tried();
