@@ -90,7 +90,7 @@ enum Command {
     Sync(sync::SyncArgs),
     /// Sync, then stay connected and sync again whenever the hub announces changes (Ctrl-C
     /// stops).
-    Watch(sync::SyncArgs),
+    Watch(sync::WatchArgs),
     /// The edits the hub refused: rolled back here, kept with the hub's reason.
     Refused,
 }

@@ -1,10 +1,12 @@
 //! Progress of long work on stderr: a live bar on a terminal, plain lines otherwise (logs,
-//! pipes, cron), so that stdout stays the result alone.
+//! pipes, cron: one per round, and one per change of an attachment's state rather than one
+//! per piece), so that stdout stays the result alone.
 //!
 //! A sync does not know its total in advance: the hub says only whether more is waiting after
 //! each page, never how much. The bar therefore counts what has moved (rounds, documents,
 //! bytes) rather than showing a fraction.
 
+use std::cell::RefCell;
 use std::io::IsTerminal;
 use std::time::Duration;
 
@@ -30,6 +32,9 @@ enum Display {
 pub struct Reporter {
     display: Display,
     what: &'static str,
+    /// The attachment state last told as a plain line: its hash, retries and whether it was
+    /// whole. Plain lines come only when this changes, not for every piece.
+    told: RefCell<Option<(String, u32, bool)>>,
 }
 
 impl Reporter {
@@ -50,7 +55,11 @@ impl Reporter {
         } else {
             Display::Lines
         };
-        Reporter { display, what }
+        Reporter {
+            display,
+            what,
+            told: RefCell::new(None),
+        }
     }
 
     /// Shows a message as the current step.
@@ -92,6 +101,12 @@ impl Reporter {
             1 => " (after 1 retry)".to_string(),
             n => format!(" (after {n} retries)"),
         };
+        let state = (p.sha256.clone(), p.retries, p.done >= p.size);
+        if matches!(self.display, Display::Lines)
+            && self.told.replace(Some(state.clone())) == Some(state)
+        {
+            return;
+        }
         self.step(&format!(
             "{way} {name}: {} of {}{retries}",
             bytes(p.done),

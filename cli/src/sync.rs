@@ -7,6 +7,7 @@ use std::time::Duration;
 use bianmin_client_core::Store;
 use bianmin_client_core::client::{self, SyncError, SyncOptions};
 use bianmin_client_core::transfer::transfer_attachments;
+use bianmin_client_core::watch;
 use clap::Args;
 
 use crate::Ctx;
@@ -71,8 +72,9 @@ pub struct SyncArgs {
     /// as long each time).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
     attempts: u32,
-    /// Seconds one exchange with the hub may take.
-    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    /// Seconds an exchange with the hub may go without a byte moving before it is tried
+    /// again. A slow link that keeps moving is never cut off, however long a photo takes.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     timeout: u64,
     /// Sync the documents only; leave attachment bytes for a later sync (on a link too slow
     /// for photos today).
@@ -84,7 +86,7 @@ impl SyncArgs {
     fn options(&self) -> SyncOptions {
         SyncOptions {
             attempts: self.attempts,
-            timeout: Duration::from_secs(self.timeout),
+            idle: Duration::from_secs(self.timeout),
             ..SyncOptions::default()
         }
     }
@@ -172,10 +174,22 @@ pub fn sync(ctx: &Ctx, store: Store, args: &SyncArgs) -> CliResult<u8> {
     sync_once(&Mutex::new(store), args, ctx.printer, ctx.quiet)
 }
 
-/// `bianmin watch`: sync, then sync again on each of the hub's live notices until the
-/// connection ends (exit 5) or the process is stopped. Every write to the store is a
-/// transaction and a sync cut off is simply repeated, so Ctrl-C at any moment loses nothing.
-pub fn watch(ctx: &Ctx, store: Store, args: &SyncArgs) -> CliResult<u8> {
+/// `bianmin watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    sync: SyncArgs,
+    /// Exit (code 5) when the live connection ends, instead of connecting again until stopped.
+    #[arg(long)]
+    exit_when_gone: bool,
+}
+
+/// `bianmin watch`: sync, then sync again on each of the hub's live notices until stopped,
+/// connecting again (and syncing to catch up) whenever the hub restarts or the link drops or
+/// goes silent; with `--exit-when-gone`, exit 5 when the connection ends. Every write to the
+/// store is a transaction and a sync cut off is simply repeated, so Ctrl-C at any moment loses
+/// nothing.
+pub fn watch(ctx: &Ctx, store: Store, args: &WatchArgs) -> CliResult<u8> {
     // One report per line: a script reads the reports as JSON Lines.
     let printer = Printer {
         mode: match ctx.printer.mode {
@@ -183,22 +197,51 @@ pub fn watch(ctx: &Ctx, store: Store, args: &SyncArgs) -> CliResult<u8> {
             m => m,
         },
     };
-    let store = Mutex::new(store);
-    sync_once(&store, args, printer, ctx.quiet)?;
-    if !ctx.quiet {
-        eprintln!("watch: listening for the hub's notices (Ctrl-C stops)");
-    }
-    let stop = AtomicBool::new(false);
-    client::watch(&store, &stop, &mut || {
-        // A failed sync is reported and the next notice tries again; the live connection
-        // itself tells when the hub is gone.
-        if let Err(e) = sync_once(&store, args, printer, ctx.quiet) {
+    let (store, stop, opts) = (Mutex::new(store), AtomicBool::new(false), &args.sync);
+    // A failed sync is reported and the next notice or connection tries again; the live
+    // connection itself tells when the hub is gone.
+    let mut sync = || {
+        if let Err(e) = sync_once(&store, opts, printer, ctx.quiet) {
             eprintln!("error: {e}");
         }
-    })?;
-    Err(CliError::new(
-        Kind::NoNetwork,
-        "the hub closed the live connection; the work stays queued for the next sync",
-    )
-    .with_hint("run `bianmin watch` or `bianmin sync` again when the hub is back"))
+    };
+    if args.exit_when_gone {
+        sync_once(&store, opts, printer, ctx.quiet)?;
+        say(ctx, "watch: listening for the hub's notices (Ctrl-C stops)");
+        watch::watch(&store, &stop, &mut sync)?;
+        return Err(CliError::new(
+            Kind::NoNetwork,
+            "the hub closed the live connection; the work stays queued for the next sync",
+        )
+        .with_hint("run `bianmin watch` or `bianmin sync` again when the hub is back"));
+    }
+    // Offline at the start is no reason to stop: the first connection waits for the link.
+    sync();
+    say(ctx, "watch: listening for the hub's notices (Ctrl-C stops)");
+    watch::keep_watching(
+        &store,
+        &stop,
+        RECONNECT_FIRST,
+        &mut sync,
+        &mut |why, wait| {
+            say(
+                ctx,
+                &format!(
+                    "watch: {why}; connecting again in {:.0} s",
+                    wait.as_secs_f64().ceil()
+                ),
+            );
+        },
+    )?;
+    Ok(0)
+}
+
+/// The first wait before connecting again after the live connection is lost.
+const RECONNECT_FIRST: Duration = Duration::from_secs(2);
+
+/// A line on stderr unless `--quiet`.
+fn say(ctx: &Ctx, line: &str) {
+    if !ctx.quiet {
+        eprintln!("{line}");
+    }
 }

@@ -70,8 +70,19 @@ fn a_photo_attached_offline_reaches_the_township_which_opens_it() {
 
     bianmin(d, "east.db", &["request", "accept", &r]).ok();
     bianmin(d, "east.db", &["request", "forward", &r]).ok();
-    let report = bianmin_json(d, "east.db", &["sync"]);
+    let run = bianmin(d, "east.db", &["--json", "sync"]).ok();
+    let report = run.json();
     assert_eq!(report["accepted"], 1, "{report}");
+    // Not on a terminal, progress is a plain line per state of each photo (after its first
+    // piece, once whole), not one per piece: the 600 KB photo goes in several pieces.
+    let told: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("ID card"))
+        .collect();
+    assert_eq!(told.len(), 2, "{}", run.stderr);
+    assert!(told[0].starts_with("sync: sending "), "{told:?}");
+    assert!(told[1].ends_with("585.9 KB of 585.9 KB"), "{told:?}");
     let sent = &report["attachments"];
     assert_eq!(sent["uploaded"].as_array().unwrap().len(), 2, "{report}");
     assert_eq!(sent["failed"], serde_json::json!([]));

@@ -8,9 +8,10 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bianmin_tests::hub::{CLERK, REVIEWER, TestHub};
+use bianmin_tests::proxy::CutProxy;
 use common::{BIANMIN, bianmin, bianmin_json, enrol, file_pension};
 use serde_json::Value;
 
@@ -295,7 +296,15 @@ fn watch_receives_the_township_decision_live_and_exits_5_when_the_hub_goes() {
     bianmin(d, "east.db", &["request", "forward", &r]).ok();
 
     let mut watcher = Command::new(BIANMIN)
-        .args(["--store", "east.db", "--json", "watch", "--attempts", "1"])
+        .args([
+            "--store",
+            "east.db",
+            "--json",
+            "watch",
+            "--attempts",
+            "1",
+            "--exit-when-gone",
+        ])
         .current_dir(d)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -336,6 +345,112 @@ fn watch_receives_the_township_decision_live_and_exits_5_when_the_hub_goes() {
     // The hub going away ends the live connection (or breaks it): either way the work stays.
     assert!(stderr.contains("the work stays queued"), "{stderr}");
 
+    let detail = bianmin_json(d, "east.db", &["request", "show", &r]);
+    assert_eq!(detail["status"], "approved");
+}
+
+/// Without `--exit-when-gone`, `watch` outlives a dropped link: it says it will connect again,
+/// does, and the township's next decision reaches the tablet live.
+#[test]
+fn watch_connects_again_after_the_link_drops_and_hears_the_next_decision() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    let hub = TestHub::start();
+    let proxy = CutProxy::start(hub.url.trim_start_matches("http://").parse().expect("addr"));
+    enrol(d, "east.db", &proxy.url, &hub.code(CLERK));
+    enrol(d, "taiping.db", &hub.url, &hub.code(REVIEWER));
+    let r = file_pension(d, "east.db");
+    bianmin(d, "east.db", &["request", "accept", &r]).ok();
+    bianmin(d, "east.db", &["request", "forward", &r]).ok();
+
+    let mut watcher = Command::new(BIANMIN)
+        .args(["--store", "east.db", "--json", "watch"])
+        .current_dir(d)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start watch");
+    let lines = |from: Box<dyn std::io::Read + Send>| {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(from).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        rx
+    };
+    let reports = lines(Box::new(watcher.stdout.take().expect("stdout")));
+    let said = lines(Box::new(watcher.stderr.take().expect("stderr")));
+    let first: Value = serde_json::from_str(
+        &reports
+            .recv_timeout(Duration::from_secs(30))
+            .expect("a first report"),
+    )
+    .expect("JSON");
+    assert_eq!(first["accepted"], 1, "{first}");
+    let listening = Instant::now() + Duration::from_secs(30);
+    while proxy
+        .requests()
+        .iter()
+        .all(|q| q.target != "/api/v1/events")
+    {
+        assert!(
+            Instant::now() < listening,
+            "watch never connected for notices"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    proxy.drop_for(Duration::from_secs(3));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut told = Vec::new();
+    while !told
+        .iter()
+        .any(|l: &String| l.contains("connecting again in"))
+    {
+        let left = deadline.saturating_duration_since(Instant::now());
+        told.push(
+            said.recv_timeout(left)
+                .unwrap_or_else(|_| panic!("watch said {told:?}")),
+        );
+    }
+    assert_eq!(
+        watcher.try_wait().expect("wait"),
+        None,
+        "watch kept running"
+    );
+
+    // Once the link is back, a decision at the township reaches the tablet without a sync.
+    let reconnected = Instant::now() + Duration::from_secs(30);
+    while proxy
+        .requests()
+        .iter()
+        .filter(|q| q.target == "/api/v1/events")
+        .count()
+        < 2
+    {
+        assert!(
+            Instant::now() < reconnected,
+            "watch never connected again: {told:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    sync(d, "taiping.db");
+    bianmin(d, "taiping.db", &["request", "approve", &r]).ok();
+    sync(d, "taiping.db");
+    let decided = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = decided.saturating_duration_since(Instant::now());
+        let line = reports
+            .recv_timeout(left)
+            .expect("a report with the decision");
+        let report: Value = serde_json::from_str(&line).expect("JSON");
+        if report["new_changes"] != 0 {
+            break;
+        }
+    }
+    let _ = watcher.kill();
+    let _ = watcher.wait();
     let detail = bianmin_json(d, "east.db", &["request", "show", &r]);
     assert_eq!(detail["status"], "approved");
 }

@@ -1,4 +1,5 @@
-//! The sync client: enrolment, sync rounds and live notices against the hub over HTTP.
+//! The sync client: enrolment and sync rounds against the hub over HTTP (live notices:
+//! [`crate::watch`]).
 //!
 //! [`sync`] runs rounds until quiescent. Each round pushes the device's unacknowledged changes
 //! (a batch of documents) and pulls a page of what changed in the device's scope. The store is
@@ -7,10 +8,8 @@
 //! changes it already has, the device ignores changes it already has, and the cursor advances
 //! only after the pulled changes are stored.
 
-use std::io::BufRead;
 use std::path::Path;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bianmin_domain::WorkingCalendar;
@@ -57,8 +56,10 @@ pub struct SyncOptions {
     pub attempts: u32,
     /// The first wait between attempts (doubled each time).
     pub backoff: Duration,
-    /// The timeout of one HTTP exchange.
-    pub timeout: Duration,
+    /// How long an exchange may go without a byte moving, per read and per write, before it
+    /// is given up (and retried). There is no limit on an exchange as a whole: a slow link
+    /// that keeps moving is never cut off, and a half-open one is noticed after this long.
+    pub idle: Duration,
 }
 
 impl Default for SyncOptions {
@@ -67,7 +68,7 @@ impl Default for SyncOptions {
             docs_per_round: 200,
             attempts: 5,
             backoff: Duration::from_millis(500),
-            timeout: Duration::from_secs(60),
+            idle: IDLE,
         }
     }
 }
@@ -122,9 +123,34 @@ pub struct SyncReport {
 /// hub lacks. They are kept, not rolled back.
 const MISSING_DEPENDENCIES: &str = "missing_dependencies";
 
-pub(crate) fn agent(timeout: Option<Duration>) -> ureq::Agent {
+/// The default of [`SyncOptions::idle`]: long enough for a hub busy checking a large push,
+/// short enough that a link gone silent is retried within the minute.
+pub const IDLE: Duration = Duration::from_secs(30);
+
+/// The slowest link a village may sync over, in bytes per second (8 kbit/s, a poor GPRS
+/// link): see [`answer_wait`].
+const SLOWEST_LINK: u64 = 1_000;
+
+/// How long each read of an answer may wait after a body of `body` bytes went out. Written
+/// bytes sit in the system's send buffer until the link carries them, and nothing shows their
+/// progress until the hub answers; so the agent's idle limit is lengthened by the time they
+/// take to cross the slowest link. Small bodies (a sync round is a few kilobytes compressed)
+/// add little; an attachment piece adds a second per kilobyte.
+pub(crate) fn answer_wait(agent: &ureq::Agent, body: usize) -> Duration {
+    let idle = agent.config().timeout_per_read().unwrap_or(IDLE);
+    idle + Duration::from_millis(body as u64 * 1000 / SLOWEST_LINK)
+}
+
+/// How long connecting may take: a reachable hub answers within this even on a weak link.
+const CONNECT: Duration = Duration::from_secs(10);
+
+/// The HTTP client for one run: a connection limit, then per-read and per-write idle limits
+/// (progress-based) and no limit on an exchange as a whole.
+pub(crate) fn agent(idle: Duration) -> ureq::Agent {
     ureq::Agent::config_builder()
-        .timeout_global(timeout)
+        .timeout_connect(Some(CONNECT))
+        .timeout_per_read(Some(idle))
+        .timeout_per_write(Some(idle))
         .http_status_as_error(false)
         .build()
         .into()
@@ -153,13 +179,19 @@ fn exchange<Req: serde::Serialize, Res: serde::de::DeserializeOwned>(
     if let Some(t) = token {
         req = req.header("Authorization", &format!("Bearer {t}"));
     }
-    let mut resp = req.send(&bytes[..]).map_err(|e| {
-        if unreachable(&e) {
-            Attempt::Unreachable(e.to_string())
-        } else {
-            Attempt::Retry(e.to_string(), None)
-        }
-    })?;
+    let wait = answer_wait(agent, bytes.len());
+    let mut resp = req
+        .config()
+        .timeout_per_read(Some(wait))
+        .build()
+        .send(&bytes[..])
+        .map_err(|e| {
+            if unreachable(&e) {
+                Attempt::Unreachable(e.to_string())
+            } else {
+                Attempt::Retry(e.to_string(), None)
+            }
+        })?;
     let status = resp.status().as_u16();
     let retry_after = resp
         .headers()
@@ -330,7 +362,7 @@ impl Batch<'_> {
 /// The wait before the next attempt: `wait` plus up to half of it again at random (devices cut
 /// off together do not all come back in the same instant), and never less than the hub's
 /// `Retry-After`.
-fn pause(wait: Duration, retry_after: Option<Duration>) -> Duration {
+pub(crate) fn pause(wait: Duration, retry_after: Option<Duration>) -> Duration {
     let jitter = wait.mul_f64(rand::random::<f64>() / 2.0);
     (wait + jitter).max(retry_after.unwrap_or_default())
 }
@@ -348,7 +380,7 @@ pub fn enroll(
     device_name: &str,
     opts: &SyncOptions,
 ) -> Result<Store, SyncError> {
-    let agent = agent(Some(opts.timeout));
+    let agent = agent(opts.idle);
     let url = format!("{}/api/v1/enrol", base(server_url));
     let req = EnrolRequest {
         protocol: PROTOCOL_VERSION,
@@ -402,7 +434,7 @@ pub fn sync(
 ) -> Result<SyncReport, SyncError> {
     let (url, token) = lock(store)?.server()?.ok_or(SyncError::NotEnrolled)?;
     let url = format!("{url}/api/v1/sync");
-    let agent = agent(Some(opts.timeout));
+    let agent = agent(opts.idle);
     let mut report = SyncReport::default();
     let mut more = true;
     let mut batch = Batch::new(opts);
@@ -544,82 +576,6 @@ pub fn sync(
         if !report.pull_errors.is_empty() {
             // Do not advance past what could not be applied; the next sync fetches it again.
             return Ok(report);
-        }
-    }
-}
-
-/// How long `watch` waits without a byte from the hub (it sends a keep-alive every 15 s)
-/// before it takes the link for dead.
-pub const WATCH_IDLE: Duration = Duration::from_secs(45);
-
-/// Listens for the hub's live notices until `stop` is set or the connection ends, calling
-/// `on_change` whenever something in this device's scope changed (the caller then syncs). A
-/// link that goes silent (half-open: no keep-alive for [`WATCH_IDLE`]) ends it with an error,
-/// so the caller can connect again instead of waiting forever.
-pub fn watch(
-    store: &Mutex<Store>,
-    stop: &AtomicBool,
-    on_change: &mut dyn FnMut(),
-) -> Result<(), SyncError> {
-    let (url, token) = lock(store)?.server()?.ok_or(SyncError::NotEnrolled)?;
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_connect(Some(Duration::from_secs(10)))
-        .timeout_recv_response(Some(Duration::from_secs(30)))
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let resp = agent
-        .get(&format!("{url}/api/v1/events"))
-        .header("Authorization", &format!("Bearer {token}"))
-        .header("Accept", "text/event-stream")
-        .call()
-        .map_err(|e| SyncError::Network(e.to_string()))?;
-    let status = resp.status().as_u16();
-    if status != 200 {
-        return Err(SyncError::Hub {
-            status,
-            code: "events_refused".into(),
-            message: format!("HTTP {status}"),
-        });
-    }
-    // Lines come through a channel from a reading thread, so that silence can be timed; the
-    // thread ends when the connection does.
-    let (lines, heard) = std::sync::mpsc::channel();
-    let reader = std::io::BufReader::new(resp.into_body().into_reader());
-    std::thread::spawn(move || {
-        for line in reader.lines() {
-            if lines.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    let mut event = String::new();
-    let mut last_heard = std::time::Instant::now();
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            return Ok(());
-        }
-        let line = match heard.recv_timeout(Duration::from_secs(1)) {
-            Ok(line) => line.map_err(|e| SyncError::Network(e.to_string()))?,
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                if last_heard.elapsed() >= WATCH_IDLE {
-                    return Err(SyncError::Network(format!(
-                        "nothing from the hub for {} s, not even its keep-alive: the link is down",
-                        WATCH_IDLE.as_secs()
-                    )));
-                }
-                continue;
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
-        };
-        last_heard = std::time::Instant::now();
-        if let Some(name) = line.strip_prefix("event:") {
-            event = name.trim().to_string();
-        } else if line.is_empty() {
-            if event == "changes" {
-                on_change();
-            }
-            event.clear();
         }
     }
 }

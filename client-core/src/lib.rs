@@ -47,6 +47,7 @@ pub mod public_text;
 mod schema;
 mod store;
 pub mod transfer;
+pub mod watch;
 
 pub use bianmin_document::{Authoring, DocKind};
 /// The sync protocol's messages ([`bianmin_protocol`]).

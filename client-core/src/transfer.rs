@@ -4,7 +4,8 @@
 //! Uploads go in pieces, each one acknowledged: a transfer cut at any point resumes from the
 //! last byte the hub holds (asked with `GET .../status`; the hub keeps the part of a cut piece
 //! that reached it), never from zero. Pieces start small and grow while the link carries them
-//! (`Pace`: from [`FIRST_PIECE`] doubling up to [`CHUNK`], halved after a cut). Before each
+//! (`Pace`: from [`FIRST_PIECE`] doubling up to [`CHUNK`] while each crosses within ten
+//! seconds, halved after a cut). Before each
 //! piece, documents filed meanwhile are synced first: a new request never waits behind a
 //! photo. Downloads ask for the rest with `Range: bytes=N-` and append what arrives to a partial
 //! file, so a cut download resumes from what it already has. A blob is kept only once its
@@ -14,12 +15,13 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::Store;
-use crate::client::{SyncError, SyncOptions, agent, base, lock};
+use crate::client::{SyncError, SyncOptions, agent, answer_wait, base, lock};
 use crate::protocol::ErrorBody;
 
 /// The largest uploaded piece.
@@ -32,8 +34,13 @@ pub const FIRST_PIECE: usize = 32 * 1024;
 /// keeps what arrived).
 const SMALLEST_PIECE: usize = 8 * 1024;
 
-/// How large the next upload piece is: doubled after each acknowledged piece up to [`CHUNK`],
-/// halved after a cut down to the smallest piece.
+/// A piece that the link carries within this long is followed by one twice as large.
+const PIECE_TARGET: Duration = Duration::from_secs(10);
+
+/// How large the next upload piece is: doubled after each piece acknowledged within
+/// [`PIECE_TARGET`] up to [`CHUNK`], halved after one that took more than twice that or was
+/// cut, down to the smallest piece. On a slow link pieces stay small, so that the wait for
+/// each answer (see `client::answer_wait`) stays short and a cut costs little.
 #[derive(Debug, Clone, Copy)]
 struct Pace {
     piece: usize,
@@ -44,8 +51,13 @@ impl Pace {
         Pace { piece: FIRST_PIECE }
     }
 
-    fn grow(&mut self) {
-        self.piece = (self.piece * 2).min(CHUNK);
+    /// A piece was acknowledged `took` after it was sent.
+    fn acknowledged(&mut self, took: Duration) {
+        if took < PIECE_TARGET {
+            self.piece = (self.piece * 2).min(CHUNK);
+        } else if took > PIECE_TARGET * 2 {
+            self.shrink();
+        }
     }
 
     fn shrink(&mut self) {
@@ -190,7 +202,7 @@ pub fn transfer_attachments(
             .collect();
         (base(&url).to_string(), token, blobs)
     };
-    let agent = agent(Some(opts.timeout));
+    let agent = agent(opts.idle);
     let auth = format!("Bearer {token}");
     let hub = Hub {
         agent: &agent,
@@ -396,8 +408,12 @@ fn upload(
             .and_then(|_| file.read_exact(&mut chunk))
             .map_err(|e| Step::Fail(format!("the local copy: {e}")))?;
         let put_url = format!("{url}/api/v1/blobs/{sha}?offset={offset}");
+        let started = Instant::now();
         let sent = agent
             .put(&put_url)
+            .config()
+            .timeout_per_read(Some(answer_wait(agent, chunk.len())))
+            .build()
             .header("Authorization", auth)
             .header("Content-Type", "application/octet-stream")
             .send(&chunk[..]);
@@ -420,7 +436,7 @@ fn upload(
                 offset = st.received;
                 *held = Some(offset);
                 done = st.complete;
-                pace.grow();
+                pace.acknowledged(started.elapsed());
                 let acknowledged = if done { size } else { offset };
                 lock(store)
                     .map_err(|e| Step::Fail(e.to_string()))?
@@ -551,4 +567,38 @@ fn download(
         .map_err(|e| Step::Fail(e.to_string()))?;
     on_progress(&told(size));
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pieces_grow_while_the_link_carries_them_quickly_and_shrink_when_it_does_not() {
+        let mut pace = Pace::new();
+        pace.acknowledged(Duration::from_secs(2));
+        assert_eq!(pace.piece, 2 * FIRST_PIECE);
+        for _ in 0..10 {
+            pace.acknowledged(Duration::from_secs(1));
+        }
+        assert_eq!(pace.piece, CHUNK, "never past the largest piece");
+        pace.acknowledged(PIECE_TARGET + Duration::from_secs(1));
+        assert_eq!(
+            pace.piece, CHUNK,
+            "a piece that took a little long keeps the size"
+        );
+        pace.acknowledged(PIECE_TARGET * 3);
+        assert_eq!(
+            pace.piece,
+            CHUNK / 2,
+            "one that took far too long halves it"
+        );
+        for _ in 0..10 {
+            pace.shrink();
+        }
+        assert_eq!(
+            pace.piece, SMALLEST_PIECE,
+            "cuts never go below the smallest piece"
+        );
+    }
 }

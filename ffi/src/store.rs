@@ -6,7 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use bianmin_client_core::{self as cc, Store, client, transfer};
+use bianmin_client_core::{self as cc, Store, client, transfer, watch};
 use uuid::Uuid;
 
 use crate::BianminError;
@@ -38,6 +38,9 @@ pub trait TransferListener: Send + Sync {
     /// received, and when it completes.
     fn transfer_progress(&self, progress: TransferProgress);
 }
+
+/// The first wait before connecting again after the live connection is lost.
+const RECONNECT_FIRST: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Told that the hub has something new for this device (see `TabletStore.watch`).
 #[uniffi::export(callback_interface)]
@@ -502,17 +505,26 @@ impl TabletStore {
     }
 
     /// Listens for the hub's live notices, calling `listener` whenever something in this
-    /// device's scope changed there (the app then syncs). Blocks until `stop_watching` is
-    /// called (it takes effect at the hub's next message or keep-alive, within about 15 s) or
-    /// the connection ends; run it on a background thread and start it again after a
-    /// `Network` error.
+    /// device's scope changed there (the app then syncs), and before each connection after
+    /// the first (to catch up on what was missed while away). Connects again by itself when the hub restarts
+    /// or the link drops or goes silent (45 s without a keep-alive), waiting 2 s, then longer
+    /// up to a minute. Blocks until `stop_watching` is called (seen within a second); returns
+    /// early only with an error that connecting again would not change (the device revoked or
+    /// not enrolled). Run it on a background thread.
     pub fn watch(&self, listener: Box<dyn HubListener>) -> Result<(), BianminError> {
         self.stop_watch.store(false, Ordering::SeqCst);
-        client::watch(&self.store, &self.stop_watch, &mut || {
+        let mut heard = || {
             if catch_unwind(AssertUnwindSafe(|| listener.hub_changed())).is_err() {
                 tracing::warn!("the hub listener failed");
             }
-        })?;
+        };
+        watch::keep_watching(
+            &self.store,
+            &self.stop_watch,
+            RECONNECT_FIRST,
+            &mut heard,
+            &mut |why, wait| tracing::info!("live connection lost ({why}); again in {wait:?}"),
+        )?;
         Ok(())
     }
 

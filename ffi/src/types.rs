@@ -1939,9 +1939,10 @@ pub struct SyncSettings {
     /// The first wait between attempts, in milliseconds (doubled each time).
     #[uniffi(default = 500)]
     pub backoff_ms: u64,
-    /// The timeout of one HTTP exchange, in milliseconds.
-    #[uniffi(default = 60000)]
-    pub timeout_ms: u64,
+    /// How long an exchange may go without a byte moving (per read, per write), in
+    /// milliseconds; no limit on an exchange as a whole.
+    #[uniffi(default = 30000)]
+    pub idle_ms: u64,
 }
 
 impl Default for SyncSettings {
@@ -1951,7 +1952,7 @@ impl Default for SyncSettings {
             docs_per_round: o.docs_per_round as u32,
             attempts: o.attempts,
             backoff_ms: o.backoff.as_millis() as u64,
-            timeout_ms: o.timeout.as_millis() as u64,
+            idle_ms: o.idle.as_millis() as u64,
         }
     }
 }
@@ -1962,7 +1963,7 @@ impl From<SyncSettings> for cc::client::SyncOptions {
             docs_per_round: s.docs_per_round as usize,
             attempts: s.attempts,
             backoff: std::time::Duration::from_millis(s.backoff_ms),
-            timeout: std::time::Duration::from_millis(s.timeout_ms),
+            idle: std::time::Duration::from_millis(s.idle_ms),
         }
     }
 }

@@ -803,7 +803,7 @@ fn seed(
     };
     let opts = SyncOptions {
         docs_per_round: 1000,
-        timeout: Duration::from_secs(600),
+        idle: Duration::from_secs(600),
         ..SyncOptions::default()
     };
     let name = format!("seed tablet {} #{}", job.village, job.index + 1);

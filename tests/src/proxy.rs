@@ -95,6 +95,8 @@ struct Shared {
     live: Mutex<Live>,
     /// The requests passed on to the hub, in order.
     requests: Mutex<Vec<SeenRequest>>,
+    /// While set and in the future, the link is half-open: connections stay up, no byte moves.
+    stalled_until: Mutex<Option<Instant>>,
 }
 
 #[derive(Debug, Default)]
@@ -123,6 +125,18 @@ impl Shared {
 
     fn dropped(&self) -> bool {
         lock(&self.live).dropped()
+    }
+
+    fn stalled(&self) -> bool {
+        lock(&self.stalled_until).is_some_and(|until| Instant::now() < until)
+    }
+
+    /// Holds a piece back while the link is stalled (it goes on once the stall ends, as TCP
+    /// would send it again), unless the connection closes meanwhile.
+    fn wait_out_stall(&self, conn: &Conn) {
+        while self.stalled() && !conn.closed.load(Ordering::SeqCst) {
+            thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// How much one read takes off a socket: small pieces on a limited link, so that the pacing
@@ -308,6 +322,25 @@ impl CutProxy {
         until
     }
 
+    /// Stalls the link for `duration` from now, a half-open link: every connection stays open
+    /// and new ones are accepted, but no byte moves either way until it ends (then the held
+    /// bytes go on).
+    pub fn stall_for(&self, duration: Duration) -> &Self {
+        *lock(&self.shared.stalled_until) = Some(Instant::now() + duration);
+        self
+    }
+
+    /// Ends a stall at once.
+    pub fn end_stall(&self) -> &Self {
+        *lock(&self.shared.stalled_until) = None;
+        self
+    }
+
+    /// Whether the link is stalled (see [`CutProxy::stall_for`]).
+    pub fn stalled(&self) -> bool {
+        self.shared.stalled()
+    }
+
     /// Whether the link is down (see [`CutProxy::drop_for`]).
     pub fn dropped(&self) -> bool {
         self.shared.dropped()
@@ -439,6 +472,7 @@ fn deliver(dir: Dir, rx: mpsc::Receiver<Piece>, mut to: TcpStream, conn: &Conn, 
         match piece {
             Piece::Data(due, bytes) => {
                 sleep_until(due);
+                shared.wait_out_stall(conn);
                 if conn.closed.load(Ordering::SeqCst) || to.write_all(&bytes).is_err() {
                     conn.close();
                     return;

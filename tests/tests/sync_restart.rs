@@ -83,7 +83,7 @@ fn worker_options() -> SyncOptions {
     SyncOptions {
         attempts: 1,
         backoff: Duration::from_millis(20),
-        timeout: Duration::from_secs(20),
+        idle: Duration::from_secs(20),
         ..SyncOptions::default()
     }
 }

@@ -11,8 +11,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use bianmin_client_core::client::{self, SyncReport, sync};
+use bianmin_client_core::client::{SyncReport, sync};
 use bianmin_client_core::protocol::{B64, PROTOCOL_VERSION, PushDoc, SyncRequest};
+use bianmin_client_core::watch;
 use bianmin_client_core::{
     Error, FieldEdit, NewAgendaItem, NewRequest, Page, RequestFilter, RequestSort, Store,
 };
@@ -777,7 +778,7 @@ fn an_online_tablet_sees_the_townships_decision_without_pressing_sync() {
     let watcher = {
         let (clerk, stop, notices) = (clerk.clone(), stop.clone(), notices.clone());
         std::thread::spawn(move || {
-            let result = client::watch(&clerk, &stop, &mut || {
+            let result = watch::watch(&clerk, &stop, &mut || {
                 notices.fetch_add(1, Ordering::SeqCst);
                 if let Err(e) = sync(&clerk, &quick(), &mut |_| {}) {
                     eprintln!("sync after a notice failed: {e}");

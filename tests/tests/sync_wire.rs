@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use bianmin_client_core::client::{self, SyncOptions, sync};
+use bianmin_client_core::watch;
 use bianmin_tests::hub::{CLERK, TestHub};
 use bianmin_tests::proxy::CutProxy;
 use bianmin_tests::social_card_request;
@@ -104,7 +105,7 @@ fn a_tablet_hears_of_others_changes_but_not_of_its_own_pushes() {
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
         s.spawn(|| {
-            client::watch(&clerk, &stop, &mut || {
+            watch::watch(&clerk, &stop, &mut || {
                 heard.fetch_add(1, Ordering::SeqCst);
             })
             .expect("watch");

@@ -9,7 +9,9 @@
 //! Besides the four scenarios (30 requests and 6 photos; 90 requests; a request filed
 //! mid-upload; a 30 s drop mid-photo): the 90 requests on a link that cuts every connection after
 //! 4 KB (no push of all of them can get through, whatever a request costs on the wire), and
-//! photos coming down to a village tablet through the same cuts.
+//! photos coming down to a village tablet through the same cuts; and the exchange limits: a slow
+//! link that keeps moving is never cut, a silent (half-open) one is given up, by `sync`, by the
+//! attachments' transfer and by `watch`, which then connects again.
 //!
 //! These tests take minutes each (that is the link): each has its own hub and proxy, so they run
 //! side by side (`-- --test-threads 8` runs them all at once: they wait on the link, not on the
@@ -20,6 +22,7 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -27,6 +30,8 @@ use std::time::{Duration, Instant};
 use bianmin_client_core::TransferState;
 use bianmin_client_core::client::{self, SyncOptions};
 use bianmin_client_core::transfer::transfer_attachments;
+use bianmin_client_core::watch::{self, WATCH_IDLE};
+use bianmin_domain::Action;
 use bianmin_tests::hub::quick;
 use bianmin_tests::proxy::CutProxy;
 use bianmin_tests::social_card_request;
@@ -538,5 +543,157 @@ fn a_link_dropped_for_30_s_mid_photo_goes_on_from_where_the_hub_stood() {
     assert!(
         sent <= bound,
         "{sent} B went up for a {PHOTO} B photo (at most {bound} B expected)"
+    );
+}
+
+/// The exchange limits fit the link: a piece that takes twice the idle limit to cross a slow
+/// link goes through (bytes keep moving), while a half-open link (connections up, nothing
+/// moving) is given up after the idle limit, not after the stall ends.
+#[test]
+fn a_slow_link_that_keeps_moving_is_never_cut_and_a_silent_one_is_given_up() {
+    let idle = Duration::from_secs(2);
+    let slow = 128_000;
+    let village = Village::start(Link {
+        bits_per_sec: slow,
+        latency: Duration::from_millis(50),
+        cut_after: 0,
+    });
+    let (ids, photos) = village.file_with_photos(1, PHOTO, 31);
+    let opts = SyncOptions {
+        attempts: 1,
+        idle,
+        ..quick()
+    };
+
+    village.proxy.stall_for(Duration::from_secs(600));
+    let silent = client::sync(&village.tablet, &opts, &mut |_| {});
+    assert!(
+        matches!(silent, Err(client::SyncError::Network(_))),
+        "a sync over a silent link gives a network error: {silent:?}"
+    );
+    assert!(
+        village.proxy.stalled(),
+        "the sync waited for the stall to end instead of giving up after {idle:?} of silence"
+    );
+    let stuck = transfer_attachments(&village.tablet, &opts, &mut |_| {}).expect("a transfer");
+    assert!(
+        stuck.failed.iter().all(|f| f.network) && stuck.failed.len() == 1,
+        "the photo's upload over a silent link fails as a network failure: {stuck:?}"
+    );
+    assert!(village.proxy.stalled(), "the upload waited for the stall");
+
+    village.proxy.end_stall();
+    client::sync(&village.tablet, &opts, &mut |_| {}).expect("the sync once the link moves");
+    village.observe();
+    assert_eq!(village.requests_at_hub(&ids), 1);
+    let sent = transfer_attachments(&village.tablet, &opts, &mut |_| {}).expect("a transfer");
+    assert!(sent.failed.is_empty(), "{sent:?}");
+    assert_eq!(village.photo_at_hub(&photos[0]), (PHOTO as u64, true));
+    // At 128 kbit/s a piece of 64 KiB or more takes at least 4 s to cross: twice the idle
+    // limit, which a limit on the exchange as a whole would have cut.
+    let longest = village
+        .proxy
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PUT")
+        .map(|r| r.content_length)
+        .max()
+        .unwrap_or(0);
+    let crossing = Duration::from_secs_f64(longest as f64 * 8.0 / slow as f64);
+    assert!(
+        crossing >= idle * 2,
+        "the longest piece ({longest} B) crossed in {crossing:?}: not longer than the idle limit"
+    );
+}
+
+/// `watch` on a half-open link: the hub's keep-alives stop arriving, the watch takes the link
+/// for dead after `WATCH_IDLE` (while it is still silent), connects again, and the township's
+/// next change reaches the tablet as a notice.
+#[test]
+fn watch_takes_a_silent_link_for_dead_and_connects_again() {
+    let village = Village::start(Link {
+        bits_per_sec: 0,
+        latency: Duration::ZERO,
+        cut_after: 0,
+    });
+    let id = village.file_requests(1)[0];
+    {
+        let mut tablet = village.tablet.lock().unwrap();
+        tablet.apply(id, Action::Accept).expect("accept");
+        tablet.apply(id, Action::Forward).expect("forward");
+    }
+    client::sync(&village.tablet, &quick(), &mut |_| {}).expect("the clerk's sync");
+    let reviewer = village.reviewer();
+    client::sync(&reviewer, &quick(), &mut |_| {}).expect("the reviewer's sync");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let heard = Arc::new(AtomicUsize::new(0));
+    let (lost_tx, lost) = mpsc::channel();
+    let watcher = {
+        let (village, stop, heard) = (village.clone(), stop.clone(), heard.clone());
+        thread::spawn(move || {
+            watch::keep_watching(
+                &village.tablet,
+                &stop,
+                Duration::from_millis(500),
+                &mut || {
+                    heard.fetch_add(1, Ordering::SeqCst);
+                },
+                &mut |why, _| {
+                    let _ = lost_tx.send((why.to_string(), village.proxy.stalled()));
+                },
+            )
+        })
+    };
+    let events = |v: &Village| {
+        v.proxy
+            .requests()
+            .iter()
+            .filter(|r| r.target == "/api/v1/events")
+            .count()
+    };
+    let listening = Instant::now() + Duration::from_secs(30);
+    while events(&village) == 0 && Instant::now() < listening {
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(events(&village), 1, "the tablet connected for live notices");
+
+    let silence = WATCH_IDLE + Duration::from_secs(5);
+    village.proxy.stall_for(silence);
+    let (why, still_silent) = lost
+        .recv_timeout(silence + Duration::from_secs(30))
+        .expect("the watch took the silent link for dead");
+    assert!(why.contains("nothing from the hub for 45 s"), "{why}");
+    assert!(
+        still_silent,
+        "the watch noticed only once the link moved again"
+    );
+
+    // Once the link moves again the tablet is listening again: a comment at the township
+    // reaches it as a notice.
+    let back = Instant::now() + silence + Duration::from_secs(30);
+    while events(&village) < 2 && Instant::now() < back {
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(events(&village), 2, "the watch connected again");
+    let before = heard.load(Ordering::SeqCst);
+    let noticed = Instant::now() + Duration::from_secs(30);
+    let mut n = 0;
+    while heard.load(Ordering::SeqCst) == before && Instant::now() < noticed {
+        n += 1;
+        reviewer
+            .lock()
+            .unwrap()
+            .comment(id, &format!("已收到 ({n})"))
+            .expect("comment");
+        client::sync(&reviewer, &quick(), &mut |_| {}).expect("the reviewer's sync");
+        thread::sleep(Duration::from_millis(500));
+    }
+    stop.store(true, Ordering::SeqCst);
+    let ended = watcher.join().expect("the watcher thread");
+    assert!(ended.is_ok(), "{ended:?}");
+    assert!(
+        heard.load(Ordering::SeqCst) > before,
+        "the township's comment reached the tablet after it connected again"
     );
 }
