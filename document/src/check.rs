@@ -94,6 +94,31 @@ fn guarded<T>(f: impl FnOnce() -> Result<T, Refusal>) -> Result<T, Refusal> {
         .unwrap_or_else(|_| Err(Refusal::new("malformed", "the changes are corrupt")))
 }
 
+/// The changes of a document pushed in its saved form (a new document's first push, when that
+/// is smaller than its change list): the hub checks them exactly as a pushed change list, with
+/// [`check_push`]. Refused as `too_large` past [`limits::SAVED_PUSH_BYTES`], as `malformed` when
+/// the bytes do not load as an Automerge document.
+pub fn changes_of_saved(saved: &[u8]) -> Result<Vec<Vec<u8>>, Refusal> {
+    if saved.len() > limits::SAVED_PUSH_BYTES {
+        return Err(Refusal::new(
+            "too_large",
+            format!(
+                "a saved document of more than {} bytes",
+                limits::SAVED_PUSH_BYTES
+            ),
+        ));
+    }
+    guarded(|| {
+        let doc = automerge::Automerge::load(saved)
+            .map_err(|_| Refusal::new("malformed", "the saved document does not load"))?;
+        Ok(doc
+            .get_changes(&[])
+            .into_iter()
+            .map(|c| c.raw_bytes().to_vec())
+            .collect())
+    })
+}
+
 /// A change that was accepted.
 #[derive(Debug)]
 pub struct AcceptedPush {

@@ -33,7 +33,7 @@ pub mod sqlite;
 pub mod view;
 
 pub use author::Authoring;
-pub use check::{AcceptedPush, Context, Environment, Residence, check_push};
+pub use check::{AcceptedPush, Context, Environment, Residence, changes_of_saved, check_push};
 pub use document::{Decoded, DocMeta, Document, LogCarriers, decode};
 pub use error::{Error, Refusal, Result};
 pub use index::{Decision, DocIndex, RequestIndex};

@@ -33,3 +33,7 @@ pub const ATTACHMENTS: usize = 200;
 pub const AFTER: usize = 16;
 /// Automerge operations in one pushed change: a filing with every field is about a hundred.
 pub const OPS_PER_CHANGE: usize = 20_000;
+
+/// Bytes of a document pushed in its saved form (a new document's first push): a new request
+/// saves to under a kilobyte; this bounds what the hub decompresses for one.
+pub const SAVED_PUSH_BYTES: usize = 64 * 1024;

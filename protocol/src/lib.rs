@@ -128,8 +128,14 @@ pub const MIN_PULL_BUDGET: u64 = 16 * 1024;
 pub struct PushDoc {
     /// The document.
     pub doc: Uuid,
-    /// Its changes, in causal order.
+    /// Its changes, in causal order (empty when `saved` carries them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<B64>,
+    /// Instead, the whole document in Automerge's saved (compressed) form: a new document's
+    /// first push, alone in its round, when that is smaller than its change list. The hub takes
+    /// its changes out and checks them as it checks `changes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved: Option<B64>,
 }
 
 /// What the hub did with one pushed document.

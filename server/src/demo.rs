@@ -219,5 +219,6 @@ fn demo_request(
             .into_iter()
             .map(|c| B64(c.raw_bytes().to_vec()))
             .collect(),
+        saved: None,
     })
 }

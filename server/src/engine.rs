@@ -17,13 +17,15 @@ use std::sync::{Arc, Weak};
 
 use axum::http::StatusCode;
 use bianmin_document::Reference;
-use bianmin_document::{Context, DocIndex, Document, Environment, Residence, check_push};
+use bianmin_document::{
+    Context, DocIndex, Document, Environment, Refusal, Residence, changes_of_saved, check_push,
+};
 use bianmin_domain::{
     Identity, RequestOp, RequestScope, Role, Timestamp, WorkingCalendar, authorize_request,
 };
 use bianmin_protocol::{
-    B64, EnrolRequest, EnrolResponse, Head, PROTOCOL_VERSION, PullDoc, PushResult, SyncRequest,
-    SyncResponse,
+    B64, EnrolRequest, EnrolResponse, Head, PROTOCOL_VERSION, PullDoc, PushDoc, PushResult,
+    SyncRequest, SyncResponse,
 };
 use tokio::sync::broadcast;
 use uuid::Uuid;
@@ -263,17 +265,22 @@ impl Engine {
         let mut results = Vec::with_capacity(req.push.len());
         let mut durable = Durability::default();
         for push in req.push {
-            if push.changes.len() > MAX_CHANGES_PER_DOC {
-                results.push(PushResult::Refused {
-                    doc: push.doc,
-                    code: "too_many_changes".into(),
-                    reason: format!("push at most {MAX_CHANGES_PER_DOC} changes per document"),
+            let doc = push.doc;
+            match pushed_changes(push) {
+                Ok(changes) => results.push(self.push_one(
+                    who,
+                    doc,
+                    &changes,
+                    &reference.rules,
+                    &mut durable,
+                )?),
+                Err(refusal) => results.push(PushResult::Refused {
+                    doc,
+                    code: refusal.code.to_string(),
+                    reason: refusal.reason,
                     held: Vec::new(),
-                });
-                continue;
+                }),
             }
-            let changes: Vec<Vec<u8>> = push.changes.into_iter().map(|b| b.0).collect();
-            results.push(self.push_one(who, push.doc, &changes, &reference.rules, &mut durable)?);
         }
         // Answer only once every accepted push of the round is on disk.
         self.documents.wait(durable)?;
@@ -393,6 +400,30 @@ impl Engine {
             duplicates: accepted.duplicates,
         })
     }
+}
+
+/// The changes a push carries, as a list or taken out of its saved form; at most
+/// [`MAX_CHANGES_PER_DOC`].
+fn pushed_changes(push: PushDoc) -> Result<Vec<Vec<u8>>, Refusal> {
+    let changes = match push.saved {
+        Some(saved) if push.changes.is_empty() => changes_of_saved(&saved.0)?,
+        Some(_) => {
+            return Err(Refusal {
+                code: "malformed",
+                reason: "a push carries either changes or a saved document, not both".into(),
+                held: Vec::new(),
+            });
+        }
+        None => push.changes.into_iter().map(|b| b.0).collect(),
+    };
+    if changes.len() > MAX_CHANGES_PER_DOC {
+        return Err(Refusal {
+            code: "too_many_changes",
+            reason: format!("push at most {MAX_CHANGES_PER_DOC} changes per document"),
+            held: Vec::new(),
+        });
+    }
+    Ok(changes)
 }
 
 /// A document's index entry. Indexing replays untrusted history with domain arithmetic: a

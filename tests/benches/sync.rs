@@ -1371,6 +1371,7 @@ fn plain_round(
         push: vec![PushDoc {
             doc,
             changes: vec![B64(change)],
+            saved: None,
         }],
     })
     .map_err(|e| e.to_string())?;

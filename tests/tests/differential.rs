@@ -1714,6 +1714,7 @@ impl World {
             push: vec![PushDoc {
                 doc,
                 changes: changes.into_iter().map(B64).collect(),
+                saved: None,
             }],
         })
         .unwrap();

@@ -133,6 +133,7 @@ impl RawDevice {
             .map(|d| PushDoc {
                 doc: d.id,
                 changes: d.changes().into_iter().map(B64).collect(),
+                saved: None,
             })
             .collect();
         let body = serde_json::to_vec(&SyncRequest {

@@ -134,6 +134,22 @@ impl RawDevice {
     }
 }
 
+/// One round pushing `doc` in its saved form (and, when given, a change list beside it).
+fn saved_body(doc: Uuid, saved: Vec<u8>, changes: Vec<Vec<u8>>) -> Vec<u8> {
+    serde_json::to_vec(&SyncRequest {
+        pull_budget: None,
+        protocol: PROTOCOL_VERSION,
+        cursor: 0,
+        reference_version: 0,
+        push: vec![PushDoc {
+            doc,
+            changes: changes.into_iter().map(B64).collect(),
+            saved: Some(B64(saved)),
+        }],
+    })
+    .unwrap()
+}
+
 fn push_body(doc: Uuid, changes: Vec<Vec<u8>>) -> Vec<u8> {
     serde_json::to_vec(&SyncRequest {
         pull_budget: None,
@@ -143,6 +159,7 @@ fn push_body(doc: Uuid, changes: Vec<Vec<u8>>) -> Vec<u8> {
         push: vec![PushDoc {
             doc,
             changes: changes.into_iter().map(B64).collect(),
+            saved: None,
         }],
     })
     .unwrap()
@@ -428,6 +445,49 @@ fn changes_made_by_another_actor_or_signed_as_someone_else_are_refused() {
         reply.text
     );
     assert_eq!(w.held().audit, before.audit + 1);
+    w.assert_still_serving();
+}
+
+/// A push in saved form (what a tablet sends for a new document alone in its round) is taken
+/// apart into its changes and checked exactly as a change list: a stranger's change in it is
+/// refused, and so are bytes that are not a document, a push carrying both forms, and one
+/// past the size a new document has.
+#[test]
+fn a_document_pushed_in_saved_form_is_checked_as_its_changes() {
+    let w = world();
+    let tablet = RawDevice::enrol(&w.hub, CLERK, "east-tablet-raw");
+    let before = w.held();
+
+    // The hub's copy with a comment by a stranger's actor: it carries the clerk's changes,
+    // which this device did not make.
+    let stranger = ActorId::random().to_hex_string();
+    let mut forged = w.forge_from(&stranger);
+    forged.append_comment(tablet.stamp(), "看起来正常的评论");
+    let saved = forged.doc.save();
+    tablet
+        .send(&saved_body(w.request, saved.clone(), Vec::new()))
+        .assert_refused(w.request, "replayed_change");
+    // A new document made with a stranger's actor.
+    let mut made = AutoCommit::new().with_actor(ActorId::from_str(&stranger).unwrap());
+    made.put(ROOT, "schema", "bianmin/request").unwrap();
+    let new_doc = Uuid::new_v4();
+    tablet
+        .send(&saved_body(new_doc, made.save(), Vec::new()))
+        .assert_refused(new_doc, "forged_actor");
+    tablet
+        .send(&saved_body(
+            w.request,
+            b"not a document".to_vec(),
+            Vec::new(),
+        ))
+        .assert_refused(w.request, "malformed");
+    tablet
+        .send(&saved_body(w.request, saved, vec![b"x".to_vec()]))
+        .assert_refused(w.request, "malformed");
+    tablet
+        .send(&saved_body(w.request, vec![0; 65 * 1024], Vec::new()))
+        .assert_refused(w.request, "too_large");
+    assert_eq!(w.held(), before, "nothing of a refused push is kept");
     w.assert_still_serving();
 }
 
@@ -795,6 +855,7 @@ fn broken_bodies_get_clear_errors_and_store_nothing() {
             .map(|_| PushDoc {
                 doc: Uuid::new_v4(),
                 changes: vec![],
+                saved: None,
             })
             .collect(),
     })

@@ -670,6 +670,7 @@ fn push_and_lose_the_answer(store: &Mutex<Store>) -> usize {
                 .map(|p| PushDoc {
                     doc: p.doc_id,
                     changes: p.changes.into_iter().map(B64).collect(),
+                    saved: None,
                 })
                 .collect(),
         };

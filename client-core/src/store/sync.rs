@@ -177,6 +177,20 @@ impl Store {
         Ok(out)
     }
 
+    /// The document in Automerge's saved (compressed) form, if every change in it was made on
+    /// this device (a document filed here that no one else has touched): what a new
+    /// document's first push may carry instead of its change list.
+    pub fn saved_form(&self, doc_id: Uuid) -> Result<Option<Vec<u8>>> {
+        let Some((_, mut doc)) = load_doc(&self.conn, &doc_id, &self.actor)? else {
+            return Ok(None);
+        };
+        let own = doc
+            .get_changes(&[])
+            .iter()
+            .all(|c| c.actor_id() == &self.actor);
+        Ok(own.then(|| doc.save()))
+    }
+
     /// Records that the server holds the document up to `heads`. Local changes made since stay
     /// pending.
     pub fn acknowledge(&mut self, doc_id: Uuid, heads: &[[u8; 32]]) -> Result<()> {
