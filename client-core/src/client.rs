@@ -291,6 +291,10 @@ struct Batch<'a> {
     wait: Duration,
     /// Since when the hub could not be reached at all.
     unreachable_since: Option<std::time::Instant>,
+    /// The largest round that came through in this run.
+    largest_ok: Option<usize>,
+    /// The smallest round failed too: the link was down, not too weak for the rounds' size.
+    outage: bool,
 }
 
 impl Batch<'_> {
@@ -302,14 +306,31 @@ impl Batch<'_> {
             failures: 0,
             wait: opts.backoff,
             unreachable_since: None,
+            largest_ok: None,
+            outage: false,
         }
     }
 
     fn succeeded(&mut self) {
+        let (full, done) = (self.opts.docs_per_round.max(1), self.size);
         // Grows back gently: a link that just carried a small round may not carry a large one.
-        self.size = (self.size * 2).min(self.opts.docs_per_round.max(1));
+        let doubled = (done * 2).min(full);
         // Back to the hub's own page once doubling reaches it.
-        self.pull = self.pull.map(|p| p * 2).filter(|p| *p < MAX_PULL_BUDGET);
+        let pull = self.pull.map(|p| p * 2).filter(|p| *p < MAX_PULL_BUDGET);
+        if std::mem::take(&mut self.outage) {
+            // The rounds shrank while the link was down, not because it could not carry them:
+            // back to the largest round that came through before (all of it, if none had).
+            self.size = self.largest_ok.unwrap_or(full).max(doubled);
+            self.pull = if self.largest_ok.is_some() {
+                pull
+            } else {
+                None
+            };
+        } else {
+            self.size = doubled;
+            self.pull = pull;
+        }
+        self.largest_ok = Some(self.largest_ok.unwrap_or(0).max(done));
         self.failures = 0;
         self.wait = self.opts.backoff;
         self.unreachable_since = None;
@@ -349,6 +370,7 @@ impl Batch<'_> {
             return Ok(());
         }
         self.failures += 1;
+        self.outage = true;
         if self.failures >= self.opts.attempts.max(1) {
             return Err(SyncError::Network(why));
         }
@@ -636,6 +658,42 @@ mod tests {
             })
             .expect("file")
             .id
+    }
+
+    #[test]
+    fn rounds_shrink_after_failures_and_come_back_whole_after_an_outage() {
+        let opts = SyncOptions {
+            docs_per_round: 200,
+            attempts: 5,
+            backoff: Duration::from_millis(1),
+            ..SyncOptions::default()
+        };
+        let mut batch = Batch::new(&opts);
+        // A link that cuts large rounds: halved down to what comes through, grown by doubling.
+        batch.failed("cut".into(), None).unwrap();
+        batch.failed("cut".into(), None).unwrap();
+        assert_eq!(batch.size, 50);
+        batch.succeeded();
+        assert_eq!(batch.size, 100, "grows back gently");
+        // The link goes down: every round fails, the smallest too.
+        while batch.size > 1 || batch.pull != Some(MIN_PULL_BUDGET) {
+            batch.failed("down".into(), None).unwrap();
+        }
+        batch.failed("down".into(), None).unwrap();
+        batch.succeeded();
+        assert_eq!(
+            batch.size, 50,
+            "back to the largest round that came through"
+        );
+
+        // A run that starts while the link is down comes back to full rounds and pages.
+        let mut batch = Batch::new(&opts);
+        while batch.size > 1 || batch.pull != Some(MIN_PULL_BUDGET) {
+            batch.failed("down".into(), None).unwrap();
+        }
+        batch.failed("down".into(), None).unwrap();
+        batch.succeeded();
+        assert_eq!((batch.size, batch.pull), (200, None));
     }
 
     #[test]

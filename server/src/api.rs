@@ -19,6 +19,7 @@ use crate::AppState;
 use crate::auth::AuthedDevice;
 use crate::engine::read_scope;
 use crate::error::AppError;
+use crate::metrics::timing_pushes;
 
 /// A JSON body whose rejections use the hub's error format.
 #[derive(Debug)]
@@ -83,6 +84,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/sync", sync_route)
         .route("/api/v1/events", get(events))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(crate::metrics::readyz))
+        .route("/metrics", get(crate::metrics::scrape))
 }
 
 async fn enrol(
@@ -102,15 +105,18 @@ async fn sync(
     ApiJson(req): ApiJson<SyncRequest>,
 ) -> Result<Json<SyncResponse>, AppError> {
     let engine = state.engine.clone();
-    let res = tokio::task::spawn_blocking(move || engine.sync(&who, req))
-        .await
-        .map_err(AppError::internal)??;
+    let (res, push_time) =
+        tokio::task::spawn_blocking(move || timing_pushes(|| engine.sync(&who, req)))
+            .await
+            .map_err(AppError::internal)?;
+    let res = res?;
+    state.metrics.sync_round(&res, push_time);
     Ok(Json(res))
 }
 
 /// Server-sent events: `changes` whenever something in the device's scope was stored, so an
 /// online tablet syncs within a second of a township decision without polling. The stream ends
-/// when the device is revoked.
+/// when the device is revoked, or when the hub begins to shut down (the device connects again).
 async fn events(
     State(state): State<AppState>,
     who: AuthedDevice,
@@ -130,6 +136,7 @@ async fn events(
     });
     let ended = revoked(state.storage.clone(), who.token_hash);
     let stream = futures_util::StreamExt::take_until(stream, ended);
+    let stream = state.metrics.live_stream(stream);
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 

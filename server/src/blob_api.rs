@@ -214,6 +214,7 @@ async fn upload(
         return Err(chunk_too_large().into());
     }
     let (chunk, cut) = read_chunk(body).await?;
+    state.metrics.blob_received(chunk.len());
     // A chunk cut off by the link keeps what arrived: the device resumes from its last byte
     // (it asks `status`), so nothing that crossed the link is sent twice. Too short a start
     // to show the file's signature is not kept.
@@ -443,7 +444,8 @@ async fn download(
         Ok::<_, AppError>((blob, reference.media_type))
     })
     .await?;
-    Ok(serve_blob(blob, &media_type, range_of(&headers)))
+    let res = serve_blob(blob, &media_type, range_of(&headers));
+    Ok(state.metrics.count_sent(res))
 }
 
 #[cfg(test)]

@@ -262,6 +262,7 @@ impl Engine {
             ));
         }
         let reference = self.reference()?;
+        let pushing = std::time::Instant::now();
         let mut results = Vec::with_capacity(req.push.len());
         let mut durable = Durability::default();
         for push in req.push {
@@ -284,6 +285,7 @@ impl Engine {
         }
         // Answer only once every accepted push of the round is on disk.
         self.documents.wait(durable)?;
+        crate::metrics::pushes_took(pushing.elapsed());
         let scope = read_scope(who.identity.role, &who.identity.user, &who.identity.area);
         // A device on a failing link may ask for a smaller page, never a larger one.
         let budget = req.pull_budget.map_or(self.pull_budget, |asked| {

@@ -9,6 +9,7 @@
 //! - [`admin`]: users, enrolment codes, revocation, reference data (the CLI and the console).
 //! - [`limits`]: what one client can make the hub do; [`serve::serve`] applies the connection
 //!   limits, [`app`] the per-request ones.
+//! - [`metrics`]: `/metrics` and `/readyz`, for running several hubs behind a load balancer.
 
 pub mod admin;
 pub mod api;
@@ -20,6 +21,7 @@ pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod limits;
+pub mod metrics;
 pub mod password;
 pub mod reference;
 pub mod serve;
@@ -59,6 +61,8 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     /// Where passwords are hashed and verified, a bounded number at once.
     pub hashing: Arc<password::HashingPool>,
+    /// The figures of `/metrics`, and whether shutdown has begun (`/readyz`).
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -84,6 +88,7 @@ impl AppState {
             trusted_proxies: Arc::new([]),
             hashing: Arc::new(password::HashingPool::new(&Limits::default().hashing)),
             limits: Arc::new(Limits::default()),
+            metrics: Arc::new(metrics::Metrics::new()),
         }
     }
 
@@ -232,5 +237,7 @@ pub fn app(state: AppState) -> Router {
                 req
             },
         ))
+        // The outermost layer: every answer is counted with its final status.
+        .layer(metrics::CountRequests::new(state.metrics.clone()))
         .with_state(state)
 }

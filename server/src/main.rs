@@ -9,6 +9,7 @@ use std::time::Duration;
 use bianmin_domain::Role;
 use bianmin_server::blobs::dir::DirBlobStore;
 use bianmin_server::storage::Storage;
+use bianmin_server::storage::postgres::PgStorage;
 use bianmin_server::storage::sqlite::SqliteStorage;
 use bianmin_server::web::console::ConsoleConfig;
 use bianmin_server::{AppState, Limits, admin, app};
@@ -26,8 +27,38 @@ struct Cli {
         global = true
     )]
     data_dir: PathBuf,
+    /// The PostgreSQL database to keep the hub's data in (`postgres://user@host:5432/db`, or
+    /// key=value pairs), shared by as many hub processes as run against it. Without it the
+    /// hub keeps an embedded SQLite database in the data directory.
+    #[arg(
+        long,
+        env = "BIANMIN_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    database: Option<String>,
+    /// How log lines are written to stderr: `text` (coloured only at a terminal) or `json`
+    /// (one JSON object per line, for a log collector).
+    #[arg(
+        long,
+        env = "BIANMIN_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text,
+        global = true
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The format of the log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Plain text, one event per line.
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `message`, the event's fields,
+    /// `target`, and the request's span.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -207,13 +238,8 @@ impl LimitArgs {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "bianmin_server=info,tower_http=info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
     // Panics go to the log like everything else, one line with where, instead of the default
     // hook's stderr text. Most are automerge's on corrupt input, caught: the push is refused
     // (`malformed`) and the hub keeps serving.
@@ -230,7 +256,6 @@ fn main() -> ExitCode {
             .unwrap_or_default();
         tracing::error!(%location, %message, "panic");
     }));
-    let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -240,9 +265,47 @@ fn main() -> ExitCode {
     }
 }
 
+/// Logs to stderr in `format`, at the levels of `RUST_LOG` (default: info for the hub).
+/// Colours only when stderr is a terminal and `NO_COLOR` is not set: a pipe or a file gets
+/// plain text.
+fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "bianmin_server=info,tower_http=info".into()),
+        )
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => {
+            let colour = std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            logs.with_ansi(colour).init();
+        }
+        LogFormat::Json => logs.with_ansi(false).json().flatten_event(true).init(),
+    }
+}
+
+/// The hub's storage, and the embedded database as such when that is it (for what only it can
+/// do: `backup`).
+type Opened = (Arc<dyn Storage>, Option<Arc<SqliteStorage>>);
+
+/// The hub's storage: PostgreSQL with `--database`, else SQLite in the data directory.
+fn open_storage(cli: &Cli) -> Result<Opened, String> {
+    match &cli.database {
+        Some(url) => Ok((
+            Arc::new(PgStorage::connect(url).map_err(|e| e.to_string())?),
+            None,
+        )),
+        None => {
+            let sqlite = Arc::new(SqliteStorage::open(&cli.data_dir).map_err(|e| e.to_string())?);
+            Ok((sqlite.clone(), Some(sqlite)))
+        }
+    }
+}
+
 fn run(cli: Cli) -> Result<(), String> {
-    let sqlite = Arc::new(SqliteStorage::open(&cli.data_dir).map_err(|e| e.to_string())?);
-    let storage: Arc<dyn Storage> = sqlite.clone();
+    let (storage, sqlite) = open_storage(&cli)?;
     let read = |file: &PathBuf| {
         std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))
     };
@@ -346,6 +409,13 @@ fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Backup { to } => {
+            let Some(sqlite) = sqlite else {
+                return Err(
+                    "`backup` copies the embedded SQLite database; with --database, back \
+                     up PostgreSQL with pg_dump (docs/operations.md)"
+                        .into(),
+                );
+            };
             let blobs = DirBlobStore::open(cli.data_dir.join("blobs"))
                 .map_err(|e| format!("cannot open the blob store: {e}"))?;
             let done =
@@ -451,28 +521,37 @@ fn serve(
         trusted_proxies,
         limits,
     } = options;
-    let data_dir = data_dir.to_path_buf();
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    // The runtime's context (for the signal handlers and the tasks the state starts), but not
+    // inside it: the storage is blocking and is set up here, before anything is served.
+    let _context = runtime.enter();
+    // Listening for the signals before anything is served: one that comes early still shuts
+    // the hub down gracefully.
+    let signal = shutdown_signal()?;
+    let passwords = if demo {
+        load_demo_users(storage.as_ref())?
+    } else {
+        Vec::new()
+    };
+    let blobs: Arc<dyn bianmin_server::blobs::BlobStore> = Arc::new(
+        DirBlobStore::open(data_dir.join("blobs"))
+            .map_err(|e| format!("cannot open the blob store in {}: {e}", data_dir.display()))?,
+    );
+    bianmin_server::blobs::sweep(blobs.clone(), bianmin_server::blobs::PARTIAL_IDLE);
+    let state = AppState::new(storage.clone())
+        .with_console(ConsoleConfig {
+            secure_cookies,
+            ..ConsoleConfig::default()
+        })
+        .with_blobs(blobs)
+        .with_limits(limits.clone())
+        .with_trusted_proxies(trusted_proxies.clone());
+    // A fresh demo hub gets a demo device's work, pushed through the same check as any
+    // tablet's, so that the console has requests to decide (enrolled before serving: always
+    // device 1). Said once the hub listens.
+    let demo_requests = demo.then(|| bianmin_server::demo::load(storage.as_ref(), &state.engine));
+    let metrics = state.metrics.clone();
     runtime.block_on(async move {
-        let mut passwords = Vec::new();
-        if demo {
-            let users = admin::load_demo(storage.as_ref()).map_err(|e| e.to_string())?;
-            println!(
-                "Demo data loaded into {} (county 370883, Taiping Town, East Village).",
-                data_dir.display()
-            );
-            passwords = admin::set_demo_passwords(storage.as_ref()).map_err(|e| e.to_string())?;
-            println!("One-time enrolment codes (valid 24 h), one per demo user:");
-            for u in &users {
-                println!(
-                    "  {:<18} {:<13} {}  {}",
-                    u.user.name,
-                    u.user.role.as_str(),
-                    u.code,
-                    u.user.display_name
-                );
-            }
-        }
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
@@ -491,39 +570,75 @@ fn serve(
                 }
             }
         }
-        // With the peer address, so the public status look-up can slow down repeated wrong
-        // guesses per client (see docs/public-pages.md).
-        let blobs: Arc<dyn bianmin_server::blobs::BlobStore> =
-            Arc::new(DirBlobStore::open(data_dir.join("blobs")).map_err(|e| {
-                format!("cannot open the blob store in {}: {e}", data_dir.display())
-            })?);
-        bianmin_server::blobs::sweep(blobs.clone(), bianmin_server::blobs::PARTIAL_IDLE);
-        let state = AppState::new(storage.clone())
-            .with_console(ConsoleConfig {
-                secure_cookies,
-                ..ConsoleConfig::default()
-            })
-            .with_blobs(blobs)
-            .with_limits(limits.clone())
-            .with_trusted_proxies(trusted_proxies.clone());
-        if demo {
-            // A fresh demo hub gets a demo device's work, pushed through the same check as any
-            // tablet's, so that the console has requests to decide (enrolled before serving:
-            // always device 1).
-            match bianmin_server::demo::load(storage.as_ref(), &state.engine) {
-                Ok(0) => {}
-                Ok(n) => {
-                    println!("Demo tablet of West Village synced {n} requests to the township.")
-                }
-                Err(e) => eprintln!("demo requests not loaded: {e}"),
+        match demo_requests {
+            Some(Ok(n)) if n > 0 => {
+                println!("Demo tablet of West Village synced {n} requests to the township.")
             }
+            Some(Err(e)) => eprintln!("demo requests not loaded: {e}"),
+            _ => {}
         }
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
+        let shutdown = async move {
+            let signal = signal.await;
+            tracing::info!(
+                signal,
+                "shutdown begun: /readyz answers 503, requests under way finish (at most {:?})",
+                bianmin_server::serve::DRAIN
+            );
+            metrics.begin_shutdown();
         };
         let proxies: Vec<std::net::IpAddr> =
             trusted_proxies.iter().map(|ip| ip.to_canonical()).collect();
         bianmin_server::serve::serve(listener, app(state), &limits, &proxies, shutdown).await;
+        tracing::info!("shutdown done");
         Ok(())
+    })
+}
+
+/// Loads the demo county and users, prints their enrolment codes, and gives the demo reviewer
+/// and administrator the demo password (unless they have one): which of them has it.
+fn load_demo_users(storage: &dyn Storage) -> Result<Vec<(String, bool)>, String> {
+    let users = admin::load_demo(storage).map_err(|e| e.to_string())?;
+    println!("Demo data loaded (county 370883, Taiping Town, East Village).");
+    let passwords = admin::set_demo_passwords(storage).map_err(|e| e.to_string())?;
+    println!("One-time enrolment codes (valid 24 h), one per demo user:");
+    for u in &users {
+        println!(
+            "  {:<18} {:<13} {}  {}",
+            u.user.name,
+            u.user.role.as_str(),
+            u.code,
+            u.user.display_name
+        );
+    }
+    Ok(passwords)
+}
+
+/// Completes on SIGTERM (what service managers and orchestrators send) or SIGINT (Ctrl-C),
+/// naming which; listening starts at once.
+#[cfg(unix)]
+fn shutdown_signal() -> Result<impl std::future::Future<Output = &'static str>, String> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let listen = |kind: SignalKind, name: &str| {
+        signal(kind).map_err(|e| format!("cannot listen for {name}: {e}"))
+    };
+    let mut term = listen(SignalKind::terminate(), "SIGTERM")?;
+    let mut int = listen(SignalKind::interrupt(), "SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
+    })
+}
+
+/// Completes on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> Result<impl std::future::Future<Output = &'static str>, String> {
+    Ok(async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C; stop the hub by other means");
+            std::future::pending::<()>().await;
+        }
+        "Ctrl-C"
     })
 }

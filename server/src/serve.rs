@@ -1,6 +1,7 @@
 //! Serving the hub's router on a TCP listener with the connection limits of [`Limits`]: a cap
 //! on open connections in all and per client address, a time-out for reading request headers
-//! (which also closes idle kept-alive connections), and a graceful end on shutdown. The
+//! (which also closes idle kept-alive connections), and a graceful end on shutdown (a drain
+//! during which the hub still answers, `/readyz` with 503). The
 //! per-request time-outs and body limits are layers of [`crate::app`].
 
 use std::collections::HashMap;
@@ -9,19 +10,20 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use axum::Router;
+use axum::extract::ConnectInfo;
+use axum::{Extension, Router};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
-use tower::Service;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tower::Layer;
 
 use crate::limits::Limits;
 
 /// How long open connections get to finish after shutdown was asked for.
-const DRAIN: Duration = Duration::from_secs(10);
+pub const DRAIN: Duration = Duration::from_secs(10);
 
 /// Open connections per client address.
 #[derive(Debug, Default)]
@@ -66,8 +68,12 @@ impl Drop for Place {
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then lets open connections
-/// finish for a few seconds. Connections from `trusted_proxies` are not capped per client.
+/// Serves `router` on `listener` until `shutdown` completes, then drains: every open
+/// connection finishes the request it is in (an idle one is closed), while the listener still
+/// accepts, so that a load balancer's probe of `/readyz` gets its 503 rather than a refused
+/// connection; connections accepted then answer one request each. Once the connections open
+/// at shutdown are done (or after [`DRAIN`]), the listener closes and the rest get what is left
+/// of [`DRAIN`]. Connections from `trusted_proxies` are not capped per client.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -75,9 +81,13 @@ pub async fn serve(
     trusted_proxies: &[IpAddr],
     shutdown: impl Future<Output = ()>,
 ) {
-    let mut make = router.into_make_service_with_connect_info::<SocketAddr>();
-    let all = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let clients = Arc::new(PerClient::default());
+    let acceptor = Acceptor {
+        listener,
+        all: Arc::new(Semaphore::new(limits.max_connections.max(1))),
+        clients: Arc::new(PerClient::default()),
+        per_client: limits.max_connections_per_client,
+        trusted_proxies,
+    };
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -87,15 +97,63 @@ pub async fn serve(
         .http2()
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(limits.header_read_timeout));
-    let graceful = GracefulShutdown::new();
+    let open = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            p = all.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+        tokio::select! {
+            (stream, peer, held) = acceptor.next() => {
+                start(&builder, &open, &router, stream, peer, held);
+            }
             () = &mut shutdown => break,
-        };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
+        }
+    }
+    // Draining: new connections answer one request and close.
+    let deadline = tokio::time::Instant::now() + DRAIN;
+    let mut one_request = builder.clone();
+    one_request.http1().keep_alive(false);
+    let late = GracefulShutdown::new();
+    let earlier = tokio::time::timeout_at(deadline, open.shutdown());
+    tokio::pin!(earlier);
+    let mut finished = loop {
+        tokio::select! {
+            done = &mut earlier => break done.is_ok(),
+            (stream, peer, held) = acceptor.next() => {
+                start(&one_request, &late, &router, stream, peer, held);
+            }
+        }
+    };
+    drop(acceptor);
+    finished &= tokio::time::timeout_at(deadline, late.shutdown())
+        .await
+        .is_ok();
+    if !finished {
+        tracing::warn!("connections still open {DRAIN:?} after shutdown; closing them");
+    }
+}
+
+/// What an accepted connection holds until it closes: its place among all connections and
+/// among its client's.
+type Held = (OwnedSemaphorePermit, Option<Place>);
+
+/// Accepts connections within the limits.
+struct Acceptor<'a> {
+    listener: TcpListener,
+    all: Arc<Semaphore>,
+    clients: Arc<PerClient>,
+    per_client: usize,
+    trusted_proxies: &'a [IpAddr],
+}
+
+impl Acceptor<'_> {
+    /// The next connection within the limits: waits for a free place, then for a client
+    /// (closing those over their address's cap). Cancel-safe.
+    async fn next(&self) -> (TcpStream, SocketAddr, Held) {
+        loop {
+            let Ok(permit) = self.all.clone().acquire_owned().await else {
+                // The semaphore is never closed; should it be, accept nothing more.
+                return std::future::pending().await;
+            };
+            let (stream, peer) = match self.listener.accept().await {
                 Ok(a) => a,
                 Err(e) => {
                     // Out of file descriptors and the like: wait a moment rather than spin.
@@ -103,37 +161,42 @@ pub async fn serve(
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
-            },
-            () = &mut shutdown => break,
-        };
-        let ip = peer.ip().to_canonical();
-        let place = if trusted_proxies.contains(&ip) {
-            None
-        } else {
-            match clients.take(ip, limits.max_connections_per_client) {
-                Some(p) => Some(p),
-                None => {
-                    tracing::warn!(client = %ip, "connection refused: too many open from this address");
-                    continue;
+            };
+            let ip = peer.ip().to_canonical();
+            let place = if self.trusted_proxies.contains(&ip) {
+                None
+            } else {
+                match self.clients.take(ip, self.per_client) {
+                    Some(p) => Some(p),
+                    None => {
+                        tracing::warn!(client = %ip, "connection refused: too many open from this address");
+                        continue;
+                    }
                 }
-            }
-        };
-        let Ok(service) = make.call(peer).await;
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
-            .into_owned();
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            // A client that goes away or times out ends its connection; nothing to report.
-            let _ = conn.await;
-            drop((permit, place));
-        });
+            };
+            return (stream, peer, (permit, place));
+        }
     }
-    drop(listener);
-    if tokio::time::timeout(DRAIN, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("connections still open {DRAIN:?} after shutdown; closing them");
-    }
+}
+
+/// Serves one connection on its own task, watched by `graceful`.
+fn start(
+    builder: &Builder<TokioExecutor>,
+    graceful: &GracefulShutdown,
+    router: &Router,
+    stream: TcpStream,
+    peer: SocketAddr,
+    held: Held,
+) {
+    // With the peer address, as `into_make_service_with_connect_info` gives it.
+    let service = Extension(ConnectInfo(peer)).layer(router.clone());
+    let conn = builder
+        .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
+        .into_owned();
+    let conn = graceful.watch(conn);
+    tokio::spawn(async move {
+        // A client that goes away or times out ends its connection; nothing to report.
+        let _ = conn.await;
+        drop(held);
+    });
 }

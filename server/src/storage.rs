@@ -1,13 +1,18 @@
-//! The hub's storage, behind a trait so that a PostgreSQL backend can follow without touching
-//! the sync engine. [`sqlite::SqliteStorage`] is the embedded backend; every backend must pass
-//! the shared suite in [`suite`].
+//! The hub's storage, behind a trait the sync engine, the console and the public pages use
+//! without knowing the backend. [`sqlite::SqliteStorage`] is the embedded backend;
+//! [`postgres::PgStorage`] keeps the same data in a PostgreSQL schema that several hub
+//! processes can share. Every backend must pass the shared suite in [`suite`].
 //!
-//! Methods are blocking (the engine calls them from `spawn_blocking`). A backend keeps one
-//! writer; [`Storage::commit_all`] is one transaction: for each accepted push, the document's
+//! Methods are blocking: call them from `spawn_blocking` or a thread of one's own, never on a
+//! thread that drives async tasks (the PostgreSQL client would panic there).
+//! [`Storage::commit_all`] is one transaction: for each accepted push, the document's
 //! new snapshot, its new changes appended to the change log with increasing sequence numbers,
 //! and the audit record of who sent them and when the hub received them, together or not at
-//! all. The engine groups the pushes of concurrent rounds into one such transaction.
+//! all. The engine groups the pushes of concurrent rounds into one such transaction. Sequence
+//! numbers become visible in the order they were taken (SQLite has one writer; PostgreSQL
+//! takes them under a lock held until commit), so a reader's cursor never skips a change.
 
+pub mod postgres;
 pub mod sqlite;
 pub mod suite;
 
@@ -38,7 +43,7 @@ pub enum StorageError {
     Invalid(String),
     /// The database is from a newer version of the hub.
     #[error(
-        "the data directory was written by a newer version (schema {found}, this one knows {supported})"
+        "the hub's database was written by a newer version (schema {found}, this one knows {supported})"
     )]
     TooNew {
         /// Its schema version.

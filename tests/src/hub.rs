@@ -12,6 +12,7 @@ use bianmin_client_core::Store;
 use bianmin_client_core::client::{self, SyncOptions};
 use bianmin_server::blobs::dir::DirBlobStore;
 use bianmin_server::storage::Storage;
+use bianmin_server::storage::postgres::PgStorage;
 use bianmin_server::storage::sqlite::SqliteStorage;
 use bianmin_server::{AppState, admin, app};
 use tempfile::TempDir;
@@ -43,6 +44,8 @@ pub struct TestHub {
     _runtime: tokio::runtime::Runtime,
     /// The data directory.
     pub dir: TempDir,
+    /// With the PostgreSQL backend, the schema its tables are in (dropped with the hub).
+    _schema: Option<PgSchema>,
 }
 
 impl std::fmt::Debug for TestHub {
@@ -60,8 +63,7 @@ impl TestHub {
     /// Like [`TestHub::start`], with the state's settings changed by `configure` first.
     pub fn start_with(configure: impl FnOnce(AppState) -> AppState) -> TestHub {
         let dir = tempfile::tempdir().expect("temp dir");
-        let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(dir.path()).expect("storage"));
-        admin::load_demo(storage.as_ref()).expect("demo data");
+        let (storage, schema) = test_storage(dir.path());
         let blobs = DirBlobStore::open(dir.path().join("blobs")).expect("blob store");
         let state = configure(AppState::new(storage.clone()).with_blobs(Arc::new(blobs)));
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -93,6 +95,7 @@ impl TestHub {
             state,
             _runtime: runtime,
             dir,
+            _schema: schema,
         }
     }
 
@@ -112,6 +115,69 @@ impl TestHub {
             &quick(),
         )
         .expect("enrol")
+    }
+}
+
+/// The variable that chooses the storage backend of [`TestHub`]: `sqlite` (the default) or
+/// `postgres`, which puts each hub in a fresh schema of the database at
+/// [`TEST_DATABASE_VARIABLE`] (default [`TEST_DATABASE_URL`]), dropped with the hub.
+pub const BACKEND_VARIABLE: &str = "BIANMIN_TEST_BACKEND";
+/// The variable naming the PostgreSQL database tests use.
+pub const TEST_DATABASE_VARIABLE: &str = "BIANMIN_TEST_DATABASE_URL";
+/// The PostgreSQL database tests use unless [`TEST_DATABASE_VARIABLE`] names another.
+pub const TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// The PostgreSQL database tests use.
+pub fn test_database_url() -> String {
+    std::env::var(TEST_DATABASE_VARIABLE).unwrap_or_else(|_| TEST_DATABASE_URL.to_string())
+}
+
+/// A hub's storage as [`BACKEND_VARIABLE`] chooses, with the demo data loaded.
+fn test_storage(dir: &Path) -> (Arc<dyn Storage>, Option<PgSchema>) {
+    let backend = std::env::var(BACKEND_VARIABLE).unwrap_or_default();
+    let (storage, schema): (Arc<dyn Storage>, _) = match backend.as_str() {
+        "" | "sqlite" => (Arc::new(SqliteStorage::open(dir).expect("storage")), None),
+        "postgres" => {
+            let schema = PgSchema::fresh();
+            let storage = PgStorage::builder(&schema.url)
+                .schema(&schema.name)
+                .pool_size(8)
+                .connect()
+                .unwrap_or_else(|e| {
+                    panic!("the PostgreSQL test database ({TEST_DATABASE_VARIABLE}): {e}")
+                });
+            (Arc::new(storage), Some(schema))
+        }
+        other => panic!("{BACKEND_VARIABLE}={other}: use sqlite or postgres"),
+    };
+    admin::load_demo(storage.as_ref()).expect("demo data");
+    (storage, schema)
+}
+
+/// A schema of the test database of its own, dropped (with everything in it) on drop.
+#[derive(Debug)]
+pub struct PgSchema {
+    /// The database.
+    pub url: String,
+    /// The schema's name, `hub_<random hex>`.
+    pub name: String,
+}
+
+impl PgSchema {
+    /// A fresh name in the test database (the schema itself is made by whoever connects first).
+    pub fn fresh() -> PgSchema {
+        PgSchema {
+            url: test_database_url(),
+            name: format!("hub_{:016x}", rand::random::<u64>()),
+        }
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&self.url, postgres::NoTls) {
+            let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name));
+        }
     }
 }
 

@@ -1,0 +1,296 @@
+//! Documents and the change log: group commits, pages of the log, the audit trail.
+
+use ::postgres::types::Type;
+use ::postgres::{Client, Row, Transaction};
+use bianmin_document::DocKind;
+use uuid::Uuid;
+
+use super::index::write_index;
+use super::schema::LOCK_CHANGE_LOG;
+use super::{Failure, area_prefix, backend, to_i64, to_u64};
+use crate::storage::{AuditEntry, Commit, DocRecord, LogEntry, LogPage, ReadScope};
+
+/// The most change-log entries one `changes_after` call examines (skipped entries included);
+/// the caller continues from the returned cursor.
+pub(super) const MAX_EXAMINED: usize = 10_000;
+/// The rows one statement of a log page fetches at most. A page is read in chunks, each
+/// continuing after the last row of the one before, so that a small byte budget does not
+/// fetch [`MAX_EXAMINED`] rows' bytes only to drop them.
+const MAX_CHUNK: usize = 4_096;
+
+pub(super) fn document(c: &mut Client, id: Uuid) -> Result<Option<DocRecord>, Failure> {
+    let row = c.query_typed_opt(
+        "SELECT snapshot, kind, village FROM documents WHERE id = $1",
+        &[(&id, Type::UUID)],
+    )?;
+    let Some(r) = row else { return Ok(None) };
+    let kind: String = r.try_get(1)?;
+    Ok(Some(DocRecord {
+        bytes: r.try_get(0)?,
+        kind: DocKind::parse(&kind)
+            .ok_or_else(|| Failure::Storage(backend(format!("unknown document kind {kind:?}"))))?,
+        village: r.try_get(2)?,
+    }))
+}
+
+/// Stores a group of accepted pushes in the caller's transaction: the documents and their
+/// index entries first, then, under the change log's lock, the changes.
+///
+/// Documents are written in id order, each with the last of its pushes (what storing the
+/// pushes one after another leaves) and then its index entries in push order: concurrent groups
+/// lock document and index rows in one order, so they cannot deadlock on them.
+pub(super) fn commit_all(
+    tx: &mut Transaction<'_>,
+    lock_scope: i32,
+    commits: &[Commit<'_>],
+) -> Result<Vec<u64>, Failure> {
+    for c in commits {
+        area_prefix(c.village, 9)?;
+    }
+    let mut order: Vec<&Commit<'_>> = commits.iter().collect();
+    // Stable: a document's pushes stay in push order.
+    order.sort_by_key(|c| c.doc_id);
+    for group in order.chunk_by(|a, b| a.doc_id == b.doc_id) {
+        if let Some(last) = group.last() {
+            upsert_document(tx, last)?;
+        }
+        for c in group {
+            if let Some(index) = c.index {
+                write_index(tx, c.doc_id, index)?;
+            }
+        }
+    }
+    append_changes(tx, lock_scope, commits)
+}
+
+fn upsert_document(tx: &mut Transaction<'_>, c: &Commit<'_>) -> Result<(), Failure> {
+    let township = area_prefix(c.village, 9)?;
+    tx.execute_typed(
+        "INSERT INTO documents (id, kind, village, township, resident_user, snapshot, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (id) DO UPDATE SET
+            kind = EXCLUDED.kind,
+            village = EXCLUDED.village,
+            township = EXCLUDED.township,
+            resident_user = EXCLUDED.resident_user,
+            snapshot = EXCLUDED.snapshot,
+            updated_at = EXCLUDED.updated_at",
+        &[
+            (&c.doc_id, Type::UUID),
+            (&c.kind.as_str(), Type::TEXT),
+            (&c.village, Type::TEXT),
+            (&township, Type::TEXT),
+            (&c.resident_user, Type::TEXT),
+            (&c.snapshot, Type::BYTEA),
+            (&c.received_at, Type::INT8),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Appends each push's new changes to the log, in order; for each push, the log's last number
+/// once it was stored (the end of the log if it added nothing).
+///
+/// Why the lock: a sequence hands out numbers when asked, not when the transaction that asked
+/// commits. Were two hubs (or two connections of one) to take 7 and 8 and the one holding 8
+/// commit first, a device pulling in between would read 8, move its cursor to 8, and never
+/// read 7. So the numbers are taken only while holding the change log's transaction-level
+/// advisory lock, which PostgreSQL releases only after the commit is visible to others: the
+/// next writer takes its numbers after this one's are readable, numbers become visible in
+/// increasing order, and a reader that sees a number sees every smaller one that will ever
+/// exist. Everything before (documents, index entries) runs outside the lock, so concurrent
+/// groups wait for each other only from here to their commit.
+fn append_changes(
+    tx: &mut Transaction<'_>,
+    lock_scope: i32,
+    commits: &[Commit<'_>],
+) -> Result<Vec<u64>, Failure> {
+    tx.query_typed(
+        "SELECT pg_advisory_xact_lock($1, $2)",
+        &[(&LOCK_CHANGE_LOG, Type::INT4), (&lock_scope, Type::INT4)],
+    )?;
+    let mut seqs = Vec::with_capacity(commits.len());
+    let mut last = None;
+    for c in commits {
+        for (hash, change) in c.changes {
+            if let Some(seq) = insert_change(tx, c, hash, change)? {
+                last = Some(seq);
+            }
+        }
+        let seq = match last {
+            Some(seq) => seq,
+            None => tx
+                .query_typed_one("SELECT COALESCE(max(seq), 0) FROM change_log", &[])?
+                .try_get(0)?,
+        };
+        last = Some(seq);
+        seqs.push(to_u64(seq)?);
+    }
+    Ok(seqs)
+}
+
+/// Appends one change; its number, or `None` if the log already holds it.
+fn insert_change(
+    tx: &mut Transaction<'_>,
+    c: &Commit<'_>,
+    hash: &[u8; 32],
+    change: &[u8],
+) -> Result<Option<i64>, Failure> {
+    let row = tx.query_typed_opt(
+        "INSERT INTO change_log (doc_id, hash, village, township, county, resident_user,
+            device_id, user_id, received_at, change)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (hash) DO NOTHING
+         RETURNING seq",
+        &[
+            (&c.doc_id, Type::UUID),
+            (&hash.as_slice(), Type::BYTEA),
+            (&c.village, Type::TEXT),
+            (&area_prefix(c.village, 9)?, Type::TEXT),
+            (&area_prefix(c.village, 6)?, Type::TEXT),
+            (&c.resident_user, Type::TEXT),
+            (&c.device_id, Type::TEXT),
+            (&c.user_id, Type::TEXT),
+            (&c.received_at, Type::INT8),
+            (&change, Type::BYTEA),
+        ],
+    )?;
+    Ok(row.map(|r| r.try_get(0)).transpose()?)
+}
+
+/// The change-log column a read scope selects on, and its value.
+fn log_scope(scope: &ReadScope) -> (&'static str, &str) {
+    match scope {
+        ReadScope::Resident { user } => ("resident_user", user.as_str()),
+        ReadScope::Village(code) => ("village", code.as_str()),
+        ReadScope::Township(code) => ("township", code.as_str()),
+        ReadScope::County(code) => ("county", code.as_str()),
+    }
+}
+
+/// The change-log entries after a cursor (`$3`) whose `column` equals `$2`, in log order, at
+/// most `$4`; the bytes of entries sent by device `$1` are not read (NULL). Walks the
+/// `(column, seq)` index from the cursor: never the whole log, never a sort.
+///
+/// The condition is the key range `(column, seq) > ($2, $3) AND column <= $2` (the same rows as
+/// `column = $2 AND seq > $3`) and the order `column, seq`: only that index yields this order,
+/// so the planner cannot instead walk the primary key from the cursor, filtering by scope,
+/// through every other scope's entries.
+pub(super) fn log_page_sql(column: &str) -> String {
+    format!(
+        "SELECT seq, doc_id, CASE WHEN device_id = $1 THEN NULL ELSE change END
+         FROM change_log WHERE ({column}, seq) > ($2, $3) AND {column} <= $2
+         ORDER BY {column}, seq LIMIT $4"
+    )
+}
+
+/// A page being filled: the bytes used so far and the rows examined.
+struct Walk {
+    page: LogPage,
+    budget: usize,
+    used: usize,
+    examined: usize,
+}
+
+impl Walk {
+    /// Takes the next row of the log; `false` once the page is full (`more` is then set).
+    fn take(&mut self, row: &Row) -> Result<bool, Failure> {
+        if self.examined == MAX_EXAMINED {
+            self.page.more = true;
+            return Ok(false);
+        }
+        let seq = to_u64(row.try_get(0)?)?;
+        if let Some(change) = row.try_get::<_, Option<Vec<u8>>>(2)? {
+            let fits = self.used.saturating_add(change.len()) <= self.budget;
+            if !self.page.entries.is_empty() && !fits {
+                self.page.more = true;
+                return Ok(false);
+            }
+            self.used = self.used.saturating_add(change.len());
+            self.page.entries.push(LogEntry {
+                seq,
+                doc_id: row.try_get(1)?,
+                change,
+            });
+        }
+        self.page.cursor = seq;
+        self.examined += 1;
+        Ok(true)
+    }
+}
+
+/// How many rows the first statement of a page fetches: about what the budget holds, at a
+/// couple of hundred bytes a change; later ones fetch twice as many as the one before.
+fn first_chunk(budget: usize) -> usize {
+    (budget / 256).clamp(16, 1_024)
+}
+
+/// Up to `budget` bytes of entries after `cursor` that `scope` reads (at least one if any
+/// remains), skipping those sent by `exclude`.
+///
+/// The page may be read by several statements, each continuing after the last row seen. That
+/// is as safe as a device's next call continuing from the cursor: numbers become visible in
+/// increasing order (see [`append_changes`]), so nothing can appear behind a row already seen.
+pub(super) fn changes_after(
+    c: &mut Client,
+    scope: &ReadScope,
+    cursor: u64,
+    budget: usize,
+    exclude: Option<&str>,
+) -> Result<LogPage, Failure> {
+    let (column, key) = log_scope(scope);
+    let sql = log_page_sql(column);
+    let mut walk = Walk {
+        page: LogPage {
+            entries: Vec::new(),
+            cursor,
+            more: false,
+        },
+        budget,
+        used: 0,
+        examined: 0,
+    };
+    let mut chunk = first_chunk(budget);
+    loop {
+        // One row beyond MAX_EXAMINED tells whether more remain.
+        let want = chunk.min(MAX_EXAMINED + 1 - walk.examined);
+        let after = to_i64(walk.page.cursor);
+        let rows = c.query_typed(
+            &sql,
+            &[
+                (&exclude, Type::TEXT),
+                (&key, Type::TEXT),
+                (&after, Type::INT8),
+                (&(want as i64), Type::INT8),
+            ],
+        )?;
+        for row in &rows {
+            if !walk.take(row)? {
+                return Ok(walk.page);
+            }
+        }
+        if rows.len() < want {
+            return Ok(walk.page);
+        }
+        chunk = (chunk * 2).min(MAX_CHUNK);
+    }
+}
+
+pub(super) fn audit(c: &mut Client, doc_id: Uuid) -> Result<Vec<AuditEntry>, Failure> {
+    c.query_typed(
+        "SELECT seq, hash, device_id, user_id, received_at FROM change_log
+         WHERE doc_id = $1 ORDER BY seq",
+        &[(&doc_id, Type::UUID)],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(AuditEntry {
+            seq: to_u64(r.try_get(0)?)?,
+            hash: hex::encode(r.try_get::<_, &[u8]>(1)?),
+            device_id: r.try_get(2)?,
+            user_id: r.try_get(3)?,
+            received_at: r.try_get(4)?,
+        })
+    })
+    .collect()
+}
