@@ -8,6 +8,7 @@
 //! checks the hash and moves the partial into the store, where each blob is kept once.
 
 pub mod dir;
+pub mod postgres;
 pub mod suite;
 
 use std::io::Read;

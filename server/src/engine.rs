@@ -32,6 +32,7 @@ use uuid::Uuid;
 
 use crate::auth::{self, AuthedDevice};
 use crate::error::AppError;
+use crate::notices::{self, Bell, Notifier};
 use crate::reference::{Current, ReferenceCache};
 use crate::storage::{NewDevice, ReadScope, Storage};
 use documents::{Documents, Durability, Queued};
@@ -73,6 +74,10 @@ pub struct Engine {
     documents: Documents,
     reference: ReferenceCache,
     live: broadcast::Sender<LiveNotice>,
+    /// Rung after each group commit: wakes the notifier.
+    bell: Bell,
+    /// The notifier, once started ([`Engine::start_notices`]).
+    notifier: std::sync::OnceLock<Notifier>,
     /// The byte budget of one pull page.
     pub pull_budget: usize,
     /// The change log's identity (read once: it changes only when a backup is restored, which
@@ -108,15 +113,18 @@ impl Engine {
     /// An engine over `storage`.
     pub fn new(storage: Arc<dyn Storage>) -> Self {
         let (live, _) = broadcast::channel(1024);
+        let bell = Bell::default();
         Engine {
             documents: Documents::new(
                 storage.clone(),
                 NonZeroUsize::new(CACHE_DOCUMENTS).expect("non-zero"),
-                live.clone(),
+                bell.clone(),
             ),
             reference: ReferenceCache::new(storage.clone()),
             storage,
             live,
+            bell,
+            notifier: std::sync::OnceLock::new(),
             pull_budget: bianmin_protocol::MAX_PULL_BUDGET as usize,
             log_id: std::sync::OnceLock::new(),
         }
@@ -131,9 +139,20 @@ impl Engine {
         Ok(self.log_id.get_or_init(|| id).clone())
     }
 
-    /// Subscribes to notices of new changes.
+    /// Subscribes to notices of new changes, stored by this process or any other sharing the
+    /// storage (once [`Engine::start_notices`] ran).
     pub fn subscribe(&self) -> broadcast::Receiver<LiveNotice> {
         self.live.subscribe()
+    }
+
+    /// Starts publishing notices of new changes (see [`crate::notices`]): a thread of its own
+    /// that reads the change log, woken by this engine's group commits, by the backend's hint
+    /// that another process wrote, and every [`notices::POLL`]. Once per engine; it ends when
+    /// the engine is dropped. Returns once the notifier knows where the log ends.
+    pub fn start_notices(&self) {
+        self.notifier.get_or_init(|| {
+            notices::start(self.storage.clone(), self.live.clone(), self.bell.clone())
+        });
     }
 
     /// The reference data in force (the one cache of [`crate::reference`]).

@@ -6,6 +6,8 @@
 //!
 //! - [`app`] builds the HTTP router (tested with `tower::ServiceExt::oneshot`, served by `main`).
 //! - [`engine`]: enrolment and sync rounds. [`storage`]: the storage trait and its SQLite backend.
+//! - [`notices`]: live notices for the devices connected here of pushes stored by any hub
+//!   sharing the storage.
 //! - [`admin`]: users, enrolment codes, revocation, reference data (the CLI and the console).
 //! - [`limits`]: what one client can make the hub do; [`serve::serve`] applies the connection
 //!   limits, [`app`] the per-request ones.
@@ -22,6 +24,7 @@ pub mod engine;
 pub mod error;
 pub mod limits;
 pub mod metrics;
+pub mod notices;
 pub mod password;
 pub mod reference;
 pub mod serve;
@@ -77,6 +80,8 @@ impl AppState {
         let engine = Arc::new(engine::Engine::new(storage.clone()));
         let session_storage = storage.clone();
         engine.start_maintenance();
+        // Devices connected here hear of pushes stored by any hub sharing the storage.
+        engine.start_notices();
         AppState {
             engine,
             storage,

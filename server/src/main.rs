@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bianmin_domain::Role;
+use bianmin_server::blobs::BlobStore;
 use bianmin_server::blobs::dir::DirBlobStore;
+use bianmin_server::blobs::postgres::PgBlobStore;
 use bianmin_server::storage::Storage;
 use bianmin_server::storage::postgres::PgStorage;
 use bianmin_server::storage::sqlite::SqliteStorage;
@@ -107,6 +109,11 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         to: PathBuf,
     },
+    /// Move the hub in the data directory (its SQLite database and attachments) into the
+    /// PostgreSQL database given with --database, which must hold no hub's data: every table,
+    /// the change log with its numbers and identity unchanged (tablets sync on), every complete
+    /// attachment; then verify the counts. Stop the hub first.
+    MigrateToPostgres,
 }
 
 #[derive(Debug, Subcommand)]
@@ -286,26 +293,48 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-/// The hub's storage, and the embedded database as such when that is it (for what only it can
-/// do: `backup`).
-type Opened = (Arc<dyn Storage>, Option<Arc<SqliteStorage>>);
+/// Where the hub keeps its data: an embedded SQLite database and a blob directory in the data
+/// directory, or a PostgreSQL database (`--database`) holding both, shared by every instance.
+enum Backend {
+    Embedded(Arc<SqliteStorage>),
+    Postgres(Arc<PgStorage>),
+}
 
-/// The hub's storage: PostgreSQL with `--database`, else SQLite in the data directory.
-fn open_storage(cli: &Cli) -> Result<Opened, String> {
-    match &cli.database {
-        Some(url) => Ok((
-            Arc::new(PgStorage::connect(url).map_err(|e| e.to_string())?),
-            None,
-        )),
-        None => {
-            let sqlite = Arc::new(SqliteStorage::open(&cli.data_dir).map_err(|e| e.to_string())?);
-            Ok((sqlite.clone(), Some(sqlite)))
+impl Backend {
+    fn open(cli: &Cli) -> Result<Backend, String> {
+        Ok(match &cli.database {
+            Some(url) => Backend::Postgres(Arc::new(
+                PgStorage::connect(url).map_err(|e| e.to_string())?,
+            )),
+            None => Backend::Embedded(Arc::new(
+                SqliteStorage::open(&cli.data_dir).map_err(|e| e.to_string())?,
+            )),
+        })
+    }
+
+    fn storage(&self) -> Arc<dyn Storage> {
+        match self {
+            Backend::Embedded(s) => s.clone(),
+            Backend::Postgres(s) => s.clone(),
         }
+    }
+
+    /// The attachment bytes: `blobs/` in the data directory, or the PostgreSQL database.
+    fn blobs(&self, data_dir: &std::path::Path) -> Result<Arc<dyn BlobStore>, String> {
+        Ok(match self {
+            Backend::Embedded(_) => {
+                Arc::new(DirBlobStore::open(data_dir.join("blobs")).map_err(|e| {
+                    format!("cannot open the blob store in {}: {e}", data_dir.display())
+                })?)
+            }
+            Backend::Postgres(s) => Arc::new(PgBlobStore::new(s)),
+        })
     }
 }
 
 fn run(cli: Cli) -> Result<(), String> {
-    let (storage, sqlite) = open_storage(&cli)?;
+    let backend = Backend::open(&cli)?;
+    let storage = backend.storage();
     let read = |file: &PathBuf| {
         std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))
     };
@@ -317,7 +346,7 @@ fn run(cli: Cli) -> Result<(), String> {
             trusted_proxies,
             limits,
         } => serve(
-            storage,
+            &backend,
             listen,
             demo,
             ServeOptions {
@@ -408,8 +437,23 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
+        Command::MigrateToPostgres => {
+            let Backend::Postgres(target) = &backend else {
+                return Err(
+                    "`migrate-to-postgres` copies the hub in --data-dir into the \
+                     PostgreSQL database given with --database (or BIANMIN_DATABASE_URL)"
+                        .into(),
+                );
+            };
+            let report =
+                bianmin_server::storage::migrate::migrate_to_postgres(&cli.data_dir, target)
+                    .map_err(|e| e.to_string())?;
+            println!("{report}");
+            println!("start the hub with the same --database to serve it from PostgreSQL");
+            Ok(())
+        }
         Command::Backup { to } => {
-            let Some(sqlite) = sqlite else {
+            let Backend::Embedded(sqlite) = &backend else {
                 return Err(
                     "`backup` copies the embedded SQLite database; with --database, back \
                      up PostgreSQL with pg_dump (docs/operations.md)"
@@ -419,7 +463,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let blobs = DirBlobStore::open(cli.data_dir.join("blobs"))
                 .map_err(|e| format!("cannot open the blob store: {e}"))?;
             let done =
-                bianmin_server::backup::backup(&sqlite, &blobs, &to).map_err(|e| e.to_string())?;
+                bianmin_server::backup::backup(sqlite, &blobs, &to).map_err(|e| e.to_string())?;
             println!(
                 "backed up into {}: database {} bytes, {} attachments ({} bytes)",
                 to.display(),
@@ -510,7 +554,7 @@ struct ServeOptions {
 }
 
 fn serve(
-    storage: Arc<dyn Storage>,
+    backend: &Backend,
     listen: SocketAddr,
     demo: bool,
     options: ServeOptions,
@@ -521,6 +565,7 @@ fn serve(
         trusted_proxies,
         limits,
     } = options;
+    let storage = backend.storage();
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     // The runtime's context (for the signal handlers and the tasks the state starts), but not
     // inside it: the storage is blocking and is set up here, before anything is served.
@@ -533,10 +578,7 @@ fn serve(
     } else {
         Vec::new()
     };
-    let blobs: Arc<dyn bianmin_server::blobs::BlobStore> = Arc::new(
-        DirBlobStore::open(data_dir.join("blobs"))
-            .map_err(|e| format!("cannot open the blob store in {}: {e}", data_dir.display()))?,
-    );
+    let blobs = backend.blobs(data_dir)?;
     bianmin_server::blobs::sweep(blobs.clone(), bianmin_server::blobs::PARTIAL_IDLE);
     let state = AppState::new(storage.clone())
         .with_console(ConsoleConfig {

@@ -12,9 +12,13 @@
 //! numbers become visible in the order they were taken (SQLite has one writer; PostgreSQL
 //! takes them under a lock held until commit), so a reader's cursor never skips a change.
 
+pub mod migrate;
 pub mod postgres;
 pub mod sqlite;
 pub mod suite;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bianmin_document::DocIndex;
 use bianmin_document::DocKind;
@@ -235,6 +239,45 @@ pub struct LogPage {
     pub more: bool,
 }
 
+/// One change-log entry without its bytes: what a live notice is made of (see
+/// [`Storage::log_tail`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogNotice {
+    /// Its position in the log.
+    pub seq: u64,
+    /// The document.
+    pub doc_id: Uuid,
+    /// The document's village.
+    pub village: String,
+    /// Its resident, for requests.
+    pub resident_user: Option<String>,
+    /// The device that pushed the change.
+    pub device_id: String,
+}
+
+/// What [`Storage::watch_log`] calls when the change log may have grown.
+pub type LogWake = Box<dyn Fn() + Send + 'static>;
+
+/// A backend's watch of the change log (see [`Storage::watch_log`]): it lasts until this is
+/// dropped.
+#[derive(Debug)]
+pub struct LogWatch {
+    ended: Arc<AtomicBool>,
+}
+
+impl LogWatch {
+    /// A watch that ends when `ended` is set, which dropping the watch does.
+    pub fn new(ended: Arc<AtomicBool>) -> LogWatch {
+        LogWatch { ended }
+    }
+}
+
+impl Drop for LogWatch {
+    fn drop(&mut self) {
+        self.ended.store(true, Ordering::Release);
+    }
+}
+
 /// A request document's reference to a blob (an attachment), with what read scopes are keyed
 /// on and what the reference says of the bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -357,6 +400,22 @@ pub trait Storage: Send + Sync + 'static {
         byte_budget: usize,
         exclude_device: Option<&str>,
     ) -> Result<LogPage>;
+    /// The change-log entries after `after`, in log order, at most `limit` of them: for each,
+    /// its document's scope and the device that pushed it, without the change's bytes. Numbers
+    /// become visible in order (see the module docs), so reading on after the last entry
+    /// returned never skips one, and every hub process sharing the storage reads the same
+    /// entries: what live notices are made of.
+    fn log_tail(&self, after: u64, limit: usize) -> Result<Vec<LogNotice>>;
+    /// The change log's last number (0 while it is empty).
+    fn log_head(&self) -> Result<u64>;
+    /// Starts calling `wake` whenever another process may have added to the change log, until
+    /// the returned [`LogWatch`] is dropped; `None` (the default) when the backend has no such
+    /// signal. A hint only, and one that can be lost (while the backend reconnects, say): what
+    /// was added is read with [`Storage::log_tail`], and the caller polls as well.
+    fn watch_log(&self, wake: LogWake) -> Result<Option<LogWatch>> {
+        drop(wake);
+        Ok(None)
+    }
     /// One page of the request index within `scope`, filtered and sorted as a tablet's list
     /// (`today` and `calendar` decide the urgency filters).
     fn requests(

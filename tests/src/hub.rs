@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use bianmin_client_core::Store;
 use bianmin_client_core::client::{self, SyncOptions};
+use bianmin_server::blobs::BlobStore;
 use bianmin_server::blobs::dir::DirBlobStore;
+use bianmin_server::blobs::postgres::PgBlobStore;
 use bianmin_server::storage::Storage;
 use bianmin_server::storage::postgres::PgStorage;
 use bianmin_server::storage::sqlite::SqliteStorage;
@@ -63,9 +65,46 @@ impl TestHub {
     /// Like [`TestHub::start`], with the state's settings changed by `configure` first.
     pub fn start_with(configure: impl FnOnce(AppState) -> AppState) -> TestHub {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (storage, schema) = test_storage(dir.path());
-        let blobs = DirBlobStore::open(dir.path().join("blobs")).expect("blob store");
-        let state = configure(AppState::new(storage.clone()).with_blobs(Arc::new(blobs)));
+        let (storage, blobs, schema) = test_storage(dir.path());
+        TestHub::serve(dir, storage, blobs, schema, configure)
+    }
+
+    /// A hub on the PostgreSQL schema `schema` (made by the first hub to connect), with the
+    /// demo data loaded (once, whichever hub comes first): another instance of the hubs already
+    /// there, as a load balancer would run them side by side. It has an engine, a notifier and
+    /// a data directory of its own; the schema stays the caller's (dropped with it, so keep it
+    /// for longer than the hubs).
+    pub fn start_on(schema: &PgSchema) -> TestHub {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let storage = Arc::new(schema.connect());
+        let blobs: Arc<dyn BlobStore> = Arc::new(PgBlobStore::new(&storage));
+        let storage: Arc<dyn Storage> = storage;
+        admin::load_demo(storage.as_ref()).expect("demo data");
+        TestHub::serve(dir, storage, blobs, None, |state| state)
+    }
+
+    /// Two instances on one fresh PostgreSQL schema ([`TestHub::start_on`]), whatever
+    /// [`BACKEND_VARIABLE`] says; `None` when the test database cannot be reached, outside CI
+    /// (see [`postgres_reachable`]).
+    pub fn pair() -> Option<HubPair> {
+        if !postgres_reachable() {
+            return None;
+        }
+        let schema = PgSchema::fresh();
+        let a = TestHub::start_on(&schema);
+        let b = TestHub::start_on(&schema);
+        Some(HubPair { a, b, schema })
+    }
+
+    /// Serves `storage` (the demo data loaded) from a new runtime, like `bianmin-server serve`.
+    fn serve(
+        dir: TempDir,
+        storage: Arc<dyn Storage>,
+        blobs: Arc<dyn BlobStore>,
+        schema: Option<PgSchema>,
+        configure: impl FnOnce(AppState) -> AppState,
+    ) -> TestHub {
+        let state = configure(AppState::new(storage.clone()).with_blobs(blobs));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -132,26 +171,27 @@ pub fn test_database_url() -> String {
     std::env::var(TEST_DATABASE_VARIABLE).unwrap_or_else(|_| TEST_DATABASE_URL.to_string())
 }
 
-/// A hub's storage as [`BACKEND_VARIABLE`] chooses, with the demo data loaded.
-fn test_storage(dir: &Path) -> (Arc<dyn Storage>, Option<PgSchema>) {
+/// A hub's storage and attachment store as [`BACKEND_VARIABLE`] chooses (SQLite and a blob
+/// directory in `dir`, or both in a fresh PostgreSQL schema), with the demo data loaded.
+fn test_storage(dir: &Path) -> (Arc<dyn Storage>, Arc<dyn BlobStore>, Option<PgSchema>) {
     let backend = std::env::var(BACKEND_VARIABLE).unwrap_or_default();
-    let (storage, schema): (Arc<dyn Storage>, _) = match backend.as_str() {
-        "" | "sqlite" => (Arc::new(SqliteStorage::open(dir).expect("storage")), None),
+    let (storage, blobs, schema): (Arc<dyn Storage>, Arc<dyn BlobStore>, _) = match backend.as_str()
+    {
+        "" | "sqlite" => (
+            Arc::new(SqliteStorage::open(dir).expect("storage")),
+            Arc::new(DirBlobStore::open(dir.join("blobs")).expect("blob store")),
+            None,
+        ),
         "postgres" => {
             let schema = PgSchema::fresh();
-            let storage = PgStorage::builder(&schema.url)
-                .schema(&schema.name)
-                .pool_size(8)
-                .connect()
-                .unwrap_or_else(|e| {
-                    panic!("the PostgreSQL test database ({TEST_DATABASE_VARIABLE}): {e}")
-                });
-            (Arc::new(storage), Some(schema))
+            let storage = Arc::new(schema.connect());
+            let blobs = Arc::new(PgBlobStore::new(&storage));
+            (storage, blobs, Some(schema))
         }
         other => panic!("{BACKEND_VARIABLE}={other}: use sqlite or postgres"),
     };
     admin::load_demo(storage.as_ref()).expect("demo data");
-    (storage, schema)
+    (storage, blobs, schema)
 }
 
 /// A schema of the test database of its own, dropped (with everything in it) on drop.
@@ -164,6 +204,17 @@ pub struct PgSchema {
 }
 
 impl PgSchema {
+    /// A hub's storage in this schema (made, and brought up to date, by the first to connect).
+    pub fn connect(&self) -> PgStorage {
+        PgStorage::builder(&self.url)
+            .schema(&self.name)
+            .pool_size(8)
+            .connect()
+            .unwrap_or_else(|e| {
+                panic!("the PostgreSQL test database ({TEST_DATABASE_VARIABLE}): {e}")
+            })
+    }
+
     /// A fresh name in the test database (the schema itself is made by whoever connects first).
     pub fn fresh() -> PgSchema {
         PgSchema {
@@ -178,6 +229,62 @@ impl Drop for PgSchema {
         if let Ok(mut c) = postgres::Client::connect(&self.url, postgres::NoTls) {
             let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name));
         }
+    }
+}
+
+/// Two hubs ("instances") on one PostgreSQL schema: [`TestHub::pair`].
+#[derive(Debug)]
+pub struct HubPair {
+    /// The first instance.
+    pub a: TestHub,
+    /// The second.
+    pub b: TestHub,
+    /// Their schema, dropped after both hubs (fields drop in this order).
+    pub schema: PgSchema,
+}
+
+/// Whether the PostgreSQL test database ([`test_database_url`]) answers. When it does not, a
+/// line on stderr (once, past the test harness's capture) says that the tests needing it did
+/// not run, and it is `false`; under CI (`CI` set) it panics instead, since CI must run them.
+pub fn postgres_reachable() -> bool {
+    static REACHED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let reached = REACHED.get_or_init(|| {
+        let probe = test_database_url()
+            .parse::<postgres::Config>()
+            .and_then(|mut config| {
+                config.connect_timeout(Duration::from_secs(5));
+                config.connect(postgres::NoTls)?.close()
+            });
+        let reached = probe.map_err(|e| {
+            // The error and its causes ("connection refused"...).
+            let mut text = e.to_string();
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                text.push_str(": ");
+                text.push_str(&c.to_string());
+                cause = c.source();
+            }
+            text
+        });
+        if let Err(why) = &reached
+            && std::env::var_os("CI").is_none()
+        {
+            use std::io::Write;
+            let line = format!(
+                "PostgreSQL tests not run: the test database cannot be reached ({why}); set \
+                 {TEST_DATABASE_VARIABLE} to a PostgreSQL database to run them\n"
+            );
+            let _ = std::io::stderr().write_all(line.as_bytes());
+        }
+        reached
+    });
+    match reached {
+        Ok(()) => true,
+        Err(why) if std::env::var_os("CI").is_some() => panic!(
+            "the PostgreSQL test database ({TEST_DATABASE_VARIABLE}) cannot be reached, and CI \
+             must run the tests that need it: {why}"
+        ),
+        Err(_) => false,
     }
 }
 

@@ -23,11 +23,10 @@ use axum::http::StatusCode;
 use bianmin_document::DocKind;
 use bianmin_document::{DocIndex, Document};
 use lru::LruCache;
-use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use super::LiveNotice;
 use crate::error::AppError;
+use crate::notices::Bell;
 use crate::storage::{Commit, Storage};
 
 /// Pushes to documents whose ids fall in different stripes are checked in parallel.
@@ -107,7 +106,9 @@ pub struct Documents {
     filing: Mutex<()>,
     state: Mutex<State>,
     settled: Condvar,
-    live: broadcast::Sender<LiveNotice>,
+    /// Rung after each group commit that added to the change log: the notifier reads the log
+    /// and tells the connected devices (see [`crate::notices`]).
+    bell: Bell,
 }
 
 impl std::fmt::Debug for Documents {
@@ -177,11 +178,7 @@ fn lost_round() -> AppError {
 
 impl Documents {
     /// Empty, keeping up to `capacity` durable documents decoded.
-    pub fn new(
-        storage: Arc<dyn Storage>,
-        capacity: NonZeroUsize,
-        live: broadcast::Sender<LiveNotice>,
-    ) -> Self {
+    pub fn new(storage: Arc<dyn Storage>, capacity: NonZeroUsize, bell: Bell) -> Self {
         Documents {
             storage,
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
@@ -196,7 +193,7 @@ impl Documents {
                 generation: 0,
             }),
             settled: Condvar::new(),
-            live,
+            bell,
         }
     }
 
@@ -317,22 +314,16 @@ impl Documents {
             let stored = self.storage.commit_all(&commits);
             st = lock(&self.state);
             match stored {
-                Ok(seqs) => {
-                    for (q, seq) in batch.iter().zip(seqs) {
+                Ok(_) => {
+                    for q in &batch {
                         if st.unsettled.get(&q.doc_id).map(|(t, _)| *t) == Some(q.ticket)
                             && let Some((_, doc)) = st.unsettled.remove(&q.doc_id)
                         {
                             st.durable.put(q.doc_id, doc);
                         }
-                        if !q.changes.is_empty() {
-                            // Nobody listening is fine.
-                            let _ = self.live.send(LiveNotice {
-                                seq,
-                                village: q.village.clone(),
-                                resident_user: q.resident_user.clone(),
-                                from_device: q.device_id.clone(),
-                            });
-                        }
+                    }
+                    if batch.iter().any(|q| !q.changes.is_empty()) {
+                        self.bell.ring();
                     }
                     st.settled = end;
                     tracing::debug!(pushes = batch.len(), "group commit stored");
@@ -571,8 +562,11 @@ mod tests {
 
     fn documents(dir: &std::path::Path) -> (Arc<SqliteStorage>, Documents) {
         let storage = Arc::new(SqliteStorage::open(&dir.join("hub")).unwrap());
-        let (live, _) = broadcast::channel(16);
-        let docs = Documents::new(storage.clone(), NonZeroUsize::new(8).unwrap(), live);
+        let docs = Documents::new(
+            storage.clone(),
+            NonZeroUsize::new(8).unwrap(),
+            Bell::default(),
+        );
         (storage, docs)
     }
 

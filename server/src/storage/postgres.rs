@@ -12,6 +12,11 @@
 //!   commit, so they become visible in the order they were taken: a reader never sees a number
 //!   while a smaller one can still appear, and a cursor never skips a change (see
 //!   `append_changes` in `log.rs`).
+//! - A group commit that added to the change log sends one `NOTIFY bianmin_log` with the payload
+//!   `<schema>:<the log's last number>`; [`Storage::watch_log`] `LISTEN`s for it on a connection
+//!   of its own (on a thread of its own, connected again whenever it is lost), so that the hubs
+//!   sharing a schema hear of each other's pushes at once. A hint only: they read the log itself
+//!   ([`Storage::log_tail`]) and poll it as well (see `crate::notices`).
 //! - Advisory lock keys are two `int4`s: a constant class per purpose and a hash of the schema
 //!   name, so hubs (or tests) in different schemas of one database do not wait for each other.
 //! - Server errors become [`StorageError::Backend`] with the server's message and SQLSTATE only:
@@ -22,9 +27,13 @@ mod index;
 mod log;
 mod schema;
 #[cfg(test)]
+pub(crate) mod testdb;
+#[cfg(test)]
 mod tests;
 
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use ::postgres::error::SqlState;
@@ -40,8 +49,9 @@ use r2d2_postgres::r2d2::{Pool, PooledConnection};
 use uuid::Uuid;
 
 use super::{
-    AuditEntry, BlobReference, Commit, DeviceRecord, DocRecord, LogPage, NewDevice, ReadScope,
-    RequestStat, Result, RevealRecord, SessionRecord, Storage, StorageError, UserRecord,
+    AuditEntry, BlobReference, Commit, DeviceRecord, DocRecord, LogNotice, LogPage, LogWake,
+    LogWatch, NewDevice, ReadScope, RequestStat, Result, RevealRecord, SessionRecord, Storage,
+    StorageError, UserRecord,
 };
 
 /// Connections the pool opens at most, unless [`PgBuilder::pool_size`] says otherwise.
@@ -65,6 +75,8 @@ pub struct PgStorage {
     schema: String,
     /// The second key of every advisory lock (see the module docs).
     lock_scope: i32,
+    /// The connection settings (for the change-log listener's connection of its own).
+    config: Config,
 }
 
 impl Drop for PgStorage {
@@ -142,12 +154,13 @@ impl PgBuilder {
             // Connections are opened when needed, not all at start.
             .min_idle(Some(0))
             .connection_timeout(CHECKOUT_TIMEOUT)
-            .build(Manager::new(config, NoTls))
+            .build(Manager::new(config.clone(), NoTls))
             .map_err(|e| backend(format!("cannot set up the PostgreSQL pool: {e}")))?;
         Ok(PgStorage {
             pool: Some(pool),
             schema,
             lock_scope,
+            config,
         })
     }
 
@@ -192,6 +205,26 @@ impl PgStorage {
     /// The schema holding the tables.
     pub fn schema(&self) -> &str {
         &self.schema
+    }
+
+    /// The `application_name` of the connection on which the hubs of `schema` listen for the
+    /// change log's notifications (see [`Storage::watch_log`]), as `pg_stat_activity` shows
+    /// it: `bianmin-listen:<schema>`, cut to PostgreSQL's 63 bytes.
+    pub fn listener_application_name(schema: &str) -> String {
+        let mut name = format!("bianmin-listen:{schema}");
+        // Schema names are ASCII (see `PgBuilder::schema`); cut on a boundary regardless.
+        let mut cut = name.len().min(63);
+        while !name.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        name.truncate(cut);
+        name
+    }
+
+    /// The pool of connections (their search path on the schema), for the attachment store
+    /// sharing it: [`crate::blobs::postgres::PgBlobStore::new`]. `None` only while dropped.
+    pub(crate) fn pool(&self) -> Option<Pool<Manager>> {
+        self.pool.clone()
     }
 
     fn conn(&self) -> Result<PooledConnection<Manager>> {
@@ -239,7 +272,7 @@ fn transact<T>(
     Ok(out)
 }
 
-fn retryable(e: &::postgres::Error) -> bool {
+pub(crate) fn retryable(e: &::postgres::Error) -> bool {
     matches!(
         e.code(),
         Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
@@ -283,7 +316,7 @@ fn pg_error(e: &::postgres::Error) -> StorageError {
 
 /// A driver error in words: for a server error, its message and SQLSTATE only, never its
 /// detail (which can quote the values of a row); for others, the error and its causes.
-fn describe(e: &::postgres::Error) -> String {
+pub(crate) fn describe(e: &::postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
         return format!("{} (SQLSTATE {})", db.message(), db.code().code());
     }
@@ -449,7 +482,34 @@ impl Storage for PgStorage {
         if commits.is_empty() {
             return Ok(Vec::new());
         }
-        self.write(|tx| log::commit_all(tx, self.lock_scope, commits))
+        self.write(|tx| log::commit_all(tx, self.lock_scope, &self.schema, commits))
+    }
+
+    fn log_tail(&self, after: u64, limit: usize) -> Result<Vec<LogNotice>> {
+        self.read(|c| log::log_tail(c, after, limit))
+    }
+
+    fn log_head(&self) -> Result<u64> {
+        self.read(log::log_head)
+    }
+
+    /// `LISTEN`s on a connection of its own, on a thread of its own (see `log::Listener`):
+    /// every group commit of any hub on this schema notifies once.
+    fn watch_log(&self, wake: LogWake) -> Result<Option<LogWatch>> {
+        let ended = Arc::new(AtomicBool::new(false));
+        let mut config = self.config.clone();
+        config.application_name(&Self::listener_application_name(&self.schema));
+        let listener = log::Listener {
+            config,
+            schema: self.schema.clone(),
+            ended: ended.clone(),
+            wake,
+        };
+        std::thread::Builder::new()
+            .name("pg-log-listener".into())
+            .spawn(move || listener.run())
+            .map_err(|e| backend(format!("cannot start the change-log listener: {e}")))?;
+        Ok(Some(LogWatch::new(ended)))
     }
 
     fn changes_after(

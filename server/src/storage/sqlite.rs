@@ -34,8 +34,9 @@ use rusqlite::{
 use uuid::Uuid;
 
 use super::{
-    AuditEntry, BlobReference, Commit, DeviceRecord, DocRecord, LogEntry, LogPage, NewDevice,
-    ReadScope, RequestStat, Result, RevealRecord, SessionRecord, Storage, StorageError, UserRecord,
+    AuditEntry, BlobReference, Commit, DeviceRecord, DocRecord, LogEntry, LogNotice, LogPage,
+    NewDevice, ReadScope, RequestStat, Result, RevealRecord, SessionRecord, Storage, StorageError,
+    UserRecord,
 };
 
 /// The database file's name inside the data directory.
@@ -347,7 +348,7 @@ fn index_scope(scope: &ReadScope) -> (&'static str, &str) {
 }
 
 /// The schema version this code writes.
-fn supported_version() -> i64 {
+pub(crate) fn supported_version() -> i64 {
     MIGRATIONS.len() as i64
 }
 
@@ -1198,6 +1199,54 @@ impl Storage for SqliteStorage {
             examined += 1;
         }
         Ok(page)
+    }
+
+    fn log_tail(&self, after: u64, limit: usize) -> Result<Vec<LogNotice>> {
+        let conn = self.reader()?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT seq, doc_id, village, resident_user, device_id FROM change_log
+                 WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )
+            .db()?;
+        let rows = stmt
+            .query_map(
+                params![to_i64(after), i64::try_from(limit).unwrap_or(i64::MAX)],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, String>(4)?,
+                    ))
+                },
+            )
+            .db()?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .db()?;
+        rows.into_iter()
+            .map(|(seq, doc, village, resident_user, device_id)| {
+                Ok(LogNotice {
+                    seq: to_u64(seq)?,
+                    doc_id: Uuid::parse_str(&doc)
+                        .map_err(|e| backend(format!("stored document id {doc:?}: {e}")))?,
+                    village,
+                    resident_user,
+                    device_id,
+                })
+            })
+            .collect()
+    }
+
+    fn log_head(&self) -> Result<u64> {
+        let conn = self.reader()?;
+        let head: i64 = conn
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM change_log", [], |r| {
+                r.get(0)
+            })
+            .db()?;
+        to_u64(head)
     }
 
     fn audit(&self, doc_id: Uuid) -> Result<Vec<AuditEntry>> {

@@ -22,8 +22,8 @@ use chrono::NaiveDate;
 use uuid::Uuid;
 
 use super::{
-    BlobReference, Commit, DocRecord, LogEntry, LogPage, NewDevice, ReadScope, RevealRecord,
-    SessionRecord, Storage, StorageError, UserRecord,
+    BlobReference, Commit, DocRecord, LogEntry, LogNotice, LogPage, NewDevice, ReadScope,
+    RevealRecord, SessionRecord, Storage, StorageError, UserRecord,
 };
 
 const COUNTY: &str = "370883";
@@ -111,6 +111,14 @@ pub const CHECKS: &[(&str, Check)] = &[
     (
         "reveals_are_kept_per_document_in_order",
         reveals_are_kept_per_document_in_order,
+    ),
+    (
+        "log_tail_reads_every_entry_after_a_cursor",
+        log_tail_reads_every_entry_after_a_cursor,
+    ),
+    (
+        "log_tail_misses_nothing_while_commits_run",
+        log_tail_misses_nothing_while_commits_run,
     ),
 ];
 
@@ -215,6 +223,193 @@ pub fn the_log_has_a_stable_identity(s: &dyn Storage) {
         "{id}"
     );
     assert_eq!(s.log_id().unwrap(), id, "the same on every read");
+}
+
+/// The log's tail, what live notices are made of: every entry after a cursor, in log order,
+/// each with its document's scope and the device that pushed it; at most `limit`; and the
+/// log's last number.
+pub fn log_tail_reads_every_entry_after_a_cursor(s: &dyn Storage) {
+    assert_eq!(s.log_head().unwrap(), 0, "an empty log ends at 0");
+    assert!(s.log_tail(0, 10).unwrap().is_empty());
+
+    let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let mut expected: Vec<LogNotice> = Vec::new();
+    let mut seed = 400;
+    let mut changes = |n: usize| -> Vec<([u8; 32], Vec<u8>)> {
+        (0..n)
+            .map(|_| {
+                seed += 1;
+                change(seed, 40)
+            })
+            .collect()
+    };
+    let entry = |seq, doc_id, village: &str, resident: Option<&str>, device: &str| LogNotice {
+        seq,
+        doc_id,
+        village: village.into(),
+        resident_user: resident.map(Into::into),
+        device_id: device.into(),
+    };
+    // Pushes one at a time: a request of a resident, an agenda item, another township's
+    // request, the first request again from another device.
+    let plan: [(Uuid, &str, Option<&str>, &str, usize); 4] = [
+        (a, EAST, Some("u-res-1"), "dev-east", 2),
+        (b, WEST, None, "dev-west", 1),
+        (c, BEISHAN, Some("u-res-4"), "dev-beishan", 3),
+        (a, EAST, Some("u-res-1"), "dev-res-1", 1),
+    ];
+    for (doc, village, resident, device, n) in plan {
+        let kind = if resident.is_some() {
+            DocKind::Request
+        } else {
+            DocKind::Agenda
+        };
+        let added = changes(n);
+        let last = push(s, doc, kind, village, resident, &added, device, T0);
+        let trail = s.audit(doc).unwrap();
+        let new = &trail[trail.len() - n..];
+        assert_eq!(new.last().map(|e| e.seq), Some(last));
+        for e in new {
+            expected.push(entry(e.seq, doc, village, resident, device));
+        }
+    }
+    // A group commit: two documents, and a repeated push that adds nothing.
+    let (d1, d2) = (changes(2), changes(1));
+    let commit = |doc, village, changes, device| Commit {
+        doc_id: doc,
+        kind: DocKind::Agenda,
+        village,
+        resident_user: None,
+        snapshot: b"doc",
+        changes,
+        device_id: device,
+        user_id: "user-x",
+        received_at: T0,
+        index: None,
+    };
+    let repeated = [change(401, 40)];
+    let d = Uuid::new_v4();
+    s.commit_all(&[
+        commit(d, WEST, &d1, "dev-group"),
+        commit(a, EAST, &repeated, "dev-east"),
+        commit(b, WEST, &d2, "dev-group"),
+    ])
+    .unwrap();
+    let trail = s.audit(d).unwrap();
+    assert_eq!(trail.len(), 2);
+    for e in &trail {
+        expected.push(entry(e.seq, d, WEST, None, "dev-group"));
+    }
+    let last_b = s.audit(b).unwrap().last().unwrap().seq;
+    expected.push(entry(last_b, b, WEST, None, "dev-group"));
+    assert_eq!(
+        expected.len(),
+        10,
+        "the repeated change is not logged again"
+    );
+    assert!(
+        expected.windows(2).all(|w| w[0].seq < w[1].seq),
+        "{expected:?}"
+    );
+    let head = expected.last().unwrap().seq;
+    assert_eq!(s.log_head().unwrap(), head);
+
+    // From every cursor (the start, each entry, past the end), whole and limited.
+    let cursors = std::iter::once(0)
+        .chain(expected.iter().map(|e| e.seq))
+        .chain([head + 1, u64::MAX]);
+    for cursor in cursors {
+        let after: Vec<LogNotice> = expected
+            .iter()
+            .filter(|e| e.seq > cursor)
+            .cloned()
+            .collect();
+        assert_eq!(
+            s.log_tail(cursor, usize::MAX).unwrap(),
+            after,
+            "after {cursor}"
+        );
+        for limit in [1, 2, 3, 100] {
+            let want = &after[..after.len().min(limit)];
+            assert_eq!(
+                s.log_tail(cursor, limit).unwrap(),
+                want,
+                "after {cursor}, limit {limit}"
+            );
+        }
+        assert!(s.log_tail(cursor, 0).unwrap().is_empty());
+    }
+
+    // Read on from the last entry returned, three at a time: everything once, in order.
+    let (mut cursor, mut read) = (0, Vec::new());
+    loop {
+        let page = s.log_tail(cursor, 3).unwrap();
+        let Some(last) = page.last() else { break };
+        cursor = last.seq;
+        read.extend(page);
+    }
+    assert_eq!(read, expected);
+}
+
+/// Reading on after the last entry read, while other threads commit, misses no entry and
+/// reads none twice: numbers become visible in order.
+pub fn log_tail_misses_nothing_while_commits_run(s: &dyn Storage) {
+    const THREADS: u64 = 6;
+    const EACH: u64 = 15;
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (committed, read) = std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            let (mut cursor, mut read) = (0, Vec::new());
+            loop {
+                // Whether every writer had finished before this read began: then it is the
+                // last one needed.
+                let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+                let page = s.log_tail(cursor, 7).expect("log_tail");
+                if let Some(last) = page.last() {
+                    cursor = last.seq;
+                }
+                let short = page.len() < 7;
+                read.extend(page.into_iter().map(|e| e.seq));
+                if finished && short {
+                    return read;
+                }
+                if short {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+            }
+        });
+        let writers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                scope.spawn(move || {
+                    let village = [EAST, WEST, BEISHAN][t as usize % 3];
+                    let device = format!("dev-{t}");
+                    (0..EACH)
+                        .flat_map(|i| {
+                            let doc = Uuid::new_v4();
+                            let ch = [
+                                change(20_000 + t * 1_000 + 2 * i, 50),
+                                change(20_000 + t * 1_000 + 2 * i + 1, 50),
+                            ];
+                            push(s, doc, DocKind::Agenda, village, None, &ch, &device, T0);
+                            s.audit(doc).unwrap().into_iter().map(|e| e.seq)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut committed: Vec<u64> = writers
+            .into_iter()
+            .flat_map(|h| h.join().expect("a committing thread panicked"))
+            .collect();
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        committed.sort_unstable();
+        (
+            committed,
+            reader.join().expect("the reading thread panicked"),
+        )
+    });
+    assert_eq!(committed.len() as u64, THREADS * EACH * 2);
+    assert_eq!(read, committed, "every entry read once, in log order");
 }
 
 /// Runs every check, each on a fresh store from `make`.

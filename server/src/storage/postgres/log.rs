@@ -1,14 +1,26 @@
-//! Documents and the change log: group commits, pages of the log, the audit trail.
+//! Documents and the change log: group commits, pages of the log, the audit trail, and the
+//! notifications that tell other hub processes the log grew (see [`Listener`]).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use ::postgres::fallible_iterator::FallibleIterator;
 use ::postgres::types::Type;
-use ::postgres::{Client, Row, Transaction};
+use ::postgres::{Client, Config, NoTls, Row, Transaction};
 use bianmin_document::DocKind;
 use uuid::Uuid;
 
 use super::index::write_index;
 use super::schema::LOCK_CHANGE_LOG;
-use super::{Failure, area_prefix, backend, to_i64, to_u64};
-use crate::storage::{AuditEntry, Commit, DocRecord, LogEntry, LogPage, ReadScope};
+use super::{Failure, area_prefix, backend, describe, to_i64, to_u64};
+use crate::storage::{
+    AuditEntry, Commit, DocRecord, LogEntry, LogNotice, LogPage, LogWake, ReadScope,
+};
+
+/// The channel on which a group commit that added to the change log notifies, once per
+/// transaction, with the payload `<schema>:<the log's last number>`.
+pub(super) const CHANNEL: &str = "bianmin_log";
 
 /// The most change-log entries one `changes_after` call examines (skipped entries included);
 /// the caller continues from the returned cursor.
@@ -39,9 +51,14 @@ pub(super) fn document(c: &mut Client, id: Uuid) -> Result<Option<DocRecord>, Fa
 /// Documents are written in id order, each with the last of its pushes (what storing the
 /// pushes one after another leaves) and then its index entries in push order: concurrent groups
 /// lock document and index rows in one order, so they cannot deadlock on them.
+///
+/// When the group added to the log, one notification on [`CHANNEL`] goes out with the commit
+/// (PostgreSQL sends it only if the transaction commits; each takes a database-wide lock at
+/// commit, hence one per transaction, not per change).
 pub(super) fn commit_all(
     tx: &mut Transaction<'_>,
     lock_scope: i32,
+    schema: &str,
     commits: &[Commit<'_>],
 ) -> Result<Vec<u64>, Failure> {
     for c in commits {
@@ -60,7 +77,17 @@ pub(super) fn commit_all(
             }
         }
     }
-    append_changes(tx, lock_scope, commits)
+    let (seqs, added) = append_changes(tx, lock_scope, commits)?;
+    if let Some(last) = added {
+        tx.query_typed(
+            "SELECT pg_notify($1, $2)",
+            &[
+                (&CHANNEL, Type::TEXT),
+                (&format!("{schema}:{last}"), Type::TEXT),
+            ],
+        )?;
+    }
+    Ok(seqs)
 }
 
 fn upsert_document(tx: &mut Transaction<'_>, c: &Commit<'_>) -> Result<(), Failure> {
@@ -89,7 +116,8 @@ fn upsert_document(tx: &mut Transaction<'_>, c: &Commit<'_>) -> Result<(), Failu
 }
 
 /// Appends each push's new changes to the log, in order; for each push, the log's last number
-/// once it was stored (the end of the log if it added nothing).
+/// once it was stored (the end of the log if it added nothing), and the last number taken if
+/// the group added anything.
 ///
 /// Why the lock: a sequence hands out numbers when asked, not when the transaction that asked
 /// commits. Were two hubs (or two connections of one) to take 7 and 8 and the one holding 8
@@ -104,17 +132,19 @@ fn append_changes(
     tx: &mut Transaction<'_>,
     lock_scope: i32,
     commits: &[Commit<'_>],
-) -> Result<Vec<u64>, Failure> {
+) -> Result<(Vec<u64>, Option<i64>), Failure> {
     tx.query_typed(
         "SELECT pg_advisory_xact_lock($1, $2)",
         &[(&LOCK_CHANGE_LOG, Type::INT4), (&lock_scope, Type::INT4)],
     )?;
     let mut seqs = Vec::with_capacity(commits.len());
     let mut last = None;
+    let mut added = None;
     for c in commits {
         for (hash, change) in c.changes {
             if let Some(seq) = insert_change(tx, c, hash, change)? {
                 last = Some(seq);
+                added = Some(seq);
             }
         }
         let seq = match last {
@@ -126,7 +156,7 @@ fn append_changes(
         last = Some(seq);
         seqs.push(to_u64(seq)?);
     }
-    Ok(seqs)
+    Ok((seqs, added))
 }
 
 /// Appends one change; its number, or `None` if the log already holds it.
@@ -276,6 +306,43 @@ pub(super) fn changes_after(
     }
 }
 
+/// Up to `limit` entries after `after`, in log order, without their bytes (walks the primary
+/// key from `after`). Safe to continue after the last one: see [`append_changes`].
+pub(super) fn log_tail(
+    c: &mut Client,
+    after: u64,
+    limit: usize,
+) -> Result<Vec<LogNotice>, Failure> {
+    c.query_typed(
+        "SELECT seq, doc_id, village, resident_user, device_id FROM change_log
+         WHERE seq > $1 ORDER BY seq LIMIT $2",
+        &[
+            (&to_i64(after), Type::INT8),
+            (&i64::try_from(limit).unwrap_or(i64::MAX), Type::INT8),
+        ],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(LogNotice {
+            seq: to_u64(r.try_get(0)?)?,
+            doc_id: r.try_get(1)?,
+            village: r.try_get(2)?,
+            resident_user: r.try_get(3)?,
+            device_id: r.try_get(4)?,
+        })
+    })
+    .collect()
+}
+
+/// The log's last number, 0 while it is empty. Every smaller number that will ever exist is
+/// already visible (see [`append_changes`]).
+pub(super) fn log_head(c: &mut Client) -> Result<u64, Failure> {
+    to_u64(
+        c.query_typed_one("SELECT COALESCE(max(seq), 0) FROM change_log", &[])?
+            .try_get(0)?,
+    )
+}
+
 pub(super) fn audit(c: &mut Client, doc_id: Uuid) -> Result<Vec<AuditEntry>, Failure> {
     c.query_typed(
         "SELECT seq, hash, device_id, user_id, received_at FROM change_log
@@ -293,4 +360,157 @@ pub(super) fn audit(c: &mut Client, doc_id: Uuid) -> Result<Vec<AuditEntry>, Fai
         })
     })
     .collect()
+}
+
+/// How long the listener waits for a notification before it looks whether its watch ended.
+const LISTEN_TICK: Duration = Duration::from_millis(200);
+/// How often the listening connection is tried with a query: a connection cut without a word
+/// (a half-open link) looks just like a quiet one.
+const LISTEN_CHECK: Duration = Duration::from_secs(30);
+/// How long that query may take before the connection is taken for dead.
+const LISTEN_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+/// The first wait before connecting again after a failed attempt; doubled up to
+/// [`RECONNECT_MAX`].
+const RECONNECT_FIRST: Duration = Duration::from_millis(250);
+/// The longest wait between two attempts to connect.
+const RECONNECT_MAX: Duration = Duration::from_secs(5);
+
+/// One connection of its own, on a thread of its own, that `LISTEN`s on [`CHANNEL`] and calls
+/// `wake` for each notification of its schema's log (and after each (re)connection, since what
+/// was notified meanwhile is lost). Connects again whenever the connection is lost, with a log
+/// line each way. Ends (closing the connection) within [`LISTEN_TICK`] of `ended` being set,
+/// unless it is connecting.
+pub(super) struct Listener {
+    /// The connection settings, with the listener's `application_name`.
+    pub(super) config: Config,
+    /// The schema whose notifications count.
+    pub(super) schema: String,
+    /// Set when the watch ends.
+    pub(super) ended: Arc<AtomicBool>,
+    /// Told of each notification.
+    pub(super) wake: LogWake,
+}
+
+/// Why a listening connection ended.
+enum Ended {
+    /// The watch ended.
+    Asked,
+    /// The connection broke, in these words.
+    Lost(String),
+}
+
+impl Listener {
+    fn ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
+    }
+
+    /// Listens until the watch ends.
+    pub(super) fn run(self) {
+        let mut wait = RECONNECT_FIRST;
+        // Whether a connection was lost (the next one is "again"), and whether the current
+        // outage was reported already (once per outage, not once per attempt).
+        let (mut lost, mut reported) = (false, false);
+        while !self.ended() {
+            let mut client = match self.connect() {
+                Ok(client) => client,
+                Err(why) => {
+                    if !reported {
+                        tracing::warn!(
+                            error = %why,
+                            "change-log listener: cannot connect to PostgreSQL; trying again \
+                             (live notices from other hubs come by polling meanwhile)"
+                        );
+                        reported = true;
+                    } else {
+                        tracing::debug!(error = %why, "change-log listener: still cannot connect");
+                    }
+                    self.pause(wait);
+                    wait = (wait * 2).min(RECONNECT_MAX);
+                    continue;
+                }
+            };
+            if lost {
+                tracing::info!(schema = %self.schema, "change-log listener: listening again");
+            } else {
+                tracing::debug!(schema = %self.schema, "change-log listener: listening");
+            }
+            (wait, reported) = (RECONNECT_FIRST, false);
+            // Whatever was notified while nobody listened is lost: look at the log now.
+            (self.wake)();
+            match self.listen(&mut client) {
+                Ended::Asked => {
+                    let _ = client.close();
+                    return;
+                }
+                Ended::Lost(why) => {
+                    tracing::warn!(
+                        error = %why,
+                        schema = %self.schema,
+                        "change-log listener: the connection was lost; connecting again"
+                    );
+                    lost = true;
+                }
+            }
+        }
+    }
+
+    fn connect(&self) -> Result<Client, String> {
+        let mut client = self.config.connect(NoTls).map_err(|e| describe(&e))?;
+        // The channel name is a constant identifier: nothing to quote.
+        client
+            .batch_execute(&format!("LISTEN {CHANNEL}"))
+            .map_err(|e| describe(&e))?;
+        Ok(client)
+    }
+
+    /// Waits for notifications on `client` until the watch ends or the connection breaks.
+    fn listen(&self, client: &mut Client) -> Ended {
+        let mut checked = Instant::now();
+        loop {
+            if self.ended() {
+                return Ended::Asked;
+            }
+            // One notification (woken at once), or a quiet tick, or the server closed the
+            // connection (told apart below).
+            match client.notifications().timeout_iter(LISTEN_TICK).next() {
+                Ok(Some(n)) => {
+                    if self.concerns_us(n.payload()) {
+                        (self.wake)();
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => return Ended::Lost(describe(&e)),
+            }
+            if client.is_closed() {
+                return Ended::Lost("the server closed the connection".into());
+            }
+            if checked.elapsed() >= LISTEN_CHECK {
+                if let Err(e) = client.is_valid(LISTEN_CHECK_TIMEOUT) {
+                    return Ended::Lost(describe(&e));
+                }
+                checked = Instant::now();
+            }
+        }
+    }
+
+    /// Whether a notification's payload is about this schema's log (one without a schema is
+    /// taken as a hint too: reading the log costs little).
+    fn concerns_us(&self, payload: &str) -> bool {
+        match payload.rsplit_once(':') {
+            Some((schema, _)) => schema == self.schema,
+            None => true,
+        }
+    }
+
+    /// Sleeps `wait`, in ticks, unless the watch ends first.
+    fn pause(&self, wait: Duration) {
+        let until = Instant::now() + wait;
+        while !self.ended() {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            std::thread::sleep(left.min(LISTEN_TICK));
+        }
+    }
 }

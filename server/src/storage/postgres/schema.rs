@@ -29,6 +29,7 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0001_core.sql"),
     migration!("0002_index.sql"),
     migration!("0003_console.sql"),
+    migration!("0004_blobs.sql"),
 ];
 
 /// The newest schema version this code knows.
