@@ -12,6 +12,7 @@
 //! numbers become visible in the order they were taken (SQLite has one writer; PostgreSQL
 //! takes them under a lock held until commit), so a reader's cursor never skips a change.
 
+mod codes;
 pub mod migrate;
 pub mod postgres;
 pub mod sqlite;

@@ -22,7 +22,7 @@ use bianmin_document::DocKind;
 use bianmin_document::index::NO_DUE as NO_DUE_DATE;
 use bianmin_document::model::{AgendaRow, Listing, Page, RequestFilter, RequestRow, RequestSort};
 use bianmin_domain::{
-    Catalog, Directory, Rating, Role, Stage, Status, Timestamp, WorkingCalendar, YearCalendar,
+    Catalog, Directory, Role, Stage, Status, Timestamp, WorkingCalendar, YearCalendar,
 };
 use bianmin_protocol::ReferenceData;
 use chrono::NaiveDate;
@@ -33,6 +33,7 @@ use rusqlite::{
 };
 use uuid::Uuid;
 
+use super::codes::{index_scope, parse_rating, parse_stage, rating_name};
 use super::{
     AuditEntry, BlobReference, Commit, DeviceRecord, DocRecord, LogEntry, LogNotice, LogPage,
     NewDevice, ReadScope, RequestStat, Result, RevealRecord, SessionRecord, Storage, StorageError,
@@ -299,52 +300,6 @@ fn write_index(tx: &Transaction<'_>, doc_id: &str, index: &DocIndex) -> Result<(
         }
     }
     Ok(())
-}
-
-fn rating_name(r: Rating) -> &'static str {
-    match r {
-        Rating::VerySatisfied => "very_satisfied",
-        Rating::Satisfied => "satisfied",
-        Rating::BasicallySatisfied => "basically_satisfied",
-        Rating::Dissatisfied => "dissatisfied",
-        Rating::VeryDissatisfied => "very_dissatisfied",
-    }
-}
-
-fn parse_rating(s: &str) -> Option<Rating> {
-    [
-        Rating::VerySatisfied,
-        Rating::Satisfied,
-        Rating::BasicallySatisfied,
-        Rating::Dissatisfied,
-        Rating::VeryDissatisfied,
-    ]
-    .into_iter()
-    .find(|r| rating_name(*r) == s)
-}
-
-fn parse_stage(s: &str) -> Option<Stage> {
-    [
-        Stage::Proposal,
-        Stage::Consultation,
-        Stage::Review,
-        Stage::Resolution,
-        Stage::ResolutionNotice,
-        Stage::ResultsNotice,
-        Stage::Done,
-    ]
-    .into_iter()
-    .find(|st| st.as_str() == s)
-}
-
-/// The index column a read scope selects on, and its value.
-fn index_scope(scope: &ReadScope) -> (&'static str, &str) {
-    match scope {
-        ReadScope::Resident { user } => ("resident_user", user.as_str()),
-        ReadScope::Village(code) => ("village", code.as_str()),
-        ReadScope::Township(code) => ("township", code.as_str()),
-        ReadScope::County(code) => ("county", code.as_str()),
-    }
 }
 
 /// The schema version this code writes.

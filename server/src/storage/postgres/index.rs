@@ -9,11 +9,12 @@ use bianmin_document::model::{
 };
 use bianmin_document::{DocIndex, RequestIndex};
 use bianmin_domain::deadline::DUE_SOON_WORKING_DAYS;
-use bianmin_domain::{Rating, Stage, Status, Timestamp, WorkingCalendar};
+use bianmin_domain::{Stage, Status, Timestamp, WorkingCalendar};
 use chrono::NaiveDate;
 use uuid::Uuid;
 
 use super::{Failure, area_prefix, backend, to_i64, to_u64};
+use crate::storage::codes::{index_scope, parse_rating, parse_stage, rating_name};
 use crate::storage::{BlobReference, ReadScope, RequestStat, StorageError};
 
 /// The date standing for "no deadline" in `due_date`.
@@ -121,52 +122,6 @@ fn write_agenda(tx: &mut Transaction<'_>, id: Uuid, row: &AgendaRow) -> Result<(
 
 fn to_i32(n: u32) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
-}
-
-fn rating_name(r: Rating) -> &'static str {
-    match r {
-        Rating::VerySatisfied => "very_satisfied",
-        Rating::Satisfied => "satisfied",
-        Rating::BasicallySatisfied => "basically_satisfied",
-        Rating::Dissatisfied => "dissatisfied",
-        Rating::VeryDissatisfied => "very_dissatisfied",
-    }
-}
-
-fn parse_rating(s: &str) -> Option<Rating> {
-    [
-        Rating::VerySatisfied,
-        Rating::Satisfied,
-        Rating::BasicallySatisfied,
-        Rating::Dissatisfied,
-        Rating::VeryDissatisfied,
-    ]
-    .into_iter()
-    .find(|r| rating_name(*r) == s)
-}
-
-fn parse_stage(s: &str) -> Option<Stage> {
-    [
-        Stage::Proposal,
-        Stage::Consultation,
-        Stage::Review,
-        Stage::Resolution,
-        Stage::ResolutionNotice,
-        Stage::ResultsNotice,
-        Stage::Done,
-    ]
-    .into_iter()
-    .find(|st| st.as_str() == s)
-}
-
-/// The index column a read scope selects on, and its value.
-fn index_scope(scope: &ReadScope) -> (&'static str, &str) {
-    match scope {
-        ReadScope::Resident { user } => ("resident_user", user.as_str()),
-        ReadScope::Village(code) => ("village", code.as_str()),
-        ReadScope::Township(code) => ("township", code.as_str()),
-        ReadScope::County(code) => ("county", code.as_str()),
-    }
 }
 
 /// A statement's conditions and their parameters, numbered in order.
