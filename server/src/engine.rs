@@ -282,28 +282,12 @@ impl Engine {
         }
         let reference = self.reference()?;
         let pushing = std::time::Instant::now();
-        let mut results = Vec::with_capacity(req.push.len());
-        let mut durable = Durability::default();
-        for push in req.push {
-            let doc = push.doc;
-            match pushed_changes(push) {
-                Ok(changes) => results.push(self.push_one(
-                    who,
-                    doc,
-                    &changes,
-                    &reference.rules,
-                    &mut durable,
-                )?),
-                Err(refusal) => results.push(PushResult::Refused {
-                    doc,
-                    code: refusal.code.to_string(),
-                    reason: refusal.reason,
-                    held: Vec::new(),
-                }),
-            }
-        }
-        // Answer only once every accepted push of the round is on disk.
-        self.documents.wait(durable)?;
+        let pushes: Vec<Pushed> = req
+            .push
+            .into_iter()
+            .map(|push| (push.doc, pushed_changes(push)))
+            .collect();
+        let results = self.push_round(who, &pushes, &reference.rules)?;
         crate::metrics::pushes_took(pushing.elapsed());
         let scope = read_scope(who.identity.role, &who.identity.user, &who.identity.area);
         // A device on a failing link may ask for a smaller page, never a larger one.
@@ -336,6 +320,59 @@ impl Engine {
             reference: reference_update,
             log: Some(self.log_id()?),
         })
+    }
+
+    /// Checks and stores a round's pushes; answers once every accepted one is on disk. A round
+    /// lost only because another hub process stored one of the documents of its group commit
+    /// first (see `documents`) is checked once more, against the stored documents: a tablet
+    /// is told `503 store_failed` (and sends the round again) only if that happens twice in a
+    /// row, or if the group failed for any other reason.
+    fn push_round(
+        &self,
+        who: &AuthedDevice,
+        pushes: &[Pushed],
+        rules: &Reference,
+    ) -> Result<Vec<PushResult>, AppError> {
+        let mut again = true;
+        loop {
+            let since = self.documents.generation();
+            match self.push_once(who, pushes, rules) {
+                Err(e)
+                    if again
+                        && e.code == documents::STORE_FAILED
+                        && self.documents.raced_since(since) =>
+                {
+                    again = false;
+                    tracing::info!(device = %who.device.id, "a round lost a race with another hub process; checking it again");
+                }
+                done => return done,
+            }
+        }
+    }
+
+    /// Checks a round's pushes once and waits until every accepted one is stored.
+    fn push_once(
+        &self,
+        who: &AuthedDevice,
+        pushes: &[Pushed],
+        rules: &Reference,
+    ) -> Result<Vec<PushResult>, AppError> {
+        let mut results = Vec::with_capacity(pushes.len());
+        let mut durable = Durability::default();
+        for (doc, changes) in pushes {
+            results.push(match changes {
+                Ok(changes) => self.push_one(who, *doc, changes, rules, &mut durable)?,
+                Err(refusal) => PushResult::Refused {
+                    doc: *doc,
+                    code: refusal.code.to_string(),
+                    reason: refusal.reason.clone(),
+                    held: Vec::new(),
+                },
+            });
+        }
+        // Answer only once every accepted push of the round is on disk.
+        self.documents.wait(durable)?;
+        Ok(results)
     }
 
     fn push_one(
@@ -402,6 +439,7 @@ impl Engine {
             doc,
             Queued {
                 ticket: 0,
+                base_version: 0,
                 doc_id,
                 kind: meta.kind,
                 village: meta.village,
@@ -422,6 +460,9 @@ impl Engine {
         })
     }
 }
+
+/// A pushed document and its changes, or why they cannot be taken.
+type Pushed = (Uuid, Result<Vec<Vec<u8>>, Refusal>);
 
 /// The changes a push carries, as a list or taken out of its saved form; at most
 /// [`MAX_CHANGES_PER_DOC`].

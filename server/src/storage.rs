@@ -11,6 +11,14 @@
 //! all. The engine groups the pushes of concurrent rounds into one such transaction. Sequence
 //! numbers become visible in the order they were taken (SQLite has one writer; PostgreSQL
 //! takes them under a lock held until commit), so a reader's cursor never skips a change.
+//!
+//! Every stored document has a version: 1 when it is first stored, one more with each commit
+//! that stores it. Several hub processes sharing the storage each check pushes against copies
+//! of their own, so the engine stores through [`Storage::commit_checked`], which says which
+//! version each push was checked against: a document whose stored version moved on meanwhile
+//! (another process stored it first) is not overwritten, and the whole transaction fails with
+//! [`StorageError::Conflict`] (optimistic concurrency). [`Storage::document_version`] tells
+//! whether a cached copy is still the stored one.
 
 mod codes;
 pub mod migrate;
@@ -55,6 +63,14 @@ pub enum StorageError {
         found: i64,
         /// The newest this code knows.
         supported: i64,
+    },
+    /// A document was stored by someone else (another hub process) since the version a commit
+    /// was checked against: nothing of the commit's transaction was stored. Check the push
+    /// again against the stored document.
+    #[error("document {doc} was changed by another hub process since it was read")]
+    Conflict {
+        /// The document.
+        doc: Uuid,
     },
     /// The backend failed.
     #[error("storage backend: {0}")]
@@ -153,6 +169,8 @@ pub struct DocRecord {
     pub kind: DocKind,
     /// Its village.
     pub village: String,
+    /// Its version: 1 when first stored, one more with each commit that stored it since.
+    pub version: u64,
 }
 
 /// Who may read what: the change log is filtered by this.
@@ -194,6 +212,18 @@ pub struct Commit<'a> {
     pub received_at: i64,
     /// The document's index entry after the push (lists, dashboard, public pages).
     pub index: Option<&'a DocIndex>,
+}
+
+/// A [`Commit`] with the version of the stored document its push was checked against, for
+/// [`Storage::commit_checked`].
+#[derive(Debug, Clone)]
+pub struct Checked<'a> {
+    /// The push.
+    pub commit: Commit<'a>,
+    /// The document's version the push was checked against; 0 for a document the checker
+    /// believed new (none stored). A later push to the same document in the same group builds
+    /// on the earlier one: its base is the earlier one's plus one.
+    pub base_version: u64,
 }
 
 /// The dashboard's counts of requests with one village, service item, status and rating.
@@ -382,8 +412,19 @@ pub trait Storage: Send + Sync + 'static {
 
     /// A stored document.
     fn document(&self, id: Uuid) -> Result<Option<DocRecord>>;
+    /// A stored document's version (see [`DocRecord::version`]), `None` if none is stored: one
+    /// primary-key look-up, to tell whether a cached copy is still current.
+    fn document_version(&self, id: Uuid) -> Result<Option<u64>>;
     /// Stores accepted pushes in one transaction, in order (see the module docs): all of them
-    /// or none. Returns, for each, the change log's last sequence number once it was stored.
+    /// or none. Each document is stored only if its stored version is still the one its push
+    /// was checked against ([`Checked::base_version`]; for 0, only if none is stored), and its
+    /// version then grows by one per push; otherwise nothing of the group is stored and the
+    /// answer is [`StorageError::Conflict`] naming the document. Returns, for each push, the
+    /// change log's last sequence number once it was stored.
+    fn commit_checked(&self, commits: &[Checked<'_>]) -> Result<Vec<u64>>;
+    /// Stores pushes in one transaction like [`Storage::commit_checked`], without looking at
+    /// the stored versions (tools, imports and tests that write alone); each stored document's
+    /// version still grows by one per push.
     fn commit_all(&self, commits: &[Commit<'_>]) -> Result<Vec<u64>>;
     /// Stores one accepted push; returns the last sequence number used.
     fn commit(&self, commit: &Commit<'_>) -> Result<u64> {

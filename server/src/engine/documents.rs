@@ -7,13 +7,23 @@
 //! queue. A round answers only when everything it queued is durable: the first round that
 //! waits while nobody is writing becomes the leader and stores the whole queue, its own pushes
 //! and those of every round that queued meanwhile, in one transaction
-//! ([`Storage::commit_all`]); the others wait for it. One fsync then serves many rounds.
+//! ([`Storage::commit_checked`]); the others wait for it. One fsync then serves many rounds.
 //!
 //! If that transaction fails, nothing of it is stored, every document ahead of the disk is
 //! dropped (the next push reloads it from storage), the generation moves on, and every round
 //! that queued or read something of the lost state answers with an error, so no device is
 //! told that a change was stored when it was not. Documents that are on disk stay in a
 //! bounded LRU cache (`durable`); `unsettled` is small (what one transaction holds).
+//!
+//! Several hub processes may share the storage, each with copies of its own. Every copy
+//! carries the stored version it is at (or, ahead of the disk, will be at), and every queued
+//! push the version it was checked against. Before a push is checked against a cached copy,
+//! one look-up of the stored version ([`Storage::document_version`]) tells whether another
+//! process stored the document since; if so, the copy is loaded again. Another process can
+//! still store the document between that look-up and the group commit: storage then refuses
+//! the whole group ([`StorageError::Conflict`]), which fails like any other failed group, and
+//! the stale copy is dropped. Such a loss is a race, not a fault: [`Documents::raced_since`]
+//! tells the engine, which checks the round once more against the fresh copy.
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
@@ -27,10 +37,13 @@ use uuid::Uuid;
 
 use crate::error::AppError;
 use crate::notices::Bell;
-use crate::storage::{Commit, Storage};
+use crate::storage::{Checked, Commit, Storage, StorageError};
 
 /// Pushes to documents whose ids fall in different stripes are checked in parallel.
 const STRIPES: usize = 64;
+
+/// The code of the answer of a round whose group commit failed (see [`lost_round`]).
+pub const STORE_FAILED: &str = "store_failed";
 
 /// Every state change under this lock is a few assignments that cannot panic halfway, so a
 /// panic elsewhere while it was held leaves it consistent: recover the guard.
@@ -43,6 +56,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct Queued {
     /// Its place in the queue (set when it is queued).
     pub(super) ticket: u64,
+    /// The stored version of the document the push was checked against, 0 for a new one (set
+    /// when it is queued).
+    pub(super) base_version: u64,
     /// The document.
     pub doc_id: Uuid,
     /// Request or agenda item.
@@ -66,27 +82,37 @@ pub struct Queued {
 }
 
 impl Queued {
-    fn as_commit(&self) -> Commit<'_> {
-        Commit {
-            doc_id: self.doc_id,
-            kind: self.kind,
-            village: &self.village,
-            resident_user: self.resident_user.as_deref(),
-            snapshot: &self.snapshot,
-            changes: &self.changes,
-            device_id: &self.device_id,
-            user_id: &self.user_id,
-            received_at: self.received_at,
-            index: Some(&self.index),
+    fn as_checked(&self) -> Checked<'_> {
+        Checked {
+            commit: Commit {
+                doc_id: self.doc_id,
+                kind: self.kind,
+                village: &self.village,
+                resident_user: self.resident_user.as_deref(),
+                snapshot: &self.snapshot,
+                changes: &self.changes,
+                device_id: &self.device_id,
+                user_id: &self.user_id,
+                received_at: self.received_at,
+                index: Some(&self.index),
+            },
+            base_version: self.base_version,
         }
     }
 }
 
+/// A decoded copy of a document and the stored version it is at (ahead of the disk: will be
+/// at once its queued pushes are stored).
+struct Held {
+    version: u64,
+    doc: Document,
+}
+
 struct State {
-    /// Documents as they are on disk.
-    durable: LruCache<Uuid, Document>,
+    /// Documents as they are on disk (as they were when last read or written here).
+    durable: LruCache<Uuid, Held>,
     /// Documents ahead of the disk, with the ticket of their last queued push.
-    unsettled: HashMap<Uuid, (u64, Document)>,
+    unsettled: HashMap<Uuid, (u64, Held)>,
     queue: Vec<Queued>,
     next_ticket: u64,
     /// Every ticket below this one is stored (or lost with a failed generation).
@@ -94,6 +120,9 @@ struct State {
     writing: bool,
     /// Moves on each time a group commit fails.
     generation: u64,
+    /// The generation the last failure other than a lost race ([`StorageError::Conflict`])
+    /// started (0: none yet).
+    faulted: u64,
 }
 
 /// The hub's documents: see the module docs.
@@ -155,6 +184,8 @@ pub struct Taken<'a> {
     _filing: Option<MutexGuard<'a, ()>>,
     id: Uuid,
     doc: Option<Document>,
+    /// The stored version `doc` is at (ahead of the disk: will be at), 0 for a new document.
+    version: u64,
     origin: Origin,
     generation: u64,
 }
@@ -163,6 +194,7 @@ impl std::fmt::Debug for Taken<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Taken")
             .field("id", &self.id)
+            .field("version", &self.version)
             .field("origin", &self.origin)
             .finish_non_exhaustive()
     }
@@ -171,7 +203,7 @@ impl std::fmt::Debug for Taken<'_> {
 fn lost_round() -> AppError {
     AppError::new(
         StatusCode::SERVICE_UNAVAILABLE,
-        "store_failed",
+        STORE_FAILED,
         "the hub could not store a round this one depends on; nothing of it was kept: sync again",
     )
 }
@@ -191,37 +223,58 @@ impl Documents {
                 settled: 0,
                 writing: false,
                 generation: 0,
+                faulted: 0,
             }),
             settled: Condvar::new(),
             bell,
         }
     }
 
+    /// The stored document and its version; `(None, 0)` if none is stored.
+    fn load(&self, id: Uuid) -> Result<(Option<Document>, u64), AppError> {
+        match self.storage.document(id)? {
+            Some(record) => Ok((
+                Some(Document::load(&record.bytes).map_err(AppError::internal)?),
+                record.version,
+            )),
+            None => Ok((None, 0)),
+        }
+    }
+
+    /// A copy taken from `durable`, if it is still the stored version; else the stored
+    /// document, loaded again (another process stored it since).
+    fn current_or_reload(&self, id: Uuid, held: Held) -> Result<(Option<Document>, u64), AppError> {
+        if self.storage.document_version(id)? == Some(held.version) {
+            return Ok((Some(held.doc), held.version));
+        }
+        tracing::debug!(doc = %id, cached = held.version, "the cached copy is stale; loading the stored one");
+        self.load(id)
+    }
+
     /// Takes document `id` out for a check (`None` inside if the hub does not have it): its
     /// stripe (and, for a new document, the filing lock) stays locked until the [`Taken`] is
-    /// dropped.
+    /// dropped. A cached copy is first checked to be the stored version (another hub process
+    /// may have stored the document since), and loaded again if it is not; a copy ahead of the
+    /// disk is not (if another process stored the document meanwhile, the group commit of the
+    /// pushes it holds fails, and so will anything queued on top of them).
     pub fn take(&self, id: Uuid) -> Result<Taken<'_>, AppError> {
         let stripe = lock(&self.stripes[(id.as_u128() % STRIPES as u128) as usize]);
         let (found, generation) = {
             let mut st = lock(&self.state);
             let found = match st.unsettled.remove(&id) {
-                Some((ticket, doc)) => Some((Origin::Unsettled(ticket), doc)),
-                None => st.durable.pop(&id).map(|doc| (Origin::Durable, doc)),
+                Some((ticket, held)) => Some((Origin::Unsettled(ticket), held)),
+                None => st.durable.pop(&id).map(|held| (Origin::Durable, held)),
             };
             (found, st.generation)
         };
-        let (origin, doc) = match found {
-            Some((origin, doc)) => (origin, Some(doc)),
-            None => {
-                // Not in memory, so what is on disk is the latest (the stripe is held).
-                let doc = match self.storage.document(id)? {
-                    Some(record) => {
-                        Some(Document::load(&record.bytes).map_err(AppError::internal)?)
-                    }
-                    None => None,
-                };
-                (Origin::Durable, doc)
+        let (origin, (doc, version)) = match found {
+            Some((Origin::Unsettled(ticket), held)) => {
+                (Origin::Unsettled(ticket), (Some(held.doc), held.version))
             }
+            Some((Origin::Durable, held)) => (Origin::Durable, self.current_or_reload(id, held)?),
+            // Not in memory: what is on disk is the latest this process can know (the stripe
+            // is held).
+            None => (Origin::Durable, self.load(id)?),
         };
         let filing = doc.is_none().then(|| lock(&self.filing));
         Ok(Taken {
@@ -230,6 +283,7 @@ impl Documents {
             _filing: filing,
             id,
             doc,
+            version,
             origin,
             generation,
         })
@@ -263,26 +317,40 @@ impl Documents {
         lock(&self.state)
             .unsettled
             .iter()
-            .any(|(id, (_, doc))| *id != except && doc.receipt_no() == Some(receipt_no))
+            .any(|(id, (_, held))| *id != except && held.doc.receipt_no() == Some(receipt_no))
     }
 
-    /// The latest copy of a document: queued, cached, or on disk. The caller holds its stripe.
+    /// The latest copy of a document: queued, cached (if still the stored version), or on
+    /// disk. The caller holds its stripe.
     fn latest(&self, id: Uuid) -> Result<Option<Document>, AppError> {
-        {
+        let cached = {
             let st = lock(&self.state);
-            if let Some((_, doc)) = st.unsettled.get(&id) {
-                return Ok(Some(doc.clone()));
+            if let Some((_, held)) = st.unsettled.get(&id) {
+                return Ok(Some(held.doc.clone()));
             }
-            if let Some(doc) = st.durable.peek(&id) {
-                return Ok(Some(doc.clone()));
-            }
-        }
-        match self.storage.document(id)? {
-            Some(record) => Ok(Some(
-                Document::load(&record.bytes).map_err(AppError::internal)?,
-            )),
-            None => Ok(None),
-        }
+            st.durable.peek(&id).map(|held| Held {
+                version: held.version,
+                doc: held.doc.clone(),
+            })
+        };
+        Ok(match cached {
+            Some(held) => self.current_or_reload(id, held)?.0,
+            None => self.load(id)?.0,
+        })
+    }
+
+    /// The generation now: moves on with each failed group commit (see
+    /// [`Documents::raced_since`]).
+    pub fn generation(&self) -> u64 {
+        lock(&self.state).generation
+    }
+
+    /// Whether every group commit that failed since `generation` failed only because another
+    /// hub process stored one of its documents first ([`StorageError::Conflict`]): a round
+    /// lost with them may be checked once more against the stored documents, where a real
+    /// failure (a full disk, a lost database) is answered at once.
+    pub fn raced_since(&self, generation: u64) -> bool {
+        lock(&self.state).faulted <= generation
     }
 
     /// Waits until everything `round` queued or read is stored; the first waiter while nobody
@@ -310,16 +378,16 @@ impl Documents {
             let end = batch.last().map_or(st.settled, |q| q.ticket + 1);
             st.writing = true;
             drop(st);
-            let commits: Vec<Commit<'_>> = batch.iter().map(Queued::as_commit).collect();
-            let stored = self.storage.commit_all(&commits);
+            let commits: Vec<Checked<'_>> = batch.iter().map(Queued::as_checked).collect();
+            let stored = self.storage.commit_checked(&commits);
             st = lock(&self.state);
             match stored {
                 Ok(_) => {
                     for q in &batch {
                         if st.unsettled.get(&q.doc_id).map(|(t, _)| *t) == Some(q.ticket)
-                            && let Some((_, doc)) = st.unsettled.remove(&q.doc_id)
+                            && let Some((_, held)) = st.unsettled.remove(&q.doc_id)
                         {
-                            st.durable.put(q.doc_id, doc);
+                            st.durable.put(q.doc_id, held);
                         }
                     }
                     if batch.iter().any(|q| !q.changes.is_empty()) {
@@ -329,8 +397,16 @@ impl Documents {
                     tracing::debug!(pushes = batch.len(), "group commit stored");
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, pushes = batch.len(), "group commit failed; the pushes are dropped");
                     st.generation += 1;
+                    if let StorageError::Conflict { doc } = e {
+                        // Another process stored `doc` after this one read its version: its
+                        // copy here is stale.
+                        tracing::info!(%doc, pushes = batch.len(), "another hub process stored a document of this group first; the pushes are dropped");
+                        st.durable.pop(&doc);
+                    } else {
+                        tracing::error!(error = %e, pushes = batch.len(), "group commit failed; the pushes are dropped");
+                        st.faulted = st.generation;
+                    }
                     st.unsettled.clear();
                     st.queue.clear();
                     st.settled = st.next_ticket;
@@ -339,6 +415,13 @@ impl Documents {
             st.writing = false;
             self.settled.notify_all();
         }
+    }
+
+    /// Whether a decoded copy of `id` is held (cached or ahead of the disk).
+    #[cfg(test)]
+    fn holds(&self, id: Uuid) -> bool {
+        let st = lock(&self.state);
+        st.unsettled.contains_key(&id) || st.durable.contains(&id)
     }
 }
 
@@ -361,8 +444,9 @@ impl Taken<'_> {
         }
     }
 
-    /// Replaces the document with `doc` and queues `commit` to store it. An error (and nothing
-    /// queued) if a group commit failed since the document was taken.
+    /// Replaces the document with `doc` and queues `commit` to store it, checked against the
+    /// version the document was taken at. An error (and nothing queued) if a group commit
+    /// failed since the document was taken.
     pub fn accept(
         mut self,
         doc: Document,
@@ -374,8 +458,13 @@ impl Taken<'_> {
             return Err(lost_round());
         }
         commit.ticket = st.next_ticket;
+        commit.base_version = self.version;
         st.next_ticket += 1;
-        st.unsettled.insert(self.id, (commit.ticket, doc));
+        let held = Held {
+            version: self.version + 1,
+            doc,
+        };
+        st.unsettled.insert(self.id, (commit.ticket, held));
         round.note(commit.ticket, self.generation);
         st.queue.push(commit);
         // Replaced: nothing to put back.
@@ -389,15 +478,19 @@ impl Drop for Taken<'_> {
         let Some(doc) = self.doc.take() else {
             return;
         };
+        let held = Held {
+            version: self.version,
+            doc,
+        };
         let mut st = lock(&self.docs.state);
         match self.origin {
             // A copy ahead of the disk is only good while its generation lasts.
             Origin::Unsettled(_) if st.generation != self.generation => {}
             Origin::Unsettled(ticket) if ticket >= st.settled => {
-                st.unsettled.insert(self.id, (ticket, doc));
+                st.unsettled.insert(self.id, (ticket, held));
             }
             _ => {
-                st.durable.put(self.id, doc);
+                st.durable.put(self.id, held);
             }
         }
     }
@@ -476,6 +569,30 @@ mod tests {
             self.changes_since(id, &heads)
         }
 
+        /// Another device of the same clerk, holding a copy of every document this one has.
+        fn fork(&mut self) -> Clerk {
+            let actor = ActorId::random();
+            let docs = self
+                .docs
+                .iter_mut()
+                .map(|(id, am)| (*id, am.fork().with_actor(actor.clone())))
+                .collect();
+            Clerk {
+                identity: self.identity.clone(),
+                actor,
+                reference: Reference::demo(),
+                docs,
+            }
+        }
+
+        /// Applies changes another device made (a pull).
+        fn receive(&mut self, id: Uuid, changes: &[Vec<u8>]) {
+            let am = self.docs.get_mut(&id).unwrap();
+            for c in changes {
+                am.load_incremental(c).unwrap();
+            }
+        }
+
         fn heads(&mut self, id: Uuid) -> Vec<[u8; 32]> {
             self.docs
                 .get_mut(&id)
@@ -545,6 +662,7 @@ mod tests {
             doc,
             Queued {
                 ticket: 0,
+                base_version: 0,
                 doc_id: id,
                 kind: meta.kind,
                 village: village.to_string(),
@@ -570,6 +688,27 @@ mod tests {
         (storage, docs)
     }
 
+    /// Another hub process's documents on the same storage.
+    fn another_process(storage: &Arc<SqliteStorage>) -> Documents {
+        Documents::new(
+            storage.clone(),
+            NonZeroUsize::new(8).unwrap(),
+            Bell::default(),
+        )
+    }
+
+    /// The stored document of `id` and its version.
+    fn stored(storage: &SqliteStorage, id: Uuid) -> (Document, u64) {
+        let record = storage.document(id).unwrap().expect("stored");
+        (Document::load(&record.bytes).unwrap(), record.version)
+    }
+
+    /// Whether `doc` holds every change of `changes`.
+    fn holds_all(doc: &mut Document, changes: &[Vec<u8>]) -> bool {
+        let have = doc.changes_since(&[]);
+        changes.iter().all(|c| have.contains(c))
+    }
+
     #[test]
     fn later_pushes_build_on_queued_ones_and_a_failed_group_loses_them_all() {
         let dir = tempfile::tempdir().unwrap();
@@ -590,6 +729,7 @@ mod tests {
         assert_eq!(e.code, "store_failed");
         let e = docs.wait(round2).unwrap_err();
         assert_eq!(e.code, "store_failed", "round 2 built on the lost push");
+        assert!(!docs.raced_since(0), "a failure, not a lost race");
         assert_eq!(
             storage.counts().unwrap(),
             (0, 0),
@@ -667,5 +807,90 @@ mod tests {
                 Document::load(&storage.document(*id).unwrap().unwrap().bytes).unwrap();
             assert_eq!(stored.heads(), clerk.heads(*id));
         }
+    }
+
+    #[test]
+    fn a_copy_another_process_stored_since_is_loaded_again_before_the_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let (storage, a) = documents(dir.path());
+        let b = another_process(&storage);
+        let mut clerk = Clerk::new();
+        let (id, filed) = clerk.file();
+        let mut round = Durability::default();
+        push(&a, &clerk, id, &filed, EAST, &mut round).unwrap();
+        a.wait(round).unwrap();
+        assert!(a.holds(id), "A keeps the request it stored");
+        assert_eq!(stored(&storage, id).1, 1);
+
+        // Another tablet's comment goes through B: stored, version 2; A's copy is stale.
+        let mut other = clerk.fork();
+        let theirs = other.comment(id, "phoned the applicant");
+        let mut round = Durability::default();
+        push(&b, &other, id, &theirs, EAST, &mut round).unwrap();
+        b.wait(round).unwrap();
+        assert_eq!(stored(&storage, id).1, 2);
+
+        // The first tablet pulls it and comments on top, through A: checked against the
+        // stored document (A's stale copy lacks the comment this one builds on, and would
+        // refuse it as missing_dependencies), accepted and stored.
+        clerk.receive(id, &theirs);
+        let mine = clerk.comment(id, "documents complete");
+        let mut round = Durability::default();
+        push(&a, &clerk, id, &mine, EAST, &mut round).unwrap();
+        a.wait(round).unwrap();
+        let (mut doc, version) = stored(&storage, id);
+        assert_eq!(version, 3);
+        assert!(holds_all(&mut doc, &theirs) && holds_all(&mut doc, &mine));
+        assert_eq!(doc.heads(), clerk.heads(id));
+    }
+
+    #[test]
+    fn a_conflict_from_storage_drops_the_copy_and_the_next_take_reloads() {
+        let dir = tempfile::tempdir().unwrap();
+        let (storage, a) = documents(dir.path());
+        let b = another_process(&storage);
+        let mut clerk = Clerk::new();
+        let (id, filed) = clerk.file();
+        let mut round = Durability::default();
+        push(&a, &clerk, id, &filed, EAST, &mut round).unwrap();
+        a.wait(round).unwrap();
+        let mut other = clerk.fork();
+
+        // A checks and queues a comment against version 1 ...
+        let before = a.generation();
+        let mine = clerk.comment(id, "called the applicant");
+        let mut round_a = Durability::default();
+        push(&a, &clerk, id, &mine, EAST, &mut round_a).unwrap();
+        // ... and B stores a concurrent one before A's group commit runs.
+        let theirs = other.comment(id, "photo received");
+        let mut round_b = Durability::default();
+        push(&b, &other, id, &theirs, EAST, &mut round_b).unwrap();
+        b.wait(round_b).unwrap();
+
+        // A's group commit is refused: nothing of it stored, the round told to sync again, the
+        // loss taken for a race, and A holds no copy of the document any more.
+        let e = a.wait(round_a).unwrap_err();
+        assert_eq!(e.code, STORE_FAILED);
+        assert!(a.raced_since(before), "a lost race, not a failure");
+        assert!(!a.holds(id), "the stale copy is dropped");
+        let (mut doc, version) = stored(&storage, id);
+        assert_eq!(version, 2);
+        assert!(holds_all(&mut doc, &theirs) && !holds_all(&mut doc, &mine));
+        assert_eq!(storage.counts().unwrap().1, filed.len() as u64 + 1);
+
+        // The next take reloads the stored document: it has B's comment.
+        let mut taken = a.take(id).unwrap();
+        assert_eq!(taken.current_mut().unwrap().heads(), doc.heads());
+        drop(taken);
+
+        // The round sent again is checked against it, and both comments are kept.
+        let mut again = Durability::default();
+        push(&a, &clerk, id, &mine, EAST, &mut again).unwrap();
+        a.wait(again).unwrap();
+        let (mut doc, version) = stored(&storage, id);
+        assert_eq!(version, 3);
+        assert!(holds_all(&mut doc, &theirs) && holds_all(&mut doc, &mine));
+        clerk.receive(id, &theirs);
+        assert_eq!(doc.heads(), clerk.heads(id));
     }
 }

@@ -49,9 +49,9 @@ use r2d2_postgres::r2d2::{Pool, PooledConnection};
 use uuid::Uuid;
 
 use super::{
-    AuditEntry, BlobReference, Commit, DeviceRecord, DocRecord, LogNotice, LogPage, LogWake,
-    LogWatch, NewDevice, ReadScope, RequestStat, Result, RevealRecord, SessionRecord, Storage,
-    StorageError, UserRecord,
+    AuditEntry, BlobReference, Checked, Commit, DeviceRecord, DocRecord, LogNotice, LogPage,
+    LogWake, LogWatch, NewDevice, ReadScope, RequestStat, Result, RevealRecord, SessionRecord,
+    Storage, StorageError, UserRecord,
 };
 
 /// Connections the pool opens at most, unless [`PgBuilder::pool_size`] says otherwise.
@@ -259,6 +259,14 @@ impl PgStorage {
                 other => return other.map_err(StorageError::from),
             }
         }
+    }
+
+    /// Stores a group of pushes in one transaction (see `log::commit_all`).
+    fn commit_group(&self, commits: &[(&Commit<'_>, Option<u64>)]) -> Result<Vec<u64>> {
+        if commits.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write(|tx| log::commit_all(tx, self.lock_scope, &self.schema, commits))
     }
 }
 
@@ -478,11 +486,21 @@ impl Storage for PgStorage {
         self.read(|c| log::document(c, id))
     }
 
+    fn document_version(&self, id: Uuid) -> Result<Option<u64>> {
+        self.read(|c| log::document_version(c, id))
+    }
+
+    fn commit_checked(&self, commits: &[Checked<'_>]) -> Result<Vec<u64>> {
+        let commits: Vec<(&Commit<'_>, Option<u64>)> = commits
+            .iter()
+            .map(|c| (&c.commit, Some(c.base_version)))
+            .collect();
+        self.commit_group(&commits)
+    }
+
     fn commit_all(&self, commits: &[Commit<'_>]) -> Result<Vec<u64>> {
-        if commits.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.write(|tx| log::commit_all(tx, self.lock_scope, &self.schema, commits))
+        let commits: Vec<(&Commit<'_>, Option<u64>)> = commits.iter().map(|c| (c, None)).collect();
+        self.commit_group(&commits)
     }
 
     fn log_tail(&self, after: u64, limit: usize) -> Result<Vec<LogNotice>> {

@@ -35,9 +35,9 @@ use uuid::Uuid;
 
 use super::codes::{index_scope, parse_rating, parse_stage, rating_name};
 use super::{
-    AuditEntry, BlobReference, Commit, DeviceRecord, DocRecord, LogEntry, LogNotice, LogPage,
-    NewDevice, ReadScope, RequestStat, Result, RevealRecord, SessionRecord, Storage, StorageError,
-    UserRecord,
+    AuditEntry, BlobReference, Checked, Commit, DeviceRecord, DocRecord, LogEntry, LogNotice,
+    LogPage, NewDevice, ReadScope, RequestStat, Result, RevealRecord, SessionRecord, Storage,
+    StorageError, UserRecord,
 };
 
 /// The database file's name inside the data directory.
@@ -220,6 +220,12 @@ const MIGRATIONS: &[&str] = &[
         at      INTEGER NOT NULL
     ) STRICT;
     CREATE INDEX reveal_log_doc ON reveal_log (doc_id, seq);
+    "#,
+    // 8: each document's version, one more with each commit that stores it: a commit checked
+    // against a version another writer moved on is refused (see `Storage::commit_checked`).
+    // Documents stored before count as version 1.
+    r#"
+    ALTER TABLE documents ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
     "#,
 ];
 
@@ -638,6 +644,129 @@ impl SqliteStorage {
         tx.commit().db()?;
         Ok(out)
     }
+
+    /// Stores a group of pushes in one transaction (see [`Storage::commit_checked`]): each
+    /// with the version its push was checked against, or `None` to store it whatever the
+    /// stored version is.
+    fn commit_group<'c, 'a: 'c>(
+        &self,
+        commits: impl ExactSizeIterator<Item = (&'c Commit<'a>, Option<u64>)> + Clone,
+    ) -> Result<Vec<u64>> {
+        if commits.len() == 0 {
+            return Ok(Vec::new());
+        }
+        self.write(|tx| {
+            let mut upsert = tx
+                .prepare_cached(
+                    "INSERT INTO documents (id, kind, village, township, resident_user, snapshot,
+                        updated_at, version)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1)
+                     ON CONFLICT (id) DO UPDATE SET
+                        kind = excluded.kind,
+                        village = excluded.village,
+                        township = excluded.township,
+                        resident_user = excluded.resident_user,
+                        snapshot = excluded.snapshot,
+                        updated_at = excluded.updated_at,
+                        version = documents.version + 1",
+                )
+                .db()?;
+            // A document the checker believed new: stored only if none is.
+            let mut create = tx
+                .prepare_cached(
+                    "INSERT INTO documents (id, kind, village, township, resident_user, snapshot,
+                        updated_at, version)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1)
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .db()?;
+            // A document checked at version ?8: stored only if that is still the stored one.
+            let mut update = tx
+                .prepare_cached(
+                    "UPDATE documents SET kind = ?2, village = ?3, township = ?4,
+                        resident_user = ?5, snapshot = ?6, updated_at = ?7, version = ?8 + 1
+                     WHERE id = ?1 AND version = ?8",
+                )
+                .db()?;
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO change_log (doc_id, hash, village, township, county,
+                        resident_user, device_id, user_id, received_at, change)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                     ON CONFLICT (hash) DO NOTHING",
+                )
+                .db()?;
+            let mut seqs = Vec::with_capacity(commits.len());
+            let mut last = None;
+            for (c, base) in commits.clone() {
+                let township = area_prefix(c.village, 9)?;
+                let county = area_prefix(c.village, 6)?;
+                let doc_id = c.doc_id.to_string();
+                let document = params![
+                    doc_id,
+                    c.kind.as_str(),
+                    c.village,
+                    township,
+                    c.resident_user,
+                    c.snapshot,
+                    c.received_at,
+                ];
+                let stored = match base {
+                    None => upsert.execute(document).db()?,
+                    Some(0) => create.execute(document).db()?,
+                    Some(base) => update
+                        .execute(params![
+                            doc_id,
+                            c.kind.as_str(),
+                            c.village,
+                            township,
+                            c.resident_user,
+                            c.snapshot,
+                            c.received_at,
+                            to_i64(base),
+                        ])
+                        .db()?,
+                };
+                if stored != 1 {
+                    // Dropping the transaction rolls the whole group back.
+                    return Err(StorageError::Conflict { doc: c.doc_id });
+                }
+                if let Some(index) = c.index {
+                    write_index(tx, &doc_id, index)?;
+                }
+                for (hash, change) in c.changes {
+                    let added = insert
+                        .execute(params![
+                            doc_id,
+                            hash.as_slice(),
+                            c.village,
+                            township,
+                            county,
+                            c.resident_user,
+                            c.device_id,
+                            c.user_id,
+                            c.received_at,
+                            change,
+                        ])
+                        .db()?;
+                    if added == 1 {
+                        last = Some(tx.last_insert_rowid());
+                    }
+                }
+                let seq = match last {
+                    Some(seq) => seq,
+                    None => tx
+                        .query_row("SELECT COALESCE(MAX(seq), 0) FROM change_log", [], |r| {
+                            r.get(0)
+                        })
+                        .db()?,
+                };
+                last = Some(seq);
+                seqs.push(to_u64(seq)?);
+            }
+            Ok(seqs)
+        })
+    }
 }
 
 impl Storage for SqliteStorage {
@@ -993,100 +1122,43 @@ impl Storage for SqliteStorage {
 
     fn document(&self, id: Uuid) -> Result<Option<DocRecord>> {
         let conn = self.reader()?;
-        conn.prepare_cached("SELECT snapshot, kind, village FROM documents WHERE id = ?1")
+        conn.prepare_cached("SELECT snapshot, kind, village, version FROM documents WHERE id = ?1")
             .db()?
             .query_row([id.to_string()], |r| {
                 let kind: String = r.get(1)?;
+                let version: i64 = r.get(3)?;
                 Ok(DocRecord {
                     bytes: r.get(0)?,
                     kind: parse_kind(&kind).ok_or_else(|| {
                         bad_column(1, Type::Text, format!("unknown document kind {kind:?}"))
                     })?,
                     village: r.get(2)?,
+                    version: u64::try_from(version).map_err(|_| {
+                        bad_column(3, Type::Integer, format!("negative version {version}"))
+                    })?,
                 })
             })
             .optional()
             .db()
     }
 
+    fn document_version(&self, id: Uuid) -> Result<Option<u64>> {
+        let conn = self.reader()?;
+        let version: Option<i64> = conn
+            .prepare_cached("SELECT version FROM documents WHERE id = ?1")
+            .db()?
+            .query_row([id.to_string()], |r| r.get(0))
+            .optional()
+            .db()?;
+        version.map(to_u64).transpose()
+    }
+
+    fn commit_checked(&self, commits: &[Checked<'_>]) -> Result<Vec<u64>> {
+        self.commit_group(commits.iter().map(|c| (&c.commit, Some(c.base_version))))
+    }
+
     fn commit_all(&self, commits: &[Commit<'_>]) -> Result<Vec<u64>> {
-        if commits.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.write(|tx| {
-            let mut upsert = tx
-                .prepare_cached(
-                    "INSERT INTO documents (id, kind, village, township, resident_user, snapshot, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                     ON CONFLICT (id) DO UPDATE SET
-                        kind = excluded.kind,
-                        village = excluded.village,
-                        township = excluded.township,
-                        resident_user = excluded.resident_user,
-                        snapshot = excluded.snapshot,
-                        updated_at = excluded.updated_at",
-                )
-                .db()?;
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO change_log (doc_id, hash, village, township, county,
-                        resident_user, device_id, user_id, received_at, change)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                     ON CONFLICT (hash) DO NOTHING",
-                )
-                .db()?;
-            let mut seqs = Vec::with_capacity(commits.len());
-            let mut last = None;
-            for c in commits {
-                let township = area_prefix(c.village, 9)?;
-                let county = area_prefix(c.village, 6)?;
-                let doc_id = c.doc_id.to_string();
-                upsert
-                    .execute(params![
-                        doc_id,
-                        c.kind.as_str(),
-                        c.village,
-                        township,
-                        c.resident_user,
-                        c.snapshot,
-                        c.received_at,
-                    ])
-                    .db()?;
-                if let Some(index) = c.index {
-                    write_index(tx, &doc_id, index)?;
-                }
-                for (hash, change) in c.changes {
-                    let added = insert
-                        .execute(params![
-                            doc_id,
-                            hash.as_slice(),
-                            c.village,
-                            township,
-                            county,
-                            c.resident_user,
-                            c.device_id,
-                            c.user_id,
-                            c.received_at,
-                            change,
-                        ])
-                        .db()?;
-                    if added == 1 {
-                        last = Some(tx.last_insert_rowid());
-                    }
-                }
-                let seq = match last {
-                    Some(seq) => seq,
-                    None => tx
-                        .query_row("SELECT COALESCE(MAX(seq), 0) FROM change_log", [], |r| {
-                            r.get(0)
-                        })
-                        .db()?,
-                };
-                last = Some(seq);
-                seqs.push(to_u64(seq)?);
-            }
-            Ok(seqs)
-        })
+        self.commit_group(commits.iter().map(|c| (c, None)))
     }
 
     fn changes_after(

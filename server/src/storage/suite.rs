@@ -22,7 +22,7 @@ use chrono::NaiveDate;
 use uuid::Uuid;
 
 use super::{
-    BlobReference, Commit, DocRecord, LogEntry, LogNotice, LogPage, NewDevice, ReadScope,
+    BlobReference, Checked, Commit, DocRecord, LogEntry, LogNotice, LogPage, NewDevice, ReadScope,
     RevealRecord, SessionRecord, Storage, StorageError, UserRecord,
 };
 
@@ -119,6 +119,22 @@ pub const CHECKS: &[(&str, Check)] = &[
     (
         "log_tail_misses_nothing_while_commits_run",
         log_tail_misses_nothing_while_commits_run,
+    ),
+    (
+        "document_versions_grow_by_one_per_commit",
+        document_versions_grow_by_one_per_commit,
+    ),
+    (
+        "a_stale_commit_is_refused_and_stores_nothing",
+        a_stale_commit_is_refused_and_stores_nothing,
+    ),
+    (
+        "a_new_document_over_a_stored_one_conflicts",
+        a_new_document_over_a_stored_one_conflicts,
+    ),
+    (
+        "checked_commits_racing_lose_no_update",
+        checked_commits_racing_lose_no_update,
     ),
 ];
 
@@ -825,6 +841,7 @@ pub fn commit_document_and_audit(s: &dyn Storage) {
             bytes: [first[0].1.clone(), first[1].1.clone()].concat(),
             kind: DocKind::Request,
             village: EAST.into(),
+            version: 1,
         }
     );
 
@@ -1037,6 +1054,277 @@ pub fn a_group_commits_all_or_nothing(s: &dyn Storage) {
     assert!(s.document(good).unwrap().is_none());
     assert!(s.audit(good).unwrap().is_empty());
     assert!(s.document(before).unwrap().is_some());
+}
+
+/// A push of `changes` to `doc` (an agenda item of 东村) whose snapshot is `snapshot`, checked
+/// against `base`.
+fn checked<'a>(
+    doc: Uuid,
+    snapshot: &'a [u8],
+    changes: &'a [([u8; 32], Vec<u8>)],
+    base: u64,
+) -> Checked<'a> {
+    Checked {
+        commit: Commit {
+            doc_id: doc,
+            kind: DocKind::Agenda,
+            village: EAST,
+            resident_user: None,
+            snapshot,
+            changes,
+            device_id: "dev-a",
+            user_id: "user-x",
+            received_at: T0,
+            index: None,
+        },
+        base_version: base,
+    }
+}
+
+fn version(s: &dyn Storage, doc: Uuid) -> Option<u64> {
+    let version = s.document_version(doc).expect("document_version");
+    assert_eq!(
+        version,
+        s.document(doc).expect("document").map(|d| d.version),
+        "document_version agrees with document"
+    );
+    version
+}
+
+/// A document is stored at version 1 and each commit that stores it adds one, checked or not,
+/// one per push when a group holds several pushes to it.
+pub fn document_versions_grow_by_one_per_commit(s: &dyn Storage) {
+    let doc = Uuid::new_v4();
+    assert_eq!(version(s, doc), None);
+    push(
+        s,
+        doc,
+        DocKind::Agenda,
+        EAST,
+        None,
+        &[change(40, 30)],
+        "dev-a",
+        T0,
+    );
+    assert_eq!(version(s, doc), Some(1));
+    push(
+        s,
+        doc,
+        DocKind::Agenda,
+        EAST,
+        None,
+        &[change(41, 30)],
+        "dev-a",
+        T0,
+    );
+    assert_eq!(version(s, doc), Some(2));
+    // A repeated push (nothing new for the log) still stores the document.
+    push(
+        s,
+        doc,
+        DocKind::Agenda,
+        EAST,
+        None,
+        &[change(41, 30)],
+        "dev-a",
+        T0,
+    );
+    assert_eq!(version(s, doc), Some(3));
+
+    let (c1, c2, c3) = ([change(42, 30)], [change(43, 30)], [change(44, 30)]);
+    s.commit_checked(&[checked(doc, b"v4", &c1, 3)]).unwrap();
+    assert_eq!(version(s, doc), Some(4));
+    // Two pushes to one document in one group: the second builds on the first.
+    let other = Uuid::new_v4();
+    let seqs = s
+        .commit_checked(&[
+            checked(doc, b"v5", &c2, 4),
+            checked(other, b"new", &[], 0),
+            checked(doc, b"v6", &c3, 5),
+        ])
+        .unwrap();
+    assert_eq!(seqs.len(), 3);
+    assert_eq!(version(s, doc), Some(6));
+    assert_eq!(version(s, other), Some(1), "a new document starts at 1");
+    assert_eq!(s.document(doc).unwrap().unwrap().bytes, b"v6");
+    // Unchecked, a group's pushes count one each too.
+    let (c4, c5) = ([change(45, 30)], [change(46, 30)]);
+    s.commit_all(&[
+        checked(doc, b"v7", &c4, 0).commit,
+        checked(doc, b"v8", &c5, 0).commit,
+    ])
+    .unwrap();
+    assert_eq!(version(s, doc), Some(8));
+    assert_eq!(s.counts().unwrap(), (2, 7));
+}
+
+/// A commit checked against a version that is no longer the stored one is refused with
+/// [`StorageError::Conflict`], and nothing of its group is stored: not the other documents,
+/// not the change log, not the index.
+pub fn a_stale_commit_is_refused_and_stores_nothing(s: &dyn Storage) {
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    push(
+        s,
+        a,
+        DocKind::Agenda,
+        EAST,
+        None,
+        &[change(50, 30)],
+        "dev-a",
+        T0,
+    );
+    push(
+        s,
+        a,
+        DocKind::Agenda,
+        EAST,
+        None,
+        &[change(51, 30)],
+        "dev-b",
+        T0,
+    );
+    push(
+        s,
+        b,
+        DocKind::Agenda,
+        EAST,
+        None,
+        &[change(52, 30)],
+        "dev-a",
+        T0,
+    );
+    let (before_a, before_b) = (s.document(a).unwrap(), s.document(b).unwrap());
+    let (head, counts, trail) = (
+        s.log_head().unwrap(),
+        s.counts().unwrap(),
+        s.audit(a).unwrap(),
+    );
+    let fresh = Uuid::new_v4();
+    let (cb, cf, ca) = ([change(53, 30)], [change(54, 30)], [change(55, 30)]);
+    let row = |title: &str| {
+        DocIndex::Agenda(AgendaRow {
+            id: Uuid::nil(),
+            title: title.into(),
+            category: "roads".into(),
+            village: EAST.into(),
+            stage: Stage::Proposal,
+            updated_at: Timestamp(T0),
+            conflict: false,
+        })
+    };
+    let (ib, ifresh) = (row("b, refused"), row("fresh, refused"));
+    let group = |a_base| {
+        let mut b_push = checked(b, b"b2", &cb, 1);
+        b_push.commit.index = Some(&ib);
+        let mut fresh_push = checked(fresh, b"fresh", &cf, 0);
+        fresh_push.commit.index = Some(&ifresh);
+        [b_push, fresh_push, checked(a, b"a3", &ca, a_base)]
+    };
+
+    for stale in [0, 1, 3] {
+        match s.commit_checked(&group(stale)) {
+            Err(StorageError::Conflict { doc }) => assert_eq!(doc, a, "base {stale}"),
+            other => panic!("base {stale}: {other:?}"),
+        }
+        assert_eq!(s.document(a).unwrap(), before_a, "a untouched");
+        assert_eq!(
+            s.document(b).unwrap(),
+            before_b,
+            "b untouched, though its base was right"
+        );
+        assert_eq!(
+            s.document(fresh).unwrap(),
+            None,
+            "the new document not stored"
+        );
+        assert_eq!(s.log_head().unwrap(), head, "the change log unchanged");
+        assert_eq!(s.counts().unwrap(), counts);
+        assert_eq!(s.audit(a).unwrap(), trail);
+        assert!(s.audit(b).unwrap().len() == 1 && s.audit(fresh).unwrap().is_empty());
+        assert!(
+            s.agenda_rows(&ReadScope::Village(EAST.into()), &[])
+                .unwrap()
+                .is_empty(),
+            "no index entry of the group kept"
+        );
+    }
+    // Two pushes to one document whose bases do not follow one another: a conflict too.
+    let (c6, c7) = ([change(56, 30)], [change(57, 30)]);
+    assert!(matches!(
+        s.commit_checked(&[checked(a, b"x", &c6, 2), checked(a, b"y", &c7, 2)]),
+        Err(StorageError::Conflict { doc }) if doc == a
+    ));
+    assert_eq!(s.document(a).unwrap(), before_a);
+
+    // Checked against the stored versions, the same group is stored whole.
+    s.commit_checked(&group(2)).unwrap();
+    assert_eq!(version(s, a), Some(3));
+    assert_eq!(version(s, b), Some(2));
+    assert_eq!(version(s, fresh), Some(1));
+    assert_eq!(s.document(a).unwrap().unwrap().bytes, b"a3");
+    assert_eq!(s.counts().unwrap(), (counts.0 + 1, counts.1 + 3));
+}
+
+/// A commit of a document the checker believed new, when one with its id is stored, is a
+/// [`StorageError::Conflict`]: the stored one stays as it was.
+pub fn a_new_document_over_a_stored_one_conflicts(s: &dyn Storage) {
+    let doc = Uuid::new_v4();
+    s.commit_checked(&[checked(doc, b"first", &[change(60, 30)], 0)])
+        .unwrap();
+    let before = s.document(doc).unwrap();
+    let counts = s.counts().unwrap();
+    match s.commit_checked(&[checked(doc, b"second", &[change(61, 30)], 0)]) {
+        Err(StorageError::Conflict { doc: named }) => assert_eq!(named, doc),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.document(doc).unwrap(), before);
+    assert_eq!(version(s, doc), Some(1));
+    assert_eq!(s.counts().unwrap(), counts);
+    // Checked against a version of a document that is not stored: a conflict as well.
+    let missing = Uuid::new_v4();
+    assert!(matches!(
+        s.commit_checked(&[checked(missing, b"x", &[change(62, 30)], 1)]),
+        Err(StorageError::Conflict { doc }) if doc == missing
+    ));
+    assert_eq!(s.document(missing).unwrap(), None);
+}
+
+/// Writers that read the version, commit checked against it and start again on a conflict
+/// (what hub processes sharing the storage do) all get their commits stored, one version each.
+pub fn checked_commits_racing_lose_no_update(s: &dyn Storage) {
+    const THREADS: u64 = 4;
+    const EACH: u64 = 6;
+    let doc = Uuid::new_v4();
+    s.commit_checked(&[checked(doc, b"start", &[change(70, 30)], 0)])
+        .unwrap();
+    let conflicts: u64 = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|t| {
+                scope.spawn(move || {
+                    let mut conflicts = 0;
+                    for i in 0..EACH {
+                        let ch = [change(71 + t * 100 + i, 30)];
+                        loop {
+                            let base = s.document_version(doc).unwrap().expect("stored");
+                            match s.commit_checked(&[checked(doc, b"next", &ch, base)]) {
+                                Ok(_) => break,
+                                Err(StorageError::Conflict { .. }) => conflicts += 1,
+                                Err(e) => panic!("{e}"),
+                            }
+                        }
+                    }
+                    conflicts
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a committing thread panicked"))
+            .sum()
+    });
+    eprintln!("  ({conflicts} conflicts, each retried)");
+    assert_eq!(version(s, doc), Some(1 + THREADS * EACH));
+    assert_eq!(s.counts().unwrap(), (1, 1 + THREADS * EACH));
 }
 
 fn day(d: u32) -> NaiveDate {

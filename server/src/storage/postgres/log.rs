@@ -15,7 +15,7 @@ use super::index::write_index;
 use super::schema::LOCK_CHANGE_LOG;
 use super::{Failure, area_prefix, backend, describe, to_i64, to_u64};
 use crate::storage::{
-    AuditEntry, Commit, DocRecord, LogEntry, LogNotice, LogPage, LogWake, ReadScope,
+    AuditEntry, Commit, DocRecord, LogEntry, LogNotice, LogPage, LogWake, ReadScope, StorageError,
 };
 
 /// The channel on which a group commit that added to the change log notifies, once per
@@ -32,7 +32,7 @@ const MAX_CHUNK: usize = 4_096;
 
 pub(super) fn document(c: &mut Client, id: Uuid) -> Result<Option<DocRecord>, Failure> {
     let row = c.query_typed_opt(
-        "SELECT snapshot, kind, village FROM documents WHERE id = $1",
+        "SELECT snapshot, kind, village, version FROM documents WHERE id = $1",
         &[(&id, Type::UUID)],
     )?;
     let Some(r) = row else { return Ok(None) };
@@ -42,15 +42,30 @@ pub(super) fn document(c: &mut Client, id: Uuid) -> Result<Option<DocRecord>, Fa
         kind: DocKind::parse(&kind)
             .ok_or_else(|| Failure::Storage(backend(format!("unknown document kind {kind:?}"))))?,
         village: r.try_get(2)?,
+        version: to_u64(r.try_get(3)?)?,
     }))
 }
 
+pub(super) fn document_version(c: &mut Client, id: Uuid) -> Result<Option<u64>, Failure> {
+    let row = c.query_typed_opt(
+        "SELECT version FROM documents WHERE id = $1",
+        &[(&id, Type::UUID)],
+    )?;
+    row.map(|r| to_u64(r.try_get(0)?)).transpose()
+}
+
 /// Stores a group of accepted pushes in the caller's transaction: the documents and their
-/// index entries first, then, under the change log's lock, the changes.
+/// index entries first, then, under the change log's lock, the changes. Each push comes with
+/// the version of its document it was checked against, or `None` to store it whatever the
+/// stored version is (see `Storage::commit_checked`).
 ///
 /// Documents are written in id order, each with the last of its pushes (what storing the
 /// pushes one after another leaves) and then its index entries in push order: concurrent groups
-/// lock document and index rows in one order, so they cannot deadlock on them.
+/// lock document and index rows in one order, so they cannot deadlock on them. A document
+/// checked against a version is written only if that version is still the stored one (the
+/// `UPDATE` waits for a concurrent writer of the row and then looks at what it committed; a
+/// new one's `INSERT` waits likewise for a concurrent insert of the id), else the group fails
+/// with [`StorageError::Conflict`] and the caller's transaction is rolled back.
 ///
 /// When the group added to the log, one notification on [`CHANNEL`] goes out with the commit
 /// (PostgreSQL sends it only if the transaction commits; each takes a database-wide lock at
@@ -59,25 +74,36 @@ pub(super) fn commit_all(
     tx: &mut Transaction<'_>,
     lock_scope: i32,
     schema: &str,
-    commits: &[Commit<'_>],
+    commits: &[(&Commit<'_>, Option<u64>)],
 ) -> Result<Vec<u64>, Failure> {
-    for c in commits {
+    for (c, _) in commits {
         area_prefix(c.village, 9)?;
     }
-    let mut order: Vec<&Commit<'_>> = commits.iter().collect();
+    let mut order: Vec<&(&Commit<'_>, Option<u64>)> = commits.iter().collect();
     // Stable: a document's pushes stay in push order.
-    order.sort_by_key(|c| c.doc_id);
-    for group in order.chunk_by(|a, b| a.doc_id == b.doc_id) {
-        if let Some(last) = group.last() {
-            upsert_document(tx, last)?;
+    order.sort_by_key(|(c, _)| c.doc_id);
+    for group in order.chunk_by(|(a, _), (b, _)| a.doc_id == b.doc_id) {
+        let (Some((first, base)), Some((last, _))) = (group.first(), group.last()) else {
+            continue;
+        };
+        // Each push of the group builds on the one before: their bases follow one another.
+        let pushes = group.len() as u64;
+        let chained = group
+            .iter()
+            .zip(0..)
+            .all(|((_, b), i)| *b == base.map(|base| base + i));
+        if !chained {
+            return Err(StorageError::Conflict { doc: first.doc_id }.into());
         }
-        for c in group {
+        store_document(tx, last, *base, pushes)?;
+        for (c, _) in group {
             if let Some(index) = c.index {
                 write_index(tx, c.doc_id, index)?;
             }
         }
     }
-    let (seqs, added) = append_changes(tx, lock_scope, commits)?;
+    let commits: Vec<&Commit<'_>> = commits.iter().map(|(c, _)| *c).collect();
+    let (seqs, added) = append_changes(tx, lock_scope, &commits)?;
     if let Some(last) = added {
         tx.query_typed(
             "SELECT pg_notify($1, $2)",
@@ -90,29 +116,73 @@ pub(super) fn commit_all(
     Ok(seqs)
 }
 
-fn upsert_document(tx: &mut Transaction<'_>, c: &Commit<'_>) -> Result<(), Failure> {
+/// Writes a document as `c` has it after `pushes` pushes: its version grows by `pushes`, from
+/// `base` if given (0: no document stored yet), else from whatever is stored.
+fn store_document(
+    tx: &mut Transaction<'_>,
+    c: &Commit<'_>,
+    base: Option<u64>,
+    pushes: u64,
+) -> Result<(), Failure> {
     let township = area_prefix(c.village, 9)?;
-    tx.execute_typed(
-        "INSERT INTO documents (id, kind, village, township, resident_user, snapshot, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
-         ON CONFLICT (id) DO UPDATE SET
-            kind = EXCLUDED.kind,
-            village = EXCLUDED.village,
-            township = EXCLUDED.township,
-            resident_user = EXCLUDED.resident_user,
-            snapshot = EXCLUDED.snapshot,
-            updated_at = EXCLUDED.updated_at",
-        &[
-            (&c.doc_id, Type::UUID),
-            (&c.kind.as_str(), Type::TEXT),
-            (&c.village, Type::TEXT),
-            (&township, Type::TEXT),
-            (&c.resident_user, Type::TEXT),
-            (&c.snapshot, Type::BYTEA),
-            (&c.received_at, Type::INT8),
-        ],
-    )?;
-    Ok(())
+    let pushes = to_i64(pushes);
+    let columns: [(&(dyn ::postgres::types::ToSql + Sync), Type); 7] = [
+        (&c.doc_id, Type::UUID),
+        (&c.kind.as_str(), Type::TEXT),
+        (&c.village, Type::TEXT),
+        (&township, Type::TEXT),
+        (&c.resident_user, Type::TEXT),
+        (&c.snapshot, Type::BYTEA),
+        (&c.received_at, Type::INT8),
+    ];
+    let stored = match base {
+        None => {
+            let mut params = columns.to_vec();
+            params.push((&pushes, Type::INT8));
+            tx.execute_typed(
+                "INSERT INTO documents (id, kind, village, township, resident_user, snapshot,
+                    updated_at, version)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (id) DO UPDATE SET
+                    kind = EXCLUDED.kind,
+                    village = EXCLUDED.village,
+                    township = EXCLUDED.township,
+                    resident_user = EXCLUDED.resident_user,
+                    snapshot = EXCLUDED.snapshot,
+                    updated_at = EXCLUDED.updated_at,
+                    version = documents.version + EXCLUDED.version",
+                &params,
+            )?
+        }
+        Some(0) => {
+            let mut params = columns.to_vec();
+            params.push((&pushes, Type::INT8));
+            tx.execute_typed(
+                "INSERT INTO documents (id, kind, village, township, resident_user, snapshot,
+                    updated_at, version)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (id) DO NOTHING",
+                &params,
+            )?
+        }
+        Some(base) => {
+            let base = to_i64(base);
+            let mut params = columns.to_vec();
+            params.push((&base, Type::INT8));
+            params.push((&pushes, Type::INT8));
+            tx.execute_typed(
+                "UPDATE documents SET kind = $2, village = $3, township = $4,
+                    resident_user = $5, snapshot = $6, updated_at = $7, version = $8 + $9
+                 WHERE id = $1 AND version = $8",
+                &params,
+            )?
+        }
+    };
+    if stored == 1 {
+        Ok(())
+    } else {
+        Err(StorageError::Conflict { doc: c.doc_id }.into())
+    }
 }
 
 /// Appends each push's new changes to the log, in order; for each push, the log's last number
@@ -131,7 +201,7 @@ fn upsert_document(tx: &mut Transaction<'_>, c: &Commit<'_>) -> Result<(), Failu
 fn append_changes(
     tx: &mut Transaction<'_>,
     lock_scope: i32,
-    commits: &[Commit<'_>],
+    commits: &[&Commit<'_>],
 ) -> Result<(Vec<u64>, Option<i64>), Failure> {
     tx.query_typed(
         "SELECT pg_advisory_xact_lock($1, $2)",

@@ -30,6 +30,7 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0002_index.sql"),
     migration!("0003_console.sql"),
     migration!("0004_blobs.sql"),
+    migration!("0005_document_version.sql"),
 ];
 
 /// The newest schema version this code knows.
