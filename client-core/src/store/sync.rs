@@ -177,10 +177,21 @@ impl Store {
         Ok(out)
     }
 
-    /// The document in Automerge's saved (compressed) form, if every change in it was made on
-    /// this device (a document filed here that no one else has touched): what a new
-    /// document's first push may carry instead of its change list.
+    /// The document in Automerge's saved (compressed) form, if the hub has acknowledged none
+    /// of it and every change in it was made on this device (a document filed here that no
+    /// one else has touched): what a new document's first push may carry instead of its change
+    /// list. A document the hub already holds part of is answered from its sync state alone,
+    /// without loading it.
     pub fn saved_form(&self, doc_id: Uuid) -> Result<Option<Vec<u8>>> {
+        let acked: Vec<u8> = self
+            .conn
+            .prepare_cached("SELECT acked_heads FROM sync_state WHERE doc_id = ?1")?
+            .query_row([doc_id.to_string()], |r| r.get(0))
+            .optional()?
+            .unwrap_or_default();
+        if !acked.is_empty() {
+            return Ok(None);
+        }
         let Some((_, mut doc)) = load_doc(&self.conn, &doc_id, &self.actor)? else {
             return Ok(None);
         };
