@@ -167,22 +167,33 @@ impl Engine {
 
     /// Starts the engine's maintenance thread: indexes the documents stored before the index
     /// existed, then every 2 s looks for new reference data and rewrites the whole index when
-    /// the calendar changed. It ends when the engine is dropped.
+    /// the calendar changed. Of the hub processes sharing a storage, one does this at a time
+    /// (`Storage::lead_maintenance`); another takes over when it stops. It ends when the
+    /// engine is dropped.
     pub fn start_maintenance(self: &Arc<Self>) {
         let engine: Weak<Engine> = Arc::downgrade(self);
         let spawned = std::thread::Builder::new()
             .name("bianmin-maintenance".into())
             .spawn(move || {
                 let mut all = false;
+                let mut lead: Option<Box<dyn crate::storage::Lead>> = None;
                 loop {
                     let Some(e) = engine.upgrade() else { return };
                     // No reference data yet is not an error here: nothing to index either.
                     if e.storage.reference().ok().flatten().is_some() {
                         let _ = e.reference();
                         all |= e.reference.take_calendar_changed();
-                        match e.reindex(all) {
-                            Ok(_) => all = false,
-                            Err(err) => tracing::warn!(error = %err, "reindexing failed; retrying"),
+                        if !lead.as_mut().is_some_and(|l| l.holds()) {
+                            lead = e.storage.lead_maintenance().unwrap_or_else(|err| {
+                                tracing::warn!(error = %err, "cannot ask whether another hub process does the maintenance; retrying");
+                                None
+                            });
+                        }
+                        if lead.is_some() {
+                            match e.reindex(all) {
+                                Ok(_) => all = false,
+                                Err(err) => tracing::warn!(error = %err, "reindexing failed; retrying"),
+                            }
                         }
                     }
                     drop(e);
@@ -197,8 +208,10 @@ impl Engine {
     /// Brings the document index up to date: the documents without an entry (stored before
     /// the index existed), or all of them when `all` (the calendar changed, so deadlines
     /// moved). Works in batches of 500, one lock stripe at a time: pushes to the documents of
-    /// the stripe being indexed wait (so no entry is overwritten with an older state), pushes
-    /// to every other document go on. Returns how many entries were written.
+    /// the stripe being indexed wait, pushes to every other document go on; and each entry is
+    /// written only if its document is still at the version it was made from (another hub
+    /// process may have stored it meanwhile), so no entry is overwritten with an older state.
+    /// Returns how many entries were written.
     pub fn reindex(&self, all: bool) -> Result<usize, AppError> {
         const BATCH: usize = 500;
         let reference = self.reference()?;
@@ -215,14 +228,15 @@ impl Engine {
                 let mut entries = Vec::with_capacity(stripe.len());
                 for id in stripe {
                     // A document that cannot be indexed (logged) keeps its old entry.
-                    if let Some(doc) = read(*id)?
+                    if let Some((doc, version)) = read(*id)?
                         && let Ok(index) = index_of(&doc, calendar)
                     {
-                        entries.push((*id, index));
+                        entries.push((*id, version, index));
                     }
                 }
-                self.storage.reindex(&entries)?;
-                written += entries.len();
+                // An entry whose document another hub process stored since it was read is
+                // not written: that commit wrote a newer one.
+                written += self.storage.reindex(&entries)?;
                 Ok(())
             })?;
         }

@@ -39,6 +39,16 @@ struct Cli {
         hide_env_values = true
     )]
     database: Option<String>,
+    /// The PostgreSQL schema holding the hub's tables (created if missing), so that several
+    /// hubs can share one database; without it, the first schema of the server's search path
+    /// (`public`).
+    #[arg(
+        long,
+        env = "BIANMIN_DATABASE_SCHEMA",
+        global = true,
+        requires = "database"
+    )]
+    database_schema: Option<String>,
     /// How log lines are written to stderr: `text` (coloured only at a terminal) or `json`
     /// (one JSON object per line, for a log collector).
     #[arg(
@@ -114,6 +124,11 @@ enum Command {
     /// the change log with its numbers and identity unchanged (tablets sync on), every complete
     /// attachment; then verify the counts. Stop the hub first.
     MigrateToPostgres,
+    /// Mark the database as restored (from a `pg_dump`, or a data directory copied by hand):
+    /// give its change log a new identity, so that at their next sync the tablets read it
+    /// from the start and hand back every change the hub forgot. Stop every hub process on
+    /// the database first (`backup`'s copies need not be marked: they are already).
+    MarkRestored,
 }
 
 #[derive(Debug, Subcommand)]
@@ -303,9 +318,13 @@ enum Backend {
 impl Backend {
     fn open(cli: &Cli) -> Result<Backend, String> {
         Ok(match &cli.database {
-            Some(url) => Backend::Postgres(Arc::new(
-                PgStorage::connect(url).map_err(|e| e.to_string())?,
-            )),
+            Some(url) => {
+                let mut builder = PgStorage::builder(url);
+                if let Some(schema) = &cli.database_schema {
+                    builder = builder.schema(schema);
+                }
+                Backend::Postgres(Arc::new(builder.connect().map_err(|e| e.to_string())?))
+            }
             None => Backend::Embedded(Arc::new(
                 SqliteStorage::open(&cli.data_dir).map_err(|e| e.to_string())?,
             )),
@@ -450,6 +469,23 @@ fn run(cli: Cli) -> Result<(), String> {
                     .map_err(|e| e.to_string())?;
             println!("{report}");
             println!("start the hub with the same --database to serve it from PostgreSQL");
+            Ok(())
+        }
+        Command::MarkRestored => {
+            if let Backend::Postgres(pg) = &backend {
+                let serving = pg.serving_hubs().map_err(|e| e.to_string())?;
+                if serving > 0 {
+                    return Err(format!(
+                        "{serving} hub process(es) serve this database: stop every one first \
+                         (a running hub keeps the old identity)"
+                    ));
+                }
+            }
+            let old = storage.log_id().map_err(|e| e.to_string())?;
+            let new = storage.renew_log_id().map_err(|e| e.to_string())?;
+            println!(
+                "change log {old} is now {new}: tablets read it from the start at their next sync"
+            );
             Ok(())
         }
         Command::Backup { to } => {

@@ -37,7 +37,7 @@ use tokio::sync::watch;
 
 use crate::AppState;
 use crate::error::AppError;
-use crate::storage::Storage;
+use crate::storage::{Connections, Storage};
 
 /// The storage figures are read at most this often.
 pub const STORAGE_REFRESH: Duration = Duration::from_secs(5);
@@ -75,6 +75,11 @@ const PUSH_BUCKETS: [f64; 14] = [
 ];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConnectionLabels {
+    state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     group: &'static str,
     class: &'static str,
@@ -98,6 +103,8 @@ pub struct Metrics {
     streams_open: Gauge,
     documents: Gauge,
     changes: Gauge,
+    connections: Family<ConnectionLabels, Gauge>,
+    connections_max: Gauge,
     draining: Gauge,
     storage_read_at: tokio::sync::Mutex<Option<Instant>>,
     storage_reading: Arc<AtomicBool>,
@@ -135,6 +142,8 @@ impl Metrics {
             streams_open: Gauge::default(),
             documents: Gauge::default(),
             changes: Gauge::default(),
+            connections: Family::default(),
+            connections_max: Gauge::default(),
             draining: Gauge::default(),
             storage_read_at: tokio::sync::Mutex::new(None),
             storage_reading: Arc::new(AtomicBool::new(false)),
@@ -196,6 +205,17 @@ impl Metrics {
             "bianmin_storage_changes",
             "Change log entries stored (read from the storage at most every 5 s)",
             m.changes.clone(),
+        );
+        registry.register(
+            "bianmin_storage_connections",
+            "The database connections of this process's pool, by state (in_use, idle); \
+             PostgreSQL only",
+            m.connections.clone(),
+        );
+        registry.register(
+            "bianmin_storage_connections_max",
+            "The most connections this process's database pool opens; PostgreSQL only",
+            m.connections_max.clone(),
         );
         registry.register(
             "bianmin_draining",
@@ -287,6 +307,17 @@ impl Metrics {
             // The sender lives as long as the metrics: an error means they are gone.
             let _ = rx.wait_for(|begun| *begun).await;
         }
+    }
+
+    /// Sets the pool gauges from the storage's pool now (nothing without a pool).
+    fn pool(&self, now: Option<Connections>) {
+        let Some(now) = now else { return };
+        for (state, n) in [("in_use", now.in_use), ("idle", now.idle)] {
+            self.connections
+                .get_or_create(&ConnectionLabels { state })
+                .set(i64::from(n));
+        }
+        self.connections_max.set(i64::from(now.max));
     }
 
     /// Reads the storage figures if the last read is older than [`STORAGE_REFRESH`] and no
@@ -420,6 +451,7 @@ pub fn timing_pushes<T>(round: impl FnOnce() -> T) -> (T, Option<Duration>) {
 /// `GET /metrics`: the metrics in the Prometheus text format.
 pub async fn scrape(State(state): State<AppState>) -> Result<Response, AppError> {
     state.metrics.refresh_storage(&state.storage).await;
+    state.metrics.pool(state.storage.connections());
     let text = state.metrics.encode().map_err(AppError::internal)?;
     Ok((
         [(

@@ -286,6 +286,25 @@ pub struct LogNotice {
     pub device_id: String,
 }
 
+/// A backend's pool of database connections at one moment (see [`Storage::connections`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Connections {
+    /// Open, lent out now.
+    pub in_use: u32,
+    /// Open, idle in the pool.
+    pub idle: u32,
+    /// The most the pool opens.
+    pub max: u32,
+}
+
+/// The background maintenance held by this process (see [`Storage::lead_maintenance`]):
+/// released when dropped.
+pub trait Lead: Send {
+    /// Whether this process still holds it: `false` once the hold is lost (e.g. with the
+    /// database connection holding it), after which another process may take it.
+    fn holds(&mut self) -> bool;
+}
+
 /// What [`Storage::watch_log`] calls when the change log may have grown.
 pub type LogWake = Box<dyn Fn() + Send + 'static>;
 
@@ -353,6 +372,49 @@ pub struct AuditEntry {
     pub received_at: i64,
 }
 
+/// One row of [`Storage::update_counters`]: a small piece of state that every hub process
+/// sharing the storage reads and writes in turn (the sign-in throttle's and the look-up
+/// limiter's counts), and when it may be forgotten.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CounterRow {
+    /// The state, encoded by its owner: the storage never looks inside.
+    pub state: Vec<u8>,
+    /// When the row may be forgotten, milliseconds since the Unix epoch: from then on it reads
+    /// as absent, and it is deleted.
+    pub expires_at: i64,
+}
+
+/// What [`Storage::update_counters`] calls with the current rows of its keys (in the order of
+/// the keys, `None` for a row absent or expired): the rows to store in their place (`None`
+/// deletes), or an error that leaves them all as they were.
+pub type CounterUpdate<'a> =
+    dyn FnMut(&[Option<CounterRow>]) -> Result<Vec<Option<CounterRow>>> + 'a;
+
+/// The longest key [`Storage::update_counters`] takes, in bytes.
+pub const MAX_COUNTER_KEY: usize = 128;
+
+/// The most expired counter rows of other keys one [`Storage::update_counters`] deletes:
+/// enough to outpace the rows a call can add, few enough to keep every call short.
+pub(crate) const COUNTER_PURGE_BATCH: i64 = 64;
+
+/// Refuses counter keys that are empty, too long or repeated (both backends).
+pub(crate) fn check_counter_keys(keys: &[&str]) -> Result<()> {
+    for (i, key) in keys.iter().enumerate() {
+        if key.is_empty() || key.len() > MAX_COUNTER_KEY {
+            return Err(StorageError::Invalid(format!(
+                "a counter key must be 1 to {MAX_COUNTER_KEY} bytes, not {}",
+                key.len()
+            )));
+        }
+        if keys[..i].contains(key) {
+            return Err(StorageError::Invalid(
+                "a counter key is given twice".to_string(),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The hub's storage.
 pub trait Storage: Send + Sync + 'static {
     /// Adds a user; [`StorageError::Duplicate`] if the name is taken.
@@ -402,6 +464,11 @@ pub trait Storage: Send + Sync + 'static {
     /// The identity of the change log (random, made with the database; a backup's copy gets a
     /// new one, so that devices notice a restored hub and start over).
     fn log_id(&self) -> Result<String>;
+    /// Gives the change log a new identity and returns it: for a database restored from a
+    /// dump or a copy made by hand, so that devices notice the restore, read the log from the
+    /// start and hand back what the hub forgot. Every hub process on the database must be
+    /// stopped first (a running one keeps the identity it read).
+    fn renew_log_id(&self) -> Result<String>;
     /// Replaces the parts given (a calendar replaces its own year) and bumps the version.
     fn set_reference(
         &self,
@@ -475,8 +542,14 @@ pub trait Storage: Send + Sync + 'static {
     /// changed first.
     fn agenda_rows(&self, scope: &ReadScope, stages: &[Stage]) -> Result<Vec<AgendaRow>>;
     /// Rewrites index entries (after the calendar changed, or for documents stored before the
-    /// index existed).
-    fn reindex(&self, entries: &[(Uuid, DocIndex)]) -> Result<()>;
+    /// index existed), each made from its document at the version given: written only if that
+    /// is still the stored version (else the commit that moved it on wrote a newer entry, which
+    /// stays). Returns how many were written.
+    fn reindex(&self, entries: &[(Uuid, u64, DocIndex)]) -> Result<usize>;
+    /// Tries to become the one process doing the hub's background maintenance (the index
+    /// rewrites of `Engine::reindex`) among those sharing this storage: `None` while another
+    /// holds it. Held until the [`Lead`] is dropped or lost.
+    fn lead_maintenance(&self) -> Result<Option<Box<dyn Lead>>>;
     /// Up to `limit` document ids after `after`, in id order; only those without an index
     /// entry if `unindexed`.
     fn document_ids(&self, after: Option<Uuid>, limit: usize, unindexed: bool)
@@ -493,9 +566,28 @@ pub trait Storage: Send + Sync + 'static {
     fn audit(&self, doc_id: Uuid) -> Result<Vec<AuditEntry>>;
     /// The number of documents and of change-log entries.
     fn counts(&self) -> Result<(u64, u64)>;
+    /// The backend's pool of database connections now, if it has one (for `/metrics`; no I/O).
+    fn connections(&self) -> Option<Connections> {
+        None
+    }
 
     /// Records a reveal (see [`RevealRecord`]); the console writes it before it shows the value.
     fn record_reveal(&self, reveal: &RevealRecord) -> Result<()>;
     /// The reveals of a document, oldest first.
     fn reveals(&self, doc_id: Uuid) -> Result<Vec<RevealRecord>>;
+
+    /// Reads and rewrites the counter rows of `keys` (distinct, each at most
+    /// [`MAX_COUNTER_KEY`] bytes) as one atomic step: while `update` runs, no other call for any
+    /// of these keys, in this process or another sharing the storage, reads or writes them.
+    /// `update` gets the rows as they are at `now` (milliseconds since the Unix epoch; an expired
+    /// row reads as absent) and returns one row (or `None`) per key to store instead; rows it
+    /// returns unchanged are not written. `update` may be called again if the backend retries
+    /// the transaction: only the last call's answer is stored. Expired rows, of these keys and
+    /// some of others, are deleted on the way, so the rows kept are those still live.
+    fn update_counters(
+        &self,
+        keys: &[&str],
+        now: i64,
+        update: &mut CounterUpdate<'_>,
+    ) -> Result<()>;
 }

@@ -331,7 +331,28 @@ pub fn release_server_binary() -> PathBuf {
     target.join(format!("bianmin-server{}", std::env::consts::EXE_SUFFIX))
 }
 
+/// The variable that, when set (to anything), lets [`HubProcess`]es write their output to the
+/// test's own stdout and stderr instead of [`HUB_LOG_FILE`] in their data directory.
+pub const HUB_LOG_VARIABLE: &str = "BIANMIN_TEST_HUB_LOG";
+/// The file in a [`HubProcess`]'s data directory its output (stdout and stderr, the log) goes
+/// to, appended to across restarts, each start marked by a line of its own.
+pub const HUB_LOG_FILE: &str = "hub.log";
+
+/// Where a [`HubProcess`] keeps its data.
+#[derive(Debug, Clone)]
+enum ProcessBackend {
+    /// SQLite and a blob directory in its data directory.
+    Embedded,
+    /// A schema of a PostgreSQL database (`--database URL --database-schema NAME`), shared
+    /// with the other processes started on it.
+    Postgres { url: String, schema: String },
+}
+
 /// The real `bianmin-server` binary running in a child process.
+///
+/// Its output goes to [`HUB_LOG_FILE`] in its data directory (or, with [`HUB_LOG_VARIABLE`]
+/// set, to the test's stderr); a test that panics while the process lives prints the log's
+/// end, so that a failure can be diagnosed.
 #[derive(Debug)]
 pub struct HubProcess {
     child: Child,
@@ -341,42 +362,121 @@ pub struct HubProcess {
     pub addr: SocketAddr,
     /// Its data directory.
     pub data_dir: PathBuf,
+    backend: ProcessBackend,
 }
 
 impl HubProcess {
-    /// Starts the binary on `data_dir` listening on `addr` (port 0 picks a free port first).
+    /// Starts the binary on `data_dir` (SQLite) listening on `addr` (port 0 picks a free port
+    /// first), and waits until it answers.
     pub fn start(data_dir: &Path, addr: Option<SocketAddr>) -> HubProcess {
-        let addr = addr.unwrap_or_else(|| {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("probe port");
-            l.local_addr().expect("addr")
-        });
-        let child = Command::new(server_binary())
-            .args(["--data-dir"])
-            .arg(data_dir)
-            .args(["serve", "--listen", &addr.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn bianmin-server");
-        let hub = HubProcess {
-            child,
-            url: format!("http://{addr}"),
-            addr,
-            data_dir: data_dir.to_path_buf(),
-        };
+        let mut hub = HubProcess::spawn(data_dir, addr, ProcessBackend::Embedded);
         hub.wait_ready();
         hub
     }
 
-    fn wait_ready(&self) {
+    /// Starts the binary on the PostgreSQL schema `schema` (made and migrated by whichever
+    /// process or test connects first), with `data_dir` for its log, and waits until it
+    /// answers. Load the demo data into the schema (`schema.connect()` and
+    /// [`admin::load_demo`]) before the first device enrols.
+    pub fn start_pg(schema: &PgSchema, data_dir: &Path, addr: Option<SocketAddr>) -> HubProcess {
+        let mut hub = HubProcess::spawn_pg(schema, data_dir, addr);
+        hub.wait_ready();
+        hub
+    }
+
+    /// Like [`HubProcess::start_pg`] without waiting: several processes spawned one after the
+    /// other start at the same time; [`HubProcess::wait_ready`] then waits for each.
+    pub fn spawn_pg(schema: &PgSchema, data_dir: &Path, addr: Option<SocketAddr>) -> HubProcess {
+        let backend = ProcessBackend::Postgres {
+            url: schema.url.clone(),
+            schema: schema.name.clone(),
+        };
+        HubProcess::spawn(data_dir, addr, backend)
+    }
+
+    fn spawn(data_dir: &Path, addr: Option<SocketAddr>, backend: ProcessBackend) -> HubProcess {
+        let addr = addr.unwrap_or_else(|| {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("probe port");
+            l.local_addr().expect("addr")
+        });
+        std::fs::create_dir_all(data_dir).expect("the hub's data directory");
+        let mut command = Command::new(server_binary());
+        command.arg("--data-dir").arg(data_dir);
+        if let ProcessBackend::Postgres { url, schema } = &backend {
+            command
+                .args(["--database", url])
+                .args(["--database-schema", schema]);
+        }
+        command.args(["serve", "--listen", &addr.to_string()]);
+        if std::env::var_os(HUB_LOG_VARIABLE).is_some() {
+            command.stdout(Stdio::inherit()).stderr(Stdio::inherit());
+        } else {
+            use std::io::Write;
+            let mut log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(data_dir.join(HUB_LOG_FILE))
+                .expect("the hub's log file");
+            // Which start the lines below belong to (a restarted hub appends to the same file).
+            let _ = writeln!(log, "=== bianmin-server starting on {addr} ===");
+            let out = log.try_clone().expect("the hub's log file");
+            command.stdout(out).stderr(log);
+        }
+        let child = command.spawn().expect("spawn bianmin-server");
+        HubProcess {
+            child,
+            url: format!("http://{addr}"),
+            addr,
+            data_dir: data_dir.to_path_buf(),
+            backend,
+        }
+    }
+
+    /// Waits until the process answers `/healthz` (at most 30 s); panics, with its log, if it
+    /// exits or does not come up.
+    pub fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "bianmin-server at {} exited ({status}) before it was ready; its log:\n{}",
+                    self.url,
+                    self.log()
+                );
+            }
             if ureq::get(&format!("{}/healthz", self.url)).call().is_ok() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("bianmin-server did not come up at {}", self.url);
+        panic!(
+            "bianmin-server did not come up at {}; its log:\n{}",
+            self.url,
+            self.log()
+        );
+    }
+
+    /// Where its log is written (unless [`HUB_LOG_VARIABLE`] sends it to stderr).
+    pub fn log_path(&self) -> PathBuf {
+        self.data_dir.join(HUB_LOG_FILE)
+    }
+
+    /// Everything it (and its earlier runs on this data directory) logged so far; empty when
+    /// [`HUB_LOG_VARIABLE`] sends the log to stderr.
+    pub fn log(&self) -> String {
+        std::fs::read(self.log_path())
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// The lines of [`HubProcess::log`] that report a panic in the hub (it logs each as an
+    /// error event named `panic`).
+    pub fn panics(&self) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter(|l| l.contains("ERROR") && l.contains("panic"))
+            .map(str::to_string)
+            .collect()
     }
 
     /// Kills the process at once (SIGKILL), like a power cut of the server.
@@ -385,10 +485,12 @@ impl HubProcess {
         let _ = self.child.wait();
     }
 
-    /// Kills it and starts it again on the same data directory and port.
+    /// Kills it and starts it again on the same data directory (and database) and port.
     pub fn restart(&mut self) {
         self.kill();
-        *self = HubProcess::start(&self.data_dir.clone(), Some(self.addr));
+        let mut again = HubProcess::spawn(&self.data_dir, Some(self.addr), self.backend.clone());
+        again.wait_ready();
+        *self = again;
     }
 }
 
@@ -396,5 +498,24 @@ impl Drop for HubProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = self.log();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+            eprintln!(
+                "--- the end of the log of bianmin-server at {} ({}):\n{tail}",
+                self.url,
+                self.log_path().display()
+            );
+        }
     }
+}
+
+/// Enrols a new device for `user` through the hub at `url` with a one-time code issued in
+/// `storage` (the hub's own database, as `bianmin-server device code` would), its store in
+/// `dir`.
+pub fn enrol_at(storage: &dyn Storage, url: &str, user: &str, dir: &Path, name: &str) -> Store {
+    let code = admin::issue_enrolment_code(storage, user, Duration::from_secs(3600)).expect("code");
+    client::enroll(dir.join(format!("{name}.db")), url, &code, name, &quick())
+        .unwrap_or_else(|e| panic!("enrolling {name} ({user}) through {url}: {e}"))
 }

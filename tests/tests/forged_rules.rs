@@ -146,6 +146,11 @@ impl RawDevice {
 
     /// One round pushing every draft's new changes.
     fn round(&self, drafts: &mut [&mut Draft]) -> Reply {
+        self.round_at(&self.url, drafts)
+    }
+
+    /// A round sent to the hub at `url` (another instance on the same database).
+    fn round_at(&self, url: &str, drafts: &mut [&mut Draft]) -> Reply {
         let push = drafts
             .iter_mut()
             .map(|d| PushDoc {
@@ -162,11 +167,7 @@ impl RawDevice {
             push,
         })
         .unwrap();
-        post(
-            &format!("{}/api/v1/sync", self.url),
-            Some(&self.token),
-            &body,
-        )
+        post(&format!("{url}/api/v1/sync"), Some(&self.token), &body)
     }
 }
 
@@ -764,6 +765,54 @@ fn new_requests_with_one_receipt_number_in_concurrent_rounds_keep_exactly_one() 
         if *id != accepted[0] {
             r.assert_refused(*id, "duplicate_receipt", "receipt_no");
             assert_eq!(held(&hub, *id), Held::Absent);
+        }
+    }
+}
+
+#[test]
+fn new_requests_with_one_receipt_number_through_two_hub_processes_keep_exactly_one() {
+    // Two instances on one PostgreSQL schema: each checks against the stored index, which
+    // holds neither copy until one commits.
+    let Some(pair) = TestHub::pair() else { return };
+    let clerk = RawDevice::enrol(&pair.a, CLERK, "east-raw");
+    for attempt in 0..3 {
+        let original = Draft::request(&clerk);
+        let mut copies: Vec<Draft> = (0..8).map(|_| duplicate_of(&clerk, &original)).collect();
+        let replies: Vec<(Uuid, Reply)> = std::thread::scope(|s| {
+            let clerk = &clerk;
+            let rounds: Vec<_> = copies
+                .iter_mut()
+                .zip([&pair.a, &pair.b].into_iter().cycle())
+                .map(|(d, hub)| s.spawn(move || (d.id, clerk.round_at(&hub.url, &mut [d]))))
+                .collect();
+            rounds.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        let accepted: Vec<Uuid> = replies
+            .iter()
+            .filter(|(id, r)| r.status == 200 && r.result(*id)["status"] == "accepted")
+            .map(|(id, _)| *id)
+            .collect();
+        assert_eq!(
+            accepted.len(),
+            1,
+            "attempt {attempt}: exactly one copy accepted"
+        );
+        for (id, r) in &replies {
+            if *id == accepted[0] {
+                continue;
+            }
+            // A round that lost the race twice is answered 503 and resent by the tablet: it
+            // must then be refused like the others.
+            let resent;
+            let r = if r.status == 503 {
+                let copy = copies.iter_mut().find(|d| d.id == *id).unwrap();
+                resent = clerk.round_at(&pair.b.url, &mut [copy]);
+                &resent
+            } else {
+                r
+            };
+            r.assert_refused(*id, "duplicate_receipt", "receipt_no");
+            assert_eq!(held(&pair.a, *id), Held::Absent);
         }
     }
 }

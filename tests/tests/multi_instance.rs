@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use bianmin_client_core::Store;
 use bianmin_client_core::client::{SyncOptions, SyncReport, sync};
 use bianmin_client_core::watch;
+use bianmin_document::Authoring;
 use bianmin_domain::{Action, Status};
 use bianmin_server::storage::postgres::PgStorage;
 use bianmin_tests::hub::{CLERK, HubPair, PgSchema, REVIEWER, TestHub, quick};
@@ -429,4 +430,43 @@ fn a_push_built_on_the_other_instances_change_is_accepted() {
     assert_eq!(sorted_heads(&mut stored), device_heads(&on_a, id));
     let comments = on_a.lock().unwrap().request(id).unwrap().comments.len();
     assert_eq!(comments, 2);
+}
+
+/// A reviewer comments in instance B's console while the clerk's tablet comments on the same
+/// request through instance A, round after round. A console action that loses the race to A
+/// is written again on the stored document inside the hub, as a tablet's round is: the
+/// reviewer never sees an error, and every comment of both is kept.
+#[test]
+fn console_actions_racing_the_other_instance_are_written_again_not_refused() {
+    const ROUNDS: usize = 15;
+    let Some(pair) = TestHub::pair() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let clerk = Mutex::new(pair.a.enrol(CLERK, dir.path(), "east-tablet"));
+    let id = file_and_sync(&clerk);
+    let reviewer = pair.b.storage.user_by_name(REVIEWER).unwrap().unwrap();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for i in 0..ROUNDS {
+                clerk
+                    .lock()
+                    .unwrap()
+                    .comment(id, &format!("村里第 {i} 条备注"))
+                    .unwrap();
+                sync_until_pushed(&clerk);
+            }
+        });
+        s.spawn(|| {
+            for i in 0..ROUNDS {
+                let comment = Authoring::RequestComment(format!("乡镇第 {i} 条意见"));
+                pair.b
+                    .state
+                    .engine
+                    .console_act(&reviewer, id, &comment)
+                    .unwrap_or_else(|e| panic!("console action {i}: {e:?}"));
+            }
+        });
+    });
+    sync_until_pushed(&clerk);
+    let comments = clerk.lock().unwrap().request(id).unwrap().comments;
+    assert_eq!(comments.len(), 2 * ROUNDS, "every comment kept");
 }

@@ -653,6 +653,28 @@ fn metrics_show_rounds_refusals_push_times_and_attachment_bytes_and_no_personal_
     });
 }
 
+/// On PostgreSQL, `/metrics` shows the process's pool of database connections; an embedded
+/// hub, which has none, shows a pool of 0.
+#[test]
+fn metrics_show_the_database_pool_on_postgres_only() {
+    let hub = TestHub::start();
+    if hub.storage.connections().is_none() {
+        let m = Scrape::of(&hub.url);
+        assert_eq!(m.get("bianmin_storage_connections_max", &[]), 0.0);
+    }
+    let Some(pair) = TestHub::pair() else { return };
+    let m = Scrape::of(&pair.a.url);
+    // `TestHub`'s pools open at most 8 connections.
+    assert_eq!(m.get("bianmin_storage_connections_max", &[]), 8.0);
+    let in_use = m.get("bianmin_storage_connections", &[("state", "in_use")]);
+    let idle = m.get("bianmin_storage_connections", &[("state", "idle")]);
+    assert!(
+        in_use + idle >= 1.0,
+        "the hub has connected: {in_use} + {idle}"
+    );
+    assert!(in_use + idle <= 8.0);
+}
+
 #[test]
 fn readyz_is_ready_on_a_working_hub_and_healthz_stays_ok() {
     let hub = TestHub::start();

@@ -4,6 +4,7 @@
 //! decision on it, which builds on that filing and waits on the reviewer's desk until the
 //! clerk's tablet has brought the filing back. Work done on the restored hub by a tablet that
 //! has not synced yet reaches the others although their old cursors point past its log's end.
+//! A PostgreSQL hub restored from `pg_dump` and marked with `mark-restored` does the same.
 
 use std::path::Path;
 use std::process::Command;
@@ -15,8 +16,11 @@ use bianmin_client_core::{Page, RequestFilter, RequestSort, Store};
 use bianmin_domain::{Action, Status};
 use bianmin_server::admin;
 use bianmin_server::storage::Storage;
+use bianmin_server::storage::postgres::PgStorage;
 use bianmin_server::storage::sqlite::SqliteStorage;
-use bianmin_tests::hub::{CLERK, HubProcess, REVIEWER, server_binary};
+use bianmin_tests::hub::{
+    CLERK, HubProcess, PgSchema, REVIEWER, TestHub, postgres_reachable, server_binary,
+};
 use bianmin_tests::social_card_request;
 use uuid::Uuid;
 
@@ -208,4 +212,114 @@ fn after_a_restore_the_tablets_bring_back_what_the_hub_lost() {
         assert_eq!(heads(&clerk, id), heads(&second, id));
     }
     drop(hub);
+}
+
+/// Runs `bianmin-server --database URL --database-schema S mark-restored`: its output, or its
+/// error when it refuses.
+fn mark_restored(schema: &PgSchema) -> Result<String, String> {
+    let out = Command::new(server_binary())
+        .args(["--database", &schema.url, "--database-schema", &schema.name])
+        .arg("mark-restored")
+        .output()
+        .expect("run bianmin-server mark-restored");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    if out.status.success() {
+        Ok(text(&out.stdout))
+    } else {
+        Err(text(&out.stderr))
+    }
+}
+
+fn pg_tool(tool: &str, args: &[&str]) {
+    let out = Command::new(tool)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{tool} (the PostgreSQL client tools): {e}"));
+    assert!(
+        out.status.success(),
+        "{tool}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_pg_dump_restored_and_marked_makes_the_tablets_bring_back_what_the_hub_lost() {
+    if !postgres_reachable() {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let schema = PgSchema::fresh();
+    let hub = TestHub::start_on(&schema);
+    let clerk = Mutex::new(hub.enrol(CLERK, root.path(), "east-tablet"));
+    let file = |clerk: &Mutex<Store>| {
+        let mut s = clerk.lock().unwrap();
+        s.file_request(social_card_request()).unwrap().id
+    };
+    let early = file(&clerk);
+    assert_eq!(run(&clerk).accepted, 1);
+    let dump = root.path().join("hub.dump");
+    let dump_arg = dump.to_str().unwrap();
+    pg_tool(
+        "pg_dump",
+        &["-Fc", "-n", &schema.name, "-f", dump_arg, "-d", &schema.url],
+    );
+    let late = file(&clerk);
+    assert_eq!(run(&clerk).accepted, 1);
+
+    // Marking a database a hub serves is refused, and changes nothing.
+    let log_before = hub.storage.log_id().unwrap();
+    let refused = mark_restored(&schema).expect_err("refused while a hub serves");
+    assert!(refused.contains("stop every one first"), "{refused}");
+    assert_eq!(hub.storage.log_id().unwrap(), log_before);
+
+    // The hub stops; its schema is restored from the dump, then marked.
+    drop(hub);
+    let mut admin = postgres::Client::connect(&schema.url, postgres::NoTls).unwrap();
+    // Its listening connection closes with its notifier thread, just after.
+    let listening = PgStorage::listener_application_name(&schema.name);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+            &[&listening],
+        )
+        .unwrap()
+        .get::<_, i64>(0)
+        > 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the hub stopped listening"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    admin
+        .batch_execute(&format!("DROP SCHEMA \"{}\" CASCADE", schema.name))
+        .unwrap();
+    pg_tool("pg_restore", &["-d", &schema.url, dump_arg]);
+    let marked = mark_restored(&schema).expect("marked");
+    assert!(marked.contains("read it from the start"), "{marked}");
+
+    let hub = TestHub::start_on(&schema);
+    assert!(
+        hub.storage.document(late).unwrap().is_none(),
+        "the dump predates it"
+    );
+    assert_ne!(hub.storage.log_id().unwrap(), log_before);
+    {
+        // The restored hub listens elsewhere (a test hub's port is new each start).
+        let mut s = clerk.lock().unwrap();
+        let (_, token) = s.server().unwrap().unwrap();
+        s.set_server(&hub.url, &token).unwrap();
+    }
+    let report = run(&clerk);
+    assert!(report.hub_restored, "the tablet noticed the restore");
+    assert!(report.refused.is_empty(), "{:?}", report.refused);
+    assert!(hub.storage.document(late).unwrap().is_some(), "handed back");
+    assert!(hub.storage.document(early).unwrap().is_some());
+    assert_eq!(ids(&clerk), {
+        let mut both = vec![early, late];
+        both.sort();
+        both
+    });
 }

@@ -21,7 +21,7 @@ use bianmin_protocol::PushResult;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{Durability, Engine, read_scope};
+use super::{Durability, Engine, documents, read_scope};
 use crate::auth::AuthedDevice;
 use crate::error::AppError;
 use crate::storage::{AuditEntry, DeviceRecord, ReadScope, RequestStat, UserRecord};
@@ -183,8 +183,35 @@ impl Engine {
     }
 
     /// Writes `what` into document `id` as `user` working in the console: checked, stored,
-    /// audited and announced like a device's push. Answers once it is on disk.
+    /// audited and announced like a device's push. Answers once it is on disk. An action lost
+    /// only because another hub process stored the document (or another of its group commit)
+    /// first is written again on the stored document, up to three times more.
     pub fn console_act(
+        &self,
+        user: &UserRecord,
+        id: Uuid,
+        what: &Authoring,
+    ) -> Result<(), AppError> {
+        // A person waits on this answer and has no retry of their own, unlike a tablet.
+        let mut again = 3;
+        loop {
+            let since = self.documents.generation();
+            match self.console_act_once(user, id, what) {
+                Err(e)
+                    if again > 0
+                        && e.code == documents::STORE_FAILED
+                        && self.documents.raced_since(since) =>
+                {
+                    again -= 1;
+                    tracing::info!(doc = %id, user = %user.id, "a console action lost a race with another hub process; writing it again");
+                }
+                done => return done,
+            }
+        }
+    }
+
+    /// [`Engine::console_act`] once: authored on the document as this process holds it now.
+    fn console_act_once(
         &self,
         user: &UserRecord,
         id: Uuid,

@@ -296,7 +296,7 @@ impl Documents {
         &self,
         ids: &[Uuid],
         mut f: impl FnMut(
-            &dyn Fn(Uuid) -> Result<Option<Document>, AppError>,
+            &dyn Fn(Uuid) -> Result<Option<(Document, u64)>, AppError>,
             &[Uuid],
         ) -> Result<(), AppError>,
     ) -> Result<(), AppError> {
@@ -306,7 +306,7 @@ impl Documents {
         }
         for (stripe, group) in groups.iter().enumerate().filter(|(_, g)| !g.is_empty()) {
             let _held = lock(&self.stripes[stripe]);
-            f(&|id| self.latest(id), group)?;
+            f(&|id| self.stored(id), group)?;
         }
         Ok(())
     }
@@ -320,23 +320,25 @@ impl Documents {
             .any(|(id, (_, held))| *id != except && held.doc.receipt_no() == Some(receipt_no))
     }
 
-    /// The latest copy of a document: queued, cached (if still the stored version), or on
-    /// disk. The caller holds its stripe.
-    fn latest(&self, id: Uuid) -> Result<Option<Document>, AppError> {
+    /// The stored copy of a document with its version: cached (if still the stored version) or
+    /// on disk; `None` if none is stored, or if this process is storing a newer one (whose
+    /// commit writes its own index entry). The caller holds its stripe.
+    fn stored(&self, id: Uuid) -> Result<Option<(Document, u64)>, AppError> {
         let cached = {
             let st = lock(&self.state);
-            if let Some((_, held)) = st.unsettled.get(&id) {
-                return Ok(Some(held.doc.clone()));
+            if st.unsettled.contains_key(&id) {
+                return Ok(None);
             }
             st.durable.peek(&id).map(|held| Held {
                 version: held.version,
                 doc: held.doc.clone(),
             })
         };
-        Ok(match cached {
-            Some(held) => self.current_or_reload(id, held)?.0,
-            None => self.load(id)?.0,
-        })
+        let (doc, version) = match cached {
+            Some(held) => self.current_or_reload(id, held)?,
+            None => self.load(id)?,
+        };
+        Ok(doc.map(|doc| (doc, version)))
     }
 
     /// The generation now: moves on with each failed group commit (see

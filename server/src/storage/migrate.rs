@@ -20,7 +20,8 @@
 //!   counter included), so that the first change after the move gets a higher number. The
 //!   change log's identity (`hub_meta.log_id`) is copied unchanged: tablets go on syncing from
 //!   their cursors, they do not start over as after a restore. Tables only one side has are
-//!   listed in the report with the reason.
+//!   listed in the report with the reason, and so are the transient tables both have but
+//!   the copy leaves out on purpose (the throttling `counters`).
 //! - **Attachments**: every complete blob of `blobs/` goes through the PostgreSQL blob store in
 //!   pieces of [`PIECE_BYTES`] (never a whole photo in memory) and is checked against its
 //!   SHA-256 by the store's `finish`; partial uploads stay behind (their tablets resend them).
@@ -96,6 +97,13 @@ const POSTGRES_OWN: &[(&str, &str)] = &[
         "uploads under way: partial uploads are not moved (tablets resend them)",
     ),
 ];
+
+/// Tables both sides have that are deliberately not copied, and why.
+const TRANSIENT: &[(&str, &str)] = &[(
+    "counters",
+    "sign-in and look-up throttling counts: transient (a day at most), and the hub's own \
+     writes while it still serves would make the move fail; the PostgreSQL hubs count afresh",
+)];
 
 /// Why a move failed. Unless the error says otherwise, the PostgreSQL tables were left as
 /// they were (attachments already copied stay: they are kept once and reused by the next run).
@@ -217,12 +225,13 @@ pub struct TableCopy {
     pub rows: u64,
 }
 
-/// A table or column only one side has, left out of the copy.
+/// A table or column left out of the copy: one only one side has, or a transient one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
     /// `table` or `table.column`.
     pub name: String,
-    /// Which side has it: `SQLite` or `PostgreSQL`.
+    /// Which side has it: `SQLite`, `PostgreSQL`, or `both` for a table deliberately not
+    /// copied (transient state).
     pub only_in: &'static str,
     /// Why it is not copied.
     pub why: String,
@@ -235,7 +244,7 @@ pub struct MigrationReport {
     pub schema: String,
     /// The tables copied, in the order written.
     pub tables: Vec<TableCopy>,
-    /// Tables and columns only one side has.
+    /// Tables and columns left out of the copy.
     pub skipped: Vec<Skipped>,
     /// The change log's last number (the same on both sides).
     pub log_head: u64,
@@ -514,6 +523,18 @@ impl Plan {
         let mut skipped = Vec::new();
         let mut shared = BTreeMap::new();
         for name in &sqlite_tables {
+            if let Some((_, why)) = TRANSIENT.iter().find(|(t, _)| t == name) {
+                skipped.push(Skipped {
+                    name: name.clone(),
+                    only_in: if pg_tables.contains_key(name) {
+                        "both"
+                    } else {
+                        "SQLite"
+                    },
+                    why: why.to_string(),
+                });
+                continue;
+            }
             let Some(pg_columns) = pg_tables.get(name) else {
                 let why = if name.starts_with("sqlite_") {
                     if name == "sqlite_sequence" {
@@ -582,10 +603,14 @@ impl Plan {
             if sqlite_tables.contains(name) {
                 continue;
             }
-            let why = POSTGRES_OWN.iter().find(|(t, _)| t == name).map_or(
-                "not in the SQLite database: left as the migrations made it",
-                |(_, why)| why,
-            );
+            let why = POSTGRES_OWN
+                .iter()
+                .chain(TRANSIENT)
+                .find(|(t, _)| t == name)
+                .map_or(
+                    "not in the SQLite database: left as the migrations made it",
+                    |(_, why)| why,
+                );
             skipped.push(Skipped {
                 name: name.clone(),
                 only_in: "PostgreSQL",
@@ -1379,7 +1404,6 @@ mod tests {
                 .unwrap()
         );
         let resident = storage.user_by_name("resident-wang").unwrap().unwrap().id;
-
         let reviewer = storage.user_by_name("reviewer-taiping").unwrap().unwrap();
         storage
             .set_password(
@@ -1482,6 +1506,7 @@ mod tests {
             "blob_refs",
             "console_sessions",
             "reveal_log",
+            "receipts",
         ] {
             assert_eq!(
                 copied.get(table),
@@ -1490,7 +1515,7 @@ mod tests {
             );
             assert!(copied[table] > 0, "the test hub has rows in {table}");
         }
-        assert_eq!(copied.len(), 13, "{copied:?}");
+        assert_eq!(copied.len(), 14, "{copied:?}");
         let position = |name: &str| report.tables.iter().position(|t| t.name == name);
         assert!(position("users") < position("devices"), "parents first");
         assert!(position("documents") < position("change_log"));
@@ -1507,6 +1532,7 @@ mod tests {
                 ("blobs", "PostgreSQL"),
                 ("blob_chunks", "PostgreSQL"),
                 ("blob_partials", "PostgreSQL"),
+                ("counters", "both"),
             ])
         );
         assert_eq!(

@@ -23,6 +23,7 @@
 //!   a server error's detail can quote a row's values.
 
 mod accounts;
+mod counters;
 mod index;
 mod log;
 mod schema;
@@ -49,9 +50,9 @@ use r2d2_postgres::r2d2::{Pool, PooledConnection};
 use uuid::Uuid;
 
 use super::{
-    AuditEntry, BlobReference, Checked, Commit, DeviceRecord, DocRecord, LogNotice, LogPage,
-    LogWake, LogWatch, NewDevice, ReadScope, RequestStat, Result, RevealRecord, SessionRecord,
-    Storage, StorageError, UserRecord,
+    AuditEntry, BlobReference, Checked, Commit, Connections, DeviceRecord, DocRecord, Lead,
+    LogNotice, LogPage, LogWake, LogWatch, NewDevice, ReadScope, RequestStat, Result, RevealRecord,
+    SessionRecord, Storage, StorageError, UserRecord,
 };
 
 /// Connections the pool opens at most, unless [`PgBuilder::pool_size`] says otherwise.
@@ -66,6 +67,30 @@ const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(30);
 const WRITE_ATTEMPTS: u32 = 3;
 
 type Manager = PostgresConnectionManager<NoTls>;
+
+/// The maintenance lead of one process (see [`PgStorage::lead_maintenance`]).
+struct PgLead {
+    conn: PooledConnection<Manager>,
+}
+
+impl Lead for PgLead {
+    fn holds(&mut self) -> bool {
+        self.conn.is_valid(Duration::from_secs(5)).is_ok()
+    }
+}
+
+impl Drop for PgLead {
+    fn drop(&mut self) {
+        // The connection goes back to the pool: without its lock.
+        if self
+            .conn
+            .execute("SELECT pg_advisory_unlock_all()", &[])
+            .is_err()
+        {
+            tracing::debug!("the maintenance lock's connection is gone (and the lock with it)");
+        }
+    }
+}
 
 /// The hub's storage in a PostgreSQL schema.
 pub struct PgStorage {
@@ -219,6 +244,19 @@ impl PgStorage {
         }
         name.truncate(cut);
         name
+    }
+
+    /// How many hub processes serve this schema now: their listening connections (see
+    /// [`PgStorage::listener_application_name`]) in `pg_stat_activity`.
+    pub fn serving_hubs(&self) -> Result<u64> {
+        let name = Self::listener_application_name(&self.schema);
+        self.read(|c| {
+            let row = c.query_typed_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                &[(&name, Type::TEXT)],
+            )?;
+            to_u64(row.try_get::<_, i64>(0)?)
+        })
     }
 
     /// The pool of connections (their search path on the schema), for the attachment store
@@ -463,6 +501,17 @@ impl Storage for PgStorage {
         })
     }
 
+    fn renew_log_id(&self) -> Result<String> {
+        self.read(|c| {
+            let row = c.query_typed_one(
+                "UPDATE hub_meta SET value = replace(gen_random_uuid()::text, '-', '')
+                 WHERE key = 'log_id' RETURNING value",
+                &[],
+            )?;
+            Ok(row.try_get(0)?)
+        })
+    }
+
     fn set_reference(
         &self,
         catalog: Option<&Catalog>,
@@ -561,17 +610,56 @@ impl Storage for PgStorage {
         self.read(|c| index::agenda_rows(c, scope, stages))
     }
 
-    fn reindex(&self, entries: &[(Uuid, DocIndex)]) -> Result<()> {
-        // In id order (stable), as `commit_all` writes them: concurrent writers lock index rows
-        // in one order.
-        let mut order: Vec<&(Uuid, DocIndex)> = entries.iter().collect();
-        order.sort_by_key(|(id, _)| *id);
+    fn reindex(&self, entries: &[(Uuid, u64, DocIndex)]) -> Result<usize> {
+        // In id order (stable), as `commit_all` writes them: concurrent writers lock document
+        // and index rows in one order.
+        let mut order: Vec<&(Uuid, u64, DocIndex)> = entries.iter().collect();
+        order.sort_by_key(|(id, _, _)| *id);
         self.write(|tx| {
-            for (id, entry) in &order {
-                index::write_index(tx, *id, entry)?;
+            let mut written = 0;
+            for (id, version, entry) in &order {
+                // Locked against a commit until this transaction ends: one that got there
+                // first has moved the version on (and written its own entry).
+                let stored = tx.query_typed(
+                    "SELECT version FROM documents WHERE id = $1 FOR SHARE",
+                    &[(id, Type::UUID)],
+                )?;
+                if stored.first().map(|r| r.get::<_, i64>(0)) == Some(to_i64(*version)) {
+                    index::write_index(tx, *id, entry)?;
+                    written += 1;
+                }
             }
-            Ok(())
+            Ok(written)
         })
+    }
+
+    /// A session advisory lock, held by a connection taken out of the pool for as long as
+    /// this process leads: released when the lead is dropped, or by PostgreSQL when that
+    /// connection is lost (then [`Lead::holds`] says so).
+    fn connections(&self) -> Option<Connections> {
+        let pool = self.pool.as_ref()?;
+        let state = pool.state();
+        Some(Connections {
+            in_use: state.connections.saturating_sub(state.idle_connections),
+            idle: state.idle_connections,
+            max: pool.max_size(),
+        })
+    }
+
+    fn lead_maintenance(&self) -> Result<Option<Box<dyn Lead>>> {
+        let mut conn = self.conn()?;
+        let scope = self.lock_scope;
+        let held = conn
+            .query_typed_one(
+                "SELECT pg_try_advisory_lock($1, $2)",
+                &[
+                    (&schema::LOCK_MAINTENANCE, Type::INT4),
+                    (&scope, Type::INT4),
+                ],
+            )
+            .and_then(|row| row.try_get::<_, bool>(0))
+            .map_err(|e| pg_error(&e))?;
+        Ok(held.then(|| Box::new(PgLead { conn }) as Box<dyn Lead>))
     }
 
     fn document_ids(
@@ -617,5 +705,20 @@ impl Storage for PgStorage {
 
     fn reveals(&self, doc_id: Uuid) -> Result<Vec<RevealRecord>> {
         self.read(|c| accounts::reveals(c, doc_id))
+    }
+
+    fn update_counters(
+        &self,
+        keys: &[&str],
+        now: i64,
+        update: &mut super::CounterUpdate<'_>,
+    ) -> Result<()> {
+        super::check_counter_keys(keys)?;
+        self.write(|tx| counters::update(tx, &self.schema, keys, now, update))?;
+        // Housekeeping once the rows are committed: a failure here loses nothing.
+        if let Err(e) = self.read(|c| counters::purge(c, now)) {
+            tracing::warn!("cannot delete expired counter rows: {e}");
+        }
+        Ok(())
     }
 }

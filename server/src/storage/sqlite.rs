@@ -35,10 +35,12 @@ use uuid::Uuid;
 
 use super::codes::{index_scope, parse_rating, parse_stage, rating_name};
 use super::{
-    AuditEntry, BlobReference, Checked, Commit, DeviceRecord, DocRecord, LogEntry, LogNotice,
+    AuditEntry, BlobReference, Checked, Commit, DeviceRecord, DocRecord, Lead, LogEntry, LogNotice,
     LogPage, NewDevice, ReadScope, RequestStat, Result, RevealRecord, SessionRecord, Storage,
     StorageError, UserRecord,
 };
+
+mod counters;
 
 /// The database file's name inside the data directory.
 pub const DB_FILE: &str = "bianmin.db";
@@ -227,7 +229,56 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE documents ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
     "#,
+    // 9: each receipt number's request, claimed in the transaction that stores the request:
+    // two hub processes storing one number for two new requests cannot both commit (see
+    // `Storage::commit_checked`). Requests stored before keep the first filed of a number.
+    r#"
+    CREATE TABLE receipts (
+        receipt_no TEXT PRIMARY KEY NOT NULL,
+        doc_id     TEXT NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    INSERT OR IGNORE INTO receipts (receipt_no, doc_id)
+        SELECT receipt_no, id FROM request_index ORDER BY filed_at, id;
+    "#,
+    // 10: counters shared by everything that uses the database (the console's sign-in
+    // throttle, the public look-up's limiter; see `Storage::update_counters`): each key's
+    // state, deleted once expired.
+    r#"
+    CREATE TABLE counters (
+        key        TEXT PRIMARY KEY NOT NULL,
+        state      BLOB NOT NULL,
+        expires_at INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX counters_expires ON counters (expires_at);
+    "#,
 ];
+
+/// Claims `receipt_no` for the request `doc_id` (see migration 9). A request the checker
+/// believed `new` fails with [`StorageError::Conflict`] if another holds the number; one
+/// stored before keeps its number whatever the claims say (hubs from before the check may
+/// hold two requests with one number, which must stay readable).
+fn claim_receipt(tx: &Transaction<'_>, receipt_no: &str, doc_id: &str, new: bool) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO receipts (receipt_no, doc_id) VALUES (?1, ?2)
+         ON CONFLICT (receipt_no) DO NOTHING",
+    )
+    .db()?
+    .execute(params![receipt_no, doc_id])
+    .db()?;
+    if !new {
+        return Ok(());
+    }
+    let holder: String = tx
+        .prepare_cached("SELECT doc_id FROM receipts WHERE receipt_no = ?1")
+        .db()?
+        .query_row(params![receipt_no], |r| r.get(0))
+        .db()?;
+    if holder != doc_id {
+        let doc = Uuid::parse_str(doc_id).map_err(backend)?;
+        return Err(StorageError::Conflict { doc });
+    }
+    Ok(())
+}
 
 /// Writes (or rewrites) a document's index row.
 fn write_index(tx: &Transaction<'_>, doc_id: &str, index: &DocIndex) -> Result<()> {
@@ -733,6 +784,9 @@ impl SqliteStorage {
                 }
                 if let Some(index) = c.index {
                     write_index(tx, &doc_id, index)?;
+                    if let DocIndex::Request(r) = index {
+                        claim_receipt(tx, &r.row.receipt_no, &doc_id, base == Some(0))?;
+                    }
                 }
                 for (hash, change) in c.changes {
                     let added = insert
@@ -1044,6 +1098,18 @@ impl Storage for SqliteStorage {
                 r.get(0)
             })
             .db()
+    }
+
+    fn renew_log_id(&self) -> Result<String> {
+        self.write(|tx| {
+            tx.query_row(
+                "UPDATE hub_meta SET value = lower(hex(randomblob(16))) WHERE key = 'log_id'
+                 RETURNING value",
+                [],
+                |r| r.get(0),
+            )
+            .db()
+        })
     }
 
     fn reference(&self) -> Result<Option<ReferenceData>> {
@@ -1430,13 +1496,35 @@ impl Storage for SqliteStorage {
         Ok(out)
     }
 
-    fn reindex(&self, entries: &[(Uuid, DocIndex)]) -> Result<()> {
+    fn reindex(&self, entries: &[(Uuid, u64, DocIndex)]) -> Result<usize> {
         self.write(|tx| {
-            for (id, index) in entries {
-                write_index(tx, &id.to_string(), index)?;
+            let mut written = 0;
+            for (id, version, index) in entries {
+                let id = id.to_string();
+                let stored: Option<i64> = tx
+                    .prepare_cached("SELECT version FROM documents WHERE id = ?1")
+                    .db()?
+                    .query_row(params![id], |r| r.get(0))
+                    .optional()
+                    .db()?;
+                if stored == Some(to_i64(*version)) {
+                    write_index(tx, &id, index)?;
+                    written += 1;
+                }
             }
-            Ok(())
+            Ok(written)
         })
+    }
+
+    /// One hub process per SQLite database: it always leads.
+    fn lead_maintenance(&self) -> Result<Option<Box<dyn Lead>>> {
+        struct Sole;
+        impl Lead for Sole {
+            fn holds(&mut self) -> bool {
+                true
+            }
+        }
+        Ok(Some(Box::new(Sole)))
     }
 
     fn document_ids(
@@ -1564,6 +1652,15 @@ impl Storage for SqliteStorage {
             .db()?
             .collect::<rusqlite::Result<Vec<_>>>()
             .db()
+    }
+
+    fn update_counters(
+        &self,
+        keys: &[&str],
+        now: i64,
+        update: &mut super::CounterUpdate<'_>,
+    ) -> Result<()> {
+        self.write(|tx| counters::update(tx, keys, now, update))
     }
 }
 

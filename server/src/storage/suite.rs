@@ -22,8 +22,8 @@ use chrono::NaiveDate;
 use uuid::Uuid;
 
 use super::{
-    BlobReference, Checked, Commit, DocRecord, LogEntry, LogNotice, LogPage, NewDevice, ReadScope,
-    RevealRecord, SessionRecord, Storage, StorageError, UserRecord,
+    BlobReference, Checked, Commit, CounterRow, DocRecord, LogEntry, LogNotice, LogPage, NewDevice,
+    ReadScope, RevealRecord, SessionRecord, Storage, StorageError, UserRecord,
 };
 
 const COUNTY: &str = "370883";
@@ -136,6 +136,19 @@ pub const CHECKS: &[(&str, Check)] = &[
         "checked_commits_racing_lose_no_update",
         checked_commits_racing_lose_no_update,
     ),
+    (
+        "a_receipt_number_goes_to_one_new_request",
+        a_receipt_number_goes_to_one_new_request,
+    ),
+    (
+        "counters_update_atomically_under_contention",
+        counters_update_atomically_under_contention,
+    ),
+    ("counters_expire", counters_expire),
+    (
+        "counters_update_several_keys_at_once",
+        counters_update_several_keys_at_once,
+    ),
 ];
 
 /// Reveals of masked values: appended, read back per document in the order they happened.
@@ -239,6 +252,9 @@ pub fn the_log_has_a_stable_identity(s: &dyn Storage) {
         "{id}"
     );
     assert_eq!(s.log_id().unwrap(), id, "the same on every read");
+    let renewed = s.renew_log_id().expect("renew");
+    assert_ne!(renewed, id, "a restored database's log is another one");
+    assert_eq!(s.log_id().unwrap(), renewed);
 }
 
 /// The log's tail, what live notices are made of: every entry after a cursor, in log order,
@@ -1623,10 +1639,8 @@ pub fn reindexing_rewrites_and_finds_unindexed(s: &dyn Storage) {
         8,
         None,
     );
-    s.reindex(&[(a, index_a2), (b, index_b)]).unwrap();
-    assert!(s.document_ids(None, 10, true).unwrap().is_empty());
-    let rows = s
-        .requests(
+    let statuses = || {
+        s.requests(
             &ReadScope::Village(EAST.into()),
             &RequestFilter::default(),
             RequestSort::ReceiptNo,
@@ -1638,11 +1652,37 @@ pub fn reindexing_rewrites_and_finds_unindexed(s: &dyn Storage) {
             &cal,
         )
         .unwrap()
-        .rows;
-    assert_eq!(
-        rows.iter().map(|r| r.status).collect::<Vec<_>>(),
-        [Status::Approved, Status::Forwarded]
+        .rows
+        .iter()
+        .map(|r| r.status)
+        .collect::<Vec<_>>()
+    };
+    let written = s
+        .reindex(&[(a, 1, index_a2.clone()), (b, 1, index_b)])
+        .unwrap();
+    assert_eq!(written, 2);
+    assert!(s.document_ids(None, 10, true).unwrap().is_empty());
+    assert_eq!(statuses(), [Status::Approved, Status::Forwarded]);
+
+    // An entry made from a version that is no longer the stored one (another process stored
+    // the document meanwhile, with its own entry) is not written over the newer one.
+    let index_a3 = request_index(
+        a,
+        EAST,
+        "370883101201-001-000001",
+        Status::Returned,
+        9,
+        0,
+        None,
     );
+    indexed(s, a, EAST, &index_a3);
+    assert_eq!(version(s, a), Some(2));
+    assert_eq!(s.reindex(&[(a, 1, index_a2)]).unwrap(), 0);
+    assert_eq!(statuses(), [Status::Returned, Status::Forwarded]);
+    // Nor is one of a document not stored.
+    let gone = Uuid::new_v4();
+    let index_gone = request_index(gone, EAST, "x", Status::Approved, 1, 0, None);
+    assert_eq!(s.reindex(&[(gone, 1, index_gone)]).unwrap(), 0);
 }
 
 /// Who committed what, for the scope checks.
@@ -2102,7 +2142,7 @@ pub fn blob_references_follow_the_index(s: &dyn Storage) {
             vec![attachment(&y, MediaType::Pdf, 20)],
         ),
     );
-    s.reindex(&[(east, index_east)]).unwrap();
+    assert_eq!(s.reindex(&[(east, 1, index_east)]).unwrap(), 1);
 
     let refs = s.blob_references(&x).unwrap();
     let mut expected = vec![
@@ -2154,4 +2194,229 @@ pub fn blob_references_follow_the_index(s: &dyn Storage) {
     assert_eq!(readers(&y, resident("resident-1")), [own].into());
     assert_eq!(readers(&y, resident("resident-2")), BTreeSet::new());
     assert_eq!(readers(&x, resident("resident-1")), BTreeSet::new());
+}
+
+/// A new request's receipt number is claimed as it is stored: a second new request with the
+/// number is a [`StorageError::Conflict`] and nothing of its group is stored, however many
+/// writers race for it (hub processes sharing the storage each checked against an index that
+/// did not yet hold the other's); the holder's later pushes keep it.
+pub fn a_receipt_number_goes_to_one_new_request(s: &dyn Storage) {
+    const RECEIPT: &str = "370883101201-001-000077";
+    fn new_request<'a>(
+        doc: Uuid,
+        index: &'a DocIndex,
+        changes: &'a [([u8; 32], Vec<u8>)],
+        base: u64,
+    ) -> Checked<'a> {
+        let mut c = checked(doc, b"request", changes, base);
+        c.commit.kind = DocKind::Request;
+        c.commit.index = Some(index);
+        c
+    }
+    let (first, second) = (Uuid::new_v4(), Uuid::new_v4());
+    let index = |doc| request_index(doc, EAST, RECEIPT, Status::Submitted, 0, 0, None);
+    let (i1, i2) = (index(first), index(second));
+    let (c1, c2, c3) = ([change(80, 30)], [change(81, 30)], [change(82, 30)]);
+    s.commit_checked(&[new_request(first, &i1, &c1, 0)])
+        .unwrap();
+    let counts = s.counts().unwrap();
+    match s.commit_checked(&[new_request(second, &i2, &c2, 0)]) {
+        Err(StorageError::Conflict { doc }) => assert_eq!(doc, second),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.document(second).unwrap(), None, "the second not stored");
+    assert_eq!(s.counts().unwrap(), counts, "nothing of it logged");
+    assert_eq!(s.request_by_receipt(RECEIPT).unwrap(), Some(first));
+    s.commit_checked(&[new_request(first, &i1, &c3, 1)])
+        .unwrap();
+    assert_eq!(version(s, first), Some(2), "the holder's next push stored");
+
+    // Writers racing for one new number: exactly one stores its request.
+    const RACED: &str = "370883101201-001-000078";
+    let racers: Vec<Uuid> = (0..4).map(|_| Uuid::new_v4()).collect();
+    let start = std::sync::Barrier::new(racers.len());
+    let stored: Vec<Uuid> = std::thread::scope(|scope| {
+        let runs: Vec<_> = racers
+            .iter()
+            .zip(90u64..)
+            .map(|(&doc, n)| {
+                let start = &start;
+                scope.spawn(move || {
+                    let index = request_index(doc, EAST, RACED, Status::Submitted, 0, 0, None);
+                    let changes = [change(n, 30)];
+                    start.wait();
+                    match s.commit_checked(&[new_request(doc, &index, &changes, 0)]) {
+                        Ok(_) => Some(doc),
+                        Err(StorageError::Conflict { doc: named }) => {
+                            assert_eq!(named, doc);
+                            None
+                        }
+                        Err(e) => panic!("{e}"),
+                    }
+                })
+            })
+            .collect();
+        runs.into_iter().filter_map(|r| r.join().unwrap()).collect()
+    });
+    assert_eq!(stored.len(), 1, "one of the racers stored: {stored:?}");
+    assert_eq!(s.request_by_receipt(RACED).unwrap(), Some(stored[0]));
+    for doc in racers.iter().filter(|d| **d != stored[0]) {
+        assert_eq!(s.document(*doc).unwrap(), None);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Counters (`Storage::update_counters`)
+
+/// A counter's state: a number, as eight bytes.
+fn count_row(n: u64, expires_at: i64) -> Option<CounterRow> {
+    Some(CounterRow {
+        state: n.to_le_bytes().to_vec(),
+        expires_at,
+    })
+}
+
+fn count_of(row: &Option<CounterRow>) -> u64 {
+    row.as_ref().map_or(0, |r| {
+        u64::from_le_bytes(r.state.as_slice().try_into().expect("eight bytes"))
+    })
+}
+
+/// The counts of `keys` at `now`, read through an update that changes nothing.
+fn counts_at(s: &dyn Storage, keys: &[&str], now: i64) -> Vec<Option<u64>> {
+    let mut seen = Vec::new();
+    s.update_counters(keys, now, &mut |rows| {
+        seen = rows
+            .iter()
+            .map(|r| r.as_ref().map(|_| count_of(r)))
+            .collect();
+        Ok(rows.to_vec())
+    })
+    .unwrap();
+    seen
+}
+
+/// Threads (standing in for hub processes) incrementing counters at once lose no increment:
+/// each update reads what the one before it wrote. Two keys updated together stay equal
+/// however the threads order them, and no order waits forever on another.
+pub fn counters_update_atomically_under_contention(s: &dyn Storage) {
+    const THREADS: usize = 4;
+    const EACH: u64 = 25;
+    let start = std::sync::Barrier::new(THREADS);
+    std::thread::scope(|scope| {
+        for t in 0..THREADS {
+            let start = &start;
+            scope.spawn(move || {
+                let keys: [&str; 3] = if t % 2 == 0 {
+                    ["count:one", "count:a", "count:b"]
+                } else {
+                    ["count:b", "count:one", "count:a"]
+                };
+                start.wait();
+                for _ in 0..EACH {
+                    s.update_counters(&keys, T0, &mut |rows| {
+                        Ok(rows
+                            .iter()
+                            .map(|r| count_row(count_of(r) + 1, T0 + DAY))
+                            .collect())
+                    })
+                    .expect("an update");
+                }
+            });
+        }
+    });
+    let total = THREADS as u64 * EACH;
+    assert_eq!(
+        counts_at(s, &["count:one", "count:a", "count:b"], T0),
+        [Some(total); 3],
+        "no increment lost"
+    );
+}
+
+/// A row reads as absent from its expiry on, and a row stored already expired is not kept.
+pub fn counters_expire(s: &dyn Storage) {
+    s.update_counters(&["exp:a", "exp:b"], T0, &mut |rows| {
+        assert_eq!(rows, [None, None], "nothing stored yet");
+        Ok(vec![count_row(1, T0 + MINUTE), count_row(2, T0)])
+    })
+    .unwrap();
+    assert_eq!(
+        counts_at(s, &["exp:a", "exp:b"], T0),
+        [Some(1), None],
+        "a row stored expired is not kept"
+    );
+    assert_eq!(counts_at(s, &["exp:a"], T0 + MINUTE - 1), [Some(1)]);
+    assert_eq!(
+        counts_at(s, &["exp:a"], T0 + MINUTE),
+        [None],
+        "expired at its time"
+    );
+    // An expired row is handed over as absent, and a new one takes its key.
+    s.update_counters(&["exp:a"], T0 + 2 * MINUTE, &mut |rows| {
+        assert_eq!(rows, [None]);
+        Ok(vec![count_row(7, T0 + 3 * MINUTE)])
+    })
+    .unwrap();
+    assert_eq!(counts_at(s, &["exp:a"], T0 + 2 * MINUTE), [Some(7)]);
+    // Many rows expiring, one live among them: the expired read as absent (and are deleted on
+    // the way), the live one is kept.
+    s.update_counters(&["exp:live"], T0, &mut |_| {
+        Ok(vec![count_row(5, T0 + 2 * DAY)])
+    })
+    .unwrap();
+    let keys: Vec<String> = (0..150).map(|i| format!("exp:many:{i}")).collect();
+    for key in &keys {
+        s.update_counters(&[key.as_str()], T0, &mut |_| Ok(vec![count_row(1, T0 + 1)]))
+            .unwrap();
+    }
+    for key in keys.iter().step_by(10) {
+        assert_eq!(counts_at(s, &[key.as_str()], T0 + DAY), [None]);
+    }
+    assert_eq!(counts_at(s, &["exp:live"], T0 + DAY), [Some(5)]);
+}
+
+/// Several keys in one update: rows in the order of the keys, written or deleted together,
+/// nothing written when the update fails; keys empty, too long or repeated are refused.
+pub fn counters_update_several_keys_at_once(s: &dyn Storage) {
+    let keys = ["many:x", "many:y", "many:z"];
+    s.update_counters(&keys, T0, &mut |_| {
+        Ok(vec![count_row(1, T0 + DAY), None, count_row(3, T0 + DAY)])
+    })
+    .unwrap();
+    assert_eq!(counts_at(s, &keys, T0), [Some(1), None, Some(3)]);
+    assert_eq!(
+        counts_at(s, &["many:z", "many:x"], T0),
+        [Some(3), Some(1)],
+        "in the order asked"
+    );
+    // One update writes one key, deletes another and adds a third.
+    s.update_counters(&keys, T0, &mut |rows| {
+        assert_eq!(count_of(&rows[0]), 1);
+        Ok(vec![count_row(10, T0 + DAY), count_row(20, T0 + DAY), None])
+    })
+    .unwrap();
+    assert_eq!(counts_at(s, &keys, T0), [Some(10), Some(20), None]);
+    // A failed update leaves every row as it was.
+    let failed = s.update_counters(&keys, T0, &mut |_| {
+        Err(StorageError::Invalid("changed my mind".into()))
+    });
+    assert!(
+        matches!(failed, Err(StorageError::Invalid(_))),
+        "{failed:?}"
+    );
+    let wrong = s.update_counters(&keys, T0, &mut |_| Ok(vec![count_row(99, T0 + DAY)]));
+    assert!(matches!(wrong, Err(StorageError::Invalid(_))), "{wrong:?}");
+    assert_eq!(counts_at(s, &keys, T0), [Some(10), Some(20), None]);
+    // Bad keys.
+    let long = "k".repeat(super::MAX_COUNTER_KEY + 1);
+    for bad in [vec!["many:x", "many:x"], vec![""], vec![long.as_str()]] {
+        let refused = s.update_counters(&bad, T0, &mut |rows| Ok(rows.to_vec()));
+        assert!(matches!(refused, Err(StorageError::Invalid(_))), "{bad:?}");
+    }
+    let longest = "k".repeat(super::MAX_COUNTER_KEY);
+    s.update_counters(&[longest.as_str()], T0, &mut |_| {
+        Ok(vec![count_row(5, T0 + DAY)])
+    })
+    .unwrap();
+    assert_eq!(counts_at(s, &[longest.as_str()], T0), [Some(5)]);
 }

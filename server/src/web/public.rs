@@ -21,22 +21,27 @@ use self::limiter::{Limiter, LimiterConfig};
 use super::i18n::{Lang, tr};
 use crate::AppState;
 use crate::error::AppError;
+use crate::storage::Storage;
 
-/// What the public handlers share: the look-up limiter. One per router, so each application
-/// (and each test hub) starts afresh. Reference data comes from the one cache
+/// What the public handlers share: the look-up limits. One per router, so each application
+/// (and each test hub) may have its own; the counts themselves are in the storage, shared by
+/// every hub process on it (see [`limiter`]). Reference data comes from the one cache
 /// ([`crate::reference`]).
 #[derive(Debug)]
 pub struct Public {
-    /// The look-up limiter.
-    pub limiter: Limiter,
+    /// The look-up limits.
+    pub limits: LimiterConfig,
 }
 
 impl Public {
     /// Shared state with these look-up limits.
     pub fn new(limits: LimiterConfig) -> Self {
-        Public {
-            limiter: Limiter::new(limits),
-        }
+        Public { limits }
+    }
+
+    /// The look-up limiter, counting in `storage`.
+    pub fn limiter(&self, storage: Arc<dyn Storage>) -> Limiter {
+        Limiter::new(self.limits.clone(), storage)
     }
 }
 

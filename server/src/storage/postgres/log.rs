@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use ::postgres::fallible_iterator::FallibleIterator;
 use ::postgres::types::Type;
 use ::postgres::{Client, Config, NoTls, Row, Transaction};
-use bianmin_document::DocKind;
+use bianmin_document::{DocIndex, DocKind};
 use uuid::Uuid;
 
 use super::index::write_index;
@@ -99,6 +99,9 @@ pub(super) fn commit_all(
         for (c, _) in group {
             if let Some(index) = c.index {
                 write_index(tx, c.doc_id, index)?;
+                if let DocIndex::Request(r) = index {
+                    claim_receipt(tx, &r.row.receipt_no, c.doc_id, *base == Some(0))?;
+                }
             }
         }
     }
@@ -114,6 +117,43 @@ pub(super) fn commit_all(
         )?;
     }
     Ok(seqs)
+}
+
+/// Claims `receipt_no` for the request `doc_id` (see the `receipts` table, migration 0006). A
+/// request the checker believed `new` fails with [`StorageError::Conflict`] if another holds
+/// the number; one stored before keeps its number whatever the claims say (hubs from before
+/// the check may hold two requests with one number, which must stay readable).
+///
+/// Two transactions inserting one number: the second waits for the first's row, then finds
+/// it taken once the first commits (or inserts it, if the first rolled back).
+fn claim_receipt(
+    tx: &mut Transaction<'_>,
+    receipt_no: &str,
+    doc_id: Uuid,
+    new: bool,
+) -> Result<(), Failure> {
+    let params: [(&(dyn ::postgres::types::ToSql + Sync), Type); 2] =
+        [(&receipt_no, Type::TEXT), (&doc_id, Type::UUID)];
+    if !new {
+        tx.execute_typed(
+            "INSERT INTO receipts (receipt_no, doc_id) VALUES ($1, $2)
+             ON CONFLICT (receipt_no) DO NOTHING",
+            &params,
+        )?;
+        return Ok(());
+    }
+    // The no-op update locks the row and returns its holder, committed or ours.
+    let rows = tx.query_typed(
+        "INSERT INTO receipts (receipt_no, doc_id) VALUES ($1, $2)
+         ON CONFLICT (receipt_no) DO UPDATE SET doc_id = receipts.doc_id
+         RETURNING doc_id",
+        &params,
+    )?;
+    if rows.first().map(|r| r.get::<_, Uuid>(0)) == Some(doc_id) {
+        Ok(())
+    } else {
+        Err(StorageError::Conflict { doc: doc_id }.into())
+    }
 }
 
 /// Writes a document as `c` has it after `pushes` pushes: its version grows by `pushes`, from

@@ -12,6 +12,8 @@ pub(super) const LOCK_MIGRATIONS: i32 = 0x4249_4d01;
 pub(super) const LOCK_CHANGE_LOG: i32 = 0x4249_4d02;
 /// The first key of the lock under which device numbers are taken.
 pub(super) const LOCK_DEVICES: i32 = 0x4249_4d03;
+/// The first key of the lock held by the one process doing background maintenance.
+pub(super) const LOCK_MAINTENANCE: i32 = 0x4249_4d04;
 
 /// One migration file, by name, with its SQL.
 macro_rules! migration {
@@ -31,6 +33,8 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0003_console.sql"),
     migration!("0004_blobs.sql"),
     migration!("0005_document_version.sql"),
+    migration!("0006_receipts.sql"),
+    migration!("0007_counters.sql"),
 ];
 
 /// The newest schema version this code knows.

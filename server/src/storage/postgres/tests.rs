@@ -450,3 +450,59 @@ fn every_migration_file_is_a_step() {
         assert!(file.ends_with(".sql"), "{file}");
     }
 }
+
+/// Of the processes sharing a schema, one leads the maintenance at a time: the others are
+/// told no until it lets go (dropped) or its connection is lost; hubs in other schemas do
+/// not wait for it.
+#[test]
+fn one_process_leads_the_maintenance_at_a_time() {
+    let Some(db) = test_db() else { return };
+    let schema = db.new_schema();
+    let (a, b) = (db.open(&schema), db.open(&schema));
+    let mut first = a
+        .lead_maintenance()
+        .unwrap()
+        .expect("the first asks and leads");
+    assert!(first.holds());
+    assert!(b.lead_maintenance().unwrap().is_none(), "one at a time");
+    assert!(
+        a.lead_maintenance().unwrap().is_none(),
+        "even in one process"
+    );
+    let elsewhere = db.storage();
+    assert!(
+        elsewhere.lead_maintenance().unwrap().is_some(),
+        "another schema"
+    );
+    drop(first);
+    let mut second = b
+        .lead_maintenance()
+        .unwrap()
+        .expect("taken over once let go");
+    assert!(second.holds());
+
+    // The holding connection is lost: PostgreSQL releases the lock, the holder learns it.
+    let mut admin = db.client(&schema);
+    let ended = admin
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks
+             WHERE locktype = 'advisory' AND classid = $1::int4::oid
+               AND objid = $2::int4::oid AND objsubid = 2 AND granted",
+            &[&super::schema::LOCK_MAINTENANCE, &b.lock_scope],
+        )
+        .unwrap();
+    assert!(!ended.is_empty(), "the holder's connection found");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while second.holds() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lost hold noticed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // The lock goes with the ended backend, a moment after its socket closed.
+    while a.lead_maintenance().unwrap().is_none() {
+        assert!(std::time::Instant::now() < deadline, "taken over once lost");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -11,7 +11,8 @@
 //! [`RECHECK_MS`], so a session ended elsewhere (a password reset from the command line,
 //! "sign out everywhere", another hub instance) ends here within seconds.
 //!
-//! Sign-in throttling is [`super::throttle`]'s; the [`Console`] holds the one throttle.
+//! Sign-in throttling is [`super::throttle`]'s; the [`Console`] holds the throttle, whose counts
+//! are kept in the same storage as the sessions (shared by every hub process on it).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -116,7 +117,7 @@ fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// The console's state in [`AppState`]: sessions, sign-in failures, settings.
+/// The console's state in [`AppState`]: sessions, the sign-in throttle, settings.
 pub struct Console {
     config: ConsoleConfig,
     storage: Arc<dyn Storage>,
@@ -142,7 +143,7 @@ impl Console {
     /// A console with these settings, keeping its sessions in `storage`.
     pub fn new(config: ConsoleConfig, storage: Arc<dyn Storage>) -> Self {
         Console {
-            throttle: Throttle::new(config.throttle.clone()),
+            throttle: Throttle::new(config.throttle.clone(), storage.clone()),
             config,
             storage,
             sessions: Mutex::new(HashMap::new()),

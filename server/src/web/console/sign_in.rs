@@ -4,8 +4,11 @@
 //! wrong password and the right password of an account that cannot use the console all get the
 //! same 401 after the same work (one Argon2 verification), and all count as failures. Every
 //! attempt is reserved with the [`super::throttle`] before its password is verified, and
-//! verified in the hub's bounded [`crate::password::HashingPool`]. Failed and refused attempts
-//! are logged with the name typed and the client's address (never the password).
+//! verified in the hub's bounded [`crate::password::HashingPool`]. The throttle's counts are in
+//! the storage, shared by every hub process: reserving and recording run off the async workers,
+//! and an attempt that cannot be reserved (the storage failed) is refused unchecked with 503,
+//! never let through unthrottled. Failed and refused attempts are logged with the name typed
+//! and the client's address (never the password).
 
 use axum::extract::{Form, Query};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -13,15 +16,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
 
-use std::time::Instant;
-
 use axum::extract::State;
 
 use super::csrf::{self, Fields};
 use super::session::{
     Console, Signed, console_role, cookie, host_cookie_name, safe_next, set_cookie,
 };
-use super::throttle::Refused;
+use super::throttle::{Attempt, Refused};
 use super::token;
 use super::{OrPage, PageError, blocking};
 use crate::AppState;
@@ -29,7 +30,7 @@ use crate::error::AppError;
 use crate::password::{self, PoolBusy};
 use crate::web::i18n::{Lang, PageLang, tr};
 use crate::web::layout;
-use crate::web::public::limiter::ClientKey;
+use crate::web::public::limiter::{ClientKey, now_ms};
 
 /// The cookie carrying the sign-in form's token (there is no session yet).
 pub(crate) const SIGNIN_COOKIE: &str = "bianmin_signin";
@@ -180,13 +181,27 @@ pub(crate) async fn submit(
     }
     // Logged as typed (escaped, cut short): never the password.
     let shown: String = name.chars().take(64).collect();
-    let attempt = match state
-        .console
-        .throttle()
-        .reserve(&name, &client, Instant::now())
-    {
-        Ok(a) => a,
-        Err(refused) => {
+    // Reserved off the async workers: the throttle's counts are in the storage.
+    let throttle = state.console.throttle().clone();
+    let (reserve_name, reserve_client) = (name.clone(), client.clone());
+    let reserved = tokio::task::spawn_blocking(move || {
+        throttle.reserve(&reserve_name, &reserve_client, now_ms())
+    })
+    .await;
+    // Not reserved, so not checked: a password is never verified past the throttle.
+    let unavailable = |why: &dyn std::fmt::Display| {
+        tracing::error!(user = ?shown, client = %client, "console sign-in refused: the throttle cannot count: {why}");
+        let error = tr(
+            lang.lang,
+            "暂时无法登录，请稍后再试。",
+            "Sign-in is unavailable for the moment; try again in a minute.",
+        );
+        let page = again(StatusCode::SERVICE_UNAVAILABLE, error.into());
+        retry_after(page, std::time::Duration::from_secs(30))
+    };
+    let attempt = match reserved {
+        Ok(Ok(Ok(a))) => a,
+        Ok(Ok(Err(refused))) => {
             tracing::warn!(user = ?shown, client = %client, ?refused, "console sign-in refused before checking: throttled");
             let wait = match refused {
                 Refused::Busy => std::time::Duration::from_secs(1),
@@ -198,6 +213,8 @@ pub(crate) async fn submit(
             );
             return Ok(retry_after(page, wait));
         }
+        Ok(Err(e)) => return Ok(unavailable(&e)),
+        Err(e) => return Ok(unavailable(&e)),
     };
     let storage = state.storage.clone();
     let lookup_name = name.clone();
@@ -207,7 +224,7 @@ pub(crate) async fn submit(
         .await;
     let user = match checked {
         Err(PoolBusy) => {
-            attempt.not_tried();
+            not_tried(attempt).await;
             tracing::warn!(user = ?shown, client = %client, "console sign-in refused: password checks busy");
             let error = tr(
                 lang.lang,
@@ -218,13 +235,19 @@ pub(crate) async fn submit(
             return Ok(retry_after(page, std::time::Duration::from_secs(5)));
         }
         Ok(Err(e)) => {
-            attempt.not_tried();
+            not_tried(attempt).await;
             return Err(PageError::new(&lang, e));
         }
         Ok(Ok(Some(user))) if console_role(user.role) => user,
         Ok(Ok(_)) => {
             // 401 always means "checked, and wrong"; 429 "not checked".
-            let wait = attempt.failed();
+            let wait = match blocking(move || Ok(attempt.failed(now_ms())?)).await {
+                Ok(wait) => wait,
+                Err(e) => {
+                    tracing::error!(user = ?shown, client = %client, "a failed sign-in could not be counted yet: {e:?}");
+                    std::time::Duration::ZERO
+                }
+            };
             tracing::warn!(user = ?shown, client = %client, "console sign-in failed");
             let mut error = tr(
                 lang.lang,
@@ -242,11 +265,15 @@ pub(crate) async fn submit(
             return Ok(again(StatusCode::UNAUTHORIZED, error));
         }
     };
-    attempt.succeeded();
     let (console, user_id) = (state.console.clone(), user.id.clone());
-    let id = blocking(move || Ok(console.open(&user_id)?))
-        .await
-        .or_page(&lang)?;
+    let id = blocking(move || {
+        if let Err(e) = attempt.succeeded(now_ms()) {
+            tracing::warn!("a successful sign-in could not be recorded: {e}");
+        }
+        Ok(console.open(&user_id)?)
+    })
+    .await
+    .or_page(&lang)?;
     tracing::info!(user = %user.id, client = %client, "console sign-in");
     let mut response = Redirect::to(&next).into_response();
     let h = response.headers_mut();
@@ -256,6 +283,15 @@ pub(crate) async fn submit(
         set_cookie(signin_cookie_name(&state.console), "", Some(0)),
     );
     Ok(response)
+}
+
+/// Records that `attempt`'s password was never checked. Outcomes are recorded off the async
+/// workers (the throttle's counts are in the storage); one that cannot be recorded is logged,
+/// and the attempt's lease then ends and counts it as a failure (see [`super::throttle`]).
+async fn not_tried(attempt: Attempt) {
+    if let Err(e) = blocking(move || Ok(attempt.not_tried(now_ms())?)).await {
+        tracing::warn!("a sign-in attempt not checked could not be recorded: {e:?}");
+    }
 }
 
 /// The user named `name` if `password` is theirs; the same work (one verification) whether

@@ -21,17 +21,33 @@
 //! An attempt is counted *before* the look-up and forgiven if it succeeds ([`Ticket::succeeded`]),
 //! so parallel requests cannot all slip through before the first failure is recorded.
 //!
-//! The state is in memory (a hub restart forgets it) and bounded: when
-//! [`LimiterConfig::max_keys`] keys are tracked and none has expired, new keys are refused
-//! (fail closed) until some expire.
+//! # Shared by every hub process
+//!
+//! The failure times are kept in the storage ([`Storage::update_counters`]), one row per key,
+//! so every hub process on one database spends the same budgets (two instances behind a load
+//! balancer do not each allow the full budget) and a restart forgets nothing. The rules are
+//! this module's alone: the storage keeps each key's failure times (JSON, milliseconds since
+//! the Unix epoch: the one clock the processes share, so keep the hosts' clocks in step) and
+//! runs an attempt as one atomic read-modify-write of its three rows. Keys are the SHA-256 of
+//! the client and receipt number.
+//!
+//! The rows are bounded by expiry instead of a count: a row lives until its newest failure
+//! leaves its window, and the storage deletes expired rows as it goes. There is no fixed number
+//! of keys past which new clients are refused any more.
+//!
+//! [`Limiter::attempt`] and [`Ticket::succeeded`] are blocking (they read and write the
+//! storage): call them from `spawn_blocking`. A storage failure is returned, never taken for
+//! "under budget": the caller refuses the look-up.
 
-use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
+use sha2::{Digest, Sha256};
+
+use crate::storage::{CounterRow, Storage, StorageError};
 
 /// The limits.
 #[derive(Debug, Clone)]
@@ -50,8 +66,6 @@ pub struct LimiterConfig {
     pub delay_step: Duration,
     /// The longest delay.
     pub max_delay: Duration,
-    /// The most keys (clients plus receipts) tracked at once.
-    pub max_keys: usize,
 }
 
 impl Default for LimiterConfig {
@@ -64,65 +78,98 @@ impl Default for LimiterConfig {
             long_max_failures: 50,
             delay_step: Duration::from_millis(200),
             max_delay: Duration::from_secs(2),
-            max_keys: 100_000,
         }
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Key {
-    Client(String),
-    Pair(String, String),
-    Receipt(String),
+/// The wall clock in milliseconds since the Unix epoch: the time the limiters of every hub
+/// process count in (an `Instant` means nothing to another process).
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// The look-up limiter (one per router).
-#[derive(Debug, Default)]
+/// The storage key of a counter: `prefix`, then the SHA-256 of `parts` (each ended by a NUL),
+/// so that keys have one short length and hold nothing typed by a client.
+pub(crate) fn counter_key(prefix: &str, parts: &[&str]) -> String {
+    let mut hash = Sha256::new();
+    for part in parts {
+        hash.update(part.as_bytes());
+        hash.update([0]);
+    }
+    format!("{prefix}:{}", hex::encode(hash.finalize()))
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Client,
+    Pair,
+    Receipt,
+}
+
+/// A key: what it counts and its row's key in the storage.
+#[derive(Debug, Clone)]
+struct Key {
+    kind: Kind,
+    row: String,
+}
+
+/// The look-up limiter: its limits and the storage its counts are kept in (see the module
+/// docs). Cheap to clone; clones share the counts, as do limiters of other hub processes on
+/// the same storage.
+#[derive(Clone)]
 pub struct Limiter {
     config: LimiterConfig,
-    attempts: Mutex<HashMap<Key, VecDeque<Instant>>>,
+    storage: Arc<dyn Storage>,
+}
+
+impl std::fmt::Debug for Limiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limiter")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 /// An attempt that was let through; it counts as a failure unless [`Ticket::succeeded`] is
-/// called.
+/// called (it was counted when it was let through, so dropping it records nothing).
 #[derive(Debug)]
 #[must_use = "a ticket tells how long to delay a failure, or forgives a success"]
-pub struct Ticket<'a> {
-    limiter: &'a Limiter,
+pub struct Ticket {
+    limiter: Limiter,
     keys: [Key; 3],
-    at: Instant,
+    at: i64,
     delay: Duration,
 }
 
-impl Ticket<'_> {
+impl Ticket {
     /// How long to wait before answering that the look-up failed.
     pub fn failure_delay(&self) -> Duration {
         self.delay
     }
 
-    /// The look-up succeeded: the attempt no longer counts.
-    pub fn succeeded(self) {
-        let mut map = self.limiter.lock();
-        for key in &self.keys {
-            if let Some(times) = map.get_mut(key) {
-                if let Some(pos) = times.iter().rposition(|t| *t == self.at) {
+    /// The look-up succeeded (and this is `now`): the attempt no longer counts. Blocking.
+    pub fn succeeded(self, now: i64) -> Result<(), StorageError> {
+        let at = self.at;
+        self.limiter.update(&self.keys, now, |all| {
+            for times in all.iter_mut() {
+                if let Some(pos) = times.iter().rposition(|t| *t == at) {
                     times.remove(pos);
                 }
-                if times.is_empty() {
-                    map.remove(key);
-                }
             }
-        }
+        })
     }
 }
 
 impl Limiter {
-    /// A limiter with these limits.
-    pub fn new(config: LimiterConfig) -> Self {
-        Limiter {
-            config,
-            attempts: Mutex::new(HashMap::new()),
-        }
+    /// A limiter with these limits, keeping its counts in `storage`.
+    pub fn new(config: LimiterConfig, storage: Arc<dyn Storage>) -> Self {
+        Limiter { config, storage }
     }
 
     /// The limits.
@@ -130,118 +177,138 @@ impl Limiter {
         &self.config
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, VecDeque<Instant>>> {
-        // The map is consistent after any panic (each step is one push or remove).
-        self.attempts.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// The key's budget: failures allowed within a window.
-    fn budget(&self, key: &Key) -> (Duration, usize) {
+    fn budget(&self, kind: Kind) -> (i64, usize) {
         let c = &self.config;
-        match key {
-            Key::Client(_) => (c.window, c.max_failures),
-            Key::Pair(..) => (c.long_window, c.pair_max_failures),
-            Key::Receipt(_) => (c.long_window, c.long_max_failures),
+        match kind {
+            Kind::Client => (ms(c.window), c.max_failures),
+            Kind::Pair => (ms(c.long_window), c.pair_max_failures),
+            Kind::Receipt => (ms(c.long_window), c.long_max_failures),
         }
     }
 
-    fn horizon(&self, key: &Key) -> Duration {
-        self.budget(key).0
-    }
-
-    /// How long `key` must wait, if it is over its budget at `now`.
-    fn wait(&self, key: &Key, times: &VecDeque<Instant>, now: Instant) -> Option<Duration> {
-        let (window, max) = self.budget(key);
-        let recent: Vec<&Instant> = times
-            .iter()
-            .filter(|t| now.saturating_duration_since(**t) < window)
-            .collect();
+    /// How long a key with failures at `times` (oldest first, none older than its window)
+    /// must wait, if it is over its budget at `now`.
+    fn wait(&self, kind: Kind, times: &[i64], now: i64) -> Option<i64> {
+        let (window, max) = self.budget(kind);
+        let max = max.max(1);
         // Under budget once all but `max - 1` of the recent failures have expired.
-        (recent.len() >= max).then(|| {
-            let expiring = recent[recent.len() - max.max(1)];
-            (*expiring + window).saturating_duration_since(now)
+        (times.len() >= max).then(|| {
+            let expiring = times[times.len() - max];
+            (expiring + window - now).max(0)
         })
     }
 
-    /// Counts an attempt by `client` at `receipt` at `now`, or says how long to wait.
+    /// Runs `change` on the keys' failure times (each oldest first, those out of its window at
+    /// `now` dropped) as one atomic step of the storage.
+    fn update(
+        &self,
+        keys: &[Key; 3],
+        now: i64,
+        mut change: impl FnMut(&mut [Vec<i64>]),
+    ) -> Result<(), StorageError> {
+        let rows: Vec<&str> = keys.iter().map(|k| k.row.as_str()).collect();
+        self.storage.update_counters(&rows, now, &mut |stored| {
+            let mut all = Vec::with_capacity(keys.len());
+            for (key, row) in keys.iter().zip(stored) {
+                let (window, _) = self.budget(key.kind);
+                let mut times: Vec<i64> = match row {
+                    None => Vec::new(),
+                    Some(row) => serde_json::from_slice(&row.state).map_err(|e| {
+                        StorageError::Backend(format!("a look-up limiter row is unreadable: {e}"))
+                    })?,
+                };
+                times.retain(|t| now - *t < window);
+                // Oldest first, whatever the clocks of the processes that wrote them.
+                times.sort_unstable();
+                all.push(times);
+            }
+            change(&mut all);
+            keys.iter()
+                .zip(&all)
+                .map(|(key, times)| {
+                    let Some(newest) = times.iter().max() else {
+                        return Ok(None);
+                    };
+                    let state = serde_json::to_vec(times).map_err(|e| {
+                        StorageError::Backend(format!("cannot encode a limiter row: {e}"))
+                    })?;
+                    Ok(Some(CounterRow {
+                        state,
+                        expires_at: newest.saturating_add(self.budget(key.kind).0),
+                    }))
+                })
+                .collect()
+        })
+    }
+
+    /// Counts an attempt by `client` at `receipt` at `now` (milliseconds since the Unix
+    /// epoch), or says how long to wait. Checking the budgets and counting the attempt are one
+    /// atomic step. Blocking; a storage failure is an error, never a ticket.
     pub fn attempt(
         &self,
         client: &str,
         receipt: &str,
-        now: Instant,
-    ) -> Result<Ticket<'_>, Duration> {
+        now: i64,
+    ) -> Result<Result<Ticket, Duration>, StorageError> {
         let receipt = normalise(receipt);
         let keys = [
-            Key::Client(client.to_string()),
-            Key::Pair(client.to_string(), receipt.clone()),
-            Key::Receipt(receipt),
+            Key {
+                kind: Kind::Client,
+                row: counter_key("lookup:client", &[client]),
+            },
+            Key {
+                kind: Kind::Pair,
+                row: counter_key("lookup:pair", &[client, &receipt]),
+            },
+            Key {
+                kind: Kind::Receipt,
+                row: counter_key("lookup:receipt", &[&receipt]),
+            },
         ];
-        let mut map = self.lock();
-        for key in &keys {
-            let horizon = self.horizon(key);
-            if let Some(times) = map.get_mut(key) {
-                while times
-                    .front()
-                    .is_some_and(|t| now.saturating_duration_since(*t) >= horizon)
-                {
-                    times.pop_front();
-                }
-            }
-        }
-        let mut wait = Duration::ZERO;
-        for key in &keys {
-            if let Some(w) = map.get(key).and_then(|times| self.wait(key, times, now)) {
-                wait = wait.max(w);
-            }
-        }
-        if !wait.is_zero() {
-            return Err(wait.max(Duration::from_secs(1)));
-        }
-        let new_keys = keys.iter().filter(|k| !map.contains_key(*k)).count();
-        if map.len() + new_keys > self.config.max_keys {
-            map.retain(|key, times| {
-                times
-                    .back()
-                    .is_some_and(|t| now.saturating_duration_since(*t) < self.horizon(key))
-            });
-            if map.len() + new_keys > self.config.max_keys {
-                tracing::warn!("look-up limiter full: refusing new clients until entries expire");
-                return Err(self.config.window);
-            }
-        }
-        let mut delay = Duration::ZERO;
-        for key in &keys {
-            let times = map.entry(key.clone()).or_default();
-            times.push_back(now);
-            // Keep only what the budget can look at.
-            let keep = self.budget(key).1.max(1);
-            while times.len() > keep {
-                times.pop_front();
-            }
-            if let Key::Client(_) = key {
-                let recent = times
-                    .iter()
-                    .filter(|t| now.saturating_duration_since(**t) < self.config.window)
-                    .count();
-                delay = self
-                    .config
-                    .delay_step
-                    .saturating_mul(u32::try_from(recent).unwrap_or(u32::MAX))
-                    .min(self.config.max_delay);
-            }
-        }
-        drop(map);
-        Ok(Ticket {
-            limiter: self,
+        let mut verdict = Err(Duration::ZERO);
+        self.update(&keys, now, |all| {
+            verdict = self.count(&keys, all, now);
+        })?;
+        Ok(verdict.map(|delay| Ticket {
+            limiter: self.clone(),
             keys,
             at: now,
             delay,
-        })
+        }))
     }
 
-    /// How many keys are tracked.
-    pub fn tracked(&self) -> usize {
-        self.lock().len()
+    /// Refuses with the wait if any key is over its budget at `now` (counting nothing), else
+    /// counts the attempt under every key and gives the delay for a failure.
+    fn count(&self, keys: &[Key; 3], all: &mut [Vec<i64>], now: i64) -> Result<Duration, Duration> {
+        let wait = keys
+            .iter()
+            .zip(all.iter())
+            .filter_map(|(key, times)| self.wait(key.kind, times, now))
+            .max()
+            .unwrap_or(0);
+        if wait > 0 {
+            let wait = Duration::from_millis(u64::try_from(wait).unwrap_or(0));
+            return Err(wait.max(Duration::from_secs(1)));
+        }
+        let mut delay = Duration::ZERO;
+        for (key, times) in keys.iter().zip(all.iter_mut()) {
+            times.push(now);
+            times.sort_unstable();
+            // Keep only what the budget can look at.
+            let keep = self.budget(key.kind).1.max(1);
+            if times.len() > keep {
+                times.drain(..times.len() - keep);
+            }
+            if key.kind == Kind::Client {
+                delay = self
+                    .config
+                    .delay_step
+                    .saturating_mul(u32::try_from(times.len()).unwrap_or(u32::MAX))
+                    .min(self.config.max_delay);
+            }
+        }
+        Ok(delay)
     }
 }
 
@@ -361,22 +428,36 @@ mod tests {
         );
     }
 
-    fn limiter() -> Limiter {
-        Limiter::new(LimiterConfig {
-            max_keys: 9,
-            ..LimiterConfig::default()
-        })
+    use crate::storage::sqlite::SqliteStorage;
+
+    /// A limiter with the default limits over a fresh SQLite storage (kept in its temporary
+    /// directory).
+    fn limiter() -> (Limiter, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Arc::new(SqliteStorage::open(dir.path()).unwrap());
+        (Limiter::new(LimiterConfig::default(), storage), dir)
+    }
+
+    fn attempt(l: &Limiter, client: &str, receipt: &str, now: i64) -> Result<Ticket, Duration> {
+        l.attempt(client, receipt, now).unwrap()
+    }
+
+    fn rows(dir: &tempfile::TempDir) -> i64 {
+        let db = rusqlite::Connection::open(dir.path().join("bianmin.db")).unwrap();
+        db.query_row("SELECT count(*) FROM counters", [], |r| r.get(0))
+            .unwrap()
     }
 
     const MIN: Duration = Duration::from_secs(60);
+    const MIN_MS: i64 = 60_000;
 
     #[test]
     fn five_failures_then_wait_for_the_oldest_to_expire() {
-        let l = limiter();
-        let t0 = Instant::now();
+        let (l, _dir) = limiter();
+        let t0 = now_ms();
         let mut delays = Vec::new();
         for i in 0..5 {
-            let ticket = l.attempt("1.2.3.4", "R-1", t0 + MIN * i).unwrap();
+            let ticket = attempt(&l, "1.2.3.4", "R-1", t0 + MIN_MS * i).unwrap();
             delays.push(ticket.failure_delay());
         }
         assert_eq!(
@@ -384,67 +465,98 @@ mod tests {
             [200, 400, 600, 800, 1000].map(Duration::from_millis),
             "each failure waits longer"
         );
-        let wait = l.attempt("1.2.3.4", "R-1", t0 + MIN * 5).unwrap_err();
+        let wait = attempt(&l, "1.2.3.4", "R-1", t0 + MIN_MS * 5).unwrap_err();
         assert_eq!(
             wait,
             Duration::from_secs(24 * 3600) - MIN * 5,
             "this pair waits a day"
         );
         // Another receipt from the same client: the client is over its budget.
-        let wait = l.attempt("1.2.3.4", "R-2", t0 + MIN * 5).unwrap_err();
+        let wait = attempt(&l, "1.2.3.4", "R-2", t0 + MIN_MS * 5).unwrap_err();
         assert_eq!(wait, MIN * 10, "until the first failure is 15 minutes old");
         // The resident at the same receipt from their own phone is not locked out.
-        l.attempt("5.6.7.8", " r-1 ", t0 + MIN * 5)
+        let at = t0 + MIN_MS * 5;
+        attempt(&l, "5.6.7.8", " r-1 ", at)
             .expect("another client at the receipt")
-            .succeeded();
+            .succeeded(at)
+            .unwrap();
         // Once the client's window passed, it may look up other receipts, but this one only
         // after a day: one address spends at most five guesses a day on a receipt.
-        assert!(l.attempt("1.2.3.4", "R-2", t0 + MIN * 15).is_ok());
-        let wait = l.attempt("1.2.3.4", "R-1", t0 + MIN * 16).unwrap_err();
+        assert!(attempt(&l, "1.2.3.4", "R-2", t0 + MIN_MS * 15).is_ok());
+        let wait = attempt(&l, "1.2.3.4", "R-1", t0 + MIN_MS * 16).unwrap_err();
         assert_eq!(wait, Duration::from_secs(24 * 3600) - MIN * 16);
     }
 
     #[test]
     fn a_success_is_forgiven() {
-        let l = limiter();
-        let t0 = Instant::now();
+        let (l, dir) = limiter();
+        let t0 = now_ms();
         for i in 0..10 {
-            l.attempt("1.2.3.4", "R-1", t0 + Duration::from_secs(i))
+            let at = t0 + i * 1_000;
+            attempt(&l, "1.2.3.4", "R-1", at)
                 .unwrap()
-                .succeeded();
+                .succeeded(at)
+                .unwrap();
         }
-        assert_eq!(l.tracked(), 0);
+        assert_eq!(rows(&dir), 0, "nothing left counted");
     }
 
     #[test]
     fn a_receipt_has_a_daily_budget_across_clients() {
-        let l = Limiter::new(LimiterConfig::default());
-        let t0 = Instant::now();
-        for i in 0..50u32 {
+        let (l, _dir) = limiter();
+        let t0 = now_ms();
+        for i in 0..50 {
             // One failure a minute, each from another address: under every other budget.
-            let at = t0 + MIN * i;
-            let _ = l.attempt(&format!("10.0.0.{i}"), "R-1", at).unwrap();
+            let at = t0 + MIN_MS * i;
+            let _ = attempt(&l, &format!("10.0.0.{i}"), "R-1", at).unwrap();
         }
-        let at = t0 + MIN * 50;
-        let wait = l.attempt("10.0.1.1", "R-1", at).unwrap_err();
+        let at = t0 + MIN_MS * 50;
+        let wait = attempt(&l, "10.0.1.1", "R-1", at).unwrap_err();
         assert_eq!(wait, Duration::from_secs(24 * 3600) - MIN * 50);
     }
 
+    /// Two limiters on one storage (two hub processes) spend the same budgets.
     #[test]
-    fn the_map_is_bounded_and_fails_closed() {
-        let l = limiter();
-        let t0 = Instant::now();
-        for i in 0..3 {
-            let _ = l.attempt(&format!("c{i}"), &format!("r{i}"), t0).unwrap();
+    fn limiters_on_one_storage_share_their_budgets() {
+        let (a, _dir) = limiter();
+        let b = Limiter::new(LimiterConfig::default(), a.storage.clone());
+        let t0 = now_ms();
+        for i in 0..5 {
+            let l = if i % 2 == 0 { &a } else { &b };
+            let _ = attempt(l, "1.2.3.4", "R-1", t0 + i * 1_000).unwrap();
         }
-        assert_eq!(l.tracked(), 9);
-        assert!(l.attempt("c9", "r9", t0 + MIN).is_err(), "full: refused");
-        // Client keys expire after the short window, pairs and receipts after the long one:
-        // three expired clients make room for a new client and pair at a known receipt.
-        let later = t0 + MIN * 16;
-        assert!(
-            l.attempt("c9", "r0", later).is_ok(),
-            "expired clients made room"
+        assert!(attempt(&a, "1.2.3.4", "R-1", t0 + 5_000).is_err());
+        assert!(attempt(&b, "1.2.3.4", "R-1", t0 + 5_000).is_err());
+    }
+
+    /// Rows live while their failures are in a window and are deleted once expired: the table
+    /// is bounded by expiry, and holds no address or receipt number as given.
+    #[test]
+    fn rows_expire_and_hold_no_address() {
+        let (l, dir) = limiter();
+        let t0 = now_ms();
+        for i in 0..3 {
+            let _ = attempt(&l, &format!("192.0.2.{i}"), &format!("R-{i}"), t0).unwrap();
+        }
+        assert_eq!(rows(&dir), 9);
+        let db = rusqlite::Connection::open(dir.path().join("bianmin.db")).unwrap();
+        let keys: String = db
+            .query_row("SELECT group_concat(key) FROM counters", [], |r| r.get(0))
+            .unwrap();
+        assert!(!keys.contains("192.0.2") && !keys.contains("r-1"), "{keys}");
+        // Client rows expire after the short window, pairs and receipts after the long one.
+        let later = t0 + MIN_MS * 16;
+        let _ = attempt(&l, "c9", "r9", later).unwrap();
+        assert_eq!(rows(&dir), 9, "three clients gone, three new rows");
+        let next_day = t0 + 24 * 60 * MIN_MS + 1;
+        attempt(&l, "c9", "r9", next_day)
+            .unwrap()
+            .succeeded(next_day)
+            .unwrap();
+        assert_eq!(
+            rows(&dir),
+            2,
+            "only the pair and receipt rows of the attempt at 16 minutes are left"
         );
     }
 

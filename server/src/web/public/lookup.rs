@@ -4,11 +4,12 @@
 //!
 //! A wrong receipt number and a wrong ID ending get the same answer, after a delay, and both
 //! count against the client and the receipt number ([`super::limiter`]): the look-up must not
-//! become a way to find out ID numbers. The form is posted, so neither value lands in a URL,
-//! a log line or the browser's history, and answers are not cached.
+//! become a way to find out ID numbers. A look-up whose attempt cannot be counted (the storage
+//! failed) is refused with 503 before anything is looked up, never answered past the limits.
+//! The form is posted, so neither value lands in a URL, a log line or the browser's history,
+//! and answers are not cached.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -19,7 +20,7 @@ use bianmin_domain::{Action, Clock, ReceiptNo, Status, Urgency, mask_personal_nu
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::limiter::ClientKey;
+use super::limiter::{ClientKey, now_ms};
 use super::{Public, blocking, nav};
 use crate::AppState;
 use crate::web::console::token;
@@ -218,6 +219,22 @@ fn refused(lang: PageLang, status: StatusCode, message: Markup, receipt_no: &str
     })
 }
 
+/// The look-up refused because its attempt could not be counted (the storage failed): 503, and
+/// the cause logged. A look-up is never answered past the limits.
+fn unavailable(lang: PageLang, receipt_no: &str, why: &dyn std::fmt::Display) -> Response {
+    tracing::error!("a look-up refused: its attempt could not be counted: {why}");
+    let l = lang.lang;
+    let message = html! {
+        (tr(l, "查询暂时无法使用，请稍后再试。",
+            "Look-ups are unavailable for the moment. Please try again in a minute."))
+    };
+    let mut response = refused(lang, StatusCode::SERVICE_UNAVAILABLE, message, receipt_no);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(30u32));
+    response
+}
+
 /// `POST /lookup`: the answer (status, deadline, decision), or one message for "not found or
 /// not matching", or 429 after too many failures.
 pub async fn submit(
@@ -261,12 +278,14 @@ pub async fn submit(
         };
         return refused(lang, StatusCode::BAD_REQUEST, message, &shown);
     }
-    let ticket = match public
-        .limiter
-        .attempt(&client.0, &receipt_no, Instant::now())
-    {
-        Ok(ticket) => ticket,
-        Err(wait) => {
+    let limiter = public.limiter(state.storage.clone());
+    let (client_key, receipt_key) = (client.0.clone(), receipt_no.clone());
+    let counted =
+        tokio::task::spawn_blocking(move || limiter.attempt(&client_key, &receipt_key, now_ms()))
+            .await;
+    let ticket = match counted {
+        Ok(Ok(Ok(ticket))) => ticket,
+        Ok(Ok(Err(wait))) => {
             let minutes = wait.as_secs().div_ceil(60).max(1);
             let message = html! {
                 (tr(l, "查询失败次数过多。为保护居民信息，请在 ",
@@ -282,17 +301,28 @@ pub async fn submit(
             );
             return response;
         }
+        // Not counted, so not looked up: never an answer past the limits.
+        Ok(Err(e)) => return unavailable(lang, &shown, &e),
+        Err(e) => return unavailable(lang, &shown, &e),
     };
+    let failure_delay = ticket.failure_delay();
     let engine = state.engine.clone();
     let (r, d) = (receipt_no.clone(), last4);
-    let found = blocking(move || engine.lookup_receipt(&r, &d)).await;
-    let detail = match found {
-        Ok(Some(detail)) => {
-            ticket.succeeded();
-            detail
+    let found = blocking(move || {
+        let found = engine.lookup_receipt(&r, &d)?;
+        if found.is_some() {
+            // The answer is shown either way; a success left counted is one failure too many.
+            if let Err(e) = ticket.succeeded(now_ms()) {
+                tracing::warn!("a successful look-up could not be forgiven: {e}");
+            }
         }
+        Ok(found)
+    })
+    .await;
+    let detail = match found {
+        Ok(Some(detail)) => detail,
         Ok(None) => {
-            tokio::time::sleep(ticket.failure_delay()).await;
+            tokio::time::sleep(failure_delay).await;
             let message = html! {
                 (tr(l, "没有找到与回执号和身份证号码后四位都相符的办件。请核对后再试。",
                     "No request matches both the receipt number and the ID number's last four \
