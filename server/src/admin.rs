@@ -1,5 +1,6 @@
-//! Administration: users, enrolment codes, devices and reference data. Used by the
-//! `bianmin-server` subcommands on a data directory and by the console's administration pages.
+//! Administration: users, enrolment codes, resident accounts (activation codes, deactivation),
+//! devices and reference data. Used by the `bianmin-server` subcommands on a data directory and
+//! by the console's administration pages.
 
 use std::time::Duration;
 
@@ -148,6 +149,99 @@ pub fn set_demo_passwords(storage: &dyn Storage) -> Result<Vec<(String, bool)>, 
         out.push((name.to_string(), works));
     }
     Ok(out)
+}
+
+/// How long a resident's activation code works unless said otherwise: two weeks, time for the
+/// code printed at the service point to reach the resident's phone.
+pub const ACTIVATION_VALIDITY: Duration = Duration::from_secs(14 * 24 * 3600);
+
+/// A resident's one-time activation code, shown once (only its hash is stored).
+#[derive(Debug, Clone)]
+pub struct ActivationCode {
+    /// The code, `ABCDE-FGHJK`: printed or read out to the resident.
+    pub code: String,
+    /// The resident.
+    pub user: UserRecord,
+    /// It works strictly before this time, milliseconds since the Unix epoch.
+    pub expires_at: i64,
+}
+
+fn user_named(storage: &dyn Storage, user_name: &str) -> Result<UserRecord, AdminError> {
+    Ok(storage
+        .user_by_name(user_name)?
+        .ok_or_else(|| StorageError::NotFound(format!("user '{user_name}'")))?)
+}
+
+/// Resident accounts only: staff sign in with passwords an administrator sets, and lose access
+/// by having it removed and their devices revoked.
+fn resident_only(user: &UserRecord) -> Result<(), AdminError> {
+    if user.role == Role::Resident {
+        Ok(())
+    } else {
+        Err(ValidationError::new(
+            "role",
+            "must be resident: activation codes and deactivation are for resident accounts \
+             (staff: set or remove the console password, revoke devices)",
+        )
+        .into())
+    }
+}
+
+/// Opens (or resets) the account of the resident named `user_name`: issues a one-time
+/// activation code valid for `valid_for`, with which the resident chooses a password on
+/// `/resident/activate`. The resident's earlier unused code stops working; a password set
+/// before keeps working until the new code is used. Refused for other roles and for a
+/// deactivated account (reactivate it first). Only the code's hash is stored: it is shown once.
+pub fn issue_activation_code(
+    storage: &dyn Storage,
+    user_name: &str,
+    valid_for: Duration,
+) -> Result<ActivationCode, AdminError> {
+    let user = user_named(storage, user_name)?;
+    resident_only(&user)?;
+    if storage.account_status(&user.id)?.deactivated_at.is_some() {
+        return Err(ValidationError::new(
+            "account",
+            "is deactivated: reactivate it before issuing an activation code",
+        )
+        .into());
+    }
+    let code = auth::new_enrolment_code();
+    let now = now_ms();
+    let expires_at = now.saturating_add(i64::try_from(valid_for.as_millis()).unwrap_or(i64::MAX));
+    storage.add_activation_code(
+        &auth::hash_secret(&auth::normalise_code(&code)),
+        &user.id,
+        now,
+        expires_at,
+    )?;
+    tracing::info!(user = %user.id, "resident activation code issued");
+    Ok(ActivationCode {
+        code,
+        user,
+        expires_at,
+    })
+}
+
+/// Deactivates the resident account named `user_name`: it can no longer sign in, its open
+/// sessions end and its unused activation code stops working; its devices keep syncing (revoke
+/// them separately). Returns `false` if it was deactivated already.
+pub fn deactivate_user(storage: &dyn Storage, user_name: &str) -> Result<bool, AdminError> {
+    let user = user_named(storage, user_name)?;
+    resident_only(&user)?;
+    let changed = storage.set_deactivated(&user.id, Some(now_ms()))?;
+    tracing::info!(user = %user.id, changed, "resident account deactivated");
+    Ok(changed)
+}
+
+/// Reactivates the resident account named `user_name`: its password works again. Returns
+/// `false` if it was not deactivated.
+pub fn reactivate_user(storage: &dyn Storage, user_name: &str) -> Result<bool, AdminError> {
+    let user = user_named(storage, user_name)?;
+    resident_only(&user)?;
+    let changed = storage.set_deactivated(&user.id, None)?;
+    tracing::info!(user = %user.id, changed, "resident account reactivated");
+    Ok(changed)
 }
 
 /// Revokes a device: its next request is refused.

@@ -163,6 +163,28 @@ enum UserCommand {
         #[arg(long, conflicts_with = "password_stdin")]
         clear: bool,
     },
+    /// Open (or reset) a resident's account: print a one-time activation code, shown this once,
+    /// with which the resident chooses a password at /resident/activate. The resident's earlier
+    /// unused code stops working.
+    ResidentCode {
+        /// The resident's sign-in name.
+        #[arg(long)]
+        name: String,
+        /// Days the code stays valid.
+        #[arg(long, default_value_t = 14)]
+        valid_days: u64,
+    },
+    /// Deactivate a resident's account: no more sign-in, open sessions end (the resident's
+    /// devices are not affected: revoke them with `device revoke`).
+    Deactivate {
+        /// The resident's sign-in name.
+        name: String,
+    },
+    /// Reactivate a deactivated resident's account: the same password works again.
+    Reactivate {
+        /// The resident's sign-in name.
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -413,6 +435,37 @@ fn run(cli: Cli) -> Result<(), String> {
                 "added {} ({}, {} over {})",
                 user.name, user.id, user.role, user.area
             );
+            Ok(())
+        }
+        Command::User(UserCommand::ResidentCode { name, valid_days }) => {
+            if valid_days == 0 || valid_days > 90 {
+                return Err("--valid-days must be 1 to 90".into());
+            }
+            let issued = admin::issue_activation_code(
+                storage.as_ref(),
+                &name,
+                Duration::from_secs(valid_days * 24 * 3600),
+            )
+            .map_err(|e| e.to_string())?;
+            println!("{}", issued.code);
+            eprintln!(
+                "one-time activation code for {name}, valid {valid_days} days: the resident \
+                 enters it with a new password at /resident/activate"
+            );
+            Ok(())
+        }
+        Command::User(UserCommand::Deactivate { name }) => {
+            match admin::deactivate_user(storage.as_ref(), &name).map_err(|e| e.to_string())? {
+                true => println!("deactivated {name}: signed out, no more sign-in"),
+                false => println!("{name} was deactivated already"),
+            }
+            Ok(())
+        }
+        Command::User(UserCommand::Reactivate { name }) => {
+            match admin::reactivate_user(storage.as_ref(), &name).map_err(|e| e.to_string())? {
+                true => println!("reactivated {name}"),
+                false => println!("{name} was not deactivated"),
+            }
             Ok(())
         }
         Command::User(UserCommand::List) => {

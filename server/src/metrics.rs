@@ -387,6 +387,7 @@ fn route_group(route: Option<&str>) -> &'static str {
         r if r == "/public"
             || r.starts_with("/public/")
             || r.starts_with("/api/v1/public/")
+            || r.starts_with("/open311")
             || r == "/lookup" =>
         {
             "public"

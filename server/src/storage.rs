@@ -128,6 +128,27 @@ pub struct UserRecord {
     pub created_at: i64,
 }
 
+/// What a user's account holds besides its [`UserRecord`]: whether it is deactivated, and the
+/// one-time activation code waiting to be used (resident accounts, see
+/// [`Storage::add_activation_code`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AccountStatus {
+    /// When the account was deactivated, milliseconds since the Unix epoch, if it is: it
+    /// cannot sign in (its devices are not affected).
+    pub deactivated_at: Option<i64>,
+    /// The activation code issued and not yet used, if any (it may have expired since).
+    pub pending_code: Option<PendingCode>,
+}
+
+/// An activation code issued and not yet used: when, and until when it works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingCode {
+    /// When it was issued, milliseconds since the Unix epoch.
+    pub issued_at: i64,
+    /// It works strictly before this time, milliseconds since the Unix epoch.
+    pub expires_at: i64,
+}
+
 /// An enrolled device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceRecord {
@@ -458,6 +479,39 @@ pub trait Storage: Send + Sync + 'static {
     fn devices(&self) -> Result<Vec<DeviceRecord>>;
     /// Revokes a device; `false` if it was already revoked.
     fn revoke_device(&self, device_id: &str, at: i64) -> Result<bool>;
+
+    /// Stores a one-time activation code (its hash) for a user's account, issued at
+    /// `issued_at` and valid until `expires_at`. The user's earlier unused code, if any, is
+    /// deleted in the same transaction: only the newest code works. [`StorageError::NotFound`]
+    /// if there is no such user, [`StorageError::Duplicate`] if the hash is taken.
+    fn add_activation_code(
+        &self,
+        code_hash: &str,
+        user_id: &str,
+        issued_at: i64,
+        expires_at: i64,
+    ) -> Result<()>;
+    /// Activates the account named `user_name` with a code, in one transaction: if `code_hash`
+    /// is that user's unused code, valid at `now`, and the account is not deactivated, the
+    /// code is marked used and the user's password becomes `password_hash` (an Argon2id PHC
+    /// string), which ends the user's sessions as [`Storage::set_password`] does. Returns the
+    /// user as stored now. [`StorageError::CodeInvalid`] otherwise (an unknown name, another
+    /// user's code, a code used, expired or replaced, a deactivated account), nothing changed.
+    fn activate_account(
+        &self,
+        user_name: &str,
+        code_hash: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<UserRecord>;
+    /// Deactivates a user at `at` (`Some`) or reactivates it (`None`); returns whether that
+    /// changed anything (`false` if it already was so). Deactivating ends the user's sessions
+    /// and deletes their unused activation code in the same transaction; their devices and
+    /// password are kept (reactivating lets the same password sign in again).
+    /// [`StorageError::NotFound`] if there is no such user.
+    fn set_deactivated(&self, user_id: &str, at: Option<i64>) -> Result<bool>;
+    /// The user's [`AccountStatus`]; [`StorageError::NotFound`] if there is no such user.
+    fn account_status(&self, user_id: &str) -> Result<AccountStatus>;
 
     /// The reference data, if any has been loaded.
     fn reference(&self) -> Result<Option<ReferenceData>>;

@@ -6,6 +6,10 @@
 //! - [`layout`]: the page shell every page is drawn in.
 //! - [`console`]: the township console (sign-in, work queue, request and agenda pages).
 //! - [`public`]: the public notices of each village and the residents' status look-up.
+//! - [`resident`]: the pages of a signed-in resident on a phone (`/resident`): activation,
+//!   sign-in, their own requests.
+//! - [`open311`]: the Open311 GeoReport v2 API (`/open311/v2/`), read only: the catalog as
+//!   services, the requests' public fields.
 //! - [`dashboard`]: the console dashboard's figures, charts and exports (pure functions).
 //! - `cookies`: reading and setting cookies (one format for all).
 //! - [`headers`]: the response headers of every answer (CSP, caching, HSTS, cookies).
@@ -19,7 +23,9 @@ pub mod dashboard;
 pub mod headers;
 pub mod i18n;
 pub mod layout;
+pub mod open311;
 pub mod public;
+pub mod resident;
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
@@ -36,6 +42,8 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(console::routes())
         .merge(public::routes())
+        .merge(resident::routes())
+        .merge(open311::routes())
         .route("/assets/bianmin.css", get(stylesheet))
 }
 

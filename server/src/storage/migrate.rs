@@ -1404,6 +1404,27 @@ mod tests {
                 .unwrap()
         );
         let resident = storage.user_by_name("resident-wang").unwrap().unwrap().id;
+        // The resident's account opened with a code since spent, a new code pending; the
+        // administrator's account deactivated.
+        let at = 1_772_409_600_000;
+        let code_hash = |code: &str| auth::hash_secret(code);
+        storage
+            .add_activation_code(&code_hash("SPENT"), &resident, at, at + 86_400_000)
+            .unwrap();
+        storage
+            .activate_account(
+                "resident-wang",
+                &code_hash("SPENT"),
+                "$argon2id$resident",
+                at,
+            )
+            .unwrap();
+        storage
+            .add_activation_code(&code_hash("PENDING"), &resident, at, at + 86_400_000)
+            .unwrap();
+        let admin = storage.user_by_name("admin").unwrap().unwrap();
+        assert!(storage.set_deactivated(&admin.id, Some(at)).unwrap());
+
         let reviewer = storage.user_by_name("reviewer-taiping").unwrap().unwrap();
         storage
             .set_password(
@@ -1507,6 +1528,7 @@ mod tests {
             "console_sessions",
             "reveal_log",
             "receipts",
+            "activation_codes",
         ] {
             assert_eq!(
                 copied.get(table),
@@ -1515,7 +1537,7 @@ mod tests {
             );
             assert!(copied[table] > 0, "the test hub has rows in {table}");
         }
-        assert_eq!(copied.len(), 14, "{copied:?}");
+        assert_eq!(copied.len(), 15, "{copied:?}");
         let position = |name: &str| report.tables.iter().position(|t| t.name == name);
         assert!(position("users") < position("devices"), "parents first");
         assert!(position("documents") < position("change_log"));
@@ -1556,6 +1578,10 @@ mod tests {
         assert_eq!(p.users().unwrap(), s.users().unwrap());
         for u in s.users().unwrap() {
             assert_eq!(p.user(&u.id).unwrap(), Some(u.clone()));
+            assert_eq!(
+                p.account_status(&u.id).unwrap(),
+                s.account_status(&u.id).unwrap()
+            );
             assert_eq!(p.user_by_name(&u.name).unwrap(), Some(u));
         }
         assert_eq!(p.devices().unwrap(), s.devices().unwrap());

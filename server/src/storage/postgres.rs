@@ -26,6 +26,7 @@ mod accounts;
 mod counters;
 mod index;
 mod log;
+mod residents;
 mod schema;
 #[cfg(test)]
 pub(crate) mod testdb;
@@ -50,9 +51,9 @@ use r2d2_postgres::r2d2::{Pool, PooledConnection};
 use uuid::Uuid;
 
 use super::{
-    AuditEntry, BlobReference, Checked, Commit, Connections, DeviceRecord, DocRecord, Lead,
-    LogNotice, LogPage, LogWake, LogWatch, NewDevice, ReadScope, RequestStat, Result, RevealRecord,
-    SessionRecord, Storage, StorageError, UserRecord,
+    AccountStatus, AuditEntry, BlobReference, Checked, Commit, Connections, DeviceRecord,
+    DocRecord, Lead, LogNotice, LogPage, LogWake, LogWatch, NewDevice, ReadScope, RequestStat,
+    Result, RevealRecord, SessionRecord, Storage, StorageError, UserRecord,
 };
 
 /// Connections the pool opens at most, unless [`PgBuilder::pool_size`] says otherwise.
@@ -488,6 +489,36 @@ impl Storage for PgStorage {
 
     fn revoke_device(&self, device_id: &str, at: i64) -> Result<bool> {
         self.write(|tx| accounts::revoke_device(tx, device_id, at))
+    }
+
+    fn add_activation_code(
+        &self,
+        code_hash: &str,
+        user_id: &str,
+        issued_at: i64,
+        expires_at: i64,
+    ) -> Result<()> {
+        self.write(|tx| {
+            residents::add_activation_code(tx, code_hash, user_id, issued_at, expires_at)
+        })
+    }
+
+    fn activate_account(
+        &self,
+        user_name: &str,
+        code_hash: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<UserRecord> {
+        self.write(|tx| residents::activate_account(tx, user_name, code_hash, password_hash, now))
+    }
+
+    fn set_deactivated(&self, user_id: &str, at: Option<i64>) -> Result<bool> {
+        self.write(|tx| residents::set_deactivated(tx, user_id, at))
+    }
+
+    fn account_status(&self, user_id: &str) -> Result<AccountStatus> {
+        self.read(|c| residents::account_status(c, user_id))
     }
 
     fn reference(&self) -> Result<Option<ReferenceData>> {

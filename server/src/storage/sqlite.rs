@@ -35,9 +35,9 @@ use uuid::Uuid;
 
 use super::codes::{index_scope, parse_rating, parse_stage, rating_name};
 use super::{
-    AuditEntry, BlobReference, Checked, Commit, DeviceRecord, DocRecord, Lead, LogEntry, LogNotice,
-    LogPage, NewDevice, ReadScope, RequestStat, Result, RevealRecord, SessionRecord, Storage,
-    StorageError, UserRecord,
+    AccountStatus, AuditEntry, BlobReference, Checked, Commit, DeviceRecord, DocRecord, Lead,
+    LogEntry, LogNotice, LogPage, NewDevice, PendingCode, ReadScope, RequestStat, Result,
+    RevealRecord, SessionRecord, Storage, StorageError, UserRecord,
 };
 
 mod counters;
@@ -250,6 +250,21 @@ const MIGRATIONS: &[&str] = &[
         expires_at INTEGER NOT NULL
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX counters_expires ON counters (expires_at);
+    "#,
+    // 11: resident accounts: a user may be deactivated (no sign-in, devices untouched), and a
+    // resident activates their account with a one-time code (its hash kept, like enrolment
+    // codes; see `Storage::activate_account`).
+    r#"
+    ALTER TABLE users ADD COLUMN deactivated_at INTEGER;
+
+    CREATE TABLE activation_codes (
+        code_hash  TEXT PRIMARY KEY NOT NULL,
+        user_id    TEXT NOT NULL REFERENCES users (id),
+        issued_at  INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        used_at    INTEGER
+    ) STRICT;
+    CREATE INDEX activation_codes_user ON activation_codes (user_id);
     "#,
 ];
 
@@ -1092,6 +1107,138 @@ impl Storage for SqliteStorage {
         })
     }
 
+    fn add_activation_code(
+        &self,
+        code_hash: &str,
+        user_id: &str,
+        issued_at: i64,
+        expires_at: i64,
+    ) -> Result<()> {
+        self.write(|tx| {
+            if user_where(tx, "id", user_id)?.is_none() {
+                return Err(StorageError::NotFound(format!("user {user_id}")));
+            }
+            tx.prepare_cached(
+                "DELETE FROM activation_codes WHERE user_id = ?1 AND used_at IS NULL",
+            )
+            .db()?
+            .execute([user_id])
+            .db()?;
+            tx.prepare_cached(
+                "INSERT INTO activation_codes (code_hash, user_id, issued_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )
+            .db()?
+            .execute(params![code_hash, user_id, issued_at, expires_at])
+            .map_err(|e| match unique_violation(&e) {
+                Some(_) => StorageError::Duplicate("activation code".into()),
+                None => backend(e),
+            })?;
+            Ok(())
+        })
+    }
+
+    fn activate_account(
+        &self,
+        user_name: &str,
+        code_hash: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<UserRecord> {
+        self.write(|tx| {
+            // The code must be this user's, unused and unexpired, and the account active.
+            let user_id: Option<String> = tx
+                .prepare_cached(
+                    "UPDATE activation_codes SET used_at = ?1
+                     WHERE code_hash = ?2 AND used_at IS NULL AND expires_at > ?1
+                       AND user_id = (SELECT id FROM users
+                                      WHERE name = ?3 AND deactivated_at IS NULL)
+                     RETURNING user_id",
+                )
+                .db()?
+                .query_row(params![now, code_hash, user_name], |r| r.get(0))
+                .optional()
+                .db()?;
+            let Some(user_id) = user_id else {
+                return Err(StorageError::CodeInvalid);
+            };
+            tx.prepare_cached("UPDATE users SET password_hash = ?1 WHERE id = ?2")
+                .db()?
+                .execute(params![password_hash, user_id])
+                .db()?;
+            tx.prepare_cached("DELETE FROM console_sessions WHERE user_id = ?1")
+                .db()?
+                .execute([&user_id])
+                .db()?;
+            user_where(tx, "id", &user_id)?
+                .ok_or_else(|| backend(format!("activation code of unknown user {user_id}")))
+        })
+    }
+
+    fn set_deactivated(&self, user_id: &str, at: Option<i64>) -> Result<bool> {
+        self.write(|tx| {
+            let current: Option<Option<i64>> = tx
+                .prepare_cached("SELECT deactivated_at FROM users WHERE id = ?1")
+                .db()?
+                .query_row([user_id], |r| r.get(0))
+                .optional()
+                .db()?;
+            let Some(current) = current else {
+                return Err(StorageError::NotFound(format!("user {user_id}")));
+            };
+            if current.is_some() == at.is_some() {
+                return Ok(false);
+            }
+            tx.prepare_cached("UPDATE users SET deactivated_at = ?1 WHERE id = ?2")
+                .db()?
+                .execute(params![at, user_id])
+                .db()?;
+            if at.is_some() {
+                tx.prepare_cached("DELETE FROM console_sessions WHERE user_id = ?1")
+                    .db()?
+                    .execute([user_id])
+                    .db()?;
+                tx.prepare_cached(
+                    "DELETE FROM activation_codes WHERE user_id = ?1 AND used_at IS NULL",
+                )
+                .db()?
+                .execute([user_id])
+                .db()?;
+            }
+            Ok(true)
+        })
+    }
+
+    fn account_status(&self, user_id: &str) -> Result<AccountStatus> {
+        let conn = self.reader()?;
+        let deactivated_at: Option<i64> = conn
+            .prepare_cached("SELECT deactivated_at FROM users WHERE id = ?1")
+            .db()?
+            .query_row([user_id], |r| r.get(0))
+            .optional()
+            .db()?
+            .ok_or_else(|| StorageError::NotFound(format!("user {user_id}")))?;
+        let pending_code = conn
+            .prepare_cached(
+                "SELECT issued_at, expires_at FROM activation_codes
+                 WHERE user_id = ?1 AND used_at IS NULL
+                 ORDER BY issued_at DESC LIMIT 1",
+            )
+            .db()?
+            .query_row([user_id], |r| {
+                Ok(PendingCode {
+                    issued_at: r.get(0)?,
+                    expires_at: r.get(1)?,
+                })
+            })
+            .optional()
+            .db()?;
+        Ok(AccountStatus {
+            deactivated_at,
+            pending_code,
+        })
+    }
+
     fn log_id(&self) -> Result<String> {
         self.reader()?
             .query_row("SELECT value FROM hub_meta WHERE key = 'log_id'", [], |r| {
@@ -1786,6 +1933,49 @@ mod tests {
             "numbers continue after a reopen"
         );
         assert_eq!(s.set_reference(None, None, None).unwrap(), 2);
+    }
+
+    #[test]
+    fn migration_11_keeps_the_users_of_a_version_10_hub_active() {
+        let root = tempfile::tempdir().unwrap();
+        {
+            // A hub database as version 10 wrote it, with a user and an enrolment code.
+            let mut c = Connection::open(root.path().join(DB_FILE)).unwrap();
+            let tx = c.transaction().unwrap();
+            for sql in &MIGRATIONS[..10] {
+                tx.execute_batch(sql).unwrap();
+            }
+            tx.pragma_update(None, "user_version", 10).unwrap();
+            tx.execute(
+                &format!("INSERT INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                params![
+                    "u-res",
+                    "li.wei",
+                    "李伟",
+                    "resident",
+                    "370883101201",
+                    Option::<String>::None,
+                    1_772_409_600_000_i64
+                ],
+            )
+            .unwrap();
+            tx.execute(
+                "INSERT INTO enrolment_codes (code_hash, user_id, expires_at) VALUES ('c', 'u-res', 9)",
+                [],
+            )
+            .unwrap();
+            tx.commit().unwrap();
+        }
+        let s = SqliteStorage::open(root.path()).unwrap();
+        assert_eq!(
+            s.account_status("u-res").unwrap(),
+            AccountStatus::default(),
+            "active, no code pending"
+        );
+        s.add_activation_code("a", "u-res", 1, 100).unwrap();
+        let user = s.activate_account("li.wei", "a", "$argon2id$x", 2).unwrap();
+        assert_eq!(user.password_hash.as_deref(), Some("$argon2id$x"));
+        assert!(s.set_deactivated("u-res", Some(3)).unwrap());
     }
 
     #[test]

@@ -22,8 +22,9 @@ use chrono::NaiveDate;
 use uuid::Uuid;
 
 use super::{
-    BlobReference, Checked, Commit, CounterRow, DocRecord, LogEntry, LogNotice, LogPage, NewDevice,
-    ReadScope, RevealRecord, SessionRecord, Storage, StorageError, UserRecord,
+    AccountStatus, BlobReference, Checked, Commit, CounterRow, DocRecord, LogEntry, LogNotice,
+    LogPage, NewDevice, PendingCode, ReadScope, RevealRecord, SessionRecord, Storage, StorageError,
+    UserRecord,
 };
 
 const COUNTY: &str = "370883";
@@ -148,6 +149,18 @@ pub const CHECKS: &[(&str, Check)] = &[
     (
         "counters_update_several_keys_at_once",
         counters_update_several_keys_at_once,
+    ),
+    (
+        "an_activation_code_activates_its_account_once",
+        an_activation_code_activates_its_account_once,
+    ),
+    (
+        "a_new_activation_code_replaces_the_unused_one",
+        a_new_activation_code_replaces_the_unused_one,
+    ),
+    (
+        "a_deactivated_account_keeps_its_devices_but_not_its_sessions",
+        a_deactivated_account_keeps_its_devices_but_not_its_sessions,
     ),
 ];
 
@@ -2419,4 +2432,194 @@ pub fn counters_update_several_keys_at_once(s: &dyn Storage) {
     })
     .unwrap();
     assert_eq!(counts_at(s, &[longest.as_str()], T0), [Some(5)]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resident accounts
+
+/// A session of `user_id` under `key`, for the checks that sessions end.
+fn session_of(key: &str, user_id: &str) -> SessionRecord {
+    SessionRecord {
+        key: key.into(),
+        user_id: user_id.into(),
+        csrf: format!("csrf-{key}"),
+        created_at: T0,
+        seen_at: T0,
+    }
+}
+
+/// An activation code sets its user's password once, signs the user out everywhere, and is
+/// then spent; it shows as pending until then.
+pub fn an_activation_code_activates_its_account_once(s: &dyn Storage) {
+    people(s);
+    assert_eq!(
+        s.account_status("u-res-1").unwrap(),
+        AccountStatus::default()
+    );
+    s.add_activation_code("act-1", "u-res-1", T0, T0 + 14 * DAY)
+        .unwrap();
+    assert_eq!(
+        s.account_status("u-res-1").unwrap().pending_code,
+        Some(PendingCode {
+            issued_at: T0,
+            expires_at: T0 + 14 * DAY
+        })
+    );
+    s.save_session(&session_of("old", "u-res-1")).unwrap();
+    s.save_session(&session_of("other", "u-clerk-east"))
+        .unwrap();
+
+    // Someone else's name with this code: refused, and the code still works afterwards.
+    let r = s.activate_account("wang.fang", "act-1", "$argon2id$x", T0 + MINUTE);
+    assert!(matches!(r, Err(StorageError::CodeInvalid)), "{r:?}");
+    let r = s.activate_account("nobody", "act-1", "$argon2id$x", T0 + MINUTE);
+    assert!(matches!(r, Err(StorageError::CodeInvalid)), "{r:?}");
+    assert_eq!(s.user("u-clerk-east").unwrap().unwrap().password_hash, None);
+
+    let user = s
+        .activate_account("li.wei", "act-1", "$argon2id$resident", T0 + MINUTE)
+        .expect("activated");
+    assert_eq!(user.id, "u-res-1");
+    assert_eq!(user.password_hash.as_deref(), Some("$argon2id$resident"));
+    assert_eq!(s.user("u-res-1").unwrap(), Some(user));
+    assert_eq!(s.session("old").unwrap(), None, "signed out everywhere");
+    assert!(s.session("other").unwrap().is_some(), "others untouched");
+    assert_eq!(s.account_status("u-res-1").unwrap().pending_code, None);
+
+    let again = s.activate_account("li.wei", "act-1", "$argon2id$again", T0 + 2 * MINUTE);
+    assert!(matches!(again, Err(StorageError::CodeInvalid)), "{again:?}");
+    assert_eq!(
+        s.user("u-res-1").unwrap().unwrap().password_hash.as_deref(),
+        Some("$argon2id$resident"),
+        "a spent code changes nothing"
+    );
+
+    let r = s.add_activation_code("act-2", "no-such-user", T0, T0 + DAY);
+    assert!(matches!(r, Err(StorageError::NotFound(_))), "{r:?}");
+    let r = s.add_activation_code("act-1", "u-res-1", T0, T0 + DAY);
+    assert!(matches!(r, Err(StorageError::Duplicate(_))), "{r:?}");
+    let r = s.account_status("no-such-user");
+    assert!(matches!(r, Err(StorageError::NotFound(_))), "{r:?}");
+}
+
+/// Only the newest code of a user works, strictly before its expiry; enrolment codes and
+/// activation codes are separate.
+pub fn a_new_activation_code_replaces_the_unused_one(s: &dyn Storage) {
+    people(s);
+    s.add_activation_code("first", "u-res-1", T0, T0 + DAY)
+        .unwrap();
+    s.add_activation_code("second", "u-res-1", T0 + MINUTE, T0 + DAY)
+        .unwrap();
+    s.add_activation_code("clerks", "u-clerk-east", T0, T0 + DAY)
+        .unwrap();
+    assert_eq!(
+        s.account_status("u-res-1").unwrap().pending_code,
+        Some(PendingCode {
+            issued_at: T0 + MINUTE,
+            expires_at: T0 + DAY
+        })
+    );
+    let r = s.activate_account("li.wei", "first", "$argon2id$1", T0 + MINUTE);
+    assert!(
+        matches!(r, Err(StorageError::CodeInvalid)),
+        "replaced: {r:?}"
+    );
+    let r = s.redeem_enrolment_code("second", &new_device(1, T0 + MINUTE));
+    assert!(
+        matches!(r, Err(StorageError::CodeInvalid)),
+        "not an enrolment code: {r:?}"
+    );
+    let r = s.activate_account("li.wei", "second", "$argon2id$2", T0 + DAY);
+    assert!(
+        matches!(r, Err(StorageError::CodeInvalid)),
+        "expired: {r:?}"
+    );
+    s.activate_account("li.wei", "second", "$argon2id$2", T0 + DAY - 1)
+        .expect("a millisecond before expiry");
+    assert!(
+        s.account_status("u-clerk-east")
+            .unwrap()
+            .pending_code
+            .is_some(),
+        "another user's code is untouched"
+    );
+    // A code issued after one was used: the used one stays spent, the new one works.
+    s.add_activation_code("third", "u-res-1", T0 + DAY, T0 + 2 * DAY)
+        .unwrap();
+    let r = s.activate_account("li.wei", "second", "$argon2id$x", T0 + DAY);
+    assert!(matches!(r, Err(StorageError::CodeInvalid)), "{r:?}");
+    let user = s
+        .activate_account("li.wei", "third", "$argon2id$3", T0 + DAY)
+        .unwrap();
+    assert_eq!(user.password_hash.as_deref(), Some("$argon2id$3"));
+}
+
+/// Deactivating ends a user's sessions and voids their pending code, keeps their devices and
+/// password, and refuses activation until the user is reactivated.
+pub fn a_deactivated_account_keeps_its_devices_but_not_its_sessions(s: &dyn Storage) {
+    people(s);
+    s.add_enrolment_code("enrol", "u-res-1", T0 + DAY).unwrap();
+    let (phone, _) = s
+        .redeem_enrolment_code("enrol", &new_device(1, T0))
+        .unwrap();
+    s.add_activation_code("act", "u-res-1", T0, T0 + DAY)
+        .unwrap();
+    s.activate_account("li.wei", "act", "$argon2id$kept", T0)
+        .unwrap();
+    s.add_activation_code("pending", "u-res-1", T0, T0 + DAY)
+        .unwrap();
+    s.save_session(&session_of("phone-browser", "u-res-1"))
+        .unwrap();
+    s.save_session(&session_of("clerk", "u-clerk-east"))
+        .unwrap();
+
+    assert!(s.set_deactivated("u-res-1", Some(T0 + MINUTE)).unwrap());
+    assert!(
+        !s.set_deactivated("u-res-1", Some(T0 + 2 * MINUTE)).unwrap(),
+        "already deactivated"
+    );
+    assert_eq!(
+        s.account_status("u-res-1").unwrap(),
+        AccountStatus {
+            deactivated_at: Some(T0 + MINUTE),
+            pending_code: None,
+        },
+        "the first deactivation counts; the pending code is void"
+    );
+    assert_eq!(s.session("phone-browser").unwrap(), None);
+    assert!(s.session("clerk").unwrap().is_some(), "others untouched");
+    let (device, owner) = s
+        .device_by_token(&new_device(1, 0).token_hash)
+        .unwrap()
+        .expect("the device is kept");
+    assert_eq!(device, phone);
+    assert_eq!(device.revoked_at, None, "and not revoked");
+    assert_eq!(owner.password_hash.as_deref(), Some("$argon2id$kept"));
+
+    // A code issued while deactivated does not activate.
+    s.add_activation_code("while-off", "u-res-1", T0 + MINUTE, T0 + DAY)
+        .unwrap();
+    let r = s.activate_account("li.wei", "while-off", "$argon2id$new", T0 + 2 * MINUTE);
+    assert!(matches!(r, Err(StorageError::CodeInvalid)), "{r:?}");
+    assert_eq!(
+        s.user("u-res-1").unwrap().unwrap().password_hash.as_deref(),
+        Some("$argon2id$kept")
+    );
+
+    assert!(s.set_deactivated("u-res-1", None).unwrap());
+    assert!(
+        !s.set_deactivated("u-res-1", None).unwrap(),
+        "active already"
+    );
+    assert_eq!(s.account_status("u-res-1").unwrap().deactivated_at, None);
+    s.activate_account("li.wei", "while-off", "$argon2id$new", T0 + 3 * MINUTE)
+        .expect("reactivated: the code issued meanwhile works");
+
+    for r in [
+        s.set_deactivated("no-such-user", Some(T0)),
+        s.set_deactivated("no-such-user", None),
+    ] {
+        assert!(matches!(r, Err(StorageError::NotFound(_))), "{r:?}");
+    }
+    assert_eq!(s.users().unwrap().len(), 4);
 }

@@ -35,6 +35,7 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0005_document_version.sql"),
     migration!("0006_receipts.sql"),
     migration!("0007_counters.sql"),
+    migration!("0008_resident_accounts.sql"),
 ];
 
 /// The newest schema version this code knows.

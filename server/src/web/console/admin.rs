@@ -1,5 +1,5 @@
-//! The administrators' pages of the console: users, roles and console passwords
-//! (`users`), devices and one-time enrolment codes (`devices`), the service-item catalog and
+//! The administrators' pages of the console: users, roles, console passwords and resident
+//! accounts (`users`), devices and one-time enrolment codes (`devices`), the service-item catalog and
 //! the holiday calendar (`reference`). Only administrators may open them; a reviewer gets 403,
 //! someone signed out is sent to the sign-in page.
 //!
@@ -49,6 +49,18 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(
             "/console/admin/users/{id}/sessions/end",
             get(users::back_to_user).post(users::end_sessions),
+        )
+        .route(
+            "/console/admin/users/{id}/activation-code",
+            get(users::back_to_user).post(users::issue_activation_code),
+        )
+        .route(
+            "/console/admin/users/{id}/deactivate",
+            get(users::confirm_deactivate).post(users::deactivate),
+        )
+        .route(
+            "/console/admin/users/{id}/reactivate",
+            get(users::back_to_user).post(users::reactivate),
         )
 }
 

@@ -1,5 +1,7 @@
 //! Users and roles: the list, adding a user (name, display name, role, area), and a user's
-//! page where the console password is set or removed.
+//! page where the console password is set or removed and, for a resident, the resident account
+//! is opened or reset (a one-time activation code, shown once), deactivated (after a
+//! confirmation page) or reactivated.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -11,10 +13,10 @@ use serde::Deserialize;
 
 use super::{Admin, AdminForm, error, notice};
 use crate::AppState;
-use crate::admin::{self, AdminError};
+use crate::admin::{self, ActivationCode, AdminError};
 use crate::error::AppError;
 use crate::password::{MAX_LENGTH, MIN_LENGTH, PasswordError};
-use crate::storage::{DeviceRecord, StorageError, UserRecord};
+use crate::storage::{AccountStatus, DeviceRecord, StorageError, UserRecord};
 use crate::web::console::csrf;
 use crate::web::console::session::Signed;
 use crate::web::console::{OrPage, PageError, blocking, console_page, labels};
@@ -324,7 +326,12 @@ pub(super) fn admin_error(e: AdminError) -> AppError {
     }
 }
 
-type OneUser = (UserRecord, Vec<DeviceRecord>, Option<ReferenceData>);
+type OneUser = (
+    UserRecord,
+    Vec<DeviceRecord>,
+    Option<ReferenceData>,
+    AccountStatus,
+);
 
 async fn load_user(state: &AppState, id: String) -> Result<OneUser, AppError> {
     let storage = state.storage.clone();
@@ -337,7 +344,8 @@ async fn load_user(state: &AppState, id: String) -> Result<OneUser, AppError> {
             .into_iter()
             .filter(|d| d.user_id == user.id)
             .collect();
-        Ok((user, devices, storage.reference()?))
+        let account = storage.account_status(&user.id)?;
+        Ok((user, devices, storage.reference()?, account))
     })
     .await
 }
@@ -346,14 +354,28 @@ fn render_user(
     lang: PageLang,
     status: StatusCode,
     signed: &Signed,
-    (user, devices, reference): &OneUser,
+    loaded: &OneUser,
     message: Option<String>,
     refused: Option<&str>,
+) -> Response {
+    render_user_with(lang, status, signed, loaded, message, refused, None)
+}
+
+fn render_user_with(
+    lang: PageLang,
+    status: StatusCode,
+    signed: &Signed,
+    (user, devices, reference, account): &OneUser,
+    message: Option<String>,
+    refused: Option<&str>,
+    issued: Option<&ActivationCode>,
 ) -> Response {
     let l = lang.lang;
     let base = format!("/console/admin/users/{}", user.id);
     let body = html! {
         (notice(message))
+        @if let Some(issued) = issued { (activation_card(l, issued)) }
+        @if user.role == Role::Resident { (resident_account(l, signed, user, account)) }
         section.card {
             dl {
                 dt { (tr(l, "用户名", "User name")) } dd { (user.name) }
@@ -416,7 +438,95 @@ fn render_user(
         }
         p { a href="/console/admin/users" { (tr(l, "← 全部用户", "← All users")) } }
     };
-    console_page(lang, status, signed, &user.display_name, body)
+    let mut response = console_page(lang, status, signed, &user.display_name, body);
+    if issued.is_some() {
+        // Shown once: never kept by the browser or a proxy (`web::headers` adds the same to
+        // every console answer; said here too because it matters most here).
+        response.headers_mut().insert(
+            axum::http::header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("no-store"),
+        );
+    }
+    response
+}
+
+/// The resident account's part of a resident's page: its state, a new activation code, and
+/// deactivation or reactivation.
+fn resident_account(
+    l: Lang,
+    signed: &Signed,
+    user: &UserRecord,
+    account: &AccountStatus,
+) -> Markup {
+    let base = format!("/console/admin/users/{}", user.id);
+    let now = chrono::Utc::now().timestamp_millis();
+    html! {
+        section.card #resident-account {
+            h2 { (tr(l, "居民账号（手机登录）", "Resident account (sign-in on a phone)")) }
+            dl {
+                dt { (tr(l, "状态", "State")) }
+                dd {
+                    @match account.deactivated_at {
+                        Some(at) => {
+                            span.overdue { (tr(l, "已停用", "Deactivated")) }
+                            " " span.small { (labels::time(bianmin_domain::Timestamp(at))) }
+                        }
+                        None if user.password_hash.is_some() => { (tr(l, "已激活", "Active")) }
+                        None => { (tr(l, "未激活（尚未设置密码）", "Not activated (no password yet)")) }
+                    }
+                }
+                dt { (tr(l, "激活码", "Activation code")) }
+                dd {
+                    @match account.pending_code {
+                        Some(c) if c.expires_at > now => {
+                            (tr(l, "已生成、尚未使用，有效至 ", "Issued, not used yet, valid until "))
+                            (labels::time(bianmin_domain::Timestamp(c.expires_at)))
+                        }
+                        Some(c) => {
+                            (tr(l, "已过期（", "Expired ("))
+                            (labels::time(bianmin_domain::Timestamp(c.expires_at)))
+                            (tr(l, "）", ")"))
+                        }
+                        None => { "—" }
+                    }
+                }
+            }
+            @if account.deactivated_at.is_none() {
+                form #issue-activation method="post" action={ (base) "/activation-code" } {
+                    (csrf::field(&signed.csrf))
+                    p.small {
+                        (tr(l, "生成一次性激活码，打印或当面读给居民；居民在手机上打开“居民服务”（/resident/activate），输入用户名、激活码并设置密码。新激活码生成后，旧的未用激活码立即失效；原密码在新激活码使用前仍然有效。",
+                            "Issue a one-time activation code to print or read out to the resident, who opens the resident pages (/resident/activate) on a phone and enters the user name, the code and a new password. A new code voids the earlier unused one; a password set before keeps working until the new code is used."))
+                    }
+                    p { button type="submit" { (tr(l, "生成激活码", "Issue an activation code")) } }
+                }
+                p { a href={ (base) "/deactivate" } { (tr(l, "停用账号…", "Deactivate the account…")) } }
+            } @else {
+                form #reactivate method="post" action={ (base) "/reactivate" } {
+                    (csrf::field(&signed.csrf))
+                    p { (tr(l, "重新启用后，居民可以用原来的密码登录。",
+                            "Once reactivated, the resident signs in with the same password as before.")) }
+                    p { button type="submit" { (tr(l, "重新启用账号", "Reactivate the account")) } }
+                }
+            }
+        }
+    }
+}
+
+/// A freshly issued activation code, large, for printing or reading out.
+fn activation_card(l: Lang, issued: &ActivationCode) -> Markup {
+    html! {
+        section.card.notice.activation role="status" {
+            h2 { (tr(l, "居民激活码（只显示这一次）", "Resident activation code (shown this once)")) }
+            p { (tr(l, "居民：", "Resident: ")) strong { (issued.user.display_name) } " · " (tr(l, "用户名 ", "user name ")) strong { (issued.user.name) } }
+            p.code.big-code { code #activation-code { (issued.code) } }
+            p {
+                (tr(l, "有效至 ", "Valid until ")) (labels::time(bianmin_domain::Timestamp(issued.expires_at)))
+                (tr(l, "。请居民在手机上打开 /resident/activate，输入用户名、这个激活码，并设置自己的密码。激活码用过一次即失效。",
+                    ". The resident opens /resident/activate on a phone and enters the user name, this code and a password of their own. The code works once."))
+            }
+        }
+    }
 }
 
 /// `GET /console/admin/users/{id}`.
@@ -436,6 +546,22 @@ pub(crate) async fn show(
         Some("password_cleared") => {
             Some(tr(l, "审核台密码已删除。", "The console password is removed.").to_string())
         }
+        Some("deactivated") => Some(
+            tr(
+                l,
+                "居民账号已停用：不能再登录，已登录的会话已退出；设备不受影响。",
+                "The resident account is deactivated: no more sign-in, open sessions ended; devices are not affected.",
+            )
+            .to_string(),
+        ),
+        Some("reactivated") => Some(
+            tr(
+                l,
+                "居民账号已重新启用。",
+                "The resident account is active again.",
+            )
+            .to_string(),
+        ),
         Some("signed_out") => Some(match l {
             Lang::Zh => format!("已退出这个用户的 {} 个会话。", q.ended.unwrap_or(0)),
             Lang::En => format!(
@@ -592,4 +718,167 @@ pub(crate) async fn clear_password(
     AdminForm { signed, .. }: AdminForm,
 ) -> Result<Response, PageError> {
     change_password(lang, state, signed, id, None).await
+}
+
+/// A resident user of the page's id, or the reason not: 404 for no such user, 422 for another
+/// role (the forms are only shown on residents' pages).
+async fn resident(state: &AppState, id: String) -> Result<UserRecord, AppError> {
+    let storage = state.storage.clone();
+    let user = blocking(move || {
+        storage
+            .user(&id)?
+            .ok_or_else(|| AppError::new(StatusCode::NOT_FOUND, "not_found", "no such user"))
+    })
+    .await?;
+    if user.role != Role::Resident {
+        return Err(AppError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "activation codes and deactivation are for resident accounts only",
+        ));
+    }
+    Ok(user)
+}
+
+/// `POST /console/admin/users/{id}/activation-code`: issues a resident's activation code and
+/// shows it once.
+pub(crate) async fn issue_activation_code(
+    lang: PageLang,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    AdminForm { signed, .. }: AdminForm,
+) -> Result<Response, PageError> {
+    let user = resident(&state, id.clone()).await.or_page(&lang)?;
+    let storage = state.storage.clone();
+    let issued = blocking(move || {
+        admin::issue_activation_code(storage.as_ref(), &user.name, admin::ACTIVATION_VALIDITY)
+            .map_err(admin_error)
+    })
+    .await
+    .or_page(&lang)?;
+    tracing::info!(admin = %signed.user.id, user = %issued.user.id, "console admin: resident activation code issued");
+    let loaded = load_user(&state, id).await.or_page(&lang)?;
+    Ok(render_user_with(
+        lang,
+        StatusCode::OK,
+        &signed,
+        &loaded,
+        None,
+        None,
+        Some(&issued),
+    ))
+}
+
+/// `GET /console/admin/users/{id}/deactivate`: asks for confirmation.
+pub(crate) async fn confirm_deactivate(
+    lang: PageLang,
+    Admin(signed): Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let l = lang.lang;
+    let (user, devices, reference, account) = load_user(&state, id).await.or_page(&lang)?;
+    if user.role != Role::Resident {
+        return Err(PageError::new(
+            &lang,
+            AppError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                tr(
+                    l,
+                    "只有居民账号可以停用。",
+                    "Only resident accounts are deactivated.",
+                ),
+            ),
+        ));
+    }
+    let base = format!("/console/admin/users/{}", user.id);
+    let active_devices = devices.iter().filter(|d| d.revoked_at.is_none()).count();
+    let body = html! {
+        section.card {
+            dl {
+                dt { (tr(l, "居民", "Resident")) } dd { (user.display_name) " · " (user.name) }
+                dt { (tr(l, "辖区", "Area")) } dd { (area_name(l, reference.as_ref(), &user.area)) }
+                dt { (tr(l, "在用设备", "Active devices")) } dd { (active_devices) }
+            }
+        }
+        @if account.deactivated_at.is_some() {
+            p.notice { (tr(l, "这个账号早已停用。", "This account was deactivated already.")) }
+            p { a href=(base) { (tr(l, "← 返回", "← Back")) } }
+        } @else {
+            form.card #deactivate method="post" action={ (base) "/deactivate" } {
+                (csrf::field(&signed.csrf))
+                p.error {
+                    (tr(l, "停用后，居民不能再登录居民页面，已登录的手机立即退出，未使用的激活码作废。居民的设备不受影响（如需要，请在“设备”页面停用）。之后可以重新启用。",
+                        "Once deactivated, the resident can no longer sign in to the resident pages, open sessions end at once and an unused activation code stops working. The resident's devices are not affected (revoke them on the Devices page if need be). The account can be reactivated later."))
+                }
+                p {
+                    button type="submit" { (tr(l, "确认停用", "Deactivate the account")) }
+                    " "
+                    a href=(base) { (tr(l, "取消", "Cancel")) }
+                }
+            }
+        }
+    };
+    Ok(console_page(
+        lang,
+        StatusCode::OK,
+        &signed,
+        tr(l, "停用居民账号", "Deactivate a resident account"),
+        body,
+    ))
+}
+
+async fn set_active(
+    lang: PageLang,
+    state: AppState,
+    signed: Signed,
+    id: String,
+    active: bool,
+) -> Result<Response, PageError> {
+    let user = resident(&state, id).await.or_page(&lang)?;
+    let (storage, console, user_id) = (
+        state.storage.clone(),
+        state.console.clone(),
+        user.id.clone(),
+    );
+    let name = user.name.clone();
+    let changed = blocking(move || {
+        let changed = if active {
+            admin::reactivate_user(storage.as_ref(), &name)
+        } else {
+            admin::deactivate_user(storage.as_ref(), &name)
+        }
+        .map_err(admin_error)?;
+        if !active {
+            // Storage ended the stored sessions; this hub's cache forgets them at once.
+            console.end_sessions_of(&user_id)?;
+        }
+        Ok(changed)
+    })
+    .await
+    .or_page(&lang)?;
+    tracing::info!(admin = %signed.user.id, user = %user.id, active, changed, "console admin: resident account state");
+    let done = if active { "reactivated" } else { "deactivated" };
+    Ok(Redirect::to(&format!("/console/admin/users/{}?done={done}", user.id)).into_response())
+}
+
+/// `POST /console/admin/users/{id}/deactivate`.
+pub(crate) async fn deactivate(
+    lang: PageLang,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    AdminForm { signed, .. }: AdminForm,
+) -> Result<Response, PageError> {
+    set_active(lang, state, signed, id, false).await
+}
+
+/// `POST /console/admin/users/{id}/reactivate`.
+pub(crate) async fn reactivate(
+    lang: PageLang,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    AdminForm { signed, .. }: AdminForm,
+) -> Result<Response, PageError> {
+    set_active(lang, state, signed, id, true).await
 }
