@@ -49,6 +49,18 @@ struct Cli {
         requires = "database"
     )]
     database_schema: Option<String>,
+    /// The most PostgreSQL connections this process opens (its pool; one more listens for the
+    /// change log's notifications). Several processes on one server: keep their sum, plus
+    /// one each, under the server's `max_connections`.
+    #[arg(
+        long,
+        env = "BIANMIN_DATABASE_POOL",
+        global = true,
+        requires = "database",
+        default_value_t = bianmin_server::storage::postgres::DEFAULT_POOL_SIZE,
+        value_parser = clap::value_parser!(u32).range(1..=1000)
+    )]
+    database_pool: u32,
     /// How log lines are written to stderr: `text` (coloured only at a terminal) or `json`
     /// (one JSON object per line, for a log collector).
     #[arg(
@@ -341,7 +353,7 @@ impl Backend {
     fn open(cli: &Cli) -> Result<Backend, String> {
         Ok(match &cli.database {
             Some(url) => {
-                let mut builder = PgStorage::builder(url);
+                let mut builder = PgStorage::builder(url).pool_size(cli.database_pool);
                 if let Some(schema) = &cli.database_schema {
                     builder = builder.schema(schema);
                 }
