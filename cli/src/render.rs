@@ -230,8 +230,14 @@ pub fn masked_detail(d: &RequestDetail, reveal: bool) -> RequestDetail {
 /// A request's page: its fields, then its history, comments and edits. `d` is already masked
 /// (or revealed) by [`masked_detail`].
 pub fn request_detail(d: &RequestDetail, reference: &Reference) -> String {
-    let mut rows = vec![
-        ("回执号 Receipt no.", d.receipt_no.as_str().to_string()),
+    let mut rows = vec![("回执号 Receipt no.", d.receipt_no.as_str().to_string())];
+    if d.self_filed() {
+        rows.push((
+            "来源 Filed",
+            "居民自助（手机）self-filed on the phone".into(),
+        ));
+    }
+    rows.extend([
         ("编号 ID", d.id.to_string()),
         ("事项 Item", item_name(reference, &d.item_code)),
         ("村 Village", village_name(reference, &d.village)),
@@ -239,7 +245,7 @@ pub fn request_detail(d: &RequestDetail, reference: &Reference) -> String {
         ("申请人 Applicant", d.applicant.name.clone()),
         ("身份证号 ID number", d.applicant.id_number.clone()),
         ("电话 Phone", d.applicant.phone.clone()),
-    ];
+    ]);
     if let Some(user) = &d.resident_user {
         rows.push(("居民账号 Resident user", user.clone()));
     }
@@ -440,7 +446,13 @@ pub fn request_list(listing: &Listing<RequestRow>, page: Page, reference: &Refer
         ]);
         let mut t = table(&header);
         for r in &listing.rows {
-            let mut row = vec![r.receipt_no.clone(), r.item_code.clone()];
+            // A request the resident filed on the phone says so where the clerk looks first.
+            let receipt = if r.self_filed() {
+                format!("{} 自助 self-filed", r.receipt_no)
+            } else {
+                r.receipt_no.clone()
+            };
+            let mut row = vec![receipt, r.item_code.clone()];
             if with_village {
                 row.push(
                     reference

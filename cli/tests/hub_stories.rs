@@ -469,3 +469,67 @@ fn wait_with_timeout(child: &mut std::process::Child, limit: Duration) -> Option
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn a_request_a_resident_filed_on_the_phone_is_listed_as_self_filed() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    let hub = TestHub::start();
+    enrol(d, "east.db", &hub.url, &hub.code(CLERK));
+    // The resident files on the hub's resident pages (here: the engine call those pages make).
+    let wang = hub
+        .storage
+        .user_by_name(bianmin_tests::hub::RESIDENT)
+        .unwrap()
+        .unwrap();
+    let filing = bianmin_server::engine::ResidentFiling {
+        item_code: "CIV-RESIDENCE-CERT".into(),
+        id_number: "11010519491231002X".into(),
+        phone: "13812345678".into(),
+        grid: "1组".into(),
+        attributes: [(
+            "purpose".to_string(),
+            bianmin_domain::AttrValue::Text("子女入学".into()),
+        )]
+        .into(),
+        photos: Vec::new(),
+    };
+    let filed = hub
+        .state
+        .engine
+        .resident_file(&wang, &filing, hub.state.blobs.as_deref())
+        .unwrap();
+    let receipt = filed.receipt_no.to_string();
+    assert_eq!(receipt, "370883101201-000-000001");
+
+    sync(d, "east.db");
+    let list = bianmin(d, "east.db", &["request", "list"]).ok();
+    assert!(
+        list.stdout
+            .contains("370883101201-000-000001 自助 self-filed"),
+        "{list}"
+    );
+    let show = bianmin(d, "east.db", &["request", "show", &receipt]).ok();
+    assert!(
+        show.stdout
+            .contains("居民自助（手机）self-filed on the phone"),
+        "{show}"
+    );
+    // The clerk accepts it as any other, once the ID card is in hand.
+    bianmin(
+        d,
+        "east.db",
+        &[
+            "request",
+            "edit",
+            &receipt,
+            "--material-received",
+            "ID card",
+        ],
+    )
+    .ok();
+    let accepted = bianmin_json(d, "east.db", &["request", "accept", &receipt]);
+    assert_eq!(accepted["status"], "accepted");
+    let report = sync(d, "east.db");
+    assert_eq!(report["refused"], serde_json::json!([]), "{report}");
+}

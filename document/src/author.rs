@@ -42,13 +42,26 @@ impl Author<'_> {
     }
 }
 
-/// A change to a document, as the console asks for it.
+/// A change to a document, as the hub's web side asks for it (the console, a resident's
+/// phone).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Authoring {
     /// A request's lifecycle event (approve, reject, return, settle...).
     RequestEvent(Action),
     /// A comment on a request.
     RequestComment(String),
+    /// A reference to a photo or scan of one of a request's materials, whose bytes the writer
+    /// already holds complete (the hub: in its blob store), as [`request_attach`] writes it.
+    RequestAttachment {
+        /// The bytes' SHA-256, hex.
+        sha256: String,
+        /// Their type.
+        media_type: MediaType,
+        /// Their length.
+        size: u64,
+        /// The material they show, as the service item names it.
+        material: String,
+    },
     /// An agenda item's event (the township review, a settlement...).
     AgendaEvent(AgendaAction),
     /// A comment on an agenda item.

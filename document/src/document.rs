@@ -1,8 +1,10 @@
 //! One document as a whole: loading and saving it, where it belongs, its views, and writing to
-//! it as a township user (the console).
+//! it on the hub (a township user in the console, a resident on the hub's pages).
 
 use automerge::{ActorId, AutoCommit, ChangeHash, ReadDoc};
-use bianmin_domain::{Identity, Status, Timestamp, WorkingCalendar, replay, township_of};
+use bianmin_domain::{
+    Identity, ReceiptNo, Status, Timestamp, WorkingCalendar, replay, township_of,
+};
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use uuid::Uuid;
@@ -12,7 +14,7 @@ use crate::index::{self, DocIndex};
 use crate::layout::agenda::AgendaDoc;
 use crate::layout::request::RequestDoc;
 use crate::layout::{self, DocError, DocKind};
-use crate::model::{AgendaDetail, RequestDetail};
+use crate::model::{AgendaDetail, NewRequest, RequestDetail};
 use crate::view;
 use crate::{Error, Reference};
 
@@ -54,6 +56,60 @@ pub struct LogCarriers {
 pub struct Document {
     pub(crate) doc: AutoCommit,
     pub(crate) decoded: Decoded,
+}
+
+/// An Automerge actor from its hex form.
+fn parse_actor(actor_hex: &str) -> crate::Result<ActorId> {
+    actor_hex.parse().map_err(|_| Error::Invalid {
+        field: "actor".into(),
+        rule: "must be hex".into(),
+    })
+}
+
+/// Writes one [`Authoring`] as `a` on `am`, whose decoded form is `decoded`.
+fn write(
+    a: &Author<'_>,
+    decoded: &Decoded,
+    am: &mut AutoCommit,
+    what: &Authoring,
+) -> crate::Result<()> {
+    let wrong_kind = |what: &'static str| Error::NotFound {
+        what,
+        id: String::new(),
+    };
+    match (decoded, what) {
+        (Decoded::Request(d), Authoring::RequestEvent(action)) => {
+            author::request_event(a, d, am, action.clone())
+        }
+        (Decoded::Request(d), Authoring::RequestComment(text)) => {
+            author::request_comment(a, d, am, text)
+        }
+        (
+            Decoded::Request(d),
+            Authoring::RequestAttachment {
+                sha256,
+                media_type,
+                size,
+                material,
+            },
+        ) => {
+            let new = author::NewAttachment {
+                sha256: sha256.clone(),
+                media_type: *media_type,
+                size: *size,
+                material,
+            };
+            author::request_attach(a, d, am, &new).map(|_| ())
+        }
+        (Decoded::Agenda(d), Authoring::AgendaEvent(action)) => {
+            author::agenda_event(a, d, am, action.clone())
+        }
+        (Decoded::Agenda(d), Authoring::AgendaComment(text)) => {
+            author::agenda_comment(a, d, am, text)
+        }
+        (Decoded::Request(_), _) => Err(wrong_kind("agenda item")),
+        (Decoded::Agenda(_), _) => Err(wrong_kind("request")),
+    }
 }
 
 /// Decodes a document, checking its layout.
@@ -177,10 +233,10 @@ impl Document {
         }
     }
 
-    /// Writes `what` as `who` (a township user working in the console, not on a tablet), with
-    /// `actor_hex` as the Automerge actor, after the same checks a tablet makes. Returns the new
-    /// changes; the caller pushes them through [`crate::check_push`] like any device's, so they are
-    /// validated, stored and audited the same way. The document itself is not changed.
+    /// Writes `what` as `who` (a township user working in the console, or a resident on the
+    /// hub's pages, not on a tablet), with `actor_hex` as the Automerge actor. Returns the new
+    /// changes; the caller pushes them through [`crate::check_push`] like any device's, so they
+    /// are validated, stored and audited the same way. The document itself is not changed.
     pub fn author(
         &self,
         actor_hex: &str,
@@ -189,42 +245,75 @@ impl Document {
         reference: &Reference,
         what: &Authoring,
     ) -> crate::Result<Vec<Vec<u8>>> {
-        let actor: ActorId = actor_hex.parse().map_err(|_| Error::Invalid {
-            field: "actor".into(),
-            rule: "must be hex".into(),
-        })?;
-        let mut am = self.doc.clone().with_actor(actor);
+        self.author_all(actor_hex, who, at, reference, std::slice::from_ref(what))
+    }
+
+    /// Writes each of `whats` in turn, as [`Document::author`] writes one (each on the document
+    /// as the ones before it left it): what must reach the hub together, like the photos of a
+    /// supplement and the supplement itself. Returns the new changes.
+    pub fn author_all(
+        &self,
+        actor_hex: &str,
+        who: &Identity,
+        at: Timestamp,
+        reference: &Reference,
+        whats: &[Authoring],
+    ) -> crate::Result<Vec<Vec<u8>>> {
+        let mut am = self.doc.clone().with_actor(parse_actor(actor_hex)?);
         let before = am.get_heads();
         let a = Author {
             identity: who,
             reference,
             at,
         };
-        let wrong_kind = |what: &'static str| Error::NotFound {
-            what,
-            id: String::new(),
-        };
-        match (&self.decoded, what) {
-            (Decoded::Request(d), Authoring::RequestEvent(action)) => {
-                author::request_event(&a, d, &mut am, action.clone())?
+        let mut decoded = self.decoded.clone();
+        for (i, what) in whats.iter().enumerate() {
+            if i > 0 {
+                decoded = decode(&am)?;
             }
-            (Decoded::Request(d), Authoring::RequestComment(text)) => {
-                author::request_comment(&a, d, &mut am, text)?
-            }
-            (Decoded::Agenda(d), Authoring::AgendaEvent(action)) => {
-                author::agenda_event(&a, d, &mut am, action.clone())?
-            }
-            (Decoded::Agenda(d), Authoring::AgendaComment(text)) => {
-                author::agenda_comment(&a, d, &mut am, text)?
-            }
-            (Decoded::Request(_), _) => return Err(wrong_kind("agenda item")),
-            (Decoded::Agenda(_), _) => return Err(wrong_kind("request")),
+            write(&a, &decoded, &mut am, what)?;
         }
         Ok(am
             .get_changes(&before)
             .into_iter()
             .map(|c| c.raw_bytes().to_vec())
             .collect())
+    }
+
+    /// A new request filed by `who` with the receipt number `receipt_no`, written under
+    /// `actor_hex` as a tablet's [`author::new_request`] and [`crate::layout::request::create`]
+    /// write it, then `then` written on it (the references to its photos). Returns the new
+    /// document's id and its changes, which the caller pushes through [`crate::check_push`]
+    /// like a tablet's filing: nothing here decides whether it is acceptable.
+    #[allow(clippy::too_many_arguments)]
+    pub fn file_request(
+        actor_hex: &str,
+        who: &Identity,
+        at: Timestamp,
+        reference: &Reference,
+        new: &NewRequest,
+        receipt_no: &ReceiptNo,
+        then: &[Authoring],
+    ) -> crate::Result<(Uuid, Vec<Vec<u8>>)> {
+        let a = Author {
+            identity: who,
+            reference,
+            at,
+        };
+        let filed = author::new_request(&a, new, receipt_no)?;
+        let id = filed.id;
+        let mut am = AutoCommit::new().with_actor(parse_actor(actor_hex)?);
+        crate::layout::request::create(&mut am, &filed)?;
+        for what in then {
+            let decoded = decode(&am)?;
+            write(&a, &decoded, &mut am, what)?;
+        }
+        let changes = am
+            .get_changes(&[])
+            .into_iter()
+            .map(|c| c.raw_bytes().to_vec())
+            .collect();
+        Ok((id, changes))
     }
 
     /// The request as a page shows it (with the working-day clock as of `today`), for requests.

@@ -188,6 +188,30 @@ pub struct RequestRow {
     pub updated_at: Timestamp,
 }
 
+/// Whether a request with this receipt number was filed by the resident themselves, on the
+/// hub (the hub's own receipt series, [`bianmin_domain::HUB_SERIES_DEVICE`]): what lists and
+/// pages mark "自助 self-filed". One answer from the document's receipt number, which is fixed
+/// at filing and which the check lets no one but a resident's own filing carry, so every
+/// replica (the tablet's projection, the hub's index) shows the same without a column of its
+/// own.
+pub fn self_filed(receipt_no: &str) -> bool {
+    ReceiptNo::parse(receipt_no).is_ok_and(|r| r.is_hub_series())
+}
+
+impl RequestRow {
+    /// Whether the resident filed it themselves on the hub ([`self_filed`]).
+    pub fn self_filed(&self) -> bool {
+        self_filed(&self.receipt_no)
+    }
+}
+
+impl RequestDetail {
+    /// Whether the resident filed it themselves on the hub ([`self_filed`]).
+    pub fn self_filed(&self) -> bool {
+        self.receipt_no.is_hub_series()
+    }
+}
+
 /// How urgent requests must be to be listed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

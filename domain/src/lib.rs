@@ -69,7 +69,7 @@ pub use permission::{
     AgendaOp, Field, RequestOp, RequestScope, authorize_agenda, authorize_request,
 };
 pub use personal::{NationalId, Phone, mask_name, validate_name};
-pub use receipt::ReceiptNo;
+pub use receipt::{HUB_SERIES_DEVICE, ReceiptNo};
 pub use request::{
     Action, Conflict, Derived, Event, EventId, Outcome, Rating, Stamp, Status, replay,
 };

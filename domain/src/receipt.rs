@@ -3,11 +3,20 @@
 //! `VVVVVVVVVVVV-DDD-NNNNNN`: the 12-digit village code, the device's number (assigned once, at
 //! enrolment, unique within the county) and the device's own counter. Unique across all devices
 //! without asking the server, readable over the phone, and sortable by filing order per device.
+//!
+//! Device number `000` is never given to a device (enrolment numbers start at 1): it is the
+//! hub's own series ([`HUB_SERIES_DEVICE`]), for the requests residents file themselves on the
+//! hub from their phones, numbered by the hub per village. A tablet's receipt always carries its
+//! own number, so the two series can never collide, and a receipt in the hub's series says that
+//! the resident filed the request themselves ([`ReceiptNo::is_hub_series`]).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
 use crate::ValidationError;
+
+/// The device number of the hub's own series of receipt numbers (see the module docs).
+pub const HUB_SERIES_DEVICE: u32 = 0;
 
 /// A receipt number.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -18,6 +27,12 @@ impl ReceiptNo {
     /// The receipt number of the `counter`-th request filed on device `device_no` in `village`.
     pub fn new(village: &str, device_no: u32, counter: u64) -> Self {
         ReceiptNo(format!("{village}-{device_no:03}-{counter:06}"))
+    }
+
+    /// The `counter`-th receipt number of the hub's own series in `village` (a request a
+    /// resident filed on the hub).
+    pub fn hub(village: &str, counter: u64) -> Self {
+        ReceiptNo::new(village, HUB_SERIES_DEVICE, counter)
     }
 
     /// Parses a typed receipt number (surrounding spaces ignored).
@@ -54,6 +69,16 @@ impl ReceiptNo {
     pub fn device_no(&self) -> Option<u32> {
         self.0.split('-').nth(1)?.parse().ok()
     }
+
+    /// The device's counter (`None` if too large to be one).
+    pub fn counter(&self) -> Option<u64> {
+        self.0.split('-').nth(2)?.parse().ok()
+    }
+
+    /// Whether it is of the hub's own series: a request the resident filed on the hub.
+    pub fn is_hub_series(&self) -> bool {
+        self.device_no() == Some(HUB_SERIES_DEVICE)
+    }
 }
 
 impl fmt::Display for ReceiptNo {
@@ -80,5 +105,20 @@ mod tests {
             "370883101201-1234-1234567"
         );
         assert!(ReceiptNo::parse("370883101201-1234-1234567").is_ok());
+    }
+
+    #[test]
+    fn the_hubs_series_is_device_000() {
+        let r = ReceiptNo::hub("370883101201", 12);
+        assert_eq!(r.as_str(), "370883101201-000-000012");
+        assert!(r.is_hub_series());
+        assert_eq!(r.counter(), Some(12));
+        assert!(!ReceiptNo::new("370883101201", 1, 12).is_hub_series());
+        // However it is padded, device zero is the hub's.
+        assert!(
+            ReceiptNo::parse("370883101201-0000-000012")
+                .unwrap()
+                .is_hub_series()
+        );
     }
 }

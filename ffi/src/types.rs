@@ -670,10 +670,13 @@ pub struct RequestDetail {
     pub created: Stamp,
     /// The latest device time recorded in it.
     pub updated_at: Timestamp,
+    /// Filed by the resident themselves on the phone (the hub's receipt series).
+    pub self_filed: bool,
 }
 
 impl From<cc::RequestDetail> for RequestDetail {
     fn from(d: cc::RequestDetail) -> Self {
+        let self_filed = d.self_filed();
         RequestDetail {
             id: d.id,
             receipt_no: d.receipt_no.to_string(),
@@ -720,6 +723,7 @@ impl From<cc::RequestDetail> for RequestDetail {
             attachments: d.attachments.into_iter().map(Into::into).collect(),
             created: d.created.into(),
             updated_at: d.updated_at,
+            self_filed,
         }
     }
 }
@@ -947,10 +951,14 @@ pub struct RequestRow {
     pub filed_at: Timestamp,
     /// The latest device time recorded in it.
     pub updated_at: Timestamp,
+    /// Filed by the resident themselves on the phone (the hub's receipt series): show it
+    /// marked "自助".
+    pub self_filed: bool,
 }
 
 impl From<cc::RequestRow> for RequestRow {
     fn from(r: cc::RequestRow) -> Self {
+        let self_filed = r.self_filed();
         RequestRow {
             id: r.id,
             receipt_no: r.receipt_no,
@@ -964,6 +972,7 @@ impl From<cc::RequestRow> for RequestRow {
             due: r.due,
             filed_at: r.filed_at,
             updated_at: r.updated_at,
+            self_filed,
         }
     }
 }

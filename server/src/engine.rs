@@ -9,8 +9,13 @@
 
 mod console;
 mod documents;
+mod resident;
 
 pub use console::{CONSOLE_DEVICE, PUBLIC_STAGES, RequestPage, console_actor, console_identity};
+pub use resident::{
+    Filed, Photo, RESIDENT_DEVICE, ResidentAction, ResidentFiling, ResidentRequest, resident_actor,
+    resident_identity,
+};
 
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Weak};
@@ -83,6 +88,9 @@ pub struct Engine {
     /// The change log's identity (read once: it changes only when a backup is restored, which
     /// means a restart).
     log_id: std::sync::OnceLock<String>,
+    /// Held while a resident's filing takes the next receipt number of the hub's series and is
+    /// stored (see `resident`).
+    resident_filing: std::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -127,6 +135,7 @@ impl Engine {
             notifier: std::sync::OnceLock::new(),
             pull_budget: bianmin_protocol::MAX_PULL_BUDGET as usize,
             log_id: std::sync::OnceLock::new(),
+            resident_filing: std::sync::Mutex::new(()),
         }
     }
 
@@ -404,7 +413,8 @@ impl Engine {
         };
         let ctx = Context {
             sender: &who.identity,
-            // The console files no request; every device's receipts carry its number.
+            // The console files no request; every device's receipts carry its number (the
+            // resident pages' pseudo-device: the hub's series, 000).
             device_no: (who.device.id != CONSOLE_DEVICE).then_some(who.device.device_no),
             reference: rules,
             now: Timestamp::now(),

@@ -26,6 +26,7 @@ pub mod limits;
 pub mod metrics;
 pub mod notices;
 pub mod password;
+pub mod photos;
 pub mod reference;
 pub mod serve;
 pub mod storage;
@@ -66,6 +67,8 @@ pub struct AppState {
     pub hashing: Arc<password::HashingPool>,
     /// The figures of `/metrics`, and whether shutdown has begun (`/readyz`).
     pub metrics: Arc<metrics::Metrics>,
+    /// Where residents' photos are scaled, a bounded number at once.
+    pub photos: photos::Photos,
 }
 
 impl std::fmt::Debug for AppState {
@@ -94,12 +97,14 @@ impl AppState {
             hashing: Arc::new(password::HashingPool::new(&Limits::default().hashing)),
             limits: Arc::new(Limits::default()),
             metrics: Arc::new(metrics::Metrics::new()),
+            photos: photos::Photos::new(Limits::default().photo_workers),
         }
     }
 
     /// The same state with other limits.
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.hashing = Arc::new(password::HashingPool::new(&limits.hashing));
+        self.photos = photos::Photos::new(limits.photo_workers);
         self.limits = Arc::new(limits);
         self
     }
@@ -199,6 +204,12 @@ pub fn app(state: AppState) -> Router {
             web::import_routes(),
             l.import_body_bytes,
             l.page_timeout,
+        ))
+        // A resident's photos come over a phone's link: the attachment endpoints' time.
+        .merge(limited(
+            web::photo_routes(),
+            l.photo_body_bytes.saturating_mul(4),
+            l.api_timeout,
         ))
         .fallback(|| async {
             AppError::new(

@@ -1,5 +1,5 @@
-//! What one client can make the hub do: connections, time-outs, body sizes and password
-//! hashing. Every figure has a default that suits a township hub on a small machine and a
+//! What one client can make the hub do: connections, time-outs, body sizes, password
+//! hashing and photo processing. Every figure has a default that suits a township hub on a small machine and a
 //! flag of `bianmin-server serve` (see `docs/operations.md`, "Limits and time-outs").
 
 use std::time::Duration;
@@ -28,6 +28,14 @@ pub struct Limits {
     pub import_body_bytes: usize,
     /// Largest body of a sync request (a first push of a whole village fits well within it).
     pub sync_body_bytes: usize,
+    /// Largest body of a resident's form with photos (a filing, a supplement): what the
+    /// photos of a request's materials straight from a phone's camera take. A larger one is
+    /// read to its end (up to four times this, within the time limit) and discarded, so the
+    /// phone gets a clear answer rather than a cut connection.
+    pub photo_body_bytes: usize,
+    /// Photos decoded and scaled at once (each takes up to a few hundred MiB while it runs; see
+    /// `photos`).
+    pub photo_workers: usize,
     /// Password hashing: workers and queue.
     pub hashing: PoolConfig,
 }
@@ -44,6 +52,8 @@ impl Default for Limits {
             form_body_bytes: 64 * 1024,
             import_body_bytes: 4 * 1024 * 1024,
             sync_body_bytes: 16 * 1024 * 1024,
+            photo_body_bytes: 40 * 1024 * 1024,
+            photo_workers: 2,
             hashing: PoolConfig::default(),
         }
     }

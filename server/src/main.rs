@@ -267,6 +267,12 @@ struct LimitArgs {
     /// Largest sync request, in bytes.
     #[arg(long, env = "BIANMIN_SYNC_BODY_LIMIT", default_value_t = Limits::default().sync_body_bytes)]
     sync_body_limit: usize,
+    /// Largest resident's form with photos (a filing or a supplement from a phone), in bytes.
+    #[arg(long, env = "BIANMIN_PHOTO_BODY_LIMIT", default_value_t = Limits::default().photo_body_bytes)]
+    photo_body_limit: usize,
+    /// Residents' photos decoded and scaled at once.
+    #[arg(long, env = "BIANMIN_PHOTO_WORKERS", default_value_t = Limits::default().photo_workers)]
+    photo_workers: usize,
     /// Password checks running at once (each takes about 19 MiB while it runs).
     #[arg(long, env = "BIANMIN_HASH_WORKERS", default_value_t = Limits::default().hashing.workers)]
     hash_workers: usize,
@@ -284,6 +290,8 @@ impl LimitArgs {
             api_timeout: Duration::from_secs(self.api_timeout.max(1)),
             form_body_bytes: self.form_body_limit,
             sync_body_bytes: self.sync_body_limit,
+            photo_body_bytes: self.photo_body_limit,
+            photo_workers: self.photo_workers.max(1),
             hashing: bianmin_server::password::PoolConfig {
                 workers: self.hash_workers.max(1),
                 ..d.hashing

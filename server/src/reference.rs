@@ -33,7 +33,7 @@ pub struct Current {
 }
 
 impl Current {
-    fn new(data: ReferenceData) -> Current {
+    pub(crate) fn new(data: ReferenceData) -> Current {
         let rules = Reference {
             catalog: data.catalog.clone(),
             directory: data.directory.clone(),

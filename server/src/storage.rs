@@ -615,6 +615,11 @@ pub trait Storage: Send + Sync + 'static {
 
     /// The request that has this receipt number, if any (from the index).
     fn request_by_receipt(&self, receipt_no: &str) -> Result<Option<Uuid>>;
+    /// The highest receipt number claimed for a stored request (the `receipts` table, see
+    /// [`Storage::commit_checked`]) that starts with `prefix`: the longest, then the greatest,
+    /// since counters outgrow their padding. The hub's own series
+    /// ([`bianmin_domain::HUB_SERIES_DEVICE`]) goes on from it.
+    fn last_receipt(&self, prefix: &str) -> Result<Option<String>>;
 
     /// The audit trail of a document, in log order.
     fn audit(&self, doc_id: Uuid) -> Result<Vec<AuditEntry>>;

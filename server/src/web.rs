@@ -7,7 +7,7 @@
 //! - [`console`]: the township console (sign-in, work queue, request and agenda pages).
 //! - [`public`]: the public notices of each village and the residents' status look-up.
 //! - [`resident`]: the pages of a signed-in resident on a phone (`/resident`): activation,
-//!   sign-in, their own requests.
+//!   sign-in, their own requests; filing one with photos, supplementing, withdrawing, rating.
 //! - [`open311`]: the Open311 GeoReport v2 API (`/open311/v2/`), read only: the catalog as
 //!   services, the requests' public fields.
 //! - [`dashboard`]: the console dashboard's figures, charts and exports (pure functions).
@@ -50,6 +50,12 @@ pub fn routes() -> Router<AppState> {
 /// The routes of the web side that take an uploaded file (merged into [`crate::app`]).
 pub fn import_routes() -> Router<AppState> {
     console::import_routes()
+}
+
+/// The routes of the web side that take a resident's photos (merged into [`crate::app`]: their
+/// bodies are counted against `Limits::photo_body_bytes` by the handlers themselves).
+pub fn photo_routes() -> Router<AppState> {
+    resident::photo_routes()
 }
 
 async fn stylesheet() -> impl IntoResponse {

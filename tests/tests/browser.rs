@@ -5,13 +5,12 @@
 //!
 //! Chromium and chromedriver are not on a fresh developer machine, so these tests are ignored
 //! by `cargo test --workspace`; `.ci/run` installs both and runs them with
-//! `cargo test -p bianmin-tests --test browser -- --ignored`.
+//! `cargo test -p bianmin-tests --test browser --test browser_resident -- --ignored`.
+//! The browser itself (chromedriver, sessions, element helpers) is `tests/webdriver/mod.rs`.
 
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod webdriver;
+
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use bianmin_client_core::client::sync;
 use bianmin_client_core::{NewRequest, Store};
@@ -19,156 +18,8 @@ use bianmin_domain::{Action, Status, Timestamp};
 use bianmin_server::admin;
 use bianmin_tests::hub::{CLERK, REVIEWER, TestHub, quick};
 use bianmin_tests::{EAST, agenda_to_resolution_notice, social_card_request};
-use fantoccini::elements::Element;
-use fantoccini::{Client, ClientBuilder, Locator};
-use hyper_util::client::legacy::connect::HttpConnector;
-
-/// How long a page may take to show what a test waits for.
-const WAIT: Duration = Duration::from_secs(20);
-
-/// One browser at a time: the machines have two cores.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-/// chromedriver on a free loopback port; killed on drop.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Driver {
-    fn start() -> Driver {
-        let program = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let child = Command::new(&program)
-            .arg(format!("--port={port}"))
-            .arg("--allowed-ips=127.0.0.1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start `{program}` ({e}): the browser tests need Chromium and \
-                     ChromeDriver (Debian: `apt-get install chromium chromium-driver \
-                     fonts-noto-cjk`; .ci/run installs them), or CHROMEDRIVER=/path/to/it"
-                )
-            });
-        let driver = Driver {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        // Ready when it answers its status endpoint.
-        let deadline = Instant::now() + WAIT;
-        while ureq::get(&format!("{}/status", driver.url)).call().is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "chromedriver did not come up at {}",
-                driver.url
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        driver
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A fresh headless Chromium session (its own profile: no cookies) through `driver`.
-async fn browser(driver: &Driver) -> Client {
-    let mut options = serde_json::json!({
-        "args": [
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-            "--no-first-run", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--window-size=1280,800",
-        ],
-    });
-    if Path::new("/usr/bin/chromium").exists() {
-        options["binary"] = "/usr/bin/chromium".into();
-    }
-    let mut capabilities = serde_json::Map::new();
-    capabilities.insert("goog:chromeOptions".into(), options);
-    ClientBuilder::new(HttpConnector::new())
-        .capabilities(capabilities)
-        .connect(&driver.url)
-        .await
-        .expect("a Chromium session through chromedriver")
-}
-
-/// Runs `steps` in a fresh browser and always ends the session (closing Chromium), also when
-/// a step fails; then fails with the step's panic.
-fn in_browser<F, Fut>(steps: F)
-where
-    F: FnOnce(Client) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let driver = Driver::start();
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    runtime.block_on(async {
-        let client = browser(&driver).await;
-        let outcome = tokio::spawn(steps(client.clone())).await;
-        let _ = client.close().await;
-        if let Err(e) = outcome {
-            std::panic::resume_unwind(e.into_panic());
-        }
-    });
-}
-
-/// Waits for the element `css` selects (a page is loaded when what it alone shows is there).
-async fn css(c: &Client, selector: &str) -> Element {
-    match c
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css(selector))
-        .await
-    {
-        Ok(element) => element,
-        Err(e) => {
-            let at = c.current_url().await.map(String::from).unwrap_or_default();
-            let page = c.source().await.unwrap_or_default();
-            panic!("no `{selector}` within {WAIT:?} ({e}) at {at}: {page}");
-        }
-    }
-}
-
-/// Waits for an `<h1>` reading `title`.
-async fn heading(c: &Client, title: &str) {
-    let xpath = format!("//h1[normalize-space()='{title}']");
-    if let Err(e) = c
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::XPath(&xpath))
-        .await
-    {
-        let at = c.current_url().await.map(String::from).unwrap_or_default();
-        let page = c.source().await.unwrap_or_default();
-        panic!("no heading `{title}` within {WAIT:?} ({e}) at {at}: {page}");
-    }
-}
-
-async fn text(c: &Client, selector: &str) -> String {
-    css(c, selector).await.text().await.expect("text")
-}
-
-async fn type_into(c: &Client, selector: &str, value: &str) {
-    css(c, selector)
-        .await
-        .send_keys(value)
-        .await
-        .expect("typing");
-}
-
-async fn click(c: &Client, selector: &str) {
-    css(c, selector).await.click().await.expect("click");
-}
+use fantoccini::{Client, Locator};
+use webdriver::{WAIT, click, css, heading, in_browser, text, type_into};
 
 /// Signs in through the sign-in form shown now, as the demo reviewer.
 async fn sign_in(c: &Client) {

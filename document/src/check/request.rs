@@ -2,7 +2,7 @@
 
 use bianmin_domain::{
     AttachmentRef, Event, Field, NationalId, Outcome, Phone, ReceiptNo, RequestOp, RequestScope,
-    Status, authorize_request, check_materials, check_time_limit, replay, validate_name,
+    Role, Status, authorize_request, check_materials, check_time_limit, replay, validate_name,
 };
 use uuid::Uuid;
 
@@ -153,6 +153,15 @@ fn receipt(r: &RequestDoc, ctx: &Context<'_>) -> Result<(), Refusal> {
         return Err(invalid_field(
             "receipt_no",
             format_args!("does not carry the sending device's number ({device_no:03})"),
+        ));
+    }
+    // The hub's series says "filed by the resident themselves" (lists show it): only a
+    // resident's own filing may carry it. Tablets never reach it anyway (their receipts carry
+    // their own device number, never 000); this keeps the marker true on every replica.
+    if receipt.is_hub_series() && r.created.role != Role::Resident {
+        return Err(invalid_field(
+            "receipt_no",
+            "the hub's series (000) is only for requests residents file themselves",
         ));
     }
     if ctx.env.receipt_taken(&r.receipt_no, r.id) {

@@ -70,7 +70,7 @@ fn not_found(what: &str) -> AppError {
 /// A refusal of the one check, as the console shows it: the rule broken (422) or the
 /// permission missing (403) like any form error; anything else is a conflict with what the
 /// hub holds (409).
-fn refusal_error(code: &str, reason: String) -> AppError {
+pub(super) fn refusal_error(code: &str, reason: String) -> AppError {
     match code {
         "invalid" => AppError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", reason),
         "forbidden" => AppError::new(StatusCode::FORBIDDEN, "forbidden", reason),
@@ -83,7 +83,7 @@ fn refusal_error(code: &str, reason: String) -> AppError {
 }
 
 /// An error from authoring, as the console shows it.
-fn authoring_error(e: bianmin_document::Error) -> AppError {
+pub(super) fn authoring_error(e: bianmin_document::Error) -> AppError {
     match e {
         bianmin_document::Error::Invalid { .. } => {
             AppError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string())

@@ -716,6 +716,21 @@ impl Storage for PgStorage {
         })
     }
 
+    fn last_receipt(&self, prefix: &str) -> Result<Option<String>> {
+        // The column sorts bytewise ("C"), so the prefix's range is [prefix, prefix + U+10FFFF).
+        self.read(|c| {
+            let row = c.query_typed_opt(
+                "SELECT receipt_no FROM receipts WHERE receipt_no >= $1 AND receipt_no < $2
+                 ORDER BY length(receipt_no) DESC, receipt_no DESC LIMIT 1",
+                &[
+                    (&prefix, Type::TEXT),
+                    (&format!("{prefix}\u{10FFFF}"), Type::TEXT),
+                ],
+            )?;
+            Ok(row.map(|r| r.try_get(0)).transpose()?)
+        })
+    }
+
     fn audit(&self, doc_id: Uuid) -> Result<Vec<AuditEntry>> {
         self.read(|c| log::audit(c, doc_id))
     }

@@ -1718,6 +1718,18 @@ impl Storage for SqliteStorage {
             .transpose()
     }
 
+    fn last_receipt(&self, prefix: &str) -> Result<Option<String>> {
+        let conn = self.reader()?;
+        conn.prepare_cached(
+            "SELECT receipt_no FROM receipts WHERE receipt_no >= ?1 AND receipt_no < ?2
+             ORDER BY length(receipt_no) DESC, receipt_no DESC LIMIT 1",
+        )
+        .db()?
+        .query_row(params![prefix, format!("{prefix}\u{10FFFF}")], |r| r.get(0))
+        .optional()
+        .db()
+    }
+
     fn blob_references(&self, sha256: &str) -> Result<Vec<BlobReference>> {
         let conn = self.reader()?;
         let mut stmt = conn

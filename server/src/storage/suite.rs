@@ -142,6 +142,10 @@ pub const CHECKS: &[(&str, Check)] = &[
         a_receipt_number_goes_to_one_new_request,
     ),
     (
+        "the_last_receipt_of_a_series_is_its_highest",
+        the_last_receipt_of_a_series_is_its_highest,
+    ),
+    (
         "counters_update_atomically_under_contention",
         counters_update_atomically_under_contention,
     ),
@@ -2276,6 +2280,38 @@ pub fn a_receipt_number_goes_to_one_new_request(s: &dyn Storage) {
     for doc in racers.iter().filter(|d| **d != stored[0]) {
         assert_eq!(s.document(*doc).unwrap(), None);
     }
+}
+
+/// The last receipt number of a series (a village's hub series): the highest claimed with a
+/// stored request, its counter read as a number (a counter past its padding is longer), and
+/// nothing of another series, village or device.
+pub fn the_last_receipt_of_a_series_is_its_highest(s: &dyn Storage) {
+    const SERIES: &str = "370883101201-000-";
+    assert_eq!(s.last_receipt(SERIES).unwrap(), None, "an empty series");
+    let store = |receipt: &str, n: u64| {
+        let doc = Uuid::new_v4();
+        let index = request_index(doc, EAST, receipt, Status::Submitted, 0, 0, None);
+        let changes = [change(n, 30)];
+        let mut c = checked(doc, b"request", &changes, 0);
+        c.commit.kind = DocKind::Request;
+        c.commit.index = Some(&index);
+        s.commit_checked(&[c]).unwrap();
+    };
+    store("370883101201-000-000002", 120);
+    store("370883101201-000-000009", 121);
+    store("370883101201-001-000050", 122);
+    store("370883101202-000-000070", 123);
+    assert_eq!(
+        s.last_receipt(SERIES).unwrap().as_deref(),
+        Some("370883101201-000-000009")
+    );
+    store("370883101201-000-1000000", 124);
+    assert_eq!(
+        s.last_receipt(SERIES).unwrap().as_deref(),
+        Some("370883101201-000-1000000"),
+        "a counter past its padding is the highest"
+    );
+    assert_eq!(s.last_receipt("370883101203-000-").unwrap(), None);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@
 //! - `labels`: the two-language words for the domain's values.
 
 pub mod csrf;
-mod labels;
+pub(crate) mod labels;
 mod page_error;
 pub mod session;
 pub mod throttle;

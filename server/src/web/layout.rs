@@ -10,7 +10,32 @@ use super::i18n::{PageLang, tr};
 /// A whole page: `title` in the tab and as the heading, `nav` links in the top bar (label,
 /// href), then `body`.
 pub fn page(lang: PageLang, title: &str, nav: &[(&str, String)], body: Markup) -> Response {
+    page_for(Shell::Desk, lang, title, nav, body)
+}
+
+/// Who a page's shell is made for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shell {
+    /// A desk screen or a tablet (the console, the public pages).
+    Desk,
+    /// A phone, read by people who may see poorly: the whole page, top bar included, in large
+    /// type (`body.phone` in the style sheet).
+    Phone,
+}
+
+/// [`page`] with the shell made for `shell`.
+pub fn page_for(
+    shell: Shell,
+    lang: PageLang,
+    title: &str,
+    nav: &[(&str, String)],
+    body: Markup,
+) -> Response {
     let l = lang.lang;
+    let body_class = match shell {
+        Shell::Desk => None,
+        Shell::Phone => Some("phone"),
+    };
     let markup = html! {
         (DOCTYPE)
         html lang=(l.code()) {
@@ -20,7 +45,7 @@ pub fn page(lang: PageLang, title: &str, nav: &[(&str, String)], body: Markup) -
                 title { (title) " · " (tr(l, "便民服务", "Bianmin")) }
                 link rel="stylesheet" href="/assets/bianmin.css";
             }
-            body {
+            body class=[body_class] {
                 header.top {
                     a.brand href="/" { (tr(l, "便民服务", "Bianmin")) }
                     nav {
@@ -58,7 +83,19 @@ pub fn page_with_status(
     nav: &[(&str, String)],
     body: Markup,
 ) -> Response {
-    let mut response = page(lang, title, nav, body);
+    page_for_with_status(Shell::Desk, status, lang, title, nav, body)
+}
+
+/// [`page_for`] with another status.
+pub fn page_for_with_status(
+    shell: Shell,
+    status: StatusCode,
+    lang: PageLang,
+    title: &str,
+    nav: &[(&str, String)],
+    body: Markup,
+) -> Response {
+    let mut response = page_for(shell, lang, title, nav, body);
     *response.status_mut() = status;
     response
 }

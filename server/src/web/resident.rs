@@ -1,6 +1,7 @@
-//! The resident pages (`/resident/…`): a resident signs in on their own phone and sees their
-//! own requests (status, deadline, what is missing) and a link to their village's public
-//! notices. Chinese by default, English with `?lang=en`; large type for a small screen; plain
+//! The resident pages (`/resident/…`): a resident signs in on their own phone, sees their own
+//! requests (status, deadline, what is missing, history), files new ones with photos of the
+//! materials, supplements a returned one, withdraws, rates a finished one; and finds a link to
+//! their village's public notices. Chinese by default, English with `?lang=en`; large type for a small screen; plain
 //! forms, no JavaScript. See `docs/residents.md`.
 //!
 //! A resident account is opened by an administrator (console or command line): a one-time
@@ -23,18 +24,25 @@
 //!   console's sign-in does.
 //! - storage calls run off the async workers (the PostgreSQL client panics on them).
 //!
-//! Modules: `session` (the signed-in resident and their forms), `sign_in`, `activate`, `home`.
-//! Every answer is `Cache-Control: no-store`: they carry a session's page or its forms.
+//! Modules: `session` (the signed-in resident and their forms), `sign_in`, `activate`, `home`
+//! (their requests), `file` (filing a request with photos of its materials), `request` (one
+//! request: history, supplement, withdrawal, rating), `upload` (forms with photos: size, token,
+//! scaling). Writing goes through the engine ([`crate::engine::Engine::resident_file`],
+//! [`crate::engine::Engine::resident_act`]): the document layer's authoring and check, as on a
+//! tablet. Every answer is `Cache-Control: no-store`: they carry a session's page or its forms.
 
 mod activate;
+mod file;
 mod home;
+mod request;
 mod session;
 mod sign_in;
+mod upload;
 
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use maud::{Markup, html};
 
 use super::console::throttle::{Attempt, Refused};
@@ -61,6 +69,26 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/resident/activate",
             get(activate::form).post(activate::submit),
+        )
+        .route(file::ITEMS, get(file::items))
+        .route("/resident/file/{code}", get(file::form))
+        .route("/resident/requests/{id}", get(request::page))
+        .route(
+            "/resident/requests/{id}/withdraw",
+            get(request::withdraw_form).post(request::withdraw),
+        )
+        .route("/resident/requests/{id}/rate", post(request::rate))
+        .layer(axum::middleware::map_response(no_store))
+}
+
+/// The resident pages' routes that take photos (merged into [`super::photo_routes`], with the
+/// photo forms' body and time limits): filing a request, supplementing one.
+pub fn photo_routes() -> Router<AppState> {
+    Router::new()
+        .route("/resident/file/{code}", post(file::submit))
+        .route(
+            "/resident/requests/{id}/supplement",
+            post(request::supplement),
         )
         .layer(axum::middleware::map_response(no_store))
 }
@@ -100,7 +128,8 @@ fn form_token_matches(state: &AppState, headers: &HeaderMap, posted: &str) -> bo
         .is_some_and(|c| super::console::token::matches(c, posted))
 }
 
-/// A resident page: large type (`.resident`), the top bar's links, then `body`.
+/// A resident page: the phone's shell (large type, the top bar too), the top bar's links, then
+/// `body` (`.resident`: full-width fields and buttons).
 fn resident_page(
     lang: PageLang,
     status: StatusCode,
@@ -108,7 +137,14 @@ fn resident_page(
     nav: &[(&str, String)],
     body: Markup,
 ) -> Response {
-    layout::page_with_status(status, lang, title, nav, html! { div.resident { (body) } })
+    layout::page_for_with_status(
+        layout::Shell::Phone,
+        status,
+        lang,
+        title,
+        nav,
+        html! { div.resident { (body) } },
+    )
 }
 
 /// The top bar's links before signing in.

@@ -112,6 +112,10 @@ pub(crate) async fn page(
     let nav = vec![
         (tr(l, "我的办件", "My requests"), super::HOME.to_string()),
         (
+            tr(l, "办理新事项", "File a request"),
+            super::file::ITEMS.to_string(),
+        ),
+        (
             tr(l, "村务公开", "Village notices"),
             format!("/public/villages/{village}"),
         ),
@@ -129,11 +133,14 @@ pub(crate) async fn page(
                 button.secondary type="submit" { (tr(l, "退出登录", "Sign out")) }
             }
         }
+        p {
+            a.button href=(super::file::ITEMS) { (tr(l, "办理新事项（可拍照上传材料）", "File a request (with photos of the materials)")) }
+        }
         @if home.requests.is_empty() {
             p.card {
                 @if page == 1 {
-                    (tr(l, "还没有您的办件。在村便民服务站办理的事项，代办员的平板同步后会显示在这里。",
-                        "No request of yours yet. What you file at the village service point shows here once the clerk's tablet has synced."))
+                    (tr(l, "还没有您的办件。您可以在这里直接办理；在村便民服务站办理的事项，代办员的平板同步后也会显示在这里。",
+                        "No request of yours yet. You can file one here; what you file at the village service point shows here once the clerk's tablet has synced."))
                 } @else {
                     (tr(l, "这一页没有办件。", "No request on this page."))
                 }
@@ -173,7 +180,10 @@ fn request_card(l: Lang, reference: &Current, r: &Listed) -> Markup {
     let row = &r.row;
     html! {
         section.card.request {
-            h2 { (reference.item_name(l, &row.item_code)) }
+            h2 { a href=(super::request::page_of(row.id)) { (reference.item_name(l, &row.item_code)) } }
+            @if row.self_filed() {
+                p.tag { (tr(l, "自助办理（手机提交）", "Self-filed (on the phone)")) }
+            }
             dl {
                 dt { (tr(l, "受理回执号", "Receipt number")) } dd { (row.receipt_no) }
                 dt { (tr(l, "申请人", "Applicant")) }
@@ -197,19 +207,20 @@ fn request_card(l: Lang, reference: &Current, r: &Listed) -> Markup {
                     }
                 }
             }
+            p { a href=(super::request::page_of(row.id)) { (tr(l, "查看详情和办理经过 →", "Details and history →")) } }
         }
     }
 }
 
 /// An ID number with its middle digits masked; a malformed one hidden entirely.
-fn masked_id(raw: &str) -> String {
+pub(super) fn masked_id(raw: &str) -> String {
     NationalId::parse(raw)
         .map(|id| id.masked())
         .unwrap_or_else(|_| "******************".into())
 }
 
 /// The committed deadline as a resident reads it.
-fn deadline(l: Lang, clock: &Clock, urgency: Urgency) -> Markup {
+pub(super) fn deadline(l: Lang, clock: &Clock, urgency: Urgency) -> Markup {
     match *clock {
         Clock::NotStarted => html! {
             (tr(l, "尚未受理，办理时限尚未开始计算。", "Not accepted yet: the time limit has not started."))
@@ -239,7 +250,7 @@ fn deadline(l: Lang, clock: &Clock, urgency: Urgency) -> Markup {
 
 /// What is missing: the materials asked for at a return (with the note), or, while the request
 /// is open, the required materials not in hand and those accepted on a promise (容缺).
-fn missing(l: Lang, d: &RequestDetail) -> Markup {
+pub(super) fn missing(l: Lang, d: &RequestDetail) -> Markup {
     let join = |v: &[String]| v.join(tr(l, "、", ", "));
     let open = matches!(
         d.status,
@@ -257,6 +268,13 @@ fn missing(l: Lang, d: &RequestDetail) -> Markup {
             _ => None,
         });
     let waived: Vec<String> = d.waived_materials.iter().map(|(m, _)| m.clone()).collect();
+    // A material not in hand yet whose photo was sent (from the phone, or by the clerk's
+    // tablet) waits for the service point to check it rather than for the resident.
+    let (photographed, not_sent): (Vec<String>, Vec<String>) = d
+        .outstanding_materials
+        .iter()
+        .cloned()
+        .partition(|m| d.attachments.iter().any(|a| a.material == *m));
     html! {
         @if d.status == Status::Returned {
             dt { (tr(l, "需要补交", "To bring")) }
@@ -265,9 +283,15 @@ fn missing(l: Lang, d: &RequestDetail) -> Markup {
                 strong { (join(&d.missing_materials)) }
                 @if let Some(note) = note { br; (tr(l, "说明：", "Note: ")) (note) }
             }
-        } @else if open && !d.outstanding_materials.is_empty() {
-            dt { (tr(l, "尚缺材料", "Still missing")) }
-            dd.missing { strong { (join(&d.outstanding_materials)) } }
+        } @else if open {
+            @if !not_sent.is_empty() {
+                dt { (tr(l, "尚缺材料", "Still missing")) }
+                dd.missing { strong { (join(&not_sent)) } }
+            }
+            @if !photographed.is_empty() {
+                dt { (tr(l, "已拍照上传，待服务站核对", "Photos sent, to be checked at the service point")) }
+                dd { (join(&photographed)) }
+            }
         }
         @if open && !waived.is_empty() {
             dt { (tr(l, "容缺受理，待补交", "Accepted on your promise to bring")) }
@@ -277,7 +301,7 @@ fn missing(l: Lang, d: &RequestDetail) -> Markup {
 }
 
 /// The decision, once there is one (with its reason).
-fn outcome(l: Lang, d: &RequestDetail) -> Markup {
+pub(super) fn outcome(l: Lang, d: &RequestDetail) -> Markup {
     let reason = |r: &str| html! { @if !r.is_empty() { br; (tr(l, "理由：", "Reason: ")) (r) } };
     html! {
         @match decision(d) {

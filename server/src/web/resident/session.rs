@@ -95,13 +95,15 @@ impl FromRequestParts<AppState> for SignedResident {
     }
 }
 
-/// A form posted by a signed-in resident, its CSRF token checked: refused with 403 (nothing
-/// done) if the token is missing or wrong. (Sign-out is the only one so far: it carries no
-/// other field.)
+/// A form posted by a signed-in resident (URL-encoded: sign-out, withdrawing, rating), its
+/// CSRF token checked: refused with 403 (nothing done) if the token is missing or wrong. Forms
+/// with photos are multipart and read by `upload`, which checks the same token.
 #[derive(Debug)]
 pub(crate) struct ResidentForm {
     /// Who.
     pub signed: SignedResident,
+    /// The fields.
+    pub fields: Fields,
 }
 
 impl FromRequest<AppState> for ResidentForm {
@@ -120,6 +122,6 @@ impl FromRequest<AppState> for ResidentForm {
             tracing::warn!(user = %signed.user.id, "resident form refused: CSRF token missing or wrong");
             return Err(refused_form(lang));
         }
-        Ok(ResidentForm { signed })
+        Ok(ResidentForm { signed, fields })
     }
 }

@@ -1,0 +1,591 @@
+//! What a signed-in resident does on the hub's pages (`/resident`): file a request for
+//! themselves with photos of its materials, read their own requests, supplement one that was
+//! returned, withdraw one, rate one that is finished.
+//!
+//! Everything is written as a tablet writes it: by `bianmin_document`'s authoring
+//! ([`Document::file_request`], [`Document::author_all`]) under an Automerge actor of the
+//! resident's own ([`resident_actor`], derived from the user id like a console user's, with a
+//! prefix of its own) and the resident's identity on the pseudo-device [`RESIDENT_DEVICE`],
+//! then pushed through the one check, the group commit, the audit and the live notices exactly
+//! as a device's push ([`Engine::push_one`]). What a resident may do is the domain's permission
+//! table's answer ([`bianmin_domain::authorize_request`]), asked by that check: the hub gives a
+//! resident nothing a tablet would not.
+//!
+//! # Receipt numbers
+//!
+//! A request filed here gets a receipt number of the hub's own series,
+//! `<village>-000-<counter>` ([`ReceiptNo::hub`]): device number 0 is never given to a device
+//! (enrolment numbers start at 1) and the check refuses a tablet's receipt that does not carry
+//! its own device number, so the series can never collide with a tablet's. The counter is the
+//! highest of the village's series claimed so far ([`crate::storage::Storage::last_receipt`])
+//! plus one. Filings in this process take turns (`Engine::resident_filing`); a number another
+//! hub process claimed first is refused by the check (`duplicate_receipt`) or, if both were
+//! checked before either was stored, lost at the group commit's claim (a `Conflict`): either
+//! way the filing is written again with the next number. A receipt in the hub's series is also
+//! how every replica tells that the resident filed the request themselves
+//! ([`bianmin_document::model::self_filed`]).
+//!
+//! # Photos
+//!
+//! Photos arrive already scaled and re-encoded (`crate::photos`). Their bytes are stored in the
+//! hub's blob store only once the filing (or supplement) has passed the check once, so a
+//! refused form stores nothing; then they are complete before the references to them are
+//! pushed, as on a tablet. Should the push itself then fail (storage failing twice), the
+//! stored photos stay unreferenced: content-addressed, complete, and harmless.
+
+use std::collections::BTreeMap;
+
+use axum::http::StatusCode;
+use bianmin_document::model::{NewRequest, RequestDetail};
+use bianmin_document::{Authoring, Context, Decoded, Document, Refusal, check_push};
+use bianmin_domain::{
+    Action, AttrValue, HUB_SERIES_DEVICE, Identity, MediaType, Rating, ReceiptNo, RequestOp,
+    RequestScope, Role, Timestamp, authorize_request, replay,
+};
+use bianmin_protocol::PushResult;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::console::{authoring_error, refusal_error};
+use super::{Durability, Engine, HubEnv, documents};
+use crate::auth::AuthedDevice;
+use crate::blobs::{BlobError, BlobStore};
+use crate::error::AppError;
+use crate::storage::{DeviceRecord, UserRecord};
+
+/// The device recorded in the audit trail (and in every entry's stamp) for what a resident did
+/// on the hub's pages.
+pub const RESIDENT_DEVICE: &str = "resident-web";
+
+/// How many times a filing is written again when its receipt number was taken meanwhile.
+const FILING_ATTEMPTS: usize = 8;
+
+/// A resident's Automerge actor on the hub: derived from the user id (the same across sessions
+/// and restarts), with a prefix of its own so it differs from the user's console actor and
+/// from every device's (which are random).
+pub fn resident_actor(user_id: &str) -> String {
+    let digest = Sha256::digest(format!("bianmin resident actor\0{user_id}").as_bytes());
+    hex::encode(&digest[..16])
+}
+
+/// The identity a resident acts with on the hub's pages.
+pub fn resident_identity(user: &UserRecord) -> Identity {
+    Identity {
+        user: user.id.clone(),
+        role: user.role,
+        area: user.area.clone(),
+        device: RESIDENT_DEVICE.to_string(),
+    }
+}
+
+/// A photo of one material, scaled and re-encoded as JPEG, not stored yet.
+#[derive(Clone)]
+pub struct Photo {
+    /// The material it shows, as the service item names it.
+    pub material: String,
+    /// The JPEG bytes.
+    pub jpeg: Vec<u8>,
+}
+
+impl std::fmt::Debug for Photo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Photo")
+            .field("material", &self.material)
+            .field("bytes", &self.jpeg.len())
+            .finish()
+    }
+}
+
+impl Photo {
+    fn sha256(&self) -> String {
+        hex::encode(Sha256::digest(&self.jpeg))
+    }
+
+    /// The reference to it, as the document holds it.
+    fn reference(&self) -> Authoring {
+        Authoring::RequestAttachment {
+            sha256: self.sha256(),
+            media_type: MediaType::Jpeg,
+            size: self.jpeg.len() as u64,
+            material: self.material.clone(),
+        }
+    }
+}
+
+/// What a resident fills in to file a request for themselves. The applicant is the resident:
+/// the name is their account's, the request belongs to their account, whatever a form says.
+#[derive(Clone)]
+pub struct ResidentFiling {
+    /// The service item.
+    pub item_code: String,
+    /// The resident's national ID number, as typed.
+    pub id_number: String,
+    /// Their phone number, as typed.
+    pub phone: String,
+    /// Their grid (villager group).
+    pub grid: String,
+    /// The item's form.
+    pub attributes: BTreeMap<String, AttrValue>,
+    /// Photos of the materials.
+    pub photos: Vec<Photo>,
+}
+
+impl std::fmt::Debug for ResidentFiling {
+    // Never the ID number or the phone.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResidentFiling")
+            .field("item_code", &self.item_code)
+            .field("photos", &self.photos)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a resident does to one of their requests.
+#[derive(Debug, Clone)]
+pub enum ResidentAction {
+    /// Hand in the materials a return asked for, with a photo of each (补正).
+    Supplement {
+        /// The photos (at least one per material asked for).
+        photos: Vec<Photo>,
+    },
+    /// Withdraw the request (撤回).
+    Withdraw {
+        /// Why, if they say.
+        reason: String,
+    },
+    /// Rate the service (好差评).
+    Rate {
+        /// The rating.
+        rating: Rating,
+        /// Their words, if any.
+        comment: String,
+    },
+}
+
+/// A request a resident filed.
+#[derive(Debug, Clone)]
+pub struct Filed {
+    /// Its id.
+    pub id: Uuid,
+    /// Its receipt number, of the hub's series.
+    pub receipt_no: ReceiptNo,
+}
+
+/// One of a resident's own requests, with what they may do to it now.
+#[derive(Debug, Clone)]
+pub struct ResidentRequest {
+    /// The request.
+    pub detail: RequestDetail,
+    /// It was returned and waits for the materials listed (补正).
+    pub may_supplement: bool,
+    /// It may still be withdrawn.
+    pub may_withdraw: bool,
+    /// It is finished and may be rated.
+    pub may_rate: bool,
+}
+
+fn not_found() -> AppError {
+    AppError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such request of yours",
+    )
+}
+
+fn not_a_resident() -> AppError {
+    AppError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        "these pages are for residents",
+    )
+}
+
+fn blob_error(e: BlobError) -> AppError {
+    AppError::internal(format!("storing a resident's photo: {e}"))
+}
+
+/// Stores `bytes` under their SHA-256 `sha256`, complete (kept once if already there). A
+/// partial upload of the same address under way (a tablet's) is continued if it holds a prefix
+/// of these bytes, else discarded by the hash check and written anew.
+fn store_blob(blobs: &dyn BlobStore, sha256: &str, bytes: &[u8]) -> Result<(), AppError> {
+    for _ in 0..3 {
+        if blobs.is_complete(sha256).map_err(blob_error)? {
+            return Ok(());
+        }
+        let held = usize::try_from(blobs.received(sha256).map_err(blob_error)?)
+            .unwrap_or(usize::MAX)
+            .min(bytes.len());
+        if held < bytes.len() {
+            match blobs.append(sha256, held as u64, &bytes[held..]) {
+                Ok(_) => {}
+                // Another upload of the same bytes moved on meanwhile: look again.
+                Err(BlobError::OffsetMismatch { .. }) => continue,
+                Err(e) => return Err(blob_error(e)),
+            }
+        }
+        match blobs.finish(sha256) {
+            Ok(()) => return Ok(()),
+            // The partial was not a prefix of these bytes: discarded; write them anew.
+            Err(BlobError::HashMismatch { .. }) => continue,
+            Err(e) => return Err(blob_error(e)),
+        }
+    }
+    Err(AppError::internal(
+        "a resident's photo could not be stored: the blob store kept changing",
+    ))
+}
+
+/// Stores every photo (see [`store_blob`]).
+fn store_photos(blobs: Option<&dyn BlobStore>, photos: &[Photo]) -> Result<(), AppError> {
+    if photos.is_empty() {
+        return Ok(());
+    }
+    let Some(blobs) = blobs else {
+        return Err(AppError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_blob_store",
+            "this hub keeps no attachments",
+        ));
+    };
+    for p in photos {
+        store_blob(blobs, &p.sha256(), &p.jpeg)?;
+    }
+    Ok(())
+}
+
+/// The pseudo-device a resident's writes on the hub are pushed from: the hub series' device
+/// number, so the check holds a new request to a receipt of the hub's series.
+fn resident_device(user: &UserRecord) -> AuthedDevice {
+    AuthedDevice {
+        device: DeviceRecord {
+            id: RESIDENT_DEVICE.to_string(),
+            device_no: HUB_SERIES_DEVICE,
+            user_id: user.id.clone(),
+            name: "resident pages".to_string(),
+            actor: resident_actor(&user.id),
+            enrolled_at: 0,
+            revoked_at: None,
+        },
+        user: user.clone(),
+        identity: resident_identity(user),
+        // A pseudo-device of the hub's own: no token.
+        token_hash: String::new(),
+    }
+}
+
+/// What became of one push of a resident's.
+enum Pushed {
+    Stored,
+    /// The receipt number was taken meanwhile, or another hub process stored the document
+    /// first: write it again.
+    Again,
+}
+
+impl Engine {
+    fn resident_only(user: &UserRecord) -> Result<(), AppError> {
+        match user.role {
+            Role::Resident => Ok(()),
+            _ => Err(not_a_resident()),
+        }
+    }
+
+    /// The hub's copy of a request of `user`'s, or 404 (for a request that does not exist and
+    /// for anyone else's alike).
+    fn own_request(&self, user: &UserRecord, id: Uuid) -> Result<Document, AppError> {
+        Self::resident_only(user)?;
+        let doc = self
+            .documents
+            .take(id)?
+            .current()
+            .cloned()
+            .ok_or_else(not_found)?;
+        let meta = doc.meta();
+        let scope = RequestScope {
+            village: &meta.village,
+            resident_user: meta.resident_user.as_deref(),
+        };
+        if doc.request_status().is_none()
+            || authorize_request(&resident_identity(user), scope, RequestOp::Read).is_err()
+        {
+            return Err(not_found());
+        }
+        Ok(doc)
+    }
+
+    /// One of `user`'s own requests, with what they may do to it now (each the workflow's and
+    /// the permission table's answer); 404 for anyone else's.
+    pub fn resident_request(
+        &self,
+        user: &UserRecord,
+        id: Uuid,
+    ) -> Result<ResidentRequest, AppError> {
+        let doc = self.own_request(user, id)?;
+        let reference = self.reference()?;
+        let today = Timestamp::now().china_date();
+        let detail = doc
+            .request_detail(&reference.rules, today)
+            .ok_or_else(not_found)?;
+        let Decoded::Request(r) = doc.decoded() else {
+            return Err(not_found());
+        };
+        let derived = replay(&r.events, r.level);
+        let identity = resident_identity(user);
+        let scope = RequestScope {
+            village: &r.village,
+            resident_user: r.resident_user.as_deref(),
+        };
+        let may = |action: &Action| {
+            derived.check(action, r.level).is_ok()
+                && authorize_request(&identity, scope, RequestOp::Append(action, derived.status))
+                    .is_ok()
+        };
+        let may_supplement = may(&Action::Supplement {
+            provided: derived.missing.clone(),
+        }) && authorize_request(
+            &identity,
+            scope,
+            RequestOp::Edit(bianmin_domain::Field::Materials, derived.status),
+        )
+        .is_ok();
+        let may_withdraw = may(&Action::Withdraw {
+            reason: String::new(),
+        });
+        let may_rate = detail.rating.is_none()
+            && may(&Action::Rate {
+                rating: Rating::Satisfied,
+                comment: String::new(),
+            });
+        Ok(ResidentRequest {
+            detail,
+            may_supplement,
+            may_withdraw,
+            may_rate,
+        })
+    }
+
+    /// Checks `changes` to document `id` as `who` would push them, storing nothing: so that a
+    /// form the rules refuse stores no photo either.
+    fn check_only(
+        &self,
+        who: &AuthedDevice,
+        id: Uuid,
+        changes: &[Vec<u8>],
+        rules: &bianmin_document::Reference,
+    ) -> Result<Result<(), Refusal>, AppError> {
+        let taken = self.documents.take(id)?;
+        let env = HubEnv {
+            storage: self.storage.as_ref(),
+            documents: &self.documents,
+        };
+        let ctx = Context {
+            sender: &who.identity,
+            device_no: Some(who.device.device_no),
+            reference: rules,
+            now: Timestamp::now(),
+            env: &env,
+        };
+        Ok(check_push(taken.current(), id, changes, &who.device.actor, &ctx).map(|_| ()))
+    }
+
+    /// Pushes `changes` as `who` and waits until they are stored.
+    fn push_resident(
+        &self,
+        who: &AuthedDevice,
+        id: Uuid,
+        changes: &[Vec<u8>],
+        rules: &bianmin_document::Reference,
+    ) -> Result<Pushed, AppError> {
+        let since = self.documents.generation();
+        let mut round = Durability::default();
+        let pushed = self
+            .push_one(who, id, changes, rules, &mut round)
+            .and_then(|result| self.documents.wait(round).map(|()| result));
+        match pushed {
+            Ok(PushResult::Accepted { .. }) => Ok(Pushed::Stored),
+            Ok(PushResult::Refused { code, .. }) if code == "duplicate_receipt" => {
+                Ok(Pushed::Again)
+            }
+            Ok(PushResult::Refused { code, reason, .. }) => Err(refusal_error(&code, reason)),
+            Err(e) if e.code == documents::STORE_FAILED && self.documents.raced_since(since) => {
+                Ok(Pushed::Again)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The next receipt number of the hub's series in `village`.
+    fn next_hub_receipt(&self, village: &str) -> Result<ReceiptNo, AppError> {
+        let prefix = format!("{village}-{HUB_SERIES_DEVICE:03}-");
+        let last = self
+            .storage
+            .last_receipt(&prefix)?
+            .and_then(|r| ReceiptNo::parse(&r).ok())
+            .and_then(|r| r.counter())
+            .unwrap_or(0);
+        Ok(ReceiptNo::hub(village, last + 1))
+    }
+
+    /// Files a request for the signed-in resident `user` with the photos of its materials:
+    /// written and checked as a tablet's filing (the item's required attributes, the ID number's
+    /// check digit, the phone, the grid, each photo's material), numbered in the hub's receipt
+    /// series (see the module docs). The photos are stored once the filing passes the check;
+    /// answers once the request is stored. A refusal names the rule broken (422).
+    pub fn resident_file(
+        &self,
+        user: &UserRecord,
+        filing: &ResidentFiling,
+        blobs: Option<&dyn BlobStore>,
+    ) -> Result<Filed, AppError> {
+        Self::resident_only(user)?;
+        let reference = self.reference()?;
+        let who = resident_device(user);
+        let new = NewRequest {
+            item_code: filing.item_code.clone(),
+            applicant_name: user.display_name.clone(),
+            id_number: filing.id_number.clone(),
+            phone: filing.phone.clone(),
+            grid: filing.grid.clone(),
+            attributes: filing.attributes.clone(),
+            // Photos are not the materials in hand: the clerk marks those on receipt.
+            materials_received: Vec::new(),
+            resident_user: Some(user.id.clone()),
+            submit: true,
+        };
+        let photos: Vec<Authoring> = filing.photos.iter().map(Photo::reference).collect();
+        // One filing at a time in this process: each reads the series' last number after the
+        // one before it is stored.
+        let _turn = self
+            .resident_filing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut photos_stored = false;
+        for _ in 0..FILING_ATTEMPTS {
+            let receipt_no = self.next_hub_receipt(&user.area)?;
+            let (id, changes) = Document::file_request(
+                &who.device.actor,
+                &who.identity,
+                Timestamp::now(),
+                &reference.rules,
+                &new,
+                &receipt_no,
+                &photos,
+            )
+            .map_err(authoring_error)?;
+            match self.check_only(&who, id, &changes, &reference.rules)? {
+                Ok(()) => {}
+                Err(r) if r.code == "duplicate_receipt" => continue,
+                Err(r) => return Err(refusal_error(r.code, r.reason)),
+            }
+            if !photos_stored {
+                store_photos(blobs, &filing.photos)?;
+                photos_stored = true;
+            }
+            match self.push_resident(&who, id, &changes, &reference.rules)? {
+                Pushed::Stored => {
+                    tracing::info!(doc = %id, user = %user.id, receipt = %receipt_no, photos = filing.photos.len(), "a resident filed a request");
+                    return Ok(Filed { id, receipt_no });
+                }
+                Pushed::Again => {
+                    tracing::info!(user = %user.id, receipt = %receipt_no, "a resident's receipt number was taken meanwhile; filing again with the next");
+                }
+            }
+        }
+        Err(AppError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "the hub is filing many requests at once; try again in a moment",
+        ))
+    }
+
+    /// Writes `what` into `user`'s own request `id` (404 for anyone else's): checked, stored,
+    /// audited and announced like a device's push. Photos of a supplement are stored once the
+    /// supplement passes the check. An action lost only because another hub process stored the
+    /// request first is written again on the stored request, up to three times more.
+    pub fn resident_act(
+        &self,
+        user: &UserRecord,
+        id: Uuid,
+        what: &ResidentAction,
+        blobs: Option<&dyn BlobStore>,
+    ) -> Result<(), AppError> {
+        let reference = self.reference()?;
+        let who = resident_device(user);
+        let mut photos_stored = false;
+        for _ in 0..4 {
+            let current = self.own_request(user, id)?;
+            let (writes, photos): (Vec<Authoring>, &[Photo]) = match what {
+                ResidentAction::Supplement { photos } => {
+                    let Decoded::Request(r) = current.decoded() else {
+                        return Err(not_found());
+                    };
+                    // Everything asked for, as the return listed it.
+                    let provided = replay(&r.events, r.level).missing;
+                    let mut writes: Vec<Authoring> = photos.iter().map(Photo::reference).collect();
+                    writes.push(Authoring::RequestEvent(Action::Supplement { provided }));
+                    (writes, photos)
+                }
+                ResidentAction::Withdraw { reason } => (
+                    vec![Authoring::RequestEvent(Action::Withdraw {
+                        reason: reason.trim().to_string(),
+                    })],
+                    &[],
+                ),
+                ResidentAction::Rate { rating, comment } => (
+                    vec![Authoring::RequestEvent(Action::Rate {
+                        rating: *rating,
+                        comment: comment.trim().to_string(),
+                    })],
+                    &[],
+                ),
+            };
+            let changes = current
+                .author_all(
+                    &who.device.actor,
+                    &who.identity,
+                    Timestamp::now(),
+                    &reference.rules,
+                    &writes,
+                )
+                .map_err(authoring_error)?;
+            if !photos.is_empty() && !photos_stored {
+                if let Err(r) = self.check_only(&who, id, &changes, &reference.rules)? {
+                    return Err(refusal_error(r.code, r.reason));
+                }
+                store_photos(blobs, photos)?;
+                photos_stored = true;
+            }
+            match self.push_resident(&who, id, &changes, &reference.rules)? {
+                Pushed::Stored => {
+                    tracing::info!(doc = %id, user = %user.id, "a resident's action stored");
+                    return Ok(());
+                }
+                Pushed::Again => {
+                    tracing::info!(doc = %id, user = %user.id, "a resident's action lost a race with another hub process; writing it again");
+                }
+            }
+        }
+        Err(AppError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "the request keeps changing; try again in a moment",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_residents_actor_is_its_own() {
+        let a = resident_actor("user-1");
+        assert_eq!(a, resident_actor("user-1"), "stable");
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, resident_actor("user-2"));
+        assert_ne!(
+            a,
+            super::super::console_actor("user-1"),
+            "not the console's"
+        );
+    }
+}
