@@ -33,6 +33,17 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 use crate::AppState;
+use crate::error::AppError;
+
+/// Runs `f` off the async workers (every storage call of a page: a PostgreSQL storage must not
+/// be called on one) and returns what it returns.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, AppError> + Send + 'static,
+) -> Result<T, AppError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(AppError::internal)?
+}
 
 /// The style sheet of every page.
 pub const STYLESHEET: &str = include_str!("web/bianmin.css");

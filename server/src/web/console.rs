@@ -153,14 +153,7 @@ pub(crate) async fn store_action(
     }
 }
 
-/// Runs storage and engine work on a blocking thread.
-pub(crate) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, AppError> + Send + 'static,
-) -> Result<T, AppError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(AppError::internal)?
-}
+pub(crate) use super::blocking;
 
 /// The top-bar links of every signed-in page (the administration pages for administrators).
 pub(crate) fn nav(l: Lang, role: Role) -> Vec<(&'static str, String)> {

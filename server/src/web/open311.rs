@@ -29,6 +29,7 @@ use bianmin_domain::{Directory, ReceiptNo, Timestamp};
 use chrono::{DateTime, NaiveDate, NaiveTime};
 
 use self::format::{Document, Format, error_response};
+use super::blocking;
 use crate::AppState;
 use crate::error::AppError;
 use crate::reference::Current;
@@ -67,15 +68,6 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/open311", any(not_found))
         .route("/open311/{*rest}", any(not_found))
-}
-
-/// Runs blocking work (storage, reference data) off the async workers.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, AppError> + Send + 'static,
-) -> Result<T, AppError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(AppError::internal)?
 }
 
 /// The query's pairs, in order (a name may come several times).

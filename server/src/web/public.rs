@@ -18,9 +18,9 @@ use axum::routing::get;
 use axum::{Extension, Router};
 
 use self::limiter::{Limiter, LimiterConfig};
+use super::blocking;
 use super::i18n::{Lang, tr};
 use crate::AppState;
-use crate::error::AppError;
 use crate::storage::Storage;
 
 /// What the public handlers share: the look-up limits. One per router, so each application
@@ -76,13 +76,4 @@ fn nav(lang: Lang) -> Vec<(&'static str, String)> {
             "/lookup".to_string(),
         ),
     ]
-}
-
-/// Runs blocking work (storage, documents) off the async workers.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, AppError> + Send + 'static,
-) -> Result<T, AppError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(AppError::internal)?
 }

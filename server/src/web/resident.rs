@@ -40,6 +40,8 @@ mod sign_in;
 mod upload;
 
 use axum::Router;
+use axum::extract::Form;
+use axum::extract::rejection::FormRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -51,6 +53,8 @@ use super::cookies;
 use super::i18n::{Lang, PageLang, tr};
 use super::layout;
 use crate::AppState;
+use crate::error::AppError;
+use crate::web::console::csrf::{self, Fields};
 use crate::web::public::limiter::now_ms;
 
 /// The resident pages' routes (merged into [`super::routes`]).
@@ -176,6 +180,27 @@ fn form_page(
         cookies::set(cookie_name(state, FORM_COOKIE), &token, Some(3600)),
     );
     response
+}
+
+/// The fields of a form posted before signing in (sign-in, activation) once its token matches
+/// the one in its cookie; else the refusal page to answer with (403, nothing done).
+fn signed_out_form(
+    lang: &PageLang,
+    state: &AppState,
+    headers: &HeaderMap,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Result<Result<Fields, Response>, PageError> {
+    let fields = match form {
+        Ok(Form(f)) => Fields(f),
+        Err(rejection) => {
+            let error = AppError::new(rejection.status(), "bad_form", rejection.body_text());
+            return Err(PageError::new(lang, error));
+        }
+    };
+    if !form_token_matches(state, headers, fields.get(csrf::FIELD).unwrap_or_default()) {
+        return Ok(Err(refused_form(lang.clone())));
+    }
+    Ok(Ok(fields))
 }
 
 /// The refusal of a form whose token is missing or wrong: 403, nothing done.

@@ -14,15 +14,15 @@ use bianmin_domain::Role;
 use maud::{Markup, html};
 
 use super::{
-    HOME, NotReserved, busy_message, failed, form_page, form_token_matches, not_tried,
-    open_session, refused_form, reserve, retry_after, unavailable_message,
+    HOME, NotReserved, busy_message, failed, form_page, not_tried, open_session, reserve,
+    retry_after, signed_out_form, unavailable_message,
 };
 use crate::AppState;
 use crate::auth;
 use crate::error::AppError;
 use crate::password::{self, MAX_LENGTH, MIN_LENGTH, PoolBusy};
 use crate::storage::{Storage, StorageError, UserRecord};
-use crate::web::console::csrf::{self, Fields};
+use crate::web::console::csrf;
 use crate::web::console::throttle::Refused;
 use crate::web::console::{PageError, blocking};
 use crate::web::i18n::{Lang, PageLang, tr};
@@ -113,20 +113,10 @@ pub(crate) async fn submit(
     form: Result<Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, PageError> {
     let l = lang.lang;
-    let fields = match form {
-        Ok(Form(f)) => Fields(f),
-        Err(rejection) => {
-            let error = AppError::new(rejection.status(), "bad_form", rejection.body_text());
-            return Err(PageError::new(&lang, error));
-        }
+    let fields = match signed_out_form(&lang, &state, &headers, form)? {
+        Ok(fields) => fields,
+        Err(refused) => return Ok(refused),
     };
-    if !form_token_matches(
-        &state,
-        &headers,
-        fields.get(csrf::FIELD).unwrap_or_default(),
-    ) {
-        return Ok(refused_form(lang));
-    }
     let name = fields.text("name").trim().to_string();
     let code = auth::normalise_code(&fields.text("code"));
     let (new_password, again) = (fields.text("password"), fields.text("again"));

@@ -16,14 +16,13 @@ use serde::Deserialize;
 use super::session::{ResidentForm, SignedResident};
 use super::{
     HOME, NotReserved, SESSION_COOKIE, SIGN_IN, busy_message, cookie_name, failed, form_page,
-    form_token_matches, not_tried, open_session, refused_form, reserve, retry_after,
-    unavailable_message,
+    not_tried, open_session, reserve, retry_after, signed_out_form, unavailable_message,
 };
 use crate::AppState;
 use crate::error::AppError;
 use crate::password::{self, PoolBusy};
 use crate::storage::{Storage, UserRecord};
-use crate::web::console::csrf::{self, Fields};
+use crate::web::console::csrf;
 use crate::web::console::{OrPage, PageError, blocking};
 use crate::web::cookies;
 use crate::web::i18n::{Lang, PageLang, tr};
@@ -110,20 +109,10 @@ pub(crate) async fn submit(
     form: Result<Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, PageError> {
     let l = lang.lang;
-    let fields = match form {
-        Ok(Form(f)) => Fields(f),
-        Err(rejection) => {
-            let error = AppError::new(rejection.status(), "bad_form", rejection.body_text());
-            return Err(PageError::new(&lang, error));
-        }
+    let fields = match signed_out_form(&lang, &state, &headers, form)? {
+        Ok(fields) => fields,
+        Err(refused) => return Ok(refused),
     };
-    if !form_token_matches(
-        &state,
-        &headers,
-        fields.get(csrf::FIELD).unwrap_or_default(),
-    ) {
-        return Ok(refused_form(lang));
-    }
     let name = fields.text("name").trim().to_string();
     let typed = fields.text("password");
     if name.is_empty() || typed.is_empty() {
