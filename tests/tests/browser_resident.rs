@@ -4,7 +4,11 @@
 //! her request (receipt number, status, deadline), signs out and in again; another resident
 //! sees none of her requests; the pages fit the phone (no sideways scrolling, text of 18 px and
 //! up, buttons a finger can hit), are in Chinese until the language link switches them to
-//! English, and work with JavaScript turned off.
+//! English, and work with JavaScript turned off. The whole story on a phone beside a desk:
+//! she activates, files with a photo from the camera, the clerk's tablet receives it, returns
+//! it for a missing material, she supplements it with another photo, the reviewer approves it
+//! in the console, the clerk delivers, she rates; every step on her page, and another resident
+//! sees none of it.
 //!
 //! Chromium and chromedriver are not on a fresh developer machine, so these tests are ignored
 //! by `cargo test --workspace`; `.ci/run` installs both and runs them with
@@ -12,18 +16,20 @@
 
 mod webdriver;
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bianmin_client_core::client::sync;
+use bianmin_client_core::transfer::transfer_attachments;
 use bianmin_client_core::{NewRequest, Store};
-use bianmin_domain::{Action, Clock, Role};
+use bianmin_document::model::FieldEdit;
+use bianmin_domain::{Action, Clock, Rating, Role, Status};
 use bianmin_server::admin;
-use bianmin_tests::hub::{CLERK, RESIDENT, TestHub, quick};
+use bianmin_tests::hub::{CLERK, RESIDENT, REVIEWER, TestHub, quick};
 use bianmin_tests::{EAST, social_card_request};
 use fantoccini::{Client, Locator};
 use webdriver::{
     Fit, PHONE, PHONE_MIN_TEXT_PX, click, css, fill, fit, heading, in_browser, in_phone,
-    in_phone_without_javascript, javascript_runs, page_text, text, type_into,
+    in_phone_and_desk, in_phone_without_javascript, javascript_runs, page_text, text, type_into,
 };
 
 /// The password Wang chooses on her phone.
@@ -553,4 +559,288 @@ fn a_resident_activates_follows_her_request_and_signs_in_again_without_javascrip
         heading(&c, "我的办件").await;
         card_of(&requests_shown(&c).await, &filed.receipt_no);
     });
+}
+
+/// A JPEG photo of `width` × `height` written to `dir` as a phone's camera would leave it; its
+/// path.
+fn photo_file(dir: &std::path::Path, name: &str, (width, height): (u32, u32)) -> String {
+    let img = image::RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([(x / 7) as u8, (y / 5) as u8, (x ^ y) as u8])
+    });
+    let path = dir.join(name);
+    img.save(&path).expect("a photo");
+    path.to_str().expect("a UTF-8 path").to_string()
+}
+
+/// Runs `step` on the clerk's tablet, off the browsers' runtime (a tablet's calls block).
+async fn on_tablet<T: Send + 'static>(
+    clerk: &Arc<Mutex<Store>>,
+    step: impl FnOnce(&Mutex<Store>) -> T + Send + 'static,
+) -> T {
+    let clerk = Arc::clone(clerk);
+    tokio::task::spawn_blocking(move || step(&clerk))
+        .await
+        .expect("a tablet step")
+}
+
+/// The history the request's page shows, one line per step.
+async fn history_shown(c: &Client) -> Vec<String> {
+    let mut out = Vec::new();
+    for li in c
+        .find_all(Locator::Css("section.history li"))
+        .await
+        .expect("the history")
+    {
+        out.push(li.text().await.expect("a step's text"));
+    }
+    out
+}
+
+/// Waits for the page shown to show `words`, reloading it now and then (after a form is sent,
+/// or when the hub has just changed what the page shows); the page's text.
+async fn reload_until(c: &Client, words: &str) -> String {
+    let deadline = std::time::Instant::now() + webdriver::WAIT;
+    let mut shown = String::new();
+    for tries in 1.. {
+        // The page may be changing under the look (a form's answer arriving): look again.
+        if let Ok(body) = c.find(Locator::Css("body")).await {
+            shown = body.text().await.unwrap_or_default();
+        }
+        if shown.contains(words) {
+            return shown;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the page never showed {words}: {shown}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        if tries % 5 == 0 {
+            c.refresh().await.expect("reload");
+        }
+    }
+    unreachable!()
+}
+
+#[test]
+#[ignore = "needs chromium and chromedriver: run by .ci/run"]
+fn a_resident_files_with_a_photo_and_follows_it_to_her_rating_on_the_phone() {
+    let hub = demo_hub();
+    let dir = tempfile::tempdir().unwrap();
+    let li = add_li(&hub);
+    let (wang_code, li_code) = (code_for(&hub, RESIDENT), code_for(&hub, LI));
+    let clerk = Arc::new(Mutex::new(hub.enrol(CLERK, dir.path(), "east-tablet")));
+    let id_card = photo_file(dir.path(), "IMG_0001.jpg", (1200, 800));
+    let portrait = photo_file(dir.path(), "IMG_0002.jpg", (2400, 3200));
+    let white_backed = photo_file(dir.path(), "IMG_0003.jpg", (900, 1200));
+    let receipt = format!("{EAST}-000-000001");
+
+    let (url, tablet) = (hub.url.clone(), Arc::clone(&clerk));
+    let id = in_phone_and_desk(move |phone, desk| async move {
+        let clerk = tablet;
+        // Wang activates her account on her phone and opens the social security card's form.
+        phone
+            .goto(&format!("{url}/resident/activate"))
+            .await
+            .unwrap();
+        activate(&phone, RESIDENT, &wang_code, PASSWORD).await;
+        heading(&phone, "我的办件").await;
+        assert!(requests_shown(&phone).await.is_empty());
+        click(&phone, "a[href='/resident/file']").await;
+        click(&phone, "a[href='/resident/file/SOC-CARD']").await;
+        let form = "form[action='/resident/file/SOC-CARD']";
+        css(
+            &phone,
+            &format!("{form} input#photo-0[accept='image/*'][capture]"),
+        )
+        .await;
+
+        // She fills it in and photographs her ID card and a portrait with the camera.
+        fill(&phone, &format!("{form} #id_number"), "11010519491231002x").await;
+        fill(&phone, &format!("{form} #phone"), "138 1234 5678").await;
+        click(&phone, &format!("{form} #grid option[value='1组']")).await;
+        click(&phone, &format!("{form} #attr-reason option[value='lost']")).await;
+        css(&phone, &format!("{form} #photo-0"))
+            .await
+            .send_keys(&id_card)
+            .await
+            .expect("choosing the photo");
+        css(&phone, &format!("{form} #photo-1"))
+            .await
+            .send_keys(&portrait)
+            .await
+            .expect("choosing the photo");
+        click(&phone, &format!("{form} button[type=submit]")).await;
+
+        // Her request's page: the hub's receipt number, self-filed, waiting to be accepted.
+        let shown = reload_until(&phone, &receipt).await;
+        for words in [
+            "自助办理",
+            "已提交，等待受理",
+            "ID card ×1",
+            "Recent photo ×1",
+            "您提交了申请",
+        ] {
+            assert!(shown.contains(words), "{words} in {shown}");
+        }
+        assert!(!shown.contains("11010519491231002"), "ID masked: {shown}");
+        let at = phone.current_url().await.unwrap();
+        let id = uuid::Uuid::parse_str(
+            at.path()
+                .strip_prefix("/resident/requests/")
+                .expect("her request's page"),
+        )
+        .unwrap();
+
+        // The clerk's tablet receives it at its next sync, marked self-filed, with the photo;
+        // the clerk checks them, accepts it, and returns it for a portrait on white.
+        let on_the_tablet = on_tablet(&clerk, move |clerk| {
+            sync_ok(clerk);
+            let moved = transfer_attachments(clerk, &quick(), &mut |_| {}).unwrap();
+            assert!(moved.failed.is_empty(), "{moved:?}");
+            let mut s = clerk.lock().unwrap();
+            let d = s.request(id).unwrap();
+            for m in ["ID card", "Recent photo"] {
+                s.edit(
+                    id,
+                    FieldEdit::Material {
+                        name: m.into(),
+                        received: true,
+                    },
+                )
+                .unwrap();
+            }
+            s.apply(id, Action::Accept).unwrap();
+            s.apply(
+                id,
+                Action::ReturnForSupplement {
+                    missing: vec!["Recent photo".into()],
+                    note: "照片须为白底，请重拍".into(),
+                },
+            )
+            .unwrap();
+            drop(s);
+            sync_ok(clerk);
+            (d, moved.downloaded.len())
+        })
+        .await;
+        let (d, downloaded) = on_the_tablet;
+        assert!(d.self_filed(), "marked self-filed on the tablet");
+        assert_eq!(d.status, Status::Submitted);
+        assert_eq!(d.receipt_no.as_str(), receipt);
+        assert_eq!(downloaded, 2, "both photos");
+
+        // Her page says what is missing; she photographs it and hands it in.
+        phone.refresh().await.unwrap();
+        let shown = reload_until(&phone, "退回补正").await;
+        assert!(shown.contains("需要补交：Recent photo"), "{shown}");
+        assert!(shown.contains("照片须为白底，请重拍"), "{shown}");
+        let supplement = format!("form[action='/resident/requests/{id}/supplement']");
+        css(&phone, &format!("{supplement} #photo-0"))
+            .await
+            .send_keys(&white_backed)
+            .await
+            .expect("choosing the photo");
+        click(&phone, &format!("{supplement} button[type=submit]")).await;
+        let shown = reload_until(&phone, "材料已补交").await;
+        assert!(shown.contains("已受理，正在办理"), "{shown}");
+        assert!(shown.contains("您补交了材料：Recent photo"), "{shown}");
+        assert!(shown.contains("Recent photo ×2"), "{shown}");
+
+        // The clerk forwards it to the township.
+        on_tablet(&clerk, move |clerk| {
+            sync_ok(clerk);
+            let mut s = clerk.lock().unwrap();
+            assert_eq!(s.request(id).unwrap().status, Status::Accepted);
+            s.apply(id, Action::Forward).unwrap();
+            drop(s);
+            sync_ok(clerk);
+        })
+        .await;
+        phone.refresh().await.unwrap();
+        reload_until(&phone, "上报镇里审核").await;
+
+        // The reviewer approves it in the console.
+        desk.goto(&format!("{url}/console/sign-in")).await.unwrap();
+        type_into(&desk, "form.sign-in #name", REVIEWER).await;
+        type_into(&desk, "form.sign-in #password", admin::DEMO_PASSWORD).await;
+        click(&desk, "form.sign-in button[type=submit]").await;
+        let link = format!("table.queue a[href='/console/requests/{id}']");
+        assert_eq!(text(&desk, &link).await, receipt);
+        click(&desk, &link).await;
+        let approve = format!("form[action='/console/requests/{id}/approve']");
+        click(&desk, &format!("{approve} button[type=submit]")).await;
+        let notice = text(&desk, "p.notice[role=status]").await;
+        assert!(notice.contains("已审核通过"), "{notice}");
+
+        // The clerk delivers the result.
+        on_tablet(&clerk, move |clerk| {
+            sync_ok(clerk);
+            let mut s = clerk.lock().unwrap();
+            assert_eq!(s.request(id).unwrap().status, Status::Approved);
+            s.apply(id, Action::Deliver).unwrap();
+            drop(s);
+            sync_ok(clerk);
+        })
+        .await;
+
+        // Finished: she rates it, and every step is on her page.
+        phone.refresh().await.unwrap();
+        let shown = reload_until(&phone, "已办结").await;
+        assert!(shown.contains("审核通过"), "{shown}");
+        click(&phone, "input[name=rating][value=very_satisfied]").await;
+        type_into(&phone, "#comment", "不用跑腿，谢谢").await;
+        click(
+            &phone,
+            &format!("form[action='/resident/requests/{id}/rate'] button[type=submit]"),
+        )
+        .await;
+        let shown = reload_until(&phone, "谢谢您的评价").await;
+        assert!(
+            shown.contains("您评价：非常满意：不用跑腿，谢谢"),
+            "{shown}"
+        );
+        let steps = history_shown(&phone).await.join("\n");
+        for step in [
+            "您提交了申请",
+            "受理了申请",
+            "退回补正",
+            "您补交了材料",
+            "上报镇里审核",
+            "审核通过",
+            "送达办理结果",
+            "您评价",
+        ] {
+            assert!(steps.contains(step), "{step} in {steps}");
+        }
+        click(&phone, "a[href='/resident']").await;
+        card_of(&requests_shown(&phone).await, &receipt);
+
+        // Li, on her own phone (this one, after Wang signs out), sees none of it.
+        click(&phone, ".whoami button[type=submit]").await;
+        heading(&phone, "居民登录").await;
+        phone
+            .goto(&format!("{url}/resident/activate"))
+            .await
+            .unwrap();
+        activate(&phone, LI, &li_code, LI_PASSWORD).await;
+        heading(&phone, "我的办件").await;
+        assert!(requests_shown(&phone).await.is_empty());
+        assert!(!page_text(&phone).await.contains(&receipt));
+        phone
+            .goto(&format!("{url}/resident/requests/{id}"))
+            .await
+            .unwrap();
+        let shown = page_text(&phone).await;
+        assert!(
+            !shown.contains(&receipt) && !shown.contains("王"),
+            "{shown}"
+        );
+        id
+    });
+    // On the clerk's tablet: rated, by Wang, and Li holds nothing.
+    sync_ok(&clerk);
+    let d = clerk.lock().unwrap().request(id).unwrap();
+    assert_eq!(d.status, Status::Completed);
+    assert_eq!(d.rating, Some(Rating::VerySatisfied));
+    assert_ne!(d.resident_user.as_deref(), Some(li.as_str()));
 }

@@ -6,7 +6,8 @@
 //!   3 device pixels each, a mobile user agent: Chrome's `mobileEmulation`) and
 //!   [`in_phone_without_javascript`] run a test's steps in a fresh browser of that kind (its own
 //!   profile: no cookies), always close it, and return what the steps return. [`in_session`]
-//!   takes any [`Session`]. One browser at a time per test binary: the machines have two cores.
+//!   takes any [`Session`]; [`in_phone_and_desk`] gives a phone and a desk's window at once.
+//!   One test's browsers at a time per test binary: the machines have two cores.
 //! - Element helpers wait up to [`WAIT`] for what they look for and, when it does not come,
 //!   fail with the address and the page's source: [`css`], [`heading`], [`text`],
 //!   [`page_text`], [`type_into`], [`fill`], [`click`].
@@ -228,6 +229,31 @@ where
         let client = driver.open(session).await;
         let outcome = tokio::spawn(steps(client.clone())).await;
         let _ = client.close().await;
+        match outcome {
+            Ok(value) => value,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    })
+}
+
+/// Runs `steps` with two browsers side by side, a phone ([`PHONE`]) and a desk's window, as
+/// a resident and a reviewer at the same time: both stay open for all the steps (the phone
+/// keeps its sign-in), and both are closed at the end, also when a step fails.
+pub fn in_phone_and_desk<T, F, Fut>(steps: F) -> T
+where
+    F: FnOnce(Client, Client) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let driver = Driver::start();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let phone = driver.open(Session::phone()).await;
+        let desk = driver.open(Session::desktop()).await;
+        let outcome = tokio::spawn(steps(phone.clone(), desk.clone())).await;
+        let _ = phone.close().await;
+        let _ = desk.close().await;
         match outcome {
             Ok(value) => value,
             Err(e) => std::panic::resume_unwind(e.into_panic()),
