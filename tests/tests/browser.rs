@@ -1,7 +1,8 @@
 //! The hub's web pages in a real headless Chromium, driven through chromedriver (WebDriver):
 //! a reviewer signs in through the real form and returns a request a tablet filed, and the
 //! tablet receives it; anyone reads a village's notices without signing in; the language link
-//! switches to English and the choice sticks.
+//! switches to English and the choice sticks; the hub's address opens a front page leading to
+//! each of its sides.
 //!
 //! Chromium and chromedriver are not on a fresh developer machine, so these tests are ignored
 //! by `cargo test --workspace`; `.ci/run` installs both and runs them with
@@ -213,5 +214,44 @@ fn the_language_link_switches_to_english_and_the_choice_sticks() {
             .expect("Chinese again");
         c.goto(&format!("{url}/console")).await.unwrap();
         heading(&c, "待办办件").await;
+    });
+}
+
+#[test]
+#[ignore = "needs chromium and chromedriver: run by .ci/run"]
+fn the_hubs_address_opens_a_front_page_with_every_way_in() {
+    let hub = demo_hub();
+    let url = hub.url.clone();
+    in_browser(move |c| async move {
+        // The brand in every page's top bar leads here too.
+        c.goto(&format!("{url}/lookup")).await.unwrap();
+        click(&c, "header.top a.brand").await;
+        heading(&c, "示范县 · 便民服务").await;
+        let ways = [
+            ("/resident", "居民自助办事", "居民登录"),
+            ("/lookup", "办件查询", "办件查询"),
+            ("/public", "村务公开", "示范县 · 村务公开"),
+            ("/console", "审核台", "审核台登录"),
+        ];
+        for (href, name, arrives) in ways {
+            let link = format!("section.card h2 a[href='{href}']");
+            assert_eq!(text(&c, &link).await, name);
+            click(&c, &link).await;
+            heading(&c, arrives).await;
+            c.back().await.unwrap();
+            heading(&c, "示范县 · 便民服务").await;
+        }
+        // In English, the same ways in.
+        click(&c, "header.top a[lang=en]").await;
+        heading(&c, "Demo County · Bianmin services").await;
+        let shown = text(&c, "main").await;
+        for words in [
+            "Residents: file and follow",
+            "Check a request",
+            "Village notices",
+            "Console",
+        ] {
+            assert!(shown.contains(words), "{words} in {shown}");
+        }
     });
 }

@@ -8,6 +8,7 @@
 //!
 //! Nothing here shows personal data: no names, ID numbers, phone numbers or user ids.
 
+pub mod landing;
 pub mod limiter;
 pub mod lookup;
 pub mod notices;
@@ -53,6 +54,7 @@ pub fn routes() -> Router<AppState> {
 /// The public routes with other look-up limits.
 pub fn routes_with(limits: LimiterConfig) -> Router<AppState> {
     Router::new()
+        .route("/", get(landing::page_for_all))
         .route("/public", get(notices::index))
         .route("/public/villages/{code}", get(notices::village_page))
         .route("/api/v1/public/villages", get(notices::villages_json))
