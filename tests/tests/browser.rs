@@ -255,3 +255,130 @@ fn the_hubs_address_opens_a_front_page_with_every_way_in() {
         }
     });
 }
+
+#[test]
+#[ignore = "needs chromium and chromedriver: run by .ci/run"]
+fn an_approval_with_a_material_missing_is_refused_with_the_list_and_each_decision_is_confirmed() {
+    const BOOKLET: &str = "Household register (hukou) booklet";
+    let hub = demo_hub();
+    let dir = tempfile::tempdir().unwrap();
+    let clerk = Mutex::new(hub.enrol(CLERK, dir.path(), "east-tablet"));
+    let id = {
+        let mut s = clerk.lock().unwrap();
+        let r = s.file_request(social_card_request()).unwrap();
+        s.apply(r.id, Action::Accept).unwrap();
+        s.apply(r.id, Action::Forward).unwrap();
+        r.id
+    };
+    sync_ok(&clerk);
+    // After it was forwarded, the county asks for one more material.
+    let mut catalog: serde_json::Value =
+        serde_json::from_str(bianmin_domain::demo::CATALOG_JSON).unwrap();
+    let card = catalog["items"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|i| i["code"] == "SOC-CARD")
+        .unwrap();
+    card["materials"]
+        .as_array_mut()
+        .unwrap()
+        .push(BOOKLET.into());
+    admin::load_catalog(hub.storage.as_ref(), &catalog.to_string()).unwrap();
+    hub.state.engine.forget_reference();
+
+    let url = hub.url.clone();
+    in_browser(move |c| async move {
+        c.goto(&format!("{url}/console/requests/{id}"))
+            .await
+            .unwrap();
+        sign_in(&c).await;
+        c.goto(&format!("{url}/console/requests/{id}"))
+            .await
+            .unwrap();
+        let approve = format!("form[action='/console/requests/{id}/approve']");
+
+        // The missing material is named above a greyed approval.
+        let outstanding = text(&c, "#outstanding").await;
+        assert!(outstanding.contains(BOOKLET), "{outstanding}");
+        let button = css(&c, &format!("{approve} button[type=submit]")).await;
+        assert!(!button.is_enabled().await.unwrap(), "greyed");
+        assert_eq!(button.text().await.unwrap(), "确认审核通过");
+        let reject = text(
+            &c,
+            &format!("form[action='/console/requests/{id}/reject'] button"),
+        )
+        .await;
+        assert_eq!(reject, "确认不予批准", "told apart");
+        let colour = |selector: String| {
+            let c = c.clone();
+            async move {
+                let v = c
+                    .execute(
+                        "return getComputedStyle(document.querySelector(arguments[0])).backgroundColor",
+                        vec![selector.into()],
+                    )
+                    .await
+                    .unwrap();
+                v.as_str().unwrap().to_string()
+            }
+        };
+        let (green, red) = (
+            colour(format!("{approve} button")).await,
+            colour(format!(
+                "form[action='/console/requests/{id}/reject'] button"
+            ))
+            .await,
+        );
+        assert_ne!(green, red, "approve and reject look apart");
+
+        // Sent all the same (the button forced back on, as a stale or forged form): refused,
+        // with the list; nothing stored.
+        c.execute(
+            "document.querySelector(arguments[0]).disabled = false",
+            vec![format!("{approve} button").into()],
+        )
+        .await
+        .unwrap();
+        click(&c, &format!("{approve} #approve-confirm")).await;
+        click(&c, &format!("{approve} button[type=submit]")).await;
+        let refused = text(&c, "#error-approve").await;
+        assert!(refused.contains("尚有材料未收，不能审核通过"), "{refused}");
+        assert!(refused.contains(BOOKLET), "{refused}");
+
+        // Waived with a reason, it can be approved, once the confirmation is ticked.
+        type_into(&c, "#waive-reason", "户口簿已在镇里备案").await;
+        click(
+            &c,
+            &format!("form[action='/console/requests/{id}/waive'] button"),
+        )
+        .await;
+        notice_saying(&c, "已记录容缺").await;
+        let button = css(&c, &format!("{approve} button[type=submit]")).await;
+        assert!(button.is_enabled().await.unwrap());
+        let before = c.current_url().await.unwrap();
+        button.click().await.unwrap();
+        // Not ticked: the browser keeps the form (the tick is required), nothing is sent.
+        assert_eq!(c.current_url().await.unwrap(), before);
+        notice_saying(&c, "已记录容缺").await;
+        click(&c, &format!("{approve} #approve-confirm")).await;
+        click(&c, &format!("{approve} button[type=submit]")).await;
+        notice_saying(&c, "已审核通过").await;
+    });
+    sync_ok(&clerk);
+    assert_eq!(
+        clerk.lock().unwrap().request(id).unwrap().status,
+        Status::Approved
+    );
+}
+
+/// Waits for the page's notice saying `words` (the page that answers a form, not the one
+/// before it, which may show another notice).
+async fn notice_saying(c: &Client, words: &str) {
+    let xpath = format!("//p[@role='status' and contains(., '{words}')]");
+    c.wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath(&xpath))
+        .await
+        .unwrap_or_else(|e| panic!("no notice saying {words} ({e})"));
+}

@@ -768,6 +768,7 @@ fn a_resident_files_with_a_photo_and_follows_it_to_her_rating_on_the_phone() {
         assert_eq!(text(&desk, &link).await, receipt);
         click(&desk, &link).await;
         let approve = format!("form[action='/console/requests/{id}/approve']");
+        click(&desk, &format!("{approve} #approve-confirm")).await;
         click(&desk, &format!("{approve} button[type=submit]")).await;
         let notice = text(&desk, "p.notice[role=status]").await;
         assert!(notice.contains("已审核通过"), "{notice}");

@@ -523,7 +523,11 @@ async fn a_request_page_shows_everything_and_each_action_is_stored_under_the_rev
     assert_eq!(a.status, StatusCode::SEE_OTHER);
     assert_eq!(a.location, Some(format!("{url}?done=comment")));
     let a = b
-        .submit(&url, &format!("{url}/approve"), &[("note", "同意")])
+        .submit(
+            &url,
+            &format!("{url}/approve"),
+            &[("note", "同意"), ("confirm", "yes")],
+        )
         .await;
     assert_eq!(a.status, StatusCode::SEE_OTHER);
     assert_eq!(a.location, Some(format!("{url}?done=approve")));
@@ -571,7 +575,10 @@ async fn a_request_page_shows_everything_and_each_action_is_stored_under_the_rev
     // The rules still decide: approving twice is refused, nothing stored.
     let token = csrf(&b.get(&url).await.body);
     let a = b
-        .post(&format!("{url}/approve"), &[("csrf", &token), ("note", "")])
+        .post(
+            &format!("{url}/approve"),
+            &[("csrf", &token), ("note", ""), ("confirm", "yes")],
+        )
         .await;
     assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(a.body.contains("未保存"));
@@ -583,7 +590,7 @@ async fn a_request_page_shows_everything_and_each_action_is_stored_under_the_rev
         .submit(
             &other_url,
             &format!("{other_url}/reject"),
-            &[("reason", "不符合补换条件")],
+            &[("reason", "不符合补换条件"), ("confirm", "yes")],
         )
         .await;
     assert_eq!(a.status, StatusCode::SEE_OTHER);
@@ -723,7 +730,9 @@ async fn a_conflict_is_shown_side_by_side_and_settled_in_the_console() {
         d.history.last().unwrap().id
     })
     .await;
-    let a = b.submit(&url, &format!("{url}/approve"), &[]).await;
+    let a = b
+        .submit(&url, &format!("{url}/approve"), &[("confirm", "yes")])
+        .await;
     assert_eq!(a.status, StatusCode::SEE_OTHER);
     sync(&clerk).await;
 
@@ -857,7 +866,10 @@ async fn each_console_user_stays_in_their_area_and_role() {
     assert!(!q.body.contains(&receipt));
     let token = csrf(&q.body);
     let a = shiqiang
-        .post(&format!("{url}/approve"), &[("csrf", &token), ("note", "")])
+        .post(
+            &format!("{url}/approve"),
+            &[("csrf", &token), ("note", ""), ("confirm", "yes")],
+        )
         .await;
     assert_eq!(a.status, StatusCode::NOT_FOUND);
     let a = shiqiang
@@ -890,7 +902,10 @@ async fn each_console_user_stays_in_their_area_and_role() {
     assert!(!page.body.contains(&format!("{url}/approve\"")));
     let token = csrf(&page.body);
     let a = admin
-        .post(&format!("{url}/approve"), &[("csrf", &token), ("note", "")])
+        .post(
+            &format!("{url}/approve"),
+            &[("csrf", &token), ("note", ""), ("confirm", "yes")],
+        )
         .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
     assert_eq!(hub.storage.audit(id).unwrap().len(), stored);

@@ -53,7 +53,11 @@ async fn the_dashboard_counts_what_the_tablets_synced_and_exports_it() {
     let mut b = Browser::signed_in(&hub, REVIEWER).await;
     let url = format!("/console/requests/{approved}");
     let a = b
-        .submit(&url, &format!("{url}/approve"), &[("note", "同意")])
+        .submit(
+            &url,
+            &format!("{url}/approve"),
+            &[("note", "同意"), ("confirm", "yes")],
+        )
         .await;
     assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
 

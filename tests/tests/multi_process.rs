@@ -593,7 +593,11 @@ fn a_request_filed_through_one_instance_is_decided_through_the_other_and_session
             &a,
             &session,
             &format!("{page}/approve"),
-            &[("csrf", &csrf(&body)), ("note", "材料齐全，同意")],
+            &[
+                ("csrf", &csrf(&body)),
+                ("note", "材料齐全，同意"),
+                ("confirm", "yes"),
+            ],
         );
         assert_eq!(status, 303, "approved in the console on A: {body}");
         eventually(

@@ -205,16 +205,33 @@ fn build(l: Lang, action: &str, f: &Fields) -> Option<Result<Authoring, String>>
             Ok(v.trim().to_string())
         }
     };
+    // A decision cannot be taken back: it is sent only with its confirmation ticked.
+    let confirmed = |zh: &'static str, en: &'static str| match f.get("confirm") {
+        Some("yes") => Ok(()),
+        _ => Err(tr(l, zh, en).to_string()),
+    };
     Some(match action {
-        "approve" => Ok(Authoring::RequestEvent(Action::Approve {
-            note: f.text("note").trim().to_string(),
-        })),
+        "approve" => confirmed(
+            "请先勾选确认：审核通过后不能撤销。",
+            "Tick the confirmation first: an approval cannot be taken back.",
+        )
+        .map(|()| {
+            Authoring::RequestEvent(Action::Approve {
+                note: f.text("note").trim().to_string(),
+            })
+        }),
         "reject" => required(
             "reason",
             "不予批准必须写明理由。",
             "A rejection needs a reason.",
         )
-        .map(|reason| Authoring::RequestEvent(Action::Reject { reason })),
+        .and_then(|reason| {
+            confirmed(
+                "请先勾选确认：不予批准后不能撤销。",
+                "Tick the confirmation first: a rejection cannot be taken back.",
+            )
+            .map(|()| Authoring::RequestEvent(Action::Reject { reason }))
+        }),
         "return" => {
             let missing = f.all("missing");
             if missing.is_empty() {
@@ -225,10 +242,12 @@ fn build(l: Lang, action: &str, f: &Fields) -> Option<Result<Authoring, String>>
                 )
                 .to_string())
             } else {
-                Ok(Authoring::RequestEvent(Action::ReturnForSupplement {
-                    missing,
-                    note: f.text("note").trim().to_string(),
-                }))
+                required(
+                    "note",
+                    "退回补正必须写明原因，告诉申请人要怎样补正。",
+                    "A return needs a reason: tell the applicant what to hand in and how.",
+                )
+                .map(|note| Authoring::RequestEvent(Action::ReturnForSupplement { missing, note }))
             }
         }
         "waive" => match required(
@@ -308,8 +327,14 @@ pub(crate) async fn act(
     let SignedForm { signed, fields } = form;
     let id = parse_id(&id).ok_or_else(|| PageError::not_found(&lang))?;
     let built = build(l, &action, &fields).ok_or_else(|| PageError::not_found(&lang))?;
-    let visible =
-        move |e: &crate::engine::Engine, u: &UserRecord| e.console_request(u, id).map(drop);
+    let approving = action == "approve";
+    let visible = move |e: &crate::engine::Engine, u: &UserRecord| {
+        let page = e.console_request(u, id)?;
+        match approving {
+            true => materials_in_hand(l, &page.detail),
+            false => Ok(()),
+        }
+    };
     let done = format!("/console/requests/{id}?done={action}");
     let (status, error) =
         match store_action(&lang, &state, &signed.user, id, built, visible, done).await? {
@@ -334,6 +359,29 @@ pub(crate) async fn act(
         None,
         Some(&typed),
         None,
+    ))
+}
+
+/// Refuses an approval while materials are neither in hand nor waived, naming them, in the
+/// reviewer's language (the document layer refuses it too, whatever the form: this is the
+/// same rule's answer, [`bianmin_domain::outstanding_materials`], read from the request).
+fn materials_in_hand(l: Lang, d: &RequestDetail) -> Result<(), AppError> {
+    if d.outstanding_materials.is_empty() {
+        return Ok(());
+    }
+    let missing = d.outstanding_materials.join(tr(l, "、", ", "));
+    Err(AppError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "materials_outstanding",
+        match l {
+            Lang::Zh => {
+                format!("尚有材料未收，不能审核通过：{missing}。请先收齐，或写明理由容缺。")
+            }
+            Lang::En => format!(
+                "Materials still outstanding, so it cannot be approved: {missing}. Receive them \
+                 first, or waive each with a reason."
+            ),
+        },
     ))
 }
 
@@ -708,7 +756,7 @@ fn waive_form(view: View<'_>) -> Markup {
             label for="waive-reason" { (tr(l, "理由（必填）", "Reason (required)")) }
             textarea #waive-reason name="reason" rows="2" required { (view.typed_value("waive", "reason")) }
             (error_for(typed, "waive"))
-            p { button type="submit" { (tr(l, "容缺", "Waive")) } }
+            p { button.secondary type="submit" { (tr(l, "容缺", "Waive")) } }
         }
     }
 }
@@ -799,24 +847,31 @@ fn decide_section(view: View<'_>, decide: bool, can_return: bool) -> Markup {
             h2 { (tr(l, "审核", "Decide")) }
             div.cols {
                 @if decide {
-                    form.card method="post" action={ "/console/requests/" (id) "/approve" } {
+                    @let outstanding = !d.outstanding_materials.is_empty();
+                    form.card.approve method="post" action={ "/console/requests/" (id) "/approve" } {
                         (csrf::field(token))
                         h3 { (tr(l, "审核通过", "Approve")) }
-                        @if !d.outstanding_materials.is_empty() {
-                            p.error { (tr(l, "尚有材料未收，须先收齐或容缺：", "Materials still outstanding; receive or waive them first: ")) (d.outstanding_materials.join(tr(l, "、", ", "))) }
+                        @if outstanding {
+                            p.error #outstanding {
+                                (tr(l, "尚有材料未收，不能审核通过：", "Materials still outstanding, so it cannot be approved: "))
+                                (d.outstanding_materials.join(tr(l, "、", ", ")))
+                                (tr(l, "。请先收齐，或写明理由容缺。", ". Receive them first, or waive each with a reason."))
+                            }
                         }
                         label for="approve-note" { (tr(l, "备注（可不填）", "Note (optional)")) }
                         textarea #approve-note name="note" rows="2" { (view.typed_value("approve", "note")) }
+                        (confirm_box("approve", tr(l, "我已核对材料，确认审核通过（通过后不能撤销）", "I have checked the materials: approve (this cannot be taken back)")))
                         (error_for(typed, "approve"))
-                        p { button type="submit" { (tr(l, "审核通过", "Approve")) } }
+                        p { button.approve type="submit" disabled[outstanding] { (tr(l, "确认审核通过", "Approve the request")) } }
                     }
-                    form.card method="post" action={ "/console/requests/" (id) "/reject" } {
+                    form.card.reject method="post" action={ "/console/requests/" (id) "/reject" } {
                         (csrf::field(token))
                         h3 { (tr(l, "不予批准", "Reject")) }
-                        label for="reject-reason" { (tr(l, "理由（必填）", "Reason (required)")) }
+                        label for="reject-reason" { (tr(l, "理由（必填，申请人会看到）", "Reason (required; the applicant reads it)")) }
                         textarea #reject-reason name="reason" rows="3" required { (view.typed_value("reject", "reason")) }
+                        (confirm_box("reject", tr(l, "确认不予批准（不能撤销）", "Reject the request (this cannot be taken back)")))
                         (error_for(typed, "reject"))
-                        p { button type="submit" { (tr(l, "不予批准", "Reject")) } }
+                        p { button.reject type="submit" { (tr(l, "确认不予批准", "Reject the request")) } }
                     }
                 }
                 @if decide && !d.outstanding_materials.is_empty() {
@@ -839,13 +894,23 @@ fn decide_section(view: View<'_>, decide: bool, can_return: bool) -> Markup {
                                 }
                             }
                         }
-                        label for="return-note" { (tr(l, "说明（可不填）", "Note (optional)")) }
-                        textarea #return-note name="note" rows="2" { (view.typed_value("return", "note")) }
+                        label for="return-note" { (tr(l, "退回原因和补正要求（必填，申请人会看到）", "Why, and what to hand in (required; the applicant reads it)")) }
+                        textarea #return-note name="note" rows="2" required { (view.typed_value("return", "note")) }
                         (error_for(typed, "return"))
-                        p { button type="submit" { (tr(l, "退回补正", "Return")) } }
+                        p { button.secondary.return type="submit" { (tr(l, "退回补正", "Return for supplement")) } }
                     }
                 }
             }
+        }
+    }
+}
+
+/// The tick a decision needs before it is sent (checked again on the hub: [`build`]).
+fn confirm_box(form: &str, words: &str) -> Markup {
+    html! {
+        div.confirm {
+            input type="checkbox" name="confirm" value="yes" id={ (form) "-confirm" } required;
+            label.inline for={ (form) "-confirm" } { " " (words) }
         }
     }
 }
