@@ -382,3 +382,99 @@ async fn notice_saying(c: &Client, words: &str) {
         .await
         .unwrap_or_else(|e| panic!("no notice saying {words} ({e})"));
 }
+
+/// How the dashboard shown fits the window: the page's width beyond the window's (sideways
+/// scrolling), the charts that pass their card's edge, the legend entries that pass their
+/// chart's drawing, and the smallest scale a chart is drawn at (1 = as designed, 720 px).
+async fn dashboard_fit(c: &Client) -> (f64, Vec<String>, Vec<String>, f64) {
+    let measured = c
+        .execute(
+            r#"
+            const page = document.documentElement;
+            const beyond = page.scrollWidth - page.clientWidth;
+            const charts = [...document.querySelectorAll('svg.chart')];
+            const overflowing = charts.filter(svg => {
+                const r = svg.getBoundingClientRect(), card = svg.parentElement.getBoundingClientRect();
+                return r.left < card.left - 0.5 || r.right > card.right + 0.5;
+            }).map(svg => svg.id);
+            const cut = [...document.querySelectorAll('svg.chart text.legend')].filter(t => {
+                const b = t.getBBox(), width = t.ownerSVGElement.viewBox.baseVal.width;
+                return b.x < 0 || b.x + b.width > width;
+            }).map(t => t.textContent);
+            const scale = Math.min(...charts.map(svg =>
+                svg.getBoundingClientRect().width / svg.viewBox.baseVal.width));
+            return [beyond, overflowing, cut, charts.length ? scale : 0];
+            "#,
+            vec![],
+        )
+        .await
+        .expect("measuring the dashboard");
+    let strings = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect()
+    };
+    (
+        measured[0].as_f64().unwrap(),
+        strings(&measured[1]),
+        strings(&measured[2]),
+        measured[3].as_f64().unwrap(),
+    )
+}
+
+#[test]
+#[ignore = "needs chromium and chromedriver: run by .ci/run"]
+fn the_dashboard_fits_a_laptop_and_a_tablet_without_sideways_scrolling_or_cut_legends() {
+    let hub = demo_hub();
+    let dir = tempfile::tempdir().unwrap();
+    let clerk = Mutex::new(hub.enrol(CLERK, dir.path(), "east-tablet"));
+    {
+        let mut s = clerk.lock().unwrap();
+        for forward in [false, true, true] {
+            let r = s.file_request(social_card_request()).unwrap();
+            s.apply(r.id, Action::Accept).unwrap();
+            if forward {
+                s.apply(r.id, Action::Forward).unwrap();
+            }
+        }
+    }
+    sync_ok(&clerk);
+    let url = hub.url.clone();
+    in_browser(move |c| async move {
+        c.goto(&format!("{url}/console/dashboard")).await.unwrap();
+        sign_in(&c).await;
+        for (width, height) in [(1024, 768), (768, 1024)] {
+            c.set_window_size(width, height).await.unwrap();
+            for lang in ["zh", "en"] {
+                c.goto(&format!("{url}/console/dashboard?lang={lang}"))
+                    .await
+                    .unwrap();
+                css(&c, "svg#chart-ratings").await;
+                let inner: f64 = c
+                    .execute("return window.innerWidth", vec![])
+                    .await
+                    .unwrap()
+                    .as_f64()
+                    .unwrap();
+                assert_eq!(inner, f64::from(width), "the window is {width} wide");
+                let (beyond, overflowing, cut, scale) = dashboard_fit(&c).await;
+                let at = format!("{width}×{height}, {lang}");
+                assert!(
+                    beyond <= 0.0,
+                    "{at}: the page scrolls sideways by {beyond} px"
+                );
+                assert!(
+                    overflowing.is_empty(),
+                    "{at}: charts past their card: {overflowing:?}"
+                );
+                assert!(cut.is_empty(), "{at}: legends cut: {cut:?}");
+                assert!(
+                    scale >= 0.9,
+                    "{at}: a chart is shrunk to {scale:.2} of its size"
+                );
+            }
+        }
+    });
+}

@@ -288,6 +288,35 @@ const TEXT_W: u32 = 80;
 const ROW_H: u32 = 26;
 const BAR_H: u32 = 18;
 
+/// The legend's rows: from the top, one row of 18 px each.
+const LEGEND_ROW_H: u32 = 18;
+
+/// About how wide `text` is drawn at the charts' 13 px (Chinese characters a full em, the rest
+/// a little over half of one): enough to place legend entries without overlap.
+fn text_width(text: &str) -> u32 {
+    text.chars()
+        .map(|c| if c as u32 >= 0x2E80 { 13 } else { 8 })
+        .sum()
+}
+
+/// Where each legend entry goes (x, row), wrapped to the next row when it would pass the
+/// chart's width: a legend is never cut, however many series or however long their names.
+fn legend_places(series: &[(&str, &str)]) -> Vec<(u32, u32)> {
+    let (mut x, mut row) = (0u32, 0u32);
+    series
+        .iter()
+        .map(|(name, _)| {
+            let w = 16 + text_width(name) + 20;
+            if x > 0 && x + w > WIDTH {
+                (x, row) = (0, row + 1);
+            }
+            let at = (x, row);
+            x += w;
+            at
+        })
+        .collect()
+}
+
 fn short(label: &str) -> String {
     if label.chars().count() > 14 {
         label.chars().take(13).chain(['…']).collect()
@@ -322,7 +351,12 @@ impl Chart<'_> {
     fn render(&self) -> String {
         let l = self.lang;
         let bar_w = WIDTH - LABEL_W - TEXT_W;
-        let top = if self.series.len() > 1 { 58 } else { 36 };
+        let legend = match self.series.len() > 1 {
+            true => legend_places(&self.series),
+            false => Vec::new(),
+        };
+        let legend_rows = legend.iter().map(|(_, row)| row + 1).max().unwrap_or(0);
+        let top = 36 + legend_rows * LEGEND_ROW_H + u32::from(legend_rows > 0) * 4;
         let rows = u32::try_from(self.bars.len()).unwrap_or(u32::MAX).max(1);
         let height = top + rows * ROW_H + 8;
         let full = self
@@ -356,12 +390,10 @@ impl Chart<'_> {
                 desc id=(desc_id) { (desc) }
                 rect x="0" y="0" width=(WIDTH) height=(height) fill="#ffffff" {}
                 text x="0" y="18" font-size="15" font-weight="600" fill="#1d2329" { (self.title) }
-                @if self.series.len() > 1 {
-                    @for (i, (name, colour)) in self.series.iter().enumerate() {
-                        @let x = u32::try_from(i).unwrap_or(0) * 140;
-                        rect x=(x) y="30" width="12" height="12" fill=(colour) {}
-                        text x=(x + 16) y="41" fill="#1d2329" { (name) }
-                    }
+                @for ((name, colour), (x, row)) in self.series.iter().zip(&legend) {
+                    @let y = 30 + row * LEGEND_ROW_H;
+                    rect x=(x) y=(y) width="12" height="12" fill=(colour) {}
+                    text.legend x=(x + 16) y=(y + 11) fill="#1d2329" { (name) }
                 }
                 @if self.bars.is_empty() {
                     text x="0" y=(top + 16) fill="#5b636b" { (tr(l, "没有数据", "No data")) }
@@ -587,7 +619,7 @@ pub fn sheet_names(l: Lang) -> [&'static str; 2] {
     [tr(l, "按村", "By village"), tr(l, "按事项", "By item")]
 }
 
-/// The figures as an Excel workbook: a sheet per village and one per service item, each with a
+/// The figures as an Excel workbook: two sheets, by village and by service item, each with a
 /// header row and the total at the bottom; rates are numbers formatted as percentages.
 pub fn xlsx(summary: &Summary, l: Lang) -> Result<Vec<u8>, XlsxError> {
     let mut book = Workbook::new();
@@ -702,21 +734,21 @@ pub fn section(summary: &Summary, l: Lang) -> Markup {
                          satisfied + basically satisfied) ÷ rated."))
                 }
             }
-            div.cols {
+            div.cols.charts {
                 div.card { (PreEscaped(svg_by_village(summary, l))) }
                 div.card { (PreEscaped(svg_on_time(summary, l))) }
             }
             h2 { (tr(l, "按村", "By village")) }
-            (summary_table(&summary.villages, &summary.total, village, l))
+            div.scroll { (summary_table(&summary.villages, &summary.total, village, l)) }
             h2 { (tr(l, "按事项", "By service item")) }
             div.card { (PreEscaped(svg_by_item(summary, l))) }
-            (summary_table(&summary.items, &summary.total, item, l))
+            div.scroll { (summary_table(&summary.items, &summary.total, item, l)) }
             h2 { (tr(l, "好差评", "Satisfaction ratings")) }
             div.card { (PreEscaped(svg_satisfaction(summary, l))) }
             details {
                 summary { (tr(l, "各状态、各评价的件数", "Counts by status and rating")) }
-                (detail_table(&summary.villages, &summary.total, village, l))
-                (detail_table(&summary.items, &summary.total, item, l))
+                div.scroll { (detail_table(&summary.villages, &summary.total, village, l)) }
+                div.scroll { (detail_table(&summary.items, &summary.total, item, l)) }
             }
         }
     }
@@ -878,6 +910,36 @@ mod tests {
         let empty = summarise(&[], &directory(), &catalog());
         assert!(empty.villages.is_empty() && empty.items.is_empty());
         assert_eq!(empty.total.on_time_rate(), None);
+    }
+
+    #[test]
+    fn legends_wrap_to_new_rows_inside_the_charts_width() {
+        let long = [(
+            "a series name far longer than any the hub has today",
+            "#000",
+        ); 4];
+        for l in [Lang::Zh, Lang::En] {
+            let buckets: Vec<(&str, &str)> = (0..BUCKETS.len())
+                .map(|i| (bucket_label(i, l), BUCKETS[i].1))
+                .collect();
+            let ratings: Vec<(&str, &str)> = RATINGS
+                .iter()
+                .zip(RATING_COLOURS)
+                .map(|(r, c)| (rating_label(*r, l), c))
+                .collect();
+            for series in [&buckets[..], &ratings[..], &long[..]] {
+                let places = legend_places(series);
+                let mut end_of_row = std::collections::BTreeMap::new();
+                for ((name, _), (x, row)) in series.iter().zip(&places) {
+                    let end = x + 16 + text_width(name);
+                    assert!(end <= WIDTH || *x == 0, "{name} at {x} passes the width");
+                    let before = end_of_row.insert(*row, end).unwrap_or(0);
+                    assert!(before <= *x, "{name} overlaps the entry before it");
+                }
+            }
+        }
+        // The long names take a row each; the chart grows to fit them.
+        assert_eq!(legend_places(&long).last(), Some(&(0, 3)));
     }
 
     #[test]
