@@ -2,8 +2,10 @@
 //!
 //! Working days are data, not Monday to Friday: each year's State Council notice moves holidays
 //! and turns some weekend days into working days. An administrator loads one
-//! [`YearCalendar`] per year; a year with no data falls back to Monday to Friday, and
-//! [`WorkingCalendar::covers`] tells callers whether that fallback is in use.
+//! [`YearCalendar`] per year; a year with no data falls back to Monday to Friday without the
+//! holidays the law fixes to a date (New Year's Day, Labour Day, National Day: the others move
+//! with the lunar calendar), and [`WorkingCalendar::covers`] and
+//! [`WorkingCalendar::uncovered_years`] tell callers where that estimate is in use.
 //!
 //! Counting is total and fast over any dates (untrusted devices push arbitrary ones): whole
 //! spans are counted as Monday to Friday arithmetically and corrected by the listed days in the
@@ -155,8 +157,22 @@ fn mon_to_fri_up_to(n: i64) -> i64 {
     5 * n.div_euclid(7) + n.rem_euclid(7).min(5)
 }
 
+/// The public holidays the law fixes to a calendar date, as (month, day), for `year` (全国年节及
+/// 纪念日放假办法 of 1999, as revised in 2007 and 2024): New Year's Day; Labour Day (three days
+/// until 2007, one until 2024, two since 2025); National Day, three days. A year with no
+/// published calendar still has these days off. The holidays that follow the lunar calendar
+/// or the solar terms (Spring Festival, Qingming, Dragon Boat, Mid-Autumn) and the adjusted
+/// working days are known only from the year's published notice.
+fn fixed_holidays(year: i32) -> &'static [(u32, u32)] {
+    match year {
+        ..=2007 => &[(1, 1), (5, 1), (5, 2), (5, 3), (10, 1), (10, 2), (10, 3)],
+        2008..=2024 => &[(1, 1), (5, 1), (10, 1), (10, 2), (10, 3)],
+        2025.. => &[(1, 1), (5, 1), (5, 2), (10, 1), (10, 2), (10, 3)],
+    }
+}
+
 /// The working-day calendar over all loaded years.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkingCalendar {
     days_off: BTreeSet<NaiveDate>,
     extra_working: BTreeSet<NaiveDate>,
@@ -168,20 +184,40 @@ pub struct WorkingCalendar {
     years: BTreeMap<i32, YearCalendar>,
 }
 
+impl Default for WorkingCalendar {
+    /// No year loaded: every year is Monday to Friday without its [`fixed_holidays`].
+    fn default() -> Self {
+        WorkingCalendar::new([])
+    }
+}
+
 impl WorkingCalendar {
     /// A calendar with the given years loaded (a later year replaces an earlier one with the
     /// same number).
     pub fn new(years: impl IntoIterator<Item = YearCalendar>) -> Self {
-        let mut cal = WorkingCalendar::default();
+        let mut cal = WorkingCalendar {
+            days_off: BTreeSet::new(),
+            extra_working: BTreeSet::new(),
+            corrections: Vec::new(),
+            years: BTreeMap::new(),
+        };
         for y in years {
-            cal.load(y);
+            cal.years.insert(y.year, y);
         }
+        cal.rebuild();
         cal
     }
 
     /// Loads (or replaces) one year.
     pub fn load(&mut self, year: YearCalendar) {
         self.years.insert(year.year, year);
+        self.rebuild();
+    }
+
+    /// Lists the days off and the extra working days again: each loaded year's as published,
+    /// and for every other year from [`CALENDAR_FIRST_YEAR`] to [`CALENDAR_LAST_YEAR`] its
+    /// [`fixed_holidays`].
+    fn rebuild(&mut self) {
         self.days_off.clear();
         self.extra_working.clear();
         for y in self.years.values() {
@@ -189,6 +225,15 @@ impl WorkingCalendar {
                 .extend(y.holidays.iter().flat_map(|h| h.dates.iter().copied()));
             self.extra_working
                 .extend(y.adjusted_working_days.iter().copied());
+        }
+        for year in CALENDAR_FIRST_YEAR..=CALENDAR_LAST_YEAR {
+            if !self.years.contains_key(&year) {
+                self.days_off.extend(
+                    fixed_holidays(year)
+                        .iter()
+                        .filter_map(|&(m, d)| NaiveDate::from_ymd_opt(year, m, d)),
+                );
+            }
         }
         // Built from `is_working_day` itself, so that the fast counts agree with it even for a
         // calendar that was never validated (a weekday "adjusted working day", a weekend
@@ -221,9 +266,18 @@ impl WorkingCalendar {
         self.years.values()
     }
 
-    /// Whether `year` has published data (otherwise Monday to Friday is assumed).
+    /// Whether `year` has published data (otherwise Monday to Friday without the holidays fixed
+    /// to a date is assumed).
     pub fn covers(&self, year: i32) -> bool {
         self.years.contains_key(&year)
+    }
+
+    /// The years from `from` to `to` (both included) that have no published data, in order:
+    /// where deadlines are only estimated (Monday to Friday is assumed there).
+    pub fn uncovered_years(&self, from: NaiveDate, to: NaiveDate) -> Vec<i32> {
+        (from.year()..=to.year())
+            .filter(|y| !self.covers(*y))
+            .collect()
     }
 
     /// The earliest loaded year, if any is loaded.
@@ -355,10 +409,51 @@ mod tests {
     }
 
     #[test]
+    fn a_year_not_loaded_keeps_the_holidays_fixed_to_a_date() {
+        let cal = cal2026();
+        assert!(!cal.covers(2027));
+        // Friday 1 January 2027: New Year's Day, whatever the year's notice will add.
+        assert!(!cal.is_working_day(d("2027-01-01")));
+        assert!(cal.is_working_day(d("2026-12-31")));
+        assert!(cal.is_working_day(d("2027-01-04")));
+        // Accepted on Wednesday 30 December 2026, two working days: not 1 January but Monday.
+        assert_eq!(cal.add_working_days(d("2026-12-30"), 2), d("2027-01-04"));
+        assert_eq!(
+            cal.working_days_between(d("2026-12-30"), d("2027-01-04")),
+            2
+        );
+        // Labour Day (two days since 2025) and National Day (three) too; other weekdays work.
+        assert!(!cal.is_working_day(d("2028-05-01")) && !cal.is_working_day(d("2028-05-02")));
+        assert!(cal.is_working_day(d("2028-05-03")));
+        for day in ["2027-10-01", "2029-10-02", "2029-10-03"] {
+            assert!(!cal.is_working_day(d(day)), "{day}");
+        }
+        // Before the 2024 revision Labour Day was one day.
+        assert!(!cal.is_working_day(d("2024-05-01")) && cal.is_working_day(d("2024-05-02")));
+        // A loaded year is as published: 2 January 2026 is part of its New Year block, and
+        // the law's own days are not added to a published year twice.
+        assert!(!cal.is_working_day(d("2026-01-02")));
+        assert_eq!(WorkingCalendar::default(), WorkingCalendar::new([]));
+    }
+
+    #[test]
     fn adjusted_working_sunday_counts() {
         let cal = cal2026();
         // Accepted Wed 31 Dec 2025 (no 2025 data: Mon-Fri fallback); 1-3 Jan off; Sun 4 Jan works.
         assert!(!cal.covers(2025));
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        assert_eq!(
+            cal.uncovered_years(day(2026, 11, 1), day(2026, 12, 31)),
+            Vec::<i32>::new()
+        );
+        assert_eq!(
+            cal.uncovered_years(day(2026, 12, 7), day(2027, 2, 5)),
+            [2027]
+        );
+        assert_eq!(
+            cal.uncovered_years(day(2025, 12, 7), day(2027, 2, 5)),
+            [2025, 2027]
+        );
         assert_eq!(cal.add_working_days(d("2025-12-31"), 1), d("2026-01-04"));
         assert_eq!(cal.add_working_days(d("2025-12-31"), 2), d("2026-01-05"));
     }

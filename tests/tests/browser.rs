@@ -478,3 +478,58 @@ fn the_dashboard_fits_a_laptop_and_a_tablet_without_sideways_scrolling_or_cut_le
         }
     });
 }
+
+#[test]
+#[ignore = "needs chromium and chromedriver: run by .ci/run"]
+fn the_administrator_is_warned_on_every_page_while_next_years_calendar_is_missing() {
+    // The demo's calendar is 2026's: from November 2026 the next 60 days reach into 2027.
+    let today = bianmin_domain::Timestamp::now().china_date();
+    let ahead = today.checked_add_days(chrono::Days::new(60)).unwrap();
+    let missing: Vec<i32> = (chrono::Datelike::year(&today)..=chrono::Datelike::year(&ahead))
+        .filter(|y| *y != 2026)
+        .collect();
+    assert!(!missing.is_empty(), "needs a date from 2026-11-02 on");
+    let hub = demo_hub();
+    let (url, storage, engine) = (
+        hub.url.clone(),
+        hub.storage.clone(),
+        hub.state.engine.clone(),
+    );
+    in_browser(move |c| async move {
+        c.goto(&format!("{url}/console/sign-in")).await.unwrap();
+        type_into(&c, "form.sign-in #name", "admin").await;
+        type_into(&c, "form.sign-in #password", admin::DEMO_PASSWORD).await;
+        click(&c, "form.sign-in button[type=submit]").await;
+        for page in [
+            "/console/requests",
+            "/console/dashboard",
+            "/console/admin/users",
+        ] {
+            c.goto(&format!("{url}{page}")).await.unwrap();
+            let warning = text(&c, "p.calendar-gap[role=alert]").await;
+            assert!(
+                warning.contains(&format!("节假日日历缺少 {} 年", missing[0])),
+                "{page}: {warning}"
+            );
+        }
+        // Its link leads to the calendar page, where the year is loaded.
+        click(&c, "p.calendar-gap a").await;
+        heading(&c, "节假日安排").await;
+        tokio::task::spawn_blocking(move || {
+            for year in missing {
+                let json =
+                    format!(r#"{{"year": {year}, "holidays": [], "adjusted_working_days": []}}"#);
+                admin::load_calendar(storage.as_ref(), &json).unwrap();
+            }
+            engine.forget_reference();
+        })
+        .await
+        .unwrap();
+        c.goto(&format!("{url}/console/requests")).await.unwrap();
+        css(&c, "header.top").await;
+        assert!(
+            c.find(Locator::Css("p.calendar-gap")).await.is_err(),
+            "no warning once it is loaded"
+        );
+    });
+}

@@ -203,9 +203,35 @@ pub(crate) fn console_page(
         &nav,
         html! {
             div.bar { (signed_in_bar(l, signed)) }
+            (calendar_warning(l, signed))
             (body)
         },
     )
+}
+
+/// The warning every page shows while the holiday calendar misses a year of the next 60 days:
+/// deadlines running into it are only estimated (Monday to Friday). An administrator gets the
+/// link to load it; a reviewer is told whom to ask.
+fn calendar_warning(l: Lang, signed: &session::Signed) -> Markup {
+    let years: Vec<String> = signed.calendar_gap.iter().map(i32::to_string).collect();
+    if years.is_empty() {
+        return html! {};
+    }
+    let years = years.join(tr(l, "、", ", "));
+    html! {
+        p.error.calendar-gap role="alert" {
+            @match l {
+                Lang::Zh => { "节假日日历缺少 " (years) " 年：今后 " (session::CALENDAR_AHEAD_DAYS) " 天内落在该年的办理期限只能按周一至周五估算，不含法定节假日和调休。" },
+                Lang::En => { "The holiday calendar has no " (years) ": deadlines in the next " (session::CALENDAR_AHEAD_DAYS) " days that fall in it are only estimated, Monday to Friday, without public holidays or adjusted working days." },
+            }
+            " "
+            @if signed.user.role == Role::Administrator {
+                a href="/console/admin/calendar" { (tr(l, "载入该年的日历", "Load that year's calendar")) }
+            } @else {
+                (tr(l, "请县管理员载入该年的日历。", "Ask the county administrator to load it."))
+            }
+        }
+    }
 }
 
 /// Percent-encodes a query-string value.

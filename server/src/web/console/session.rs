@@ -299,6 +299,25 @@ pub(crate) struct Signed {
     pub session_id: String,
     /// The session's CSRF token.
     pub csrf: String,
+    /// The years of the next [`CALENDAR_AHEAD_DAYS`] days that have no holiday calendar
+    /// loaded (their deadlines are only estimated): every page warns while there are any.
+    pub calendar_gap: Vec<i32>,
+}
+
+/// How far ahead the console wants the holiday calendar loaded.
+pub(crate) const CALENDAR_AHEAD_DAYS: u64 = 60;
+
+/// The years from today to [`CALENDAR_AHEAD_DAYS`] ahead with no calendar in `engine`'s
+/// reference data (none when the hub has no reference data yet: nothing is counted then).
+fn calendar_gap(engine: &crate::engine::Engine) -> Vec<i32> {
+    let Ok(reference) = engine.reference() else {
+        return Vec::new();
+    };
+    let today = bianmin_domain::Timestamp::now().china_date();
+    let ahead = today
+        .checked_add_days(chrono::Days::new(CALENDAR_AHEAD_DAYS))
+        .unwrap_or(today);
+    reference.rules.calendar.uncovered_years(today, ahead)
 }
 
 /// Where the sign-in page sends someone back to: a console path only, never another site.
@@ -337,17 +356,21 @@ impl FromRequestParts<AppState> for Signed {
         else {
             return Err(to_sign_in(parts));
         };
-        let (console, storage, session_id) =
-            (state.console.clone(), state.storage.clone(), id.clone());
+        let (console, storage, engine, session_id) = (
+            state.console.clone(),
+            state.storage.clone(),
+            state.engine.clone(),
+            id.clone(),
+        );
         let found = tokio::task::spawn_blocking(move || {
             let Some(session) = console.get(&session_id)? else {
                 return Ok(None);
             };
             let user = storage.user(&session.user_id)?;
-            Ok::<_, StorageError>(Some((session, user)))
+            Ok::<_, StorageError>(Some((session, user, calendar_gap(&engine))))
         })
         .await;
-        let (session, user) = match found {
+        let (session, user, calendar_gap) = match found {
             Ok(Ok(Some(found))) => found,
             Ok(Ok(None)) => return Err(to_sign_in(parts)),
             Ok(Err(e)) => {
@@ -364,6 +387,7 @@ impl FromRequestParts<AppState> for Signed {
                 user,
                 session_id: id,
                 csrf: session.csrf,
+                calendar_gap,
             }),
             _ => {
                 // The user was removed or no longer holds a console role.
