@@ -41,6 +41,9 @@ pub enum AttributeType {
 pub struct AttributeSpec {
     /// The attribute's code, the key of its value in a request.
     pub code: String,
+    /// Its Chinese label (catalogs written before it load with none: the English one shows).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name_zh: String,
     /// Its English label.
     pub name_en: String,
     /// Its type.
@@ -48,9 +51,13 @@ pub struct AttributeSpec {
     /// Whether a request must give it.
     #[serde(default)]
     pub required: bool,
-    /// The allowed values of a `singlevaluelist`.
+    /// The allowed values of a `singlevaluelist` (what a request stores).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub values: Vec<String>,
+    /// The same values as a Chinese reader sees them, in the order of `values` (none: the
+    /// values themselves show).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values_zh: Vec<String>,
     /// Whether its value is personal data as a whole (a bank account, a pension account):
     /// the console shows it starred until a reviewer reveals it, whatever it looks like.
     /// Catalogs written before this flag load with `false`.
@@ -69,6 +76,27 @@ pub enum AttrValue {
 }
 
 impl AttributeSpec {
+    /// Its label in Chinese (`zh`) or English; the English one when it has no Chinese one.
+    pub fn label(&self, zh: bool) -> &str {
+        match zh && !self.name_zh.trim().is_empty() {
+            true => &self.name_zh,
+            false => &self.name_en,
+        }
+    }
+
+    /// How `value` (one of [`Self::values`], as stored) reads in Chinese (`zh`) or English:
+    /// its Chinese name when the catalog gives one, else the value itself.
+    pub fn value_label<'a>(&'a self, value: &'a str, zh: bool) -> &'a str {
+        if !zh {
+            return value;
+        }
+        self.values
+            .iter()
+            .position(|v| v == value)
+            .and_then(|i| self.values_zh.get(i))
+            .map_or(value, String::as_str)
+    }
+
     /// Checks one value against this attribute's type.
     pub fn check(&self, value: &AttrValue) -> Result<(), ValidationError> {
         let field = || format!("attributes.{}", self.code);
@@ -146,15 +174,33 @@ pub struct ServiceItem {
     pub level: HandlingLevel,
     /// The committed time limit in working days (承诺时限); 0 means on the spot.
     pub time_limit_days: u32,
-    /// The materials an applicant must provide (申请材料).
+    /// The materials an applicant must provide (申请材料), by the names requests record.
     #[serde(default)]
     pub materials: Vec<String>,
+    /// The same materials' Chinese names, in the order of `materials` (none: the names above
+    /// show).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub materials_zh: Vec<String>,
     /// The attributes its form asks for.
     #[serde(default)]
     pub attributes: Vec<AttributeSpec>,
 }
 
 impl ServiceItem {
+    /// How `material` (a name requests record) reads in Chinese (`zh`) or English: its Chinese
+    /// name when the catalog gives one, else the name itself (also for a material the item no
+    /// longer lists).
+    pub fn material_label<'a>(&'a self, material: &'a str, zh: bool) -> &'a str {
+        if !zh {
+            return material;
+        }
+        self.materials
+            .iter()
+            .position(|m| m == material)
+            .and_then(|i| self.materials_zh.get(i))
+            .map_or(material, String::as_str)
+    }
+
     /// The attribute with this code.
     pub fn attribute(&self, code: &str) -> Option<&AttributeSpec> {
         self.attributes.iter().find(|a| a.code == code)
@@ -214,7 +260,8 @@ pub struct Catalog {
 
 impl Catalog {
     /// Parses and checks a catalog from JSON: unique codes, time limits within
-    /// [`MAX_TIME_LIMIT_DAYS`], a list of values for every list attribute.
+    /// [`MAX_TIME_LIMIT_DAYS`], a list of values for every list attribute, and Chinese names
+    /// (`materials_zh`, `values_zh`), when given, one for each name they translate.
     pub fn from_json(json: &str) -> Result<Self, ValidationError> {
         let cat: Catalog = serde_json::from_str(json)
             .map_err(|e| ValidationError::new("catalog", format!("is not valid JSON: {e}")))?;
@@ -232,6 +279,18 @@ impl Catalog {
                     format!("item {}: {} {}", item.code, e.field, e.rule),
                 )
             })?;
+            let names_each = |what: &str, names: usize, of: usize| match names == 0 || names == of {
+                true => Ok(()),
+                false => Err(ValidationError::new(
+                    "catalog",
+                    format!("{what} of {} has {names} Chinese names for {of}", item.code),
+                )),
+            };
+            names_each(
+                "materials_zh",
+                item.materials_zh.len(),
+                item.materials.len(),
+            )?;
             for a in &item.attributes {
                 if a.datatype == AttributeType::Singlevaluelist && a.values.is_empty() {
                     return Err(ValidationError::new(
@@ -239,6 +298,11 @@ impl Catalog {
                         format!("attribute {} of {} lists no values", a.code, item.code),
                     ));
                 }
+                names_each(
+                    &format!("values_zh of attribute {}", a.code),
+                    a.values_zh.len(),
+                    a.values.len(),
+                )?;
             }
         }
         Ok(cat)
@@ -416,6 +480,71 @@ mod tests {
             .attribute("bank_account");
         let json = serde_json::to_string(bank.unwrap()).unwrap();
         assert!(json.contains(r#""sensitive":true"#), "{json}");
+    }
+
+    #[test]
+    fn every_demo_name_has_its_chinese_name_and_old_catalogs_show_the_english_one() {
+        let cat = crate::demo::catalog();
+        for item in &cat.items {
+            assert_eq!(
+                item.materials_zh.len(),
+                item.materials.len(),
+                "{}",
+                item.code
+            );
+            for a in &item.attributes {
+                assert!(!a.name_zh.is_empty(), "{}.{}", item.code, a.code);
+                assert_eq!(
+                    a.values_zh.len(),
+                    a.values.len(),
+                    "{}.{}",
+                    item.code,
+                    a.code
+                );
+            }
+        }
+        let card = cat.item("SOC-CARD").unwrap();
+        assert_eq!(card.material_label("Recent photo", true), "近期免冠照片");
+        assert_eq!(card.material_label("Recent photo", false), "Recent photo");
+        assert_eq!(card.material_label("No such thing", true), "No such thing");
+        let reason = card.attribute("reason").unwrap();
+        assert_eq!(
+            (reason.label(true), reason.label(false)),
+            ("申领原因", "Reason")
+        );
+        assert_eq!(reason.value_label("lost", true), "遗失补办");
+        assert_eq!(reason.value_label("lost", false), "lost");
+        // A catalog without Chinese names loads, and shows the English ones.
+        let old = r#"{"items": [{"code": "X", "name_zh": "x", "name_en": "x", "level": "village",
+            "time_limit_days": 1, "materials": ["ID card"], "attributes": [{"code": "a",
+            "name_en": "A", "datatype": "singlevaluelist", "values": ["v"]}]}]}"#;
+        let cat = Catalog::from_json(old).unwrap();
+        let x = &cat.items[0];
+        assert_eq!(x.material_label("ID card", true), "ID card");
+        assert_eq!(x.attributes[0].label(true), "A");
+        assert_eq!(x.attributes[0].value_label("v", true), "v");
+        // Chinese names must translate each name, no more, no fewer.
+        let short = old.replace(
+            r#""materials": ["ID card"],"#,
+            r#""materials": ["ID card", "Photo"], "materials_zh": ["身份证"],"#,
+        );
+        let err = Catalog::from_json(&short).unwrap_err();
+        assert!(
+            err.rule
+                .contains("materials_zh of X has 1 Chinese names for 2"),
+            "{}",
+            err.rule
+        );
+        let values = old.replace(
+            r#""values": ["v"]"#,
+            r#""values": ["v"], "values_zh": ["甲", "乙"]"#,
+        );
+        let err = Catalog::from_json(&values).unwrap_err();
+        assert!(
+            err.rule.contains("values_zh of attribute a"),
+            "{}",
+            err.rule
+        );
     }
 
     #[test]

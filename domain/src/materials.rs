@@ -78,6 +78,7 @@ mod tests {
                 "Hukou booklet".into(),
                 "Income proof".into(),
             ],
+            materials_zh: vec![],
             attributes: vec![],
         }
     }

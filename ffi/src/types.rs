@@ -1744,14 +1744,18 @@ impl From<domain::AttributeType> for AttributeType {
 pub struct AttributeSpec {
     /// The attribute's code, the key of its value in a request.
     pub code: String,
+    /// Its Chinese label (empty when the catalog gives none: show the English one).
+    pub name_zh: String,
     /// Its English label.
     pub name_en: String,
     /// Its type.
     pub datatype: AttributeType,
     /// Whether a request must give it.
     pub required: bool,
-    /// The allowed values of a `Singlevaluelist`.
+    /// The allowed values of a `Singlevaluelist` (what a request stores).
     pub values: Vec<String>,
+    /// The same values' Chinese names, in the order of `values` (empty: show the values).
+    pub values_zh: Vec<String>,
     /// Whether its value is personal data as a whole (a bank account): show it masked.
     pub sensitive: bool,
 }
@@ -1769,8 +1773,10 @@ pub struct ServiceItem {
     pub level: HandlingLevel,
     /// The committed time limit in working days; 0 means on the spot.
     pub time_limit_days: u32,
-    /// The materials an applicant must provide.
+    /// The materials an applicant must provide (the names requests record).
     pub materials: Vec<String>,
+    /// The same materials' Chinese names, in the order of `materials` (empty: show the names).
+    pub materials_zh: Vec<String>,
     /// The attributes its form asks for.
     pub attributes: Vec<AttributeSpec>,
 }
@@ -1784,15 +1790,18 @@ impl From<&domain::ServiceItem> for ServiceItem {
             level: i.level.into(),
             time_limit_days: i.time_limit_days,
             materials: i.materials.clone(),
+            materials_zh: i.materials_zh.clone(),
             attributes: i
                 .attributes
                 .iter()
                 .map(|a| AttributeSpec {
                     code: a.code.clone(),
+                    name_zh: a.name_zh.clone(),
                     name_en: a.name_en.clone(),
                     datatype: a.datatype.into(),
                     required: a.required,
                     values: a.values.clone(),
+                    values_zh: a.values_zh.clone(),
                     sensitive: a.sensitive,
                 })
                 .collect(),

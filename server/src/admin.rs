@@ -285,30 +285,15 @@ pub fn load_demo(storage: &dyn Storage) -> Result<Vec<DemoUser>, AdminError> {
         load_calendar(storage, demo::CALENDAR_2026_JSON)?;
     }
     let people = [
-        (
-            "resident-wang",
-            "王秀英 (resident)",
-            Role::Resident,
-            "370883101201",
-        ),
-        (
-            "clerk-east",
-            "东村代办员 (clerk, East Village)",
-            Role::Clerk,
-            "370883101201",
-        ),
+        ("resident-wang", "王秀英", Role::Resident, "370883101201"),
+        ("clerk-east", "东村代办员 李娟", Role::Clerk, "370883101201"),
         (
             "reviewer-taiping",
-            "太平镇审核员 (reviewer, Taiping Town)",
+            "太平镇审核员 张伟",
             Role::Reviewer,
             "370883101",
         ),
-        (
-            "admin",
-            "示范县管理员 (administrator)",
-            Role::Administrator,
-            "370883",
-        ),
+        ("admin", "示范县管理员 陈静", Role::Administrator, "370883"),
     ];
     let mut out = Vec::new();
     for (name, display, role, area) in people {

@@ -100,14 +100,8 @@ pub fn load(storage: &dyn Storage, engine: &Engine) -> Result<usize, String> {
         .map_err(|e| e.to_string())?
         .is_none()
     {
-        admin::add_user(
-            storage,
-            CLERK,
-            "西村代办员 (clerk, West Village)",
-            Role::Clerk,
-            VILLAGE,
-        )
-        .map_err(|e| e.to_string())?;
+        admin::add_user(storage, CLERK, "西村代办员 刘洋", Role::Clerk, VILLAGE)
+            .map_err(|e| e.to_string())?;
     }
     let code = admin::issue_enrolment_code(storage, CLERK, Duration::from_secs(600))
         .map_err(|e| e.to_string())?;

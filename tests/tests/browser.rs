@@ -113,8 +113,13 @@ fn a_reviewer_returns_a_tablets_request_in_the_browser_and_the_tablet_receives_i
             c.find(Locator::Css(&form)).await.is_err(),
             "a returned request cannot be returned again"
         );
-        let page = c.source().await.unwrap();
-        assert!(page.contains("Recent photo"), "asked for the photo");
+        let asked = text(&c, "section.card p strong").await;
+        assert_eq!(asked, "已告知补正：");
+        let page = text(&c, "main").await;
+        assert!(
+            page.contains("已告知补正：近期免冠照片"),
+            "asked for the photo: {page}"
+        );
     });
 
     // The clerk's tablet receives the return on its next sync.
@@ -260,6 +265,7 @@ fn the_hubs_address_opens_a_front_page_with_every_way_in() {
 #[ignore = "needs chromium and chromedriver: run by .ci/run"]
 fn an_approval_with_a_material_missing_is_refused_with_the_list_and_each_decision_is_confirmed() {
     const BOOKLET: &str = "Household register (hukou) booklet";
+    const BOOKLET_ZH: &str = "户口簿";
     let hub = demo_hub();
     let dir = tempfile::tempdir().unwrap();
     let clerk = Mutex::new(hub.enrol(CLERK, dir.path(), "east-tablet"));
@@ -284,6 +290,10 @@ fn an_approval_with_a_material_missing_is_refused_with_the_list_and_each_decisio
         .as_array_mut()
         .unwrap()
         .push(BOOKLET.into());
+    card["materials_zh"]
+        .as_array_mut()
+        .unwrap()
+        .push(BOOKLET_ZH.into());
     admin::load_catalog(hub.storage.as_ref(), &catalog.to_string()).unwrap();
     hub.state.engine.forget_reference();
 
@@ -300,7 +310,7 @@ fn an_approval_with_a_material_missing_is_refused_with_the_list_and_each_decisio
 
         // The missing material is named above a greyed approval.
         let outstanding = text(&c, "#outstanding").await;
-        assert!(outstanding.contains(BOOKLET), "{outstanding}");
+        assert!(outstanding.contains(BOOKLET_ZH), "{outstanding}");
         let button = css(&c, &format!("{approve} button[type=submit]")).await;
         assert!(!button.is_enabled().await.unwrap(), "greyed");
         assert_eq!(button.text().await.unwrap(), "确认审核通过");
@@ -344,7 +354,7 @@ fn an_approval_with_a_material_missing_is_refused_with_the_list_and_each_decisio
         click(&c, &format!("{approve} button[type=submit]")).await;
         let refused = text(&c, "#error-approve").await;
         assert!(refused.contains("尚有材料未收，不能审核通过"), "{refused}");
-        assert!(refused.contains(BOOKLET), "{refused}");
+        assert!(refused.contains(BOOKLET_ZH), "{refused}");
 
         // Waived with a reason, it can be approved, once the confirmation is ticked.
         type_into(&c, "#waive-reason", "户口簿已在镇里备案").await;

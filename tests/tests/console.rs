@@ -474,10 +474,10 @@ async fn a_request_page_shows_everything_and_each_action_is_stored_under_the_rev
     assert!(!body.contains("11010519491231002X") && !body.contains("13812345678"));
     assert!(body.contains("社会保障卡申领补换"));
     assert!(
-        body.contains("Reason") && body.contains("lost"),
-        "attributes"
+        body.contains("<dt>申领原因</dt><dd>遗失补办</dd>"),
+        "attributes, by their Chinese names"
     );
-    assert!(body.contains("ID card") && body.contains("Recent photo"));
+    assert!(body.contains("✓ 居民身份证 — 已收") && body.contains("○ 近期免冠照片 — 容缺"));
     assert!(
         body.contains(&format!("容缺：{WAIVER_REASON}")),
         "the missing material is marked as waived, with the reason"

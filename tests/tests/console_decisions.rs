@@ -37,9 +37,10 @@ fn status_on_hub(hub: &Hub, id: Uuid) -> Status {
         .expect("a request")
 }
 
-/// The demo catalog with one more material required for the social security card, as an
-/// administrator might load it after the request was accepted.
-fn catalog_asking_for(material: &str) -> String {
+/// The demo catalog with one more material required for the social security card (its
+/// recorded name and its Chinese one), as an administrator might load it after the request was
+/// accepted.
+fn catalog_asking_for(material: &str, material_zh: &str) -> String {
     let mut catalog: serde_json::Value =
         serde_json::from_str(bianmin_domain::demo::CATALOG_JSON).unwrap();
     let items = catalog["items"].as_array_mut().expect("items");
@@ -51,6 +52,10 @@ fn catalog_asking_for(material: &str) -> String {
         .as_array_mut()
         .expect("materials")
         .push(material.into());
+    card["materials_zh"]
+        .as_array_mut()
+        .expect("materials_zh")
+        .push(material_zh.into());
     catalog.to_string()
 }
 
@@ -181,6 +186,7 @@ async fn decisions_need_their_confirmation_and_reasons_and_nothing_refused_is_st
 #[tokio::test]
 async fn an_approval_with_a_material_outstanding_is_refused_naming_it_until_it_is_waived() {
     const BOOKLET: &str = "Household register (hukou) booklet";
+    const BOOKLET_ZH: &str = "户口簿";
     let hub = hub().await;
     let clerk = tablet(&hub, CLERK, "east-tablet").await;
     let id = file_and_forward(&clerk, soc_card("赵六")).await;
@@ -188,7 +194,7 @@ async fn an_approval_with_a_material_outstanding_is_refused_naming_it_until_it_i
     // After the request was forwarded, the county asks for one more material.
     let storage = hub.storage.clone();
     tokio::task::spawn_blocking(move || {
-        admin::load_catalog(storage.as_ref(), &catalog_asking_for(BOOKLET)).unwrap()
+        admin::load_catalog(storage.as_ref(), &catalog_asking_for(BOOKLET, BOOKLET_ZH)).unwrap()
     })
     .await
     .unwrap();
@@ -201,7 +207,7 @@ async fn an_approval_with_a_material_outstanding_is_refused_naming_it_until_it_i
     let page = b.get(&url).await;
     assert!(
         page.body.contains(&format!(
-            r#"<p class="error" id="outstanding">尚有材料未收，不能审核通过：{BOOKLET}。请先收齐，或写明理由容缺。</p>"#
+            r#"<p class="error" id="outstanding">尚有材料未收，不能审核通过：{BOOKLET_ZH}。请先收齐，或写明理由容缺。</p>"#
         )),
         "{}",
         page.body
@@ -218,8 +224,9 @@ async fn an_approval_with_a_material_outstanding_is_refused_naming_it_until_it_i
         .await;
     assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
-        a.body
-            .contains(&format!("未保存：尚有材料未收，不能审核通过：{BOOKLET}。")),
+        a.body.contains(&format!(
+            "未保存：尚有材料未收，不能审核通过：{BOOKLET_ZH}。"
+        )),
         "{}",
         a.body
     );

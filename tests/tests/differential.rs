@@ -1336,7 +1336,7 @@ impl World {
         admin::add_user(
             hub.storage.as_ref(),
             CLERK_WEST,
-            "西村代办员 (clerk, West Village)",
+            "西村代办员 刘洋",
             Role::Clerk,
             WEST,
         )

@@ -430,7 +430,7 @@ fn a_resident_files_from_the_phone_and_follows_the_request_to_its_rating() {
         (d.created.role, d.created.device.as_str()),
         (Role::Resident, RESIDENT_DEVICE)
     );
-    assert_eq!(d.applicant.name, "王秀英 (resident)", "the account's name");
+    assert_eq!(d.applicant.name, "王秀英", "the account's name");
     assert_eq!(d.applicant.id_number, "11010519491231002X", "normalised");
     assert_eq!(d.applicant.phone, "13812345678");
     assert!(

@@ -815,6 +815,7 @@ mod tests {
             level: HandlingLevel::Village,
             time_limit_days: 5,
             materials: vec![],
+            materials_zh: vec![],
             attributes: vec![],
         };
         Catalog {

@@ -4,8 +4,8 @@
 
 use bianmin_domain::labels::{self as words, Label};
 use bianmin_domain::{
-    Action, AgendaAction, Body, MeetingResult, NationalId, Phone, Rating, ReviewKind, Role, Stage,
-    Status, Timestamp, Urgency,
+    Action, AgendaAction, Body, MeetingResult, NationalId, Phone, Rating, ReviewKind, Role,
+    ServiceItem, Stage, Status, Timestamp, Urgency,
 };
 use chrono::{DateTime, FixedOffset};
 
@@ -27,9 +27,19 @@ pub fn action(l: Lang, a: &Action) -> &'static str {
     pick(l, words::action(a))
 }
 
-/// What an action says besides its name (reason, note, materials), if anything.
-pub fn action_detail(l: Lang, a: &Action) -> String {
-    let join = |v: &[String]| v.join(tr(l, "、", ", "));
+/// What an action says besides its name (reason, note, materials), if anything; materials by
+/// their names in `l` when the request's `item` gives them.
+pub fn action_detail(l: Lang, a: &Action, item: Option<&ServiceItem>) -> String {
+    let material = |m: &str| {
+        item.map_or(m, |i| i.material_label(m, l == Lang::Zh))
+            .to_string()
+    };
+    let join = |v: &[String]| {
+        v.iter()
+            .map(|m| material(m))
+            .collect::<Vec<_>>()
+            .join(tr(l, "、", ", "))
+    };
     match a {
         Action::RefuseToAccept { reason } | Action::Reject { reason } => {
             format!("{}{reason}", tr(l, "理由：", "Reason: "))
@@ -54,8 +64,11 @@ pub fn action_detail(l: Lang, a: &Action) -> String {
             }
             s
         }
-        Action::WaiveMaterial { material, reason } => {
-            format!("{material}{}{reason}", tr(l, "：", ": "))
+        Action::WaiveMaterial {
+            material: material_name,
+            reason,
+        } => {
+            format!("{}{}{reason}", material(material_name), tr(l, "：", ": "))
         }
         Action::Settle { keep, note } => format!(
             "{}{}；{}",

@@ -331,7 +331,7 @@ pub(crate) async fn act(
     let visible = move |e: &crate::engine::Engine, u: &UserRecord| {
         let page = e.console_request(u, id)?;
         match approving {
-            true => materials_in_hand(l, &page.detail),
+            true => materials_in_hand(l, &page.detail, e.reference()?.as_ref()),
             false => Ok(()),
         }
     };
@@ -365,11 +365,17 @@ pub(crate) async fn act(
 /// Refuses an approval while materials are neither in hand nor waived, naming them, in the
 /// reviewer's language (the document layer refuses it too, whatever the form: this is the
 /// same rule's answer, [`bianmin_domain::outstanding_materials`], read from the request).
-fn materials_in_hand(l: Lang, d: &RequestDetail) -> Result<(), AppError> {
+fn materials_in_hand(l: Lang, d: &RequestDetail, reference: &Current) -> Result<(), AppError> {
     if d.outstanding_materials.is_empty() {
         return Ok(());
     }
-    let missing = d.outstanding_materials.join(tr(l, "、", ", "));
+    let item = reference.data.catalog.item(&d.item_code);
+    let missing = d
+        .outstanding_materials
+        .iter()
+        .map(|m| item.map_or(m.as_str(), |i| i.material_label(m, l == Lang::Zh)))
+        .collect::<Vec<_>>()
+        .join(tr(l, "、", ", "));
     Err(AppError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
         "materials_outstanding",
@@ -475,6 +481,21 @@ struct View<'a> {
 }
 
 impl View<'_> {
+    /// How material `m` reads on the page: its Chinese name on a Chinese page when the
+    /// catalog gives one.
+    fn material<'s>(&'s self, m: &'s str) -> &'s str {
+        self.item
+            .map_or(m, |i| i.material_label(m, self.l == Lang::Zh))
+    }
+
+    /// Materials as the page names them, in a list.
+    fn materials(&self, ms: &[String]) -> String {
+        ms.iter()
+            .map(|m| self.material(m))
+            .collect::<Vec<_>>()
+            .join(tr(self.l, "、", ", "))
+    }
+
     /// What was typed into `field` of the refused form `form` (empty for the other forms).
     fn typed_value(&self, form: &str, field: &str) -> String {
         self.typed.map(|t| t.value(form, field)).unwrap_or_default()
@@ -653,8 +674,11 @@ fn applicant_card(view: View<'_>) -> Markup {
             @else {
                 dl {
                     @for (code, value) in &d.attributes {
-                        @let name = item.and_then(|i| i.attribute(code)).map(|a| a.name_en.clone()).unwrap_or_else(|| code.to_string());
-                        dt { (name) } dd { (attribute(view, code, &attr_value(value))) }
+                        @let spec = item.and_then(|i| i.attribute(code));
+                        @let zh = l == Lang::Zh;
+                        @let raw = attr_value(value);
+                        dt { (spec.map_or(code.as_str(), |a| a.label(zh))) }
+                        dd { (attribute(view, code, spec.map_or(raw.as_str(), |a| a.value_label(&raw, zh)))) }
                     }
                 }
             }
@@ -693,17 +717,18 @@ fn materials_card(view: View<'_>) -> Markup {
             h2 { (tr(l, "材料", "Materials")) }
             ul.materials {
                 @for m in materials {
+                    @let name = view.material(m);
                     @if d.materials_received.contains(m) {
-                        li { "✓ " (m) " — " (tr(l, "已收", "received")) }
+                        li { "✓ " (name) " — " (tr(l, "已收", "received")) }
                     } @else if let Some((_, reason)) = d.waived_materials.iter().find(|(w, _)| w == m) {
-                        li { "○ " (m) " — " (tr(l, "容缺：", "waived: ")) (mask_personal_numbers(reason)) }
+                        li { "○ " (name) " — " (tr(l, "容缺：", "waived: ")) (mask_personal_numbers(reason)) }
                     } @else if d.outstanding_materials.contains(m) {
-                        li.overdue { "✗ " (m) " — " (tr(l, "未收", "missing")) }
+                        li.overdue { "✗ " (name) " — " (tr(l, "未收", "missing")) }
                     } @else {
-                        li { "✓ " (m) " — " (tr(l, "已补交", "handed in at a supplement")) }
+                        li { "✓ " (name) " — " (tr(l, "已补交", "handed in at a supplement")) }
                     }
                 }
-                @for m in &extra_received { li { "✓ " (m) } }
+                @for m in &extra_received { li { "✓ " (view.material(m)) } }
             }
             h3 { (tr(l, "附件", "Attachments")) }
             @if d.attachments.is_empty() { p.small { (tr(l, "无附件。", "No attachments.")) } }
@@ -712,9 +737,9 @@ fn materials_card(view: View<'_>) -> Markup {
                     @for a in &d.attachments {
                         li {
                             @if loaded.held.contains(&a.sha256) {
-                                a href={ "/console/requests/" (id) "/attachments/" (a.sha256) } target="_blank" rel="noopener" { (a.material) }
+                                a href={ "/console/requests/" (id) "/attachments/" (a.sha256) } target="_blank" rel="noopener" { (view.material(&a.material)) }
                             } @else {
-                                (a.material)
+                                (view.material(&a.material))
                             }
                             " · " (a.media_type.as_str()) " · " (size_label(a.size))
                             " · "
@@ -728,7 +753,7 @@ fn materials_card(view: View<'_>) -> Markup {
                 }
             }
             @if !d.missing_materials.is_empty() {
-                p { strong { (tr(l, "已告知补正：", "Asked for: ")) } (d.missing_materials.join(tr(l, "、", ", "))) }
+                p { strong { (tr(l, "已告知补正：", "Asked for: ")) } (view.materials(&d.missing_materials)) }
             }
             @if !d.field_conflicts.is_empty() {
                 p.error { (tr(l, "以下字段在两台设备上同时修改，已保留其中一个值，请核对：", "Edited on two devices at once (one value was kept, check it): ")) (d.field_conflicts.join(", ")) }
@@ -750,7 +775,7 @@ fn waive_form(view: View<'_>) -> Markup {
             label for="waive-material" { (tr(l, "材料", "Material")) }
             select #waive-material name="material" {
                 @for m in &d.outstanding_materials {
-                    option value=(m) selected[*m == chosen] { (m) }
+                    option value=(m) selected[*m == chosen] { (view.material(m)) }
                 }
             }
             label for="waive-reason" { (tr(l, "理由（必填）", "Reason (required)")) }
@@ -790,7 +815,7 @@ fn conflict_section(view: View<'_>, conflict: &ConflictView, can_settle: bool) -
                     div.card {
                         h3 { (tr(l, "结果：", "Leads to: ")) (labels::status(l, *leads_to)) }
                         @if let Some(h) = history_by_id.get(tip).map(|&i| &d.history[i]) {
-                            p { strong { (labels::action(l, &h.action)) } " " (mask_personal_numbers(&labels::action_detail(l, &h.action))) }
+                            p { strong { (labels::action(l, &h.action)) } " " (mask_personal_numbers(&labels::action_detail(l, &h.action, view.item))) }
                             p { (loaded.names.user(&h.by.user)) " (" (labels::role(l, h.by.role)) ") · " (loaded.names.device(l, &h.by.device)) }
                             p { (tr(l, "设备时间：", "Device time: ")) (labels::time(h.by.at)) }
                         }
@@ -854,7 +879,7 @@ fn decide_section(view: View<'_>, decide: bool, can_return: bool) -> Markup {
                         @if outstanding {
                             p.error #outstanding {
                                 (tr(l, "尚有材料未收，不能审核通过：", "Materials still outstanding, so it cannot be approved: "))
-                                (d.outstanding_materials.join(tr(l, "、", ", ")))
+                                (view.materials(&d.outstanding_materials))
                                 (tr(l, "。请先收齐，或写明理由容缺。", ". Receive them first, or waive each with a reason."))
                             }
                         }
@@ -890,7 +915,7 @@ fn decide_section(view: View<'_>, decide: bool, can_return: bool) -> Markup {
                                 };
                                 div {
                                     input type="checkbox" name="missing" id={ "missing-" (i) } value=(m) checked[checked];
-                                    label.inline for={ "missing-" (i) } { " " (m) }
+                                    label.inline for={ "missing-" (i) } { " " (view.material(m)) }
                                 }
                             }
                         }
@@ -938,7 +963,7 @@ fn history_section(view: View<'_>) -> Markup {
                                 td { (i + 1) }
                                 td { (labels::action(l, &h.action)) }
                                 td {
-                                    (reveal::text(view, reveal::Field::Event(h.id.0), &labels::action_detail(l, &h.action)))
+                                    (reveal::text(view, reveal::Field::Event(h.id.0), &labels::action_detail(l, &h.action, view.item)))
                                     @if let Some(why) = &h.invalid {
                                         br; em.overdue { (tr(l, "未生效：", "Not applied: ")) (why) }
                                     }

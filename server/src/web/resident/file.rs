@@ -475,10 +475,12 @@ mod tests {
     fn spec(datatype: AttributeType, required: bool) -> AttributeSpec {
         AttributeSpec {
             code: "x".into(),
+            name_zh: String::new(),
             name_en: "Household members".into(),
             datatype,
             required,
             values: vec!["lost".into()],
+            values_zh: vec![],
             sensitive: false,
         }
     }

@@ -100,7 +100,7 @@ fn render_catalog(
                                     @if item.time_limit_days == 0 { (tr(l, "即办", "On the spot")) }
                                     @else { (item.time_limit_days) (tr(l, " 个工作日", " working days")) }
                                 }
-                                td { (item.materials.join(tr(l, "、", ", "))) }
+                                td { (item.materials.iter().map(|m| item.material_label(m, l == Lang::Zh)).collect::<Vec<_>>().join(tr(l, "、", ", "))) }
                             }
                         }
                     }
