@@ -543,3 +543,70 @@ fn the_administrator_is_warned_on_every_page_while_next_years_calendar_is_missin
         );
     });
 }
+
+#[test]
+#[ignore = "needs chromium and chromedriver: run by .ci/run"]
+fn the_look_up_field_holds_a_whole_receipt_number_and_an_approval_is_not_called_completed() {
+    let hub = demo_hub();
+    let dir = tempfile::tempdir().unwrap();
+    let clerk = Mutex::new(hub.enrol(CLERK, dir.path(), "east-tablet"));
+    let reviewer = Mutex::new(hub.enrol(REVIEWER, dir.path(), "taiping-tablet"));
+    let (id, receipt_no) = {
+        let mut s = clerk.lock().unwrap();
+        let r = s.file_request(social_card_request()).unwrap();
+        s.apply(r.id, Action::Accept).unwrap();
+        s.apply(r.id, Action::Forward).unwrap();
+        (r.id, r.receipt_no.as_str().to_string())
+    };
+    sync_ok(&clerk);
+    sync_ok(&reviewer);
+    reviewer
+        .lock()
+        .unwrap()
+        .apply(
+            id,
+            Action::Approve {
+                note: String::new(),
+            },
+        )
+        .unwrap();
+    sync_ok(&reviewer);
+
+    let url = hub.url.clone();
+    in_browser(move |c| async move {
+        for (width, height) in [(1280, 800), (768, 1024)] {
+            c.set_window_size(width, height).await.unwrap();
+            c.goto(&format!("{url}/lookup")).await.unwrap();
+            heading(&c, "办件查询").await;
+            assert_eq!(text(&c, "label[for=receipt_no]").await, "受理回执号");
+            type_into(&c, "#receipt_no", &receipt_no).await;
+            // The whole number shows in the field: nothing scrolled out of sight.
+            let fits = c
+                .execute(
+                    "const f = document.querySelector('#receipt_no'); \
+                     return [f.scrollWidth, f.clientWidth]",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            let (needed, shown) = (fits[0].as_f64().unwrap(), fits[1].as_f64().unwrap());
+            assert!(
+                needed <= shown,
+                "{width} px: {needed} px of text in a {shown} px field"
+            );
+            type_into(&c, "#id_last4", "002X").await;
+            click(&c, "form[action='/lookup'] button[type=submit]").await;
+            let shown = text(&c, "main").await;
+            assert!(
+                shown.contains(&format!("受理回执号 {receipt_no}")),
+                "{shown}"
+            );
+            assert!(shown.contains("审核通过，等待送达"), "{shown}");
+            assert!(shown.contains("作出决定"), "{shown}");
+            assert!(
+                !shown.contains("办结（"),
+                "an approval is not the end: {shown}"
+            );
+        }
+    });
+}

@@ -329,7 +329,7 @@ fn village_notices_and_the_status_look_up_are_public_and_hold_no_personal_data()
     );
     assert!(found.text.contains("Reason: 照片不符合要求"));
     assert!(
-        found.text.contains(&format!("Ended on {today}")),
+        found.text.contains(&format!("Decided on {today}")),
         "{}",
         found.text
     );

@@ -632,7 +632,7 @@ fn request_card(view: View<'_>) -> Markup {
         section.card {
             h2 { (tr(l, "办件", "Request")) }
             dl {
-                dt { (tr(l, "受理编号", "Receipt no.")) } dd { (d.receipt_no.as_str()) }
+                dt { (tr(l, "受理回执号", "Receipt no.")) } dd { (d.receipt_no.as_str()) }
                 dt { (tr(l, "服务事项", "Service item")) } dd { (r.item_name(l, &d.item_code)) " (" (d.item_code) ")" }
                 dt { (tr(l, "村（社区）", "Village")) } dd { (r.village_name(l, &d.village)) " · " (mask_personal_numbers(&d.grid)) }
                 dt { (tr(l, "状态", "Status")) } dd {

@@ -129,9 +129,11 @@ fn deadline(clock: &Clock, urgency: Urgency, l: Lang) -> Markup {
             (remaining)
             (tr(l, " 个工作日。", " working days remain."))
         },
+        // The clock stops at the decision, which is not yet the end of the case (an approval
+        // still waits for the result to be delivered): say "decided", never "completed".
         Clock::Stopped { due, ended_on } => html! {
-            (tr(l, "已于 ", "Ended on ")) (ended_on)
-            (tr(l, " 办结（承诺时限 ", " (committed date "))
+            (tr(l, "已于 ", "Decided on ")) (ended_on)
+            (tr(l, " 作出决定（承诺时限 ", " (committed date "))
             (due)
             (tr(l, "，", ", "))
             @if ended_on <= due { (tr(l, "按时", "on time")) } @else { span.overdue { (tr(l, "超期", "late")) } }
@@ -181,7 +183,7 @@ fn form_markup(l: Lang, receipt_no: &str, token: &str) -> Markup {
         }
         p {
             small {
-                (tr(l, "回执号印在受理回执上。多次输入错误后需等待一段时间才能再查。",
+                (tr(l, "受理回执号印在受理回执上。多次输入错误后需等待一段时间才能再查。",
                     "The receipt number is printed on your receipt. After several wrong tries \
                      you must wait a while before trying again."))
             }
@@ -261,7 +263,7 @@ pub async fn submit(
     // The format alone gives nothing away, so it is checked before anything counts.
     if ReceiptNo::parse(&receipt_no).is_err() {
         let message = html! {
-            (tr(l, "回执号的格式应为 370883101201-007-000042（村代码-设备号-序号）。",
+            (tr(l, "受理回执号的格式应为 370883101201-007-000042（村代码-设备号-序号）。",
                 "A receipt number looks like 370883101201-007-000042 (village-device-number)."))
         };
         return refused(lang, StatusCode::BAD_REQUEST, message, &shown);
@@ -324,7 +326,7 @@ pub async fn submit(
         Ok(None) => {
             tokio::time::sleep(failure_delay).await;
             let message = html! {
-                (tr(l, "没有找到与回执号和身份证号码后四位都相符的办件。请核对后再试。",
+                (tr(l, "没有找到与受理回执号和身份证号码后四位都相符的办件。请核对后再试。",
                     "No request matches both the receipt number and the ID number's last four \
                      characters. Check them and try again."))
             };
@@ -337,7 +339,7 @@ pub async fn submit(
     };
     let body = html! {
         section.card {
-            h2 { (tr(l, "回执号 ", "Receipt ")) (detail.receipt_no) }
+            h2 { (tr(l, "受理回执号 ", "Receipt ")) (detail.receipt_no) }
             table {
                 tbody {
                     tr { th { (tr(l, "状态", "Status")) } td { (status_label(detail.status, l)) } }
