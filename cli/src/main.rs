@@ -5,7 +5,8 @@
 //! sync. Everything but `enroll`, `sync` and `watch` works offline.
 //!
 //! This file holds the top of the command line (global flags, the command list) and the
-//! dispatch; each area has its module: [`request`], [`agenda`], [`sync`] (enrolment, sync,
+//! dispatch; each area has its module: [`request`] (with [`receipt`], the printable
+//! acceptance receipt), [`agenda`], [`sync`] (enrolment, sync,
 //! live updates), [`store`] (opening, practice stores, status, catalog, refused edits),
 //! [`render`] (tables and JSON), [`labels`], [`progress`], and [`exit`] (exit codes).
 
@@ -13,6 +14,7 @@ mod agenda;
 mod exit;
 mod labels;
 mod progress;
+mod receipt;
 mod render;
 mod request;
 mod store;
@@ -33,7 +35,7 @@ use crate::render::{Mode, Printer};
 /// creates a practice store that never syncs. Everything except `enroll`, `sync` and `watch`
 /// works offline: changes wait in the store until the next `sync`.
 ///
-/// Requests are named by their receipt number (回执号, e.g. 370883101201-001-000001) or id;
+/// Requests are named by their receipt number (受理回执号, e.g. 370883101201-001-000001) or id;
 /// agenda items by their id or its first characters.
 ///
 /// Personal data: lists show masked names only; a request's page masks the ID number and

@@ -230,7 +230,7 @@ pub fn masked_detail(d: &RequestDetail, reveal: bool) -> RequestDetail {
 /// A request's page: its fields, then its history, comments and edits. `d` is already masked
 /// (or revealed) by [`masked_detail`].
 pub fn request_detail(d: &RequestDetail, reference: &Reference) -> String {
-    let mut rows = vec![("回执号 Receipt no.", d.receipt_no.as_str().to_string())];
+    let mut rows = vec![("受理回执号 Receipt no.", d.receipt_no.as_str().to_string())];
     if d.self_filed() {
         rows.push((
             "来源 Filed",
@@ -431,7 +431,7 @@ pub fn request_list(listing: &Listing<RequestRow>, page: Page, reference: &Refer
     let villages: BTreeSet<&str> = listing.rows.iter().map(|r| r.village.as_str()).collect();
     let with_village = villages.len() > 1;
     if !listing.rows.is_empty() {
-        let mut header = vec!["回执号 Receipt no.", "事项 Item"];
+        let mut header = vec!["受理回执号 Receipt no.", "事项 Item"];
         if with_village {
             header.push("村 Village");
         }

@@ -21,7 +21,7 @@ use crate::render::{self, PageJson};
 /// The request a command acts on.
 #[derive(Debug, Args)]
 pub struct Target {
-    /// The request: its receipt number (回执号) or its id.
+    /// The request: its receipt number (受理回执号) or its id.
     #[arg(value_name = "RECEIPT")]
     request: String,
 }
@@ -220,6 +220,9 @@ pub enum RequestCommand {
     File(FileArgs),
     /// List requests: nearest deadline first, masked names, filters and paging.
     List(ListArgs),
+    /// Print the acceptance receipt (受理回执) of an accepted request: as text, or with --html
+    /// as a page to print on A4 with the QR code of the residents' look-up.
+    Receipt(crate::receipt::ReceiptArgs),
     /// Show a request's page: fields, clock, conflict, history, comments, edits.
     Show {
         #[command(flatten)]
@@ -378,6 +381,7 @@ pub fn run(ctx: &Ctx, mut store: Store, cmd: RequestCommand) -> CliResult {
     let detail = match cmd {
         C::File(args) => file(&mut store, args)?,
         C::List(args) => return list(ctx, &store, &args),
+        C::Receipt(args) => return crate::receipt::run(ctx, &store, args),
         C::Show { target, reveal } => {
             let d = store.request(resolve(&store, &target.request)?)?;
             return show(ctx, &store, &d, reveal);
@@ -711,6 +715,7 @@ fn list(ctx: &Ctx, store: &Store, a: &ListArgs) -> CliResult {
             (false, false) => None,
         },
         receipt_prefix: a.receipt.clone(),
+        ..RequestFilter::default()
     };
     let sort = match a.sort {
         SortArg::Deadline => RequestSort::Deadline,

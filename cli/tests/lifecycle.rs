@@ -512,7 +512,7 @@ fn lists_filter_sort_and_page() {
     assert!(none.stdout.contains("No requests match"), "{none}");
     let table = bianmin(dir.path(), STORE, &["request", "list"]).ok();
     for label in [
-        "回执号 Receipt no.",
+        "受理回执号 Receipt no.",
         "状态 Status",
         "已受理 accepted",
         "已提交 submitted",

@@ -38,8 +38,9 @@ pub(crate) fn upsert_request(
     }
     tx.prepare_cached(
         "INSERT OR REPLACE INTO requests (id, receipt_no, item_code, village, grid, resident_user,
-            applicant_masked, status, conflict, clock, due_date, filed_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            applicant_masked, status, conflict, clock, due_date, filed_at, updated_at,
+            applicant_name, decided_on)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?
     .execute(params![
         row.id.to_string(),
@@ -55,6 +56,9 @@ pub(crate) fn upsert_request(
         due,
         row.filed_at.0,
         row.updated_at.0,
+        // For searching only: lists read `applicant_masked`.
+        doc.name.trim(),
+        row.decided_on.map(|d| d.to_string()),
     ])?;
     Ok(())
 }

@@ -117,7 +117,20 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX attachment_refs_doc ON attachment_refs (doc_id);
     "#,
+    // 4: the applicant's name (for searching lists; lists still show the masked name) and the
+    // day the clock stopped. Rows written before lack both: the flag has every request's row
+    // rewritten from its document when the store is next opened (see `Store::open`), in the
+    // transaction that clears the flag.
+    r#"
+    ALTER TABLE requests ADD COLUMN applicant_name TEXT NOT NULL DEFAULT '';
+    ALTER TABLE requests ADD COLUMN decided_on TEXT;
+    INSERT OR REPLACE INTO meta (key, value) VALUES ('reproject_requests', '1');
+    "#,
 ];
+
+/// The `meta` key that asks for every request's projection row to be rewritten (set by a
+/// migration that adds columns to it, cleared once done).
+pub(crate) const REPROJECT_KEY: &str = "reproject_requests";
 
 /// The schema version of an open database.
 pub(crate) fn version(conn: &Connection) -> Result<i64> {

@@ -174,6 +174,8 @@ impl Store {
                 )?;
             }
             write_reference(&tx, &config.reference)?;
+            // A new store has no row to rewrite.
+            tx.execute("DELETE FROM meta WHERE key = ?1", [schema::REPROJECT_KEY])?;
             tx.commit()?;
             // Leaving WAL mode folds the WAL into the file, so the rename moves everything.
             conn.pragma_update(None, "journal_mode", "DELETE")?;
@@ -199,7 +201,9 @@ impl Store {
     }
 
     /// Opens an existing store. Reads only its identity and reference data: the time taken does
-    /// not grow with the number of documents.
+    /// not grow with the number of documents (except once, after an upgrade whose migration
+    /// added columns to the list rows: every request's row is then rewritten from its
+    /// document, in one transaction).
     ///
     /// A file that SQLite cannot read is moved aside ([`Error::Quarantined`]); a store written by
     /// a newer version is refused ([`Error::TooNew`]) and left untouched.
@@ -260,6 +264,19 @@ impl Store {
             .parse()
             .map_err(|_| Error::Storage("store device_no".into()))?;
         let reference = read_reference(&conn)?;
+        let reproject: Option<String> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                [schema::REPROJECT_KEY],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if reproject.is_some() {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            requests::reproject_all(&tx, &reference)?;
+            tx.execute("DELETE FROM meta WHERE key = ?1", [schema::REPROJECT_KEY])?;
+            tx.commit()?;
+        }
         Ok(Store {
             conn,
             path: path.to_path_buf(),

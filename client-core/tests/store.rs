@@ -93,9 +93,202 @@ fn filing_gives_a_receipt_number_and_a_masked_list_row() {
     assert_eq!(row.applicant_masked, "王*英");
     let json = serde_json::to_string(&row).unwrap();
     assert!(
-        !json.contains(ID) && !json.contains("13812345678"),
+        !json.contains(ID) && !json.contains("13812345678") && !json.contains("王秀英"),
         "list rows carry no personal data"
     );
+}
+
+/// The receipt numbers a list shows with `filter`, in receipt order.
+fn receipts_of(s: &Store, filter: &RequestFilter) -> Vec<String> {
+    let listing = s
+        .list_requests(filter, RequestSort::ReceiptNo, Page::default())
+        .unwrap();
+    assert!(!listing.has_more);
+    listing.rows.into_iter().map(|r| r.receipt_no).collect()
+}
+
+#[test]
+fn lists_search_receipt_numbers_names_and_filing_days_and_count_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = clerk_at(&dir.path().join("t.db"), 5);
+    let now = settable_clock(&mut s, "2026-11-02");
+    // Filed one a day, 2 to 6 November.
+    let names = ["王秀英", "李100%_四", "王五", "Zhang San", "李四"];
+    let mut filed = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        *now.lock().unwrap() = Timestamp::at_noon(date("2026-11-02") + chrono::Days::new(i as u64));
+        filed.push(
+            s.file_request(dibao(name))
+                .unwrap()
+                .receipt_no
+                .as_str()
+                .to_string(),
+        );
+    }
+    let search = |name: &str| RequestFilter {
+        applicant_contains: Some(name.into()),
+        ..Default::default()
+    };
+    let by_name = |name: &str| receipts_of(&s, &search(name));
+    assert_eq!(
+        by_name("王"),
+        [filed[0].as_str(), filed[2].as_str()],
+        "part of a name"
+    );
+    assert_eq!(
+        by_name(" 王秀英 "),
+        [filed[0].as_str()],
+        "a whole name, trimmed"
+    );
+    assert_eq!(s.count_requests(&search("王")).unwrap(), 2);
+    assert_eq!(by_name("李"), [filed[1].as_str(), filed[4].as_str()]);
+    for literal in ["%", "_", "0%_四", "100%"] {
+        assert_eq!(
+            by_name(literal),
+            [filed[1].as_str()],
+            "{literal} matches itself only"
+        );
+    }
+    assert!(by_name("李_").is_empty(), "_ is not any one character");
+    assert_eq!(
+        by_name("zhang"),
+        [filed[3].as_str()],
+        "ASCII letters in any case"
+    );
+    assert!(by_name("赵").is_empty());
+
+    let by_receipt = |text: &str| {
+        receipts_of(
+            &s,
+            &RequestFilter {
+                receipt_contains: Some(text.into()),
+                ..Default::default()
+            },
+        )
+    };
+    assert_eq!(
+        by_receipt(filed[2].as_str()),
+        [filed[2].as_str()],
+        "a whole number"
+    );
+    assert_eq!(by_receipt("005-000003"), [filed[2].as_str()], "part of one");
+    assert_eq!(
+        by_receipt("０００００４"),
+        [filed[3].as_str()],
+        "typed full-width"
+    );
+    assert_eq!(by_receipt("-005-").len(), 5);
+    assert!(by_receipt("%").is_empty() && by_receipt("_").is_empty());
+
+    // Filing days, both ends included.
+    let range = |from: Option<&str>, to: Option<&str>| RequestFilter {
+        filed_from: from.map(date),
+        filed_to: to.map(date),
+        ..Default::default()
+    };
+    let days = range(Some("2026-11-03"), Some("2026-11-04"));
+    assert_eq!(
+        receipts_of(&s, &days),
+        [filed[1].as_str(), filed[2].as_str()]
+    );
+    assert_eq!(s.count_requests(&days).unwrap(), 2);
+    assert_eq!(
+        receipts_of(&s, &range(Some("2026-11-06"), None)),
+        [filed[4].as_str()]
+    );
+    assert_eq!(
+        receipts_of(&s, &range(None, Some("2026-11-02"))),
+        [filed[0].as_str()]
+    );
+    assert!(receipts_of(&s, &range(Some("2026-11-05"), Some("2026-11-04"))).is_empty());
+    let both = RequestFilter {
+        applicant_contains: Some("李".into()),
+        filed_from: Some(date("2026-11-05")),
+        ..Default::default()
+    };
+    assert_eq!(receipts_of(&s, &both), [filed[4].as_str()]);
+
+    // The count is of the whole list, whatever the page.
+    let all = RequestFilter::default();
+    let first = s
+        .list_requests(&all, RequestSort::ReceiptNo, Page::first(2))
+        .unwrap();
+    assert_eq!((first.rows.len(), first.has_more), (2, true));
+    assert_eq!(s.count_requests(&all).unwrap(), 5);
+}
+
+#[test]
+fn a_closed_request_lists_the_day_its_clock_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = clerk_at(&dir.path().join("t.db"), 1);
+    let now = settable_clock(&mut s, "2026-11-02");
+    let r = s.file_request(dibao("王秀英")).unwrap();
+    s.apply(r.id, Action::Accept).unwrap();
+    let row = s.request_row(r.id).unwrap().unwrap();
+    assert_eq!((row.clock.as_str(), row.decided_on), ("running", None));
+    *now.lock().unwrap() = Timestamp::at_noon(date("2026-11-05"));
+    s.apply(
+        r.id,
+        Action::Withdraw {
+            reason: "申请人不再需要".into(),
+        },
+    )
+    .unwrap();
+    let row = s.request_row(r.id).unwrap().unwrap();
+    assert_eq!(row.status, Status::Withdrawn);
+    assert_eq!(row.clock, "stopped");
+    assert_eq!(row.decided_on, Some(date("2026-11-05")));
+}
+
+#[test]
+fn a_version_3_store_is_upgraded_and_its_rows_can_be_searched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let (id, receipt) = {
+        let mut s = clerk_at(&path, 1);
+        settable_clock(&mut s, "2026-11-02");
+        let r = s.file_request(dibao("王秀英")).unwrap();
+        s.apply(r.id, Action::Accept).unwrap();
+        s.apply(
+            r.id,
+            Action::Withdraw {
+                reason: "申请人不再需要".into(),
+            },
+        )
+        .unwrap();
+        (r.id, r.receipt_no.as_str().to_string())
+    };
+    // Step 3's layout exactly: the list rows without the name and the closing day.
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(
+            "ALTER TABLE requests DROP COLUMN applicant_name;
+             ALTER TABLE requests DROP COLUMN decided_on;
+             PRAGMA user_version = 3;",
+        )
+        .unwrap();
+    }
+    let s = Store::open(&path).unwrap();
+    let found = receipts_of(
+        &s,
+        &RequestFilter {
+            applicant_contains: Some("秀".into()),
+            ..Default::default()
+        },
+    );
+    assert_eq!(found, [receipt], "the old row was rewritten with the name");
+    let row = s.request_row(id).unwrap().unwrap();
+    assert_eq!(row.decided_on, Some(date("2026-11-02")));
+    drop(s);
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let flag: i64 = c
+        .query_row(
+            "SELECT count(*) FROM meta WHERE key = 'reproject_requests'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(flag, 0, "rewritten once, then the flag is gone");
 }
 
 #[test]
@@ -620,7 +813,7 @@ fn a_version_1_store_is_upgraded_in_place_keeping_its_work() {
     {
         let c = rusqlite::Connection::open(&path).unwrap();
         c.execute_batch(
-            "DROP TABLE refused_edits; DROP TABLE blob_uploads; DROP TABLE attachment_refs;\n             PRAGMA user_version = 1;",
+            "DROP TABLE refused_edits; DROP TABLE blob_uploads; DROP TABLE attachment_refs;\n             ALTER TABLE requests DROP COLUMN applicant_name;\n             ALTER TABLE requests DROP COLUMN decided_on;\n             PRAGMA user_version = 1;",
         )
         .unwrap();
     }

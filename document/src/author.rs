@@ -48,6 +48,15 @@ impl Author<'_> {
 pub enum Authoring {
     /// A request's lifecycle event (approve, reject, return, settle...).
     RequestEvent(Action),
+    /// A request's lifecycle event under an id the writer chose rather than a random one: the
+    /// hub derives a resident's supplement's id from the form's submission key, so that a
+    /// resend of the same form finds its event already there ([`request_event_with_id`]).
+    RequestEventWithId {
+        /// The event's id.
+        id: EventId,
+        /// The event.
+        action: Action,
+    },
     /// A comment on a request.
     RequestComment(String),
     /// A reference to a photo or scan of one of a request's materials, whose bytes the writer
@@ -148,8 +157,24 @@ pub fn request_event(
     am: &mut AutoCommit,
     action: Action,
 ) -> Result<()> {
+    request_event_with_id(a, d, am, EventId::new(), action)
+}
+
+/// [`request_event`] under the id `id` (unique as a random one is: a writer who chooses it
+/// derives it from something unique, like a resident's submission key). An id the log holds
+/// already is refused: the log is append-only, and one event is written once.
+pub fn request_event_with_id(
+    a: &Author<'_>,
+    d: &RequestDoc,
+    am: &mut AutoCommit,
+    id: EventId,
+    action: Action,
+) -> Result<()> {
+    if d.events.iter().any(|e| e.id == id) {
+        return Err(Error::invalid("events", "this event is in the log already"));
+    }
     let event = Event {
-        id: EventId::new(),
+        id,
         after: log_tips(d.events.iter().map(|e| (e.id, e.after.as_slice()))),
         by: a.stamp(),
         action,

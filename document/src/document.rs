@@ -81,6 +81,9 @@ fn write(
         (Decoded::Request(d), Authoring::RequestEvent(action)) => {
             author::request_event(a, d, am, action.clone())
         }
+        (Decoded::Request(d), Authoring::RequestEventWithId { id, action }) => {
+            author::request_event_with_id(a, d, am, *id, action.clone())
+        }
         (Decoded::Request(d), Authoring::RequestComment(text)) => {
             author::request_comment(a, d, am, text)
         }
@@ -295,13 +298,41 @@ impl Document {
         receipt_no: &ReceiptNo,
         then: &[Authoring],
     ) -> crate::Result<(Uuid, Vec<Vec<u8>>)> {
+        Self::file_request_with_id(
+            Uuid::new_v4(),
+            actor_hex,
+            who,
+            at,
+            reference,
+            new,
+            receipt_no,
+            then,
+        )
+    }
+
+    /// [`Document::file_request`] under the document id `id` rather than a random one: the hub
+    /// derives it from a resident's form (who sent it, and the form's submission key), so that
+    /// the same form sent twice names the same document, which can be stored once only. The
+    /// id must be as unique as a random one; the check holds the id in the document to the id
+    /// it is stored under, as for any new document.
+    #[allow(clippy::too_many_arguments)]
+    pub fn file_request_with_id(
+        id: Uuid,
+        actor_hex: &str,
+        who: &Identity,
+        at: Timestamp,
+        reference: &Reference,
+        new: &NewRequest,
+        receipt_no: &ReceiptNo,
+        then: &[Authoring],
+    ) -> crate::Result<(Uuid, Vec<Vec<u8>>)> {
         let a = Author {
             identity: who,
             reference,
             at,
         };
-        let filed = author::new_request(&a, new, receipt_no)?;
-        let id = filed.id;
+        let mut filed = author::new_request(&a, new, receipt_no)?;
+        filed.id = id;
         let mut am = AutoCommit::new().with_actor(parse_actor(actor_hex)?);
         crate::layout::request::create(&mut am, &filed)?;
         for what in then {
@@ -347,5 +378,101 @@ impl Document {
             Decoded::Request(r) => Some(replay(&r.events, r.level).status),
             Decoded::Agenda(_) => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bianmin_domain::{Action, EventId};
+
+    fn resident() -> Identity {
+        Identity {
+            user: "resident-1".into(),
+            role: bianmin_domain::Role::Resident,
+            area: "370883101201".into(),
+            device: "resident-web".into(),
+        }
+    }
+
+    fn filed(id: Uuid, reference: &Reference) -> Document {
+        let new = NewRequest {
+            item_code: "SOC-CARD".into(),
+            applicant_name: "王秀英".into(),
+            id_number: "11010519491231002X".into(),
+            phone: "13812345678".into(),
+            grid: "1组".into(),
+            attributes: Default::default(),
+            materials_received: Vec::new(),
+            resident_user: None,
+            submit: true,
+        };
+        let (got, changes) = Document::file_request_with_id(
+            id,
+            "0123456789abcdef0123456789abcdef",
+            &resident(),
+            Timestamp(1_800_000_000_000),
+            reference,
+            &new,
+            &ReceiptNo::hub("370883101201", 1),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(got, id);
+        let mut am = AutoCommit::new();
+        am.apply_changes(
+            changes
+                .iter()
+                .map(|c| automerge::Change::try_from(&c[..]).unwrap()),
+        )
+        .unwrap();
+        Document::from_automerge(am).unwrap()
+    }
+
+    #[test]
+    fn a_request_filed_with_a_chosen_id_carries_it() {
+        let reference = Reference::demo();
+        let id = Uuid::from_u128(0x1234);
+        let doc = filed(id, &reference);
+        let Decoded::Request(r) = doc.decoded() else {
+            panic!("a request");
+        };
+        assert_eq!(r.id, id);
+        assert_eq!(r.resident_user.as_deref(), Some("resident-1"));
+    }
+
+    #[test]
+    fn an_event_with_a_chosen_id_is_written_once() {
+        let reference = Reference::demo();
+        let doc = filed(Uuid::from_u128(7), &reference);
+        let event = EventId(Uuid::from_u128(42));
+        let withdraw = Authoring::RequestEventWithId {
+            id: event,
+            action: Action::Withdraw {
+                reason: String::new(),
+            },
+        };
+        let actor = "0123456789abcdef0123456789abcdef";
+        let at = Timestamp(1_800_000_000_001);
+        let changes = doc
+            .author(actor, &resident(), at, &reference, &withdraw)
+            .unwrap();
+        let mut am = doc.doc.clone();
+        am.apply_changes(
+            changes
+                .iter()
+                .map(|c| automerge::Change::try_from(&c[..]).unwrap()),
+        )
+        .unwrap();
+        let doc = Document::from_automerge(am).unwrap();
+        let Decoded::Request(r) = doc.decoded() else {
+            panic!("a request");
+        };
+        assert!(r.events.iter().any(|e| e.id == event));
+        // The same id again: refused, nothing written.
+        assert!(
+            doc.author(actor, &resident(), at, &reference, &withdraw)
+                .is_err()
+        );
     }
 }

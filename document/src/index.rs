@@ -65,6 +65,10 @@ pub fn request_row_of(doc: &RequestDoc, derived: &Derived, clock: &Clock) -> Req
         conflict: derived.in_conflict() || !doc.field_conflicts.is_empty(),
         clock: clock_name(clock).to_string(),
         due: clock.due(),
+        decided_on: match clock {
+            Clock::Stopped { ended_on, .. } => Some(*ended_on),
+            _ => None,
+        },
         filed_at: doc.created.at,
         updated_at: request_updated_at(doc),
     }
@@ -108,6 +112,9 @@ pub enum DocIndex {
 pub struct RequestIndex {
     /// The list row (the same as on a tablet).
     pub row: RequestRow,
+    /// The applicant's name as stored, for the console's search only (lists show
+    /// [`RequestRow::applicant_masked`]; the tablet's projection holds it likewise).
+    pub applicant_name: String,
     /// The registered resident it belongs to.
     pub resident_user: Option<String>,
     /// When the request's clock ended with a decision, what the dashboard counts of it.
@@ -153,6 +160,7 @@ pub fn index_of(decoded: &Decoded, calendar: &WorkingCalendar) -> DocIndex {
             };
             DocIndex::Request(Box::new(RequestIndex {
                 row: request_row_of(d, &derived, &clock),
+                applicant_name: d.name.trim().to_string(),
                 resident_user: d.resident_user.clone(),
                 decision,
                 rating: derived.rating,

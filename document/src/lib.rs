@@ -14,7 +14,8 @@
 //! - [`Document`]: one document as a whole (load, save, heads, changes, where it belongs);
 //!   [`view`]: the page views; [`index`]: the list row and the hub's index entry;
 //!   [`model`]: the typed values of both; `sqlite` (feature `sqlite`): the list queries over a
-//!   SQLite table of list rows.
+//!   SQLite table of list rows; `notice` (feature `notice`): the printable notices of a request
+//!   (receipt, notice of materials to supply, decision) as HTML with a QR code, and as text.
 //!
 //! No Automerge type crosses this crate's API except through [`Document`] and the layout
 //! functions, which take the `AutoCommit` the caller owns.
@@ -27,6 +28,8 @@ pub mod index;
 pub mod layout;
 pub mod limits;
 pub mod model;
+#[cfg(feature = "notice")]
+pub mod notice;
 mod reference;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;

@@ -132,6 +132,10 @@ pub struct RequestDetail {
     pub field_conflicts: Vec<String>,
     /// The working-day clock.
     pub clock: Clock,
+    /// The committed time limit in working days, as the item had it when the request was
+    /// filed (what the clock counts; a later catalog does not change it).
+    #[serde(default)]
+    pub time_limit_days: u32,
     /// How urgent it is today.
     pub urgency: Urgency,
     /// The materials asked for while it is returned.
@@ -180,8 +184,12 @@ pub struct RequestRow {
     pub conflict: bool,
     /// `not_started`, `running`, `paused` or `stopped`.
     pub clock: String,
-    /// The deadline, when one runs.
+    /// The deadline, when one runs (or, once the clock stopped, as it stood then).
     pub due: Option<NaiveDate>,
+    /// The day the clock stopped (China Standard Time): the decision, the completion at the
+    /// village, or a withdrawal after acceptance; `None` while it has not.
+    #[serde(default)]
+    pub decided_on: Option<NaiveDate>,
     /// When it was filed (device clock).
     pub filed_at: Timestamp,
     /// The latest device time recorded in it.
@@ -224,8 +232,9 @@ pub enum UrgencyFilter {
     OverdueOrDueSoon,
 }
 
-/// Which requests a list shows. Empty fields do not filter.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Which requests a list shows. Empty fields do not filter. Its `Debug` shows the name searched
+/// for masked, like every name outside a request's own page.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestFilter {
     /// Only this status.
     pub status: Option<Status>,
@@ -241,6 +250,114 @@ pub struct RequestFilter {
     pub urgency: Option<UrgencyFilter>,
     /// Only receipt numbers starting with this.
     pub receipt_prefix: Option<String>,
+    /// Only receipt numbers containing this text (whole or part; see [`contains_pattern`]).
+    /// Full-width digits and dashes, as a Chinese input method types them, count as ASCII.
+    #[serde(default)]
+    pub receipt_contains: Option<String>,
+    /// Only applicants whose name, as stored, contains this text (whole or part; see
+    /// [`contains_pattern`]). The name is personal data: lists still show it masked, and the
+    /// text is never logged.
+    #[serde(default)]
+    pub applicant_contains: Option<String>,
+    /// Only requests filed on or after this day (China Standard Time, the day of the device
+    /// time of filing).
+    #[serde(default)]
+    pub filed_from: Option<NaiveDate>,
+    /// Only requests filed on or before this day (China Standard Time), inclusive.
+    #[serde(default)]
+    pub filed_to: Option<NaiveDate>,
+}
+
+impl std::fmt::Debug for RequestFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestFilter")
+            .field("status", &self.status)
+            .field("item_code", &self.item_code)
+            .field("grid", &self.grid)
+            .field("village", &self.village)
+            .field("conflict", &self.conflict)
+            .field("urgency", &self.urgency)
+            .field("receipt_prefix", &self.receipt_prefix)
+            .field("receipt_contains", &self.receipt_contains)
+            .field(
+                "applicant_contains",
+                &self
+                    .applicant_contains
+                    .as_deref()
+                    .map(bianmin_domain::mask_name),
+            )
+            .field("filed_from", &self.filed_from)
+            .field("filed_to", &self.filed_to)
+            .finish()
+    }
+}
+
+/// The longest search text taken into account: what is typed beyond it is ignored.
+pub const MAX_SEARCH_CHARS: usize = 100;
+
+/// A `LIKE` pattern matching the values that contain `text` as typed (trimmed; at most
+/// [`MAX_SEARCH_CHARS`] characters): `%`, `_` and the escape character `\` in it match
+/// themselves (use the pattern with `ESCAPE '\'`). ASCII letters are lower-cased, as SQLite's
+/// `LIKE` folds them (and only them): a PostgreSQL query folds the column the same way, so that
+/// both backends and the tablet match the same rows. `None` for an empty text (no filter).
+pub fn contains_pattern(text: &str) -> Option<String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars().take(MAX_SEARCH_CHARS) {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c.to_ascii_lowercase());
+    }
+    pattern.push('%');
+    Some(pattern)
+}
+
+/// Full-width ASCII (U+FF01 to U+FF5E, as a Chinese input method types digits and dashes) as
+/// ASCII, and the ideographic space as a space; everything else unchanged.
+fn half_width(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            '\u{3000}' => ' ',
+            c => c,
+        })
+        .collect()
+}
+
+/// The first millisecond (Unix epoch) of a day in China Standard Time.
+fn day_start_ms(day: NaiveDate) -> i64 {
+    // Within i64 for every date: chrono's whole range is about 2^53 milliseconds.
+    day.and_time(chrono::NaiveTime::MIN)
+        .and_utc()
+        .timestamp_millis()
+        .saturating_sub(8 * 3_600_000)
+}
+
+impl RequestFilter {
+    /// The `LIKE` pattern of [`RequestFilter::receipt_contains`] ([`contains_pattern`]).
+    pub fn receipt_pattern(&self) -> Option<String> {
+        contains_pattern(&half_width(self.receipt_contains.as_deref()?))
+    }
+
+    /// The `LIKE` pattern of [`RequestFilter::applicant_contains`] ([`contains_pattern`]).
+    pub fn applicant_pattern(&self) -> Option<String> {
+        contains_pattern(self.applicant_contains.as_deref()?)
+    }
+
+    /// The filing times the date range admits, in milliseconds since the Unix epoch: from the
+    /// first millisecond of `filed_from` (inclusive) to the first of the day after `filed_to`
+    /// (exclusive), each `None` when unbounded.
+    pub fn filed_bounds(&self) -> (Option<i64>, Option<i64>) {
+        (
+            self.filed_from.map(day_start_ms),
+            self.filed_to.and_then(|d| d.succ_opt()).map(day_start_ms),
+        )
+    }
 }
 
 /// The order of a list.
@@ -383,5 +500,68 @@ pub fn outcome_text(o: &Outcome) -> Option<String> {
     match o {
         Outcome::Applied => None,
         Outcome::Invalid(why) => Some(why.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_search_text_matches_itself_literally() {
+        assert_eq!(contains_pattern("  "), None);
+        assert_eq!(contains_pattern(" 王桂 ").as_deref(), Some("%王桂%"));
+        assert_eq!(
+            contains_pattern("100%_a\\B").as_deref(),
+            Some("%100\\%\\_a\\\\b%"),
+            "wildcards and the escape character escaped, ASCII lower-cased"
+        );
+        let long = "张".repeat(MAX_SEARCH_CHARS + 5);
+        assert_eq!(
+            contains_pattern(&long).unwrap().chars().count(),
+            MAX_SEARCH_CHARS + 2
+        );
+        let f = RequestFilter {
+            receipt_contains: Some("３７０８８３－００１".into()),
+            ..RequestFilter::default()
+        };
+        assert_eq!(
+            f.receipt_pattern().as_deref(),
+            Some("%370883-001%"),
+            "full-width digits and dash as typed by an input method"
+        );
+        assert_eq!(RequestFilter::default().applicant_pattern(), None);
+        let by_name = RequestFilter {
+            applicant_contains: Some("王秀英".into()),
+            ..RequestFilter::default()
+        };
+        let shown = format!("{by_name:?}");
+        assert!(
+            shown.contains("王*英") && !shown.contains("王秀英"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn a_date_range_covers_whole_days_in_china() {
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let f = RequestFilter {
+            filed_from: Some(d("2026-03-02")),
+            filed_to: Some(d("2026-03-03")),
+            ..RequestFilter::default()
+        };
+        let (from, to) = f.filed_bounds();
+        let (from, to) = (from.unwrap(), to.unwrap());
+        // 2026-03-02T00:00+08:00 is 2026-03-01T16:00Z.
+        assert_eq!(from, 1_772_380_800_000);
+        assert_eq!(Timestamp(from).china_date(), d("2026-03-02"));
+        assert_eq!(Timestamp(from - 1).china_date(), d("2026-03-01"));
+        assert_eq!(Timestamp(to - 1).china_date(), d("2026-03-03"));
+        assert_eq!(Timestamp(to).china_date(), d("2026-03-04"));
+        let open = RequestFilter {
+            filed_to: Some(NaiveDate::MAX),
+            ..RequestFilter::default()
+        };
+        assert_eq!(open.filed_bounds(), (None, None), "no day after the last");
     }
 }

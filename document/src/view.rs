@@ -79,6 +79,7 @@ pub fn request_detail(
         field_conflicts: d.field_conflicts,
         urgency: clock.urgency(today, &reference.calendar),
         clock,
+        time_limit_days: d.time_limit_days,
         missing_materials: derived.missing.clone(),
         outstanding_materials: outstanding,
         waived_materials: waived,

@@ -185,7 +185,7 @@ pub struct WorkingCalendar {
 }
 
 impl Default for WorkingCalendar {
-    /// No year loaded: every year is Monday to Friday without its [`fixed_holidays`].
+    /// No year loaded: every year is Monday to Friday without its holidays fixed to a date.
     fn default() -> Self {
         WorkingCalendar::new([])
     }
@@ -216,7 +216,7 @@ impl WorkingCalendar {
 
     /// Lists the days off and the extra working days again: each loaded year's as published,
     /// and for every other year from [`CALENDAR_FIRST_YEAR`] to [`CALENDAR_LAST_YEAR`] its
-    /// [`fixed_holidays`].
+    /// holidays fixed to a date.
     fn rebuild(&mut self) {
         self.days_off.clear();
         self.extra_working.clear();

@@ -298,6 +298,11 @@ impl TabletStore {
         Ok(listing.into())
     }
 
+    /// How many requests `list_requests` lists with this filter over all its pages.
+    pub fn count_requests(&self, filter: RequestFilter) -> Result<u64, BianminError> {
+        Ok(self.lock()?.count_requests(&filter.into())?)
+    }
+
     // ----- agenda items -----
 
     /// Opens an agenda item for the clerk's village.

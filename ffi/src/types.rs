@@ -945,8 +945,10 @@ pub struct RequestRow {
     pub conflict: bool,
     /// `not_started`, `running`, `paused` or `stopped`.
     pub clock: String,
-    /// The deadline, when one runs.
+    /// The deadline, when one runs (or, once the clock stopped, as it stood then).
     pub due: Option<CalendarDate>,
+    /// The day the clock stopped (decision, completion, or withdrawal after acceptance).
+    pub decided_on: Option<CalendarDate>,
     /// When it was filed (device clock).
     pub filed_at: Timestamp,
     /// The latest device time recorded in it.
@@ -970,6 +972,7 @@ impl From<cc::RequestRow> for RequestRow {
             conflict: r.conflict,
             clock: r.clock,
             due: r.due,
+            decided_on: r.decided_on,
             filed_at: r.filed_at,
             updated_at: r.updated_at,
             self_filed,
@@ -1022,6 +1025,18 @@ pub struct RequestFilter {
     /// Only receipt numbers starting with this.
     #[uniffi(default = None)]
     pub receipt_prefix: Option<String>,
+    /// Only receipt numbers containing this text (`%` and `_` match themselves).
+    #[uniffi(default = None)]
+    pub receipt_contains: Option<String>,
+    /// Only applicants whose name contains this text (lists still show it masked).
+    #[uniffi(default = None)]
+    pub applicant_contains: Option<String>,
+    /// Only requests filed on or after this day (China Standard Time).
+    #[uniffi(default = None)]
+    pub filed_from: Option<CalendarDate>,
+    /// Only requests filed on or before this day (China Standard Time).
+    #[uniffi(default = None)]
+    pub filed_to: Option<CalendarDate>,
 }
 
 impl From<RequestFilter> for cc::RequestFilter {
@@ -1034,6 +1049,10 @@ impl From<RequestFilter> for cc::RequestFilter {
             conflict: f.conflict,
             urgency: f.urgency.map(Into::into),
             receipt_prefix: f.receipt_prefix,
+            receipt_contains: f.receipt_contains,
+            applicant_contains: f.applicant_contains,
+            filed_from: f.filed_from,
+            filed_to: f.filed_to,
         }
     }
 }

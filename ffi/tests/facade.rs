@@ -166,6 +166,17 @@ fn a_clerk_files_works_on_and_finds_a_request_and_the_listener_hears_each_write(
     assert!(!queue.has_more);
     assert_eq!(queue.rows[0].id, id);
     assert_eq!(queue.rows[0].applicant_masked, "王*英");
+    // Searched by part of the name as stored, counted over the whole list.
+    let by_name = RequestFilter {
+        applicant_contains: Some("秀".into()),
+        ..RequestFilter::default()
+    };
+    assert_eq!(clerk.count_requests(by_name.clone()).unwrap(), 1);
+    let found = clerk
+        .list_requests(by_name, RequestSort::Deadline, Page::default())
+        .unwrap();
+    assert_eq!(found.rows[0].id, id);
+    assert_eq!(found.rows[0].applicant_masked, "王*英");
     assert_eq!(queue.rows[0].clock, "running");
     assert!(queue.rows[0].due.is_some());
     let none = clerk

@@ -1,6 +1,6 @@
 //! Administration: users, enrolment codes, resident accounts (activation codes, deactivation),
-//! devices and reference data. Used by the `bianmin-server` subcommands on a data directory and
-//! by the console's administration pages.
+//! devices, Open311 API keys and reference data. Used by the `bianmin-server` subcommands on a
+//! data directory and by the console's administration pages.
 
 use std::time::Duration;
 
@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::auth;
 use crate::password::{self, PasswordError};
-use crate::storage::{Storage, StorageError, UserRecord};
+use crate::storage::{Open311Key, Storage, StorageError, UserRecord};
 
 /// Why an administrative action failed.
 #[derive(Debug, thiserror::Error)]
@@ -247,6 +247,86 @@ pub fn reactivate_user(storage: &dyn Storage, user_name: &str) -> Result<bool, A
 /// Revokes a device: its next request is refused.
 pub fn revoke_device(storage: &dyn Storage, device_id: &str) -> Result<bool, AdminError> {
     Ok(storage.revoke_device(device_id, now_ms())?)
+}
+
+/// The longest name of an application holding an Open311 key, in characters.
+pub const MAX_OPEN311_KEY_NAME: usize = 100;
+
+/// An Open311 API key just issued: the key itself, shown this once (only its hash is stored),
+/// and its record.
+#[derive(Clone)]
+pub struct IssuedOpen311Key {
+    /// The key, 64 hexadecimal characters: given to the application, sent as `api_key`.
+    pub key: String,
+    /// What is stored of it.
+    pub record: Open311Key,
+}
+
+impl std::fmt::Debug for IssuedOpen311Key {
+    // Never the key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedOpen311Key")
+            .field("record", &self.record)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Issues an Open311 API key to the application named `name`, for filing requests in the
+/// villages of `township` (a 9-digit township code of the loaded directory) through
+/// `POST /open311/v2/requests`. Only the key's hash is stored: the key is returned this once.
+pub fn issue_open311_key(
+    storage: &dyn Storage,
+    township: &str,
+    name: &str,
+) -> Result<IssuedOpen311Key, AdminError> {
+    let name = name.trim();
+    if name.is_empty()
+        || name.chars().count() > MAX_OPEN311_KEY_NAME
+        || name.chars().any(char::is_control)
+    {
+        return Err(ValidationError::new(
+            "name",
+            format!(
+                "must be 1 to {MAX_OPEN311_KEY_NAME} characters, without control characters: \
+                 the application's name"
+            ),
+        )
+        .into());
+    }
+    let township = township.trim();
+    if township.len() != 9 || !township.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ValidationError::new("township", "must be a 9-digit township code").into());
+    }
+    let Some(reference) = storage.reference()? else {
+        return Err(ValidationError::new(
+            "township",
+            "cannot be checked: load the village directory first",
+        )
+        .into());
+    };
+    if !reference
+        .directory
+        .townships
+        .iter()
+        .any(|t| t.code == township)
+    {
+        return Err(
+            ValidationError::new("township", "is not in the loaded village directory").into(),
+        );
+    }
+    let key = auth::new_token();
+    let record = storage.add_open311_key(&auth::hash_secret(&key), township, name, now_ms())?;
+    tracing::info!(key = record.id, township = %record.township, "Open311 key issued");
+    Ok(IssuedOpen311Key { key, record })
+}
+
+/// Revokes the Open311 key numbered `id`: every request sent with it from now on is refused
+/// (403), and a filing under way with it is refused by the check. Returns `false` if it was
+/// revoked already. What the application filed before stays.
+pub fn revoke_open311_key(storage: &dyn Storage, id: u64) -> Result<bool, AdminError> {
+    let changed = storage.revoke_open311_key(id, now_ms())?;
+    tracing::info!(key = id, changed, "Open311 key revoked");
+    Ok(changed)
 }
 
 /// Loads a service-item catalog (JSON in the format of `domain/demo/service-items.json`).

@@ -72,6 +72,12 @@ pub trait BlobStore: Send + Sync + 'static {
     fn is_complete(&self, sha256: &str) -> Result<bool, BlobError>;
     /// The stored blob, `None` if it is not complete.
     fn open(&self, sha256: &str) -> Result<Option<OpenBlob>, BlobError>;
+    /// The partial upload's bytes as held now (its length as of the call), `None` if no upload
+    /// of this address is under way. Nothing checks them: a caller hashes what it reads. The
+    /// resident pages read a photo sent in pieces from here and discard it once used, so that
+    /// the bytes as the phone sent them never become a blob anyone could download
+    /// (`web::resident::uploads`).
+    fn open_partial(&self, sha256: &str) -> Result<Option<OpenBlob>, BlobError>;
     /// Forgets the partial uploads no chunk has reached for `idle` (a tablet lost or wiped
     /// midway); returns how many. A tablet that comes back after that starts its upload over
     /// from the hub's answer (0 bytes held): nothing it holds is lost.

@@ -9,9 +9,14 @@
 
 mod console;
 mod documents;
+mod open311;
 mod resident;
 
 pub use console::{CONSOLE_DEVICE, PUBLIC_STAGES, RequestPage, console_actor, console_identity};
+pub use open311::{
+    ApplicationFiling, OPEN311_DEVICE, Posted, application_actor, application_user,
+    parse_application_user,
+};
 pub use resident::{
     Filed, Photo, RESIDENT_DEVICE, ResidentAction, ResidentFiling, ResidentRequest, resident_actor,
     resident_identity,
@@ -88,8 +93,8 @@ pub struct Engine {
     /// The change log's identity (read once: it changes only when a backup is restored, which
     /// means a restart).
     log_id: std::sync::OnceLock<String>,
-    /// Held while a resident's filing takes the next receipt number of the hub's series and is
-    /// stored (see `resident`).
+    /// Held while a filing in the hub's receipt series (a resident's, an Open311 application's)
+    /// takes the next number and is stored (see `resident` and `open311`).
     resident_filing: std::sync::Mutex<()>,
 }
 
@@ -529,6 +534,10 @@ struct HubEnv<'a> {
 
 impl Environment for HubEnv<'_> {
     fn residence(&self, user: &str) -> Residence {
+        // An Open311 application filing in a village of its key's township.
+        if let Some(residence) = open311::residence(self.storage, user) {
+            return residence;
+        }
         match self.storage.user(user) {
             Ok(Some(u)) if u.role == Role::Resident => Residence::Village(u.area),
             _ => Residence::NotResident,

@@ -102,6 +102,11 @@ enum Command {
         /// plain http on loopback.
         #[arg(long, env = "BIANMIN_SECURE_COOKIES")]
         secure_cookies: bool,
+        /// The address residents reach the hub at, e.g. https://hub.example.cn: printed on the
+        /// console's notices as the QR code of the status look-up. Without it, the address the
+        /// reviewer's browser used.
+        #[arg(long, env = "BIANMIN_PUBLIC_URL", value_name = "URL", value_parser = public_url)]
+        public_url: Option<String>,
         /// The address of a reverse proxy in front of the hub whose `X-Forwarded-For` header
         /// names the client (the public status look-up limits guesses per client); repeat for
         /// each, or give a comma-separated list. Without it the header is never read.
@@ -121,6 +126,10 @@ enum Command {
     /// Manage devices.
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// Manage the API keys of applications that file requests through Open311 GeoReport v2
+    /// (`POST /open311/v2/requests`).
+    #[command(subcommand, name = "open311-key")]
+    Open311Key(Open311KeyCommand),
     /// Load reference data (catalog, village directory, holiday calendar).
     #[command(subcommand)]
     Reference(ReferenceCommand),
@@ -217,6 +226,27 @@ enum DeviceCommand {
         /// The device id (see `device list`).
         device_id: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum Open311KeyCommand {
+    /// Issue a key to an application for the villages of one township: prints the key, shown
+    /// this once (the hub keeps only its hash).
+    Issue {
+        /// The township's 9-digit code (from the village directory).
+        #[arg(long)]
+        township: String,
+        /// The application's name (shown in `list` and in the console).
+        #[arg(long)]
+        name: String,
+    },
+    /// Revoke a key: every request sent with it is refused from now on.
+    Revoke {
+        /// The key's number (see `open311-key list`).
+        id: u64,
+    },
+    /// List the keys: number, township, state, when issued (and revoked), application.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -393,6 +423,25 @@ impl Backend {
     }
 }
 
+/// `--public-url`: a plain http(s) address, made canonical.
+fn public_url(raw: &str) -> Result<String, String> {
+    bianmin_document::notice::lookup_base(raw).ok_or_else(|| {
+        "must be an http:// or https:// address without query or fragment, e.g. \
+         https://hub.example.cn"
+            .to_string()
+    })
+}
+
+/// A time as `2026-03-02 09:30` in China Standard Time.
+fn china_time(ms: i64) -> String {
+    let cst = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is valid");
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or(chrono::DateTime::UNIX_EPOCH)
+        .with_timezone(&cst)
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
+}
+
 fn run(cli: Cli) -> Result<(), String> {
     let backend = Backend::open(&cli)?;
     let storage = backend.storage();
@@ -404,6 +453,7 @@ fn run(cli: Cli) -> Result<(), String> {
             listen,
             demo,
             secure_cookies,
+            public_url,
             trusted_proxies,
             limits,
         } => serve(
@@ -412,6 +462,7 @@ fn run(cli: Cli) -> Result<(), String> {
             demo,
             ServeOptions {
                 secure_cookies,
+                public_url,
                 trusted_proxies,
                 limits: limits.limits(),
             },
@@ -526,6 +577,41 @@ fn run(cli: Cli) -> Result<(), String> {
             match admin::revoke_device(storage.as_ref(), &device_id).map_err(|e| e.to_string())? {
                 true => println!("revoked {device_id}"),
                 false => println!("{device_id} was already revoked"),
+            }
+            Ok(())
+        }
+        Command::Open311Key(Open311KeyCommand::Issue { township, name }) => {
+            let issued = admin::issue_open311_key(storage.as_ref(), &township, &name)
+                .map_err(|e| e.to_string())?;
+            println!("{}", issued.key);
+            eprintln!(
+                "Open311 key {} for {} in township {}: give it to the application, which sends \
+                 it as api_key; it is shown this once (revoke it with `open311-key revoke {}`)",
+                issued.record.id, issued.record.name, issued.record.township, issued.record.id
+            );
+            Ok(())
+        }
+        Command::Open311Key(Open311KeyCommand::Revoke { id }) => {
+            match admin::revoke_open311_key(storage.as_ref(), id).map_err(|e| e.to_string())? {
+                true => println!("revoked Open311 key {id}: requests sent with it are refused"),
+                false => println!("Open311 key {id} was already revoked"),
+            }
+            Ok(())
+        }
+        Command::Open311Key(Open311KeyCommand::List) => {
+            for k in storage.open311_keys().map_err(|e| e.to_string())? {
+                let state = match k.revoked_at {
+                    Some(at) => format!("revoked {}", china_time(at)),
+                    None => "active".to_string(),
+                };
+                println!(
+                    "{:>4} {} issued {} {:<27} {}",
+                    k.id,
+                    k.township,
+                    china_time(k.created_at),
+                    state,
+                    k.name
+                );
             }
             Ok(())
         }
@@ -658,6 +744,7 @@ fn prompt_hidden(prompt: &str) -> Result<String, String> {
 /// How `serve` serves.
 struct ServeOptions {
     secure_cookies: bool,
+    public_url: Option<String>,
     trusted_proxies: Vec<std::net::IpAddr>,
     limits: Limits,
 }
@@ -671,6 +758,7 @@ fn serve(
 ) -> Result<(), String> {
     let ServeOptions {
         secure_cookies,
+        public_url,
         trusted_proxies,
         limits,
     } = options;
@@ -692,6 +780,7 @@ fn serve(
     let state = AppState::new(storage.clone())
         .with_console(ConsoleConfig {
             secure_cookies,
+            public_url,
             ..ConsoleConfig::default()
         })
         .with_blobs(blobs)

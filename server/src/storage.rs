@@ -149,6 +149,23 @@ pub struct PendingCode {
     pub expires_at: i64,
 }
 
+/// An API key for filing requests through Open311 GeoReport v2 (`POST requests`, see
+/// `docs/open311.md`), as stored: issued by an administrator to one application for one
+/// township. The key itself is shown once when issued; only its SHA-256 is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Open311Key {
+    /// Its number, given by the storage (1, 2, ...; never given again).
+    pub id: u64,
+    /// The township (9-digit area code) whose villages it may file requests in.
+    pub township: String,
+    /// The application's name, as the administrator gave it.
+    pub name: String,
+    /// When it was issued, milliseconds since the Unix epoch.
+    pub created_at: i64,
+    /// When it was revoked, if it was: it is then refused.
+    pub revoked_at: Option<i64>,
+}
+
 /// An enrolled device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceRecord {
@@ -267,6 +284,18 @@ pub struct RequestStat {
     pub on_time: u64,
     /// The decided ones' working days from acceptance to decision, summed.
     pub working_days: u64,
+}
+
+/// The requests of one village whose clock runs past their deadline (see
+/// [`Storage::overdue_by_village`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverdueVillage {
+    /// The village.
+    pub village: String,
+    /// How many of its requests are overdue.
+    pub count: u64,
+    /// The earliest deadline among them: the most overdue one's.
+    pub earliest_due: NaiveDate,
 }
 
 /// One entry of the change log.
@@ -513,6 +542,26 @@ pub trait Storage: Send + Sync + 'static {
     /// The user's [`AccountStatus`]; [`StorageError::NotFound`] if there is no such user.
     fn account_status(&self, user_id: &str) -> Result<AccountStatus>;
 
+    /// Stores a new Open311 API key (the hex SHA-256 of the key, never the key) for an
+    /// application named `name` in `township`, issued at `created_at`, and returns it with the
+    /// number the storage gave it. [`StorageError::Duplicate`] if the hash is taken.
+    fn add_open311_key(
+        &self,
+        key_hash: &str,
+        township: &str,
+        name: &str,
+        created_at: i64,
+    ) -> Result<Open311Key>;
+    /// The Open311 key with this hash, revoked ones included (the caller refuses those).
+    fn open311_key_by_hash(&self, key_hash: &str) -> Result<Option<Open311Key>>;
+    /// The Open311 key with this number, revoked ones included.
+    fn open311_key(&self, id: u64) -> Result<Option<Open311Key>>;
+    /// Every Open311 key, revoked ones included, by number.
+    fn open311_keys(&self) -> Result<Vec<Open311Key>>;
+    /// Revokes an Open311 key at `at`; `false` if it was revoked already (the first revocation's
+    /// time stays). [`StorageError::NotFound`] if there is no such key.
+    fn revoke_open311_key(&self, id: u64, at: i64) -> Result<bool>;
+
     /// The reference data, if any has been loaded.
     fn reference(&self) -> Result<Option<ReferenceData>>;
     /// The identity of the change log (random, made with the database; a backup's copy gets a
@@ -590,6 +639,34 @@ pub trait Storage: Send + Sync + 'static {
         today: NaiveDate,
         calendar: &WorkingCalendar,
     ) -> Result<Listing<RequestRow>>;
+    /// How many requests [`Storage::requests`] lists within `scope` with `filter`, over all its
+    /// pages: one count over the same conditions, no row read.
+    fn count_requests(
+        &self,
+        scope: &ReadScope,
+        filter: &RequestFilter,
+        today: NaiveDate,
+        calendar: &WorkingCalendar,
+    ) -> Result<u64>;
+    /// The request ledger (台账): every request within `scope` that `filter` lists, in filing
+    /// order (then by receipt number), at most `max` of them (`has_more` if there are more),
+    /// read by one statement, so from one state of the index.
+    fn request_ledger(
+        &self,
+        scope: &ReadScope,
+        filter: &RequestFilter,
+        today: NaiveDate,
+        calendar: &WorkingCalendar,
+        max: usize,
+    ) -> Result<Listing<RequestRow>>;
+    /// For each village within `scope` with requests whose clock runs past its deadline on
+    /// `today` (the urgency filter "overdue"), how many and the earliest deadline, by village
+    /// code.
+    fn overdue_by_village(
+        &self,
+        scope: &ReadScope,
+        today: NaiveDate,
+    ) -> Result<Vec<OverdueVillage>>;
     /// The dashboard's counts within `scope`.
     fn request_stats(&self, scope: &ReadScope) -> Result<Vec<RequestStat>>;
     /// The agenda items within `scope` at one of `stages` (any stage if empty), most recently
@@ -604,8 +681,9 @@ pub trait Storage: Send + Sync + 'static {
     /// rewrites of `Engine::reindex`) among those sharing this storage: `None` while another
     /// holds it. Held until the [`Lead`] is dropped or lost.
     fn lead_maintenance(&self) -> Result<Option<Box<dyn Lead>>>;
-    /// Up to `limit` document ids after `after`, in id order; only those without an index
-    /// entry if `unindexed`.
+    /// Up to `limit` document ids after `after`, in id order; if `unindexed`, only those
+    /// without an index entry or with one written before the index held all it holds now (a
+    /// request's entry without the applicant's name), which the maintenance writes again.
     fn document_ids(&self, after: Option<Uuid>, limit: usize, unindexed: bool)
     -> Result<Vec<Uuid>>;
 

@@ -8,9 +8,11 @@
 //! - [`public`]: the public notices of each village and the residents' status look-up.
 //! - [`resident`]: the pages of a signed-in resident on a phone (`/resident`): activation,
 //!   sign-in, their own requests; filing one with photos, supplementing, withdrawing, rating.
-//! - [`open311`]: the Open311 GeoReport v2 API (`/open311/v2/`), read only: the catalog as
-//!   services, the requests' public fields.
+//! - [`open311`]: the Open311 GeoReport v2 API (`/open311/v2/`): the catalog as services, the
+//!   requests' public fields, and filing by registered applications with an API key.
 //! - [`dashboard`]: the console dashboard's figures, charts and exports (pure functions).
+//! - [`ledger`]: the request ledger (台账) export and each request's standing on the clock
+//!   (pure functions).
 //! - `cookies`: reading and setting cookies (one format for all).
 //! - [`headers`]: the response headers of every answer (CSP, caching, HSTS, cookies).
 //!
@@ -23,6 +25,7 @@ pub mod dashboard;
 pub mod headers;
 pub mod i18n;
 pub mod layout;
+pub mod ledger;
 pub mod open311;
 pub mod public;
 pub mod resident;

@@ -17,6 +17,16 @@ Run by ``tests/tests/open311.rs`` against a test hub, with these variables:
 - ``BIANMIN_OPEN311_ALL_RECEIPTS``: every request filed (drafts aside), comma-separated;
 - ``BIANMIN_OPEN311_FORBIDDEN``: a JSON list of strings no answer may contain.
 
+Filing (``POST requests``), which the client does not offer, is then posted with a plain HTTP
+client (``urllib``) in the specification's form encoding, and what was filed is read back
+through the client; these variables (all set, or the filing checks are skipped):
+
+- ``BIANMIN_OPEN311_API_KEY``: a key for the township of the village below;
+- ``BIANMIN_OPEN311_REVOKED_KEY``: a key that was revoked;
+- ``BIANMIN_OPEN311_FILING``: a JSON object of the form's fields (the village as
+  ``attribute[village]``, the person's name, phone and ID number, the item's attributes), to
+  which the script adds the key, ``jurisdiction_id`` and ``description``.
+
 Quirks of the client this relies on: it appends ``.json`` or ``.xml`` to every path, sends
 ``jurisdiction_id`` only when given one and never an API key on reads; in XML it returns
 ``xmltodict``'s reading, where an element that occurs once is a dict rather than a list of one,
@@ -26,7 +36,13 @@ an empty one is ``None``, and every value is text (``'true'``, ``'1'``).
 import datetime
 import json
 import os
+import re
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import xmltodict
 
 import georeport
 from georeport import GeoReport
@@ -38,6 +54,9 @@ RECEIPT = os.environ["BIANMIN_OPEN311_RECEIPT"]
 RECEIPT_CODE = os.environ["BIANMIN_OPEN311_RECEIPT_CODE"]
 ALL_RECEIPTS = set(os.environ["BIANMIN_OPEN311_ALL_RECEIPTS"].split(","))
 FORBIDDEN = json.loads(os.environ["BIANMIN_OPEN311_FORBIDDEN"])
+API_KEY = os.environ.get("BIANMIN_OPEN311_API_KEY")
+REVOKED_KEY = os.environ.get("BIANMIN_OPEN311_REVOKED_KEY")
+FILING = json.loads(os.environ.get("BIANMIN_OPEN311_FILING", "null"))
 
 # The spec's fields of a service request, all of which the hub answers (some empty).
 REQUEST_FIELDS = {
@@ -169,6 +188,95 @@ def check_requests(client, fmt):
     assert one["expected_datetime"], one
 
 
+# Straight to the hub, whatever proxy the machine sets.
+HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def post(fmt, fields):
+    """POSTs ``fields`` to ``requests.{fmt}``, form-encoded as the specification says: the
+    status, the content type and the body as text."""
+    request = urllib.request.Request(
+        f"{URL}/requests.{fmt}",
+        data=urllib.parse.urlencode(fields).encode("utf-8"),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        method="POST",
+    )
+    try:
+        with HTTP.open(request, timeout=30) as response:
+            return response.status, response.headers.get_content_type(), response.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get_content_type(), e.read().decode()
+
+
+def posted(fmt, fields):
+    """Files a request; its ``service_request_id``, checked to be of the village's hub series."""
+    status, content_type, body = post(fmt, fields)
+    assert status == 200, f"{fmt}: {status} {body}"
+    if fmt == "json":
+        assert content_type == "application/json", content_type
+        answer = json.loads(body)
+        assert isinstance(answer, list) and len(answer) == 1, answer
+        answer = answer[0]
+    else:
+        assert content_type == "text/xml", content_type
+        answer = xmltodict.parse(body)["service_requests"]["request"]
+    assert set(answer) == {"service_request_id", "service_notice", "account_id"}, answer
+    assert answer["account_id"] is None, answer
+    assert answer["service_notice"], answer
+    village = FILING["attribute[village]"]
+    receipt = answer["service_request_id"]
+    assert re.fullmatch(rf"{village}-000-\d{{6}}", receipt), receipt
+    return receipt
+
+
+def refused(fmt, fields, code):
+    """A filing refused with ``code``, in the specification's error format; its descriptions."""
+    status, _, body = post(fmt, fields)
+    assert status == code, f"{fmt}: {status} {body}"
+    if fmt == "json":
+        errors = json.loads(body)
+    else:
+        errors = as_list(xmltodict.parse(body)["errors"]["error"])
+    assert errors and all(str(e["code"]) == str(code) for e in errors), errors
+    return [e["description"] for e in errors]
+
+
+def check_filing():
+    """Files two requests (JSON and XML answers, the village given two ways), reads them back
+    through the client in both formats, and sees a revoked key refused."""
+    village = FILING["attribute[village]"]
+    base = dict(FILING, api_key=API_KEY, description="请尽快联系本人")
+    by_village = dict(base, jurisdiction_id=village)
+    del by_village["attribute[village]"]
+    receipts = [
+        posted("json", by_village),
+        posted("xml", dict(base, jurisdiction_id=JURISDICTION)),
+    ]
+    assert len(set(receipts)) == 2, receipts
+    print(f"ok: filed {receipts} (json, xml)")
+
+    for fmt in ("json", "xml"):
+        for jurisdiction in (None, JURISDICTION):
+            client = GeoReport(URL, jurisdiction=jurisdiction, output_format=fmt)
+            for receipt in receipts:
+                one = seen(client.get_service_request(receipt))
+                check_request(one, fmt)
+                assert one["service_request_id"] == receipt, one
+                assert one["service_code"] == FILING["service_code"], one
+                assert one["status"] == "open", one
+                assert one["address"], one
+            both = as_list(seen(client.get_service_requests(service_request_id=",".join(receipts))))
+            assert {r["service_request_id"] for r in both} == set(receipts), both
+            print(f"ok: read back through georeport ({fmt}, jurisdiction {jurisdiction})")
+
+    for fmt in ("json", "xml"):
+        why = refused(fmt, dict(by_village, api_key=REVOKED_KEY), 403)
+        assert any("revoked" in w for w in why), why
+        why = refused(fmt, dict(by_village, service_code="NO-SUCH-ITEM"), 404)
+        assert any("service_code" in w for w in why), why
+    print("ok: a revoked key and an unknown service are refused in the specification's format")
+
+
 def main():
     print(f"georeport {georeport.__version__} against {URL}")
     for fmt in ("json", "xml"):
@@ -178,6 +286,11 @@ def main():
             for check in (check_services, check_definitions, check_requests):
                 check(client, fmt)
                 print(f"ok: {check.__name__} ({where})")
+
+    if API_KEY and REVOKED_KEY and FILING:
+        check_filing()
+    else:
+        print("filing not checked: no API key given")
 
     text = json.dumps(answers, ensure_ascii=False)
     for secret in FORBIDDEN:

@@ -1265,3 +1265,467 @@ async fn an_agenda_items_texts_are_shown_with_personal_numbers_starred() {
     );
     assert!(!page.body.contains("１１０１０５") && !page.body.contains("6222-0212"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Search, filing days, counts, overdue working days and the request ledger, over real HTTP on
+// the backend `BIANMIN_TEST_BACKEND` chooses (SQLite by default, or PostgreSQL)
+
+/// A browser over real HTTP: keeps cookies, never follows redirects.
+struct Http {
+    base: String,
+    agent: ureq::Agent,
+    cookies: std::collections::BTreeMap<String, String>,
+}
+
+impl Http {
+    fn new(hub: &bianmin_tests::hub::TestHub) -> Http {
+        Http {
+            base: hub.url.clone(),
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .max_redirects(0)
+                .build()
+                .into(),
+            cookies: Default::default(),
+        }
+    }
+
+    fn read(&mut self, resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
+        let mut resp = resp.expect("the hub answers");
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let (location, content_type, disposition) = (
+            header("location"),
+            header("content-type"),
+            header("content-disposition"),
+        );
+        let set_cookies: Vec<String> = resp
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_string)
+            .collect();
+        for c in &set_cookies {
+            let (k, v) = c.split(';').next().unwrap().split_once('=').unwrap();
+            if c.contains("Max-Age=0") {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_string(), v.to_string());
+            }
+        }
+        let status = StatusCode::from_u16(resp.status().as_u16()).unwrap();
+        let bytes = resp.body_mut().read_to_vec().unwrap_or_default();
+        Answer {
+            status,
+            location,
+            content_type,
+            disposition,
+            set_cookies,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+            bytes,
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn get(&mut self, path: &str) -> Answer {
+        let mut req = self.agent.get(&format!("{}{path}", self.base));
+        if !self.cookies.is_empty() {
+            req = req.header("Cookie", &self.cookie_header());
+        }
+        let resp = req.call();
+        self.read(resp)
+    }
+
+    fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Answer {
+        let mut req = self.agent.post(&format!("{}{path}", self.base));
+        if !self.cookies.is_empty() {
+            req = req.header("Cookie", &self.cookie_header());
+        }
+        let resp = req.send_form(fields.iter().copied());
+        self.read(resp)
+    }
+
+    fn submit(&mut self, page: &str, action: &str, fields: &[(&str, &str)]) -> Answer {
+        let token = csrf(&self.get(page).body);
+        let mut all = vec![("csrf", token.as_str())];
+        all.extend_from_slice(fields);
+        self.post(action, &all)
+    }
+
+    fn signed_in(hub: &bianmin_tests::hub::TestHub, name: &str) -> Http {
+        let mut b = Http::new(hub);
+        let a = b.submit(
+            "/console/sign-in",
+            "/console/sign-in",
+            &[("name", name), ("password", PASSWORD), ("next", "")],
+        );
+        assert_eq!(a.status, StatusCode::SEE_OTHER, "{name}: {}", a.body);
+        b
+    }
+}
+
+/// The receipt numbers of a queue page's rows, in order.
+fn queue_receipts(body: &str) -> Vec<String> {
+    let Some(start) = body.find(r#"<table class="queue">"#) else {
+        return Vec::new();
+    };
+    let table = &body[start..start + body[start..].find("</table>").unwrap()];
+    table
+        .match_indices(r#"<td><a href="/console/requests/"#)
+        .map(|(at, _)| {
+            let rest = &table[at..];
+            let text = &rest[rest.find("\">").unwrap() + 2..];
+            text[..text.find('<').unwrap()].to_string()
+        })
+        .collect()
+}
+
+/// The number of requests the queue says the filter matches.
+fn queue_total(body: &str) -> u64 {
+    text_after(body, r#"<strong id="queue-total">"#)
+        .parse()
+        .unwrap()
+}
+
+/// The queue's row of `receipt`, as HTML.
+fn queue_row<'a>(body: &'a str, receipt: &str) -> &'a str {
+    let at = body
+        .find(&format!("\">{receipt}</a>"))
+        .unwrap_or_else(|| panic!("no row {receipt}"));
+    let start = body[..at].rfind("<tr").unwrap();
+    &body[start..at + body[at..].find("</tr>").unwrap()]
+}
+
+/// The lines of a CSV export (after its byte-order mark), split at commas (no field in these
+/// tests holds one).
+fn csv_lines(a: &Answer) -> Vec<Vec<String>> {
+    a.body
+        .strip_prefix('\u{feff}')
+        .expect("a byte-order mark")
+        .split("\r\n")
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect()
+}
+
+/// The cells of an XLSX export's one sheet, as text, read by calamine.
+fn xlsx_cells(a: &Answer, sheet: &str) -> Vec<Vec<String>> {
+    use calamine::Reader;
+    let mut book: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(a.bytes.clone())).expect("a workbook");
+    let range = book.worksheet_range(sheet).expect("the ledger's sheet");
+    range
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect()
+}
+
+/// Four requests of East Village, filed and accepted `days_ago` and forwarded (the third then
+/// approved by the reviewer): the receipt numbers, the ids, the filing days and the deadlines.
+struct Filed {
+    receipts: Vec<String>,
+    ids: Vec<Uuid>,
+    days: Vec<NaiveDate>,
+    dues: Vec<NaiveDate>,
+    calendar: WorkingCalendar,
+}
+
+fn four_requests(hub: &bianmin_tests::hub::TestHub, dir: &std::path::Path) -> Filed {
+    let clerk = std::sync::Mutex::new(hub.enrol(CLERK, dir, "east-tablet"));
+    let today = Timestamp::now().china_date();
+    let plan = [("王秀英", 30), ("李100%_四", 0), ("王五", 5), ("赵六", 60)];
+    let mut filed = Filed {
+        receipts: Vec::new(),
+        ids: Vec::new(),
+        days: Vec::new(),
+        dues: Vec::new(),
+        calendar: WorkingCalendar::new(vec![]),
+    };
+    {
+        let mut s = clerk.lock().unwrap();
+        for (name, days_ago) in plan {
+            let day = today.checked_sub_days(Days::new(days_ago)).unwrap();
+            let at = Timestamp::at_noon(day);
+            s.set_clock(std::sync::Arc::new(move || at));
+            let r = s.file_request(NewRequest {
+                applicant_name: name.into(),
+                ..bianmin_tests::social_card_request()
+            });
+            let r = r.unwrap();
+            s.apply(r.id, Action::Accept).unwrap();
+            let r = s.apply(r.id, Action::Forward).unwrap();
+            filed.receipts.push(r.receipt_no.as_str().to_string());
+            filed.ids.push(r.id);
+            filed.days.push(day);
+            filed.dues.push(r.clock.due().unwrap());
+        }
+        s.set_clock(std::sync::Arc::new(Timestamp::now));
+        filed.calendar = s.reference().calendar.clone();
+    }
+    let report =
+        bianmin_client_core::client::sync(&clerk, &bianmin_tests::hub::quick(), &mut |_| {})
+            .expect("sync");
+    assert!(report.refused.is_empty(), "{:?}", report.refused);
+    filed
+}
+
+/// A hub of the chosen backend with the demo data, the test's password for the reviewers and
+/// a reviewer of Shiqiang Town.
+fn http_hub() -> bianmin_tests::hub::TestHub {
+    let hub = bianmin_tests::hub::TestHub::start();
+    let s = hub.storage.as_ref();
+    admin::add_user(
+        s,
+        OTHER_REVIEWER,
+        "石墙镇审核员",
+        Role::Reviewer,
+        "370883102",
+    )
+    .unwrap();
+    for name in [REVIEWER, OTHER_REVIEWER] {
+        admin::set_password(s, name, Some(PASSWORD)).unwrap();
+    }
+    hub
+}
+
+#[test]
+fn the_queue_searches_counts_and_exports_the_ledger_of_a_filing_period() {
+    let hub = http_hub();
+    let dir = tempfile::tempdir().unwrap();
+    let f = four_requests(&hub, dir.path());
+    let today = Timestamp::now().china_date();
+    let mut b = Http::signed_in(&hub, REVIEWER);
+
+    // The reviewer approves the third (filed five days ago): its clock stops today.
+    let url = format!("/console/requests/{}", f.ids[2]);
+    let a = b.submit(
+        &url,
+        &format!("{url}/approve"),
+        &[("note", ""), ("confirm", "yes")],
+    );
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+
+    // Every status: four requests, counted and listed; names masked.
+    let all = b.get("/console/requests?status=all");
+    assert_eq!(all.status, StatusCode::OK);
+    assert_labelled(&all.body);
+    assert_eq!(queue_total(&all.body), 4);
+    assert_eq!(queue_receipts(&all.body).len(), 4);
+    assert!(
+        all.body
+            .contains("共 <strong id=\"queue-total\">4</strong> 件")
+    );
+    for full in ["王秀英", "李100%_四", "赵六"] {
+        assert!(!all.body.contains(full), "{full} is never shown whole");
+    }
+    // The forwarded ones only (the reviewer's default): three.
+    let queue = b.get("/console/requests");
+    assert_eq!(queue_total(&queue.body), 3);
+
+    // Search by part of a name: the stored name matches, the list shows it masked.
+    let wang = b.get("/console/requests?status=all&applicant=%E7%8E%8B");
+    let mut found = queue_receipts(&wang.body);
+    found.sort();
+    let mut expected = vec![f.receipts[0].clone(), f.receipts[2].clone()];
+    expected.sort();
+    assert_eq!(found, expected);
+    assert_eq!(queue_total(&wang.body), 2);
+    assert!(wang.body.contains("王*英") && !wang.body.contains("王秀英"));
+    // `%` and `_` are themselves, not wildcards.
+    for typed in ["%25", "_", "100%25_"] {
+        let a = b.get(&format!("/console/requests?status=all&applicant={typed}"));
+        assert_eq!(queue_receipts(&a.body), [f.receipts[1].clone()], "{typed}");
+        assert_eq!(queue_total(&a.body), 1);
+    }
+    // By receipt number, whole or part.
+    let whole = b.get(&format!(
+        "/console/requests?status=all&receipt={}",
+        f.receipts[3]
+    ));
+    assert_eq!(queue_receipts(&whole.body), [f.receipts[3].clone()]);
+    let tail = &f.receipts[0][f.receipts[0].len() - 8..];
+    let part = b.get(&format!("/console/requests?status=all&receipt={tail}"));
+    assert_eq!(queue_receipts(&part.body), [f.receipts[0].clone()]);
+    let none = b.get("/console/requests?status=all&applicant=%E5%BC%A0%E4%B8%89");
+    assert_eq!(queue_total(&none.body), 0);
+    assert!(none.body.contains("没有符合条件的办件"));
+
+    // Filing days, both ends included; the form keeps them and the search across pages.
+    let (from, to) = (f.days[0], f.days[2]);
+    let range = format!("status=all&from={from}&to={to}");
+    let period = b.get(&format!("/console/requests?{range}&limit=1"));
+    assert_eq!(queue_total(&period.body), 2, "counted over every page");
+    assert_eq!(queue_receipts(&period.body).len(), 1);
+    assert!(
+        period
+            .body
+            .contains(&format!(r#"name="from" value="{from}""#))
+    );
+    assert!(period.body.contains(&format!(r#"name="to" value="{to}""#)));
+    let next = format!("/console/requests?{range}&offset=1&limit=1").replace('&', "&amp;");
+    assert!(
+        period.body.contains(&format!(r#"href="{next}""#)),
+        "the next page keeps the range: {}",
+        period.body
+    );
+    let bad = b.get("/console/requests?status=all&from=yesterday");
+    assert_eq!(queue_total(&bad.body), 4, "not a day: no filter");
+    assert!(bad.body.contains("提交日期须为"));
+
+    // Overdue rows say by how many working days; the approved one shows its decision.
+    let overdue_by = |i: usize| f.calendar.working_days_between(f.dues[i], today);
+    assert!(overdue_by(0) > 0 && overdue_by(3) > overdue_by(0));
+    for i in [0, 3] {
+        let row = queue_row(&all.body, &f.receipts[i]);
+        assert!(
+            row.contains(&format!(
+                r#"<td class="overdue">{}<br><span class="overdue-days">已超期 {} 个工作日</span>"#,
+                f.dues[i],
+                overdue_by(i)
+            )),
+            "{row}"
+        );
+    }
+    let decided = queue_row(&all.body, &f.receipts[2]);
+    assert!(decided.contains(&format!("{today} 已决定")), "{decided}");
+    assert!(
+        decided.contains("按期") && !decided.contains("已超期"),
+        "{decided}"
+    );
+    let en = b.get("/console/requests?status=all&lang=en");
+    assert!(
+        en.body
+            .contains("<strong id=\"queue-total\">4</strong> requests")
+    );
+    let row = queue_row(&en.body, &f.receipts[0]);
+    assert!(
+        row.contains(&format!("{} working days overdue", overdue_by(0))),
+        "{row}"
+    );
+    assert!(queue_row(&en.body, &f.receipts[2]).contains(&format!("Decided on {today}")));
+
+    // The ledger of the period: exactly its requests, in filing order, names masked.
+    assert!(period.body.contains(&format!(
+        "/console/ledger.csv?{}",
+        range.replace('&', "&amp;")
+    )));
+    // (Back to Chinese: the English page above set the language cookie.)
+    let csv = b.get(&format!("/console/ledger.csv?{range}&lang=zh"));
+    assert_eq!(csv.status, StatusCode::OK);
+    assert_eq!(csv.content_type.as_deref(), Some("text/csv; charset=utf-8"));
+    let disposition = csv.disposition.clone().unwrap();
+    assert!(
+        disposition.starts_with("attachment; filename=\"bianmin-ledger-370883101-"),
+        "{disposition}"
+    );
+    let lines = csv_lines(&csv);
+    assert_eq!(
+        lines[0],
+        [
+            "受理回执号",
+            "服务事项",
+            "村（社区）",
+            "申请人",
+            "状态",
+            "提交日期",
+            "办理期限",
+            "决定日期",
+            "超期工作日"
+        ]
+    );
+    let receipts: Vec<&str> = lines[1..].iter().map(|l| l[0].as_str()).collect();
+    assert_eq!(receipts, [f.receipts[0].as_str(), f.receipts[2].as_str()]);
+    assert_eq!(lines[1][3], "王*英");
+    assert_eq!(lines[1][5], from.to_string());
+    assert_eq!(lines[1][6], f.dues[0].to_string());
+    assert_eq!(lines[1][8], overdue_by(0).to_string());
+    assert_eq!(lines[2][4], "审核通过");
+    assert_eq!(lines[2][7], today.to_string());
+    assert_eq!(lines[2][8], "0");
+    assert!(!csv.body.contains("王秀英") && !csv.body.contains("王五"));
+
+    let xlsx = b.get(&format!("/console/ledger.xlsx?{range}&lang=en"));
+    assert_eq!(xlsx.status, StatusCode::OK);
+    let cells = xlsx_cells(&xlsx, "Request ledger");
+    assert_eq!(cells.len(), 3, "a header and the period's two requests");
+    assert_eq!(cells[0][0], "Receipt no.");
+    assert_eq!(cells[1][0], f.receipts[0]);
+    assert_eq!(cells[2][0], f.receipts[2]);
+    assert_eq!(cells[1][8], overdue_by(0).to_string());
+    assert_eq!(cells[2][7], today.to_string());
+
+    // The search reaches the export too; another township's reviewer exports nothing of it;
+    // signed out, the export sends to the sign-in page.
+    let by_name = b.get("/console/ledger.csv?status=all&applicant=%E8%B5%B5");
+    let lines = csv_lines(&by_name);
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1][0], f.receipts[3]);
+    let mut other = Http::signed_in(&hub, OTHER_REVIEWER);
+    assert_eq!(
+        csv_lines(&other.get("/console/ledger.csv?status=all")).len(),
+        1
+    );
+    let mut stranger = Http::new(&hub);
+    let a = stranger.get("/console/ledger.csv?status=all");
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert!(a.location.unwrap().starts_with("/console/sign-in"));
+}
+
+#[test]
+fn the_dashboard_shows_overdue_requests_per_village_linking_to_the_queue() {
+    let hub = http_hub();
+    let dir = tempfile::tempdir().unwrap();
+    let f = four_requests(&hub, dir.path());
+    let today = Timestamp::now().china_date();
+    let mut b = Http::signed_in(&hub, REVIEWER);
+    let page = b.get("/console/dashboard");
+    assert_eq!(page.status, StatusCode::OK);
+    let section = &page.body[page.body.find(r#"<section id="overdue">"#).unwrap()..];
+    let section = &section[..section.find("</section>").unwrap()];
+    // East Village: the two filed 30 and 60 days ago; the oldest is the most overdue. West
+    // Village (same township) has none.
+    let row = |code: &str| {
+        let at = section.find(&format!(r#"data-village="{code}""#)).unwrap();
+        &section[at..at + section[at..].find("</tr>").unwrap()]
+    };
+    let east = row("370883101201");
+    let link = "/console/requests?status=all&amp;urgency=overdue&amp;village=370883101201";
+    assert!(east.contains(&format!(r#"href="{link}">2</a>"#)), "{east}");
+    let most = f.calendar.working_days_between(f.dues[3], today);
+    assert!(
+        east.contains(&format!(r#"<td class="days">{most}</td>"#)),
+        "{east}"
+    );
+    assert!(row("370883101202").contains(r#"<td class="count">0</td>"#));
+    assert!(
+        !section.contains("370883102201"),
+        "another township's village"
+    );
+    assert!(section.contains(r#"<strong id="overdue-total">2</strong>"#));
+
+    // The link lists exactly those two.
+    let queue = b.get(&link.replace("&amp;", "&"));
+    let mut listed = queue_receipts(&queue.body);
+    listed.sort();
+    let mut expected = vec![f.receipts[0].clone(), f.receipts[3].clone()];
+    expected.sort();
+    assert_eq!(listed, expected);
+    assert_eq!(queue_total(&queue.body), 2);
+    let en = b.get("/console/dashboard?lang=en");
+    assert!(
+        en.body.contains("Overdue requests by village")
+            && en.body.contains("Most working days overdue")
+    );
+}

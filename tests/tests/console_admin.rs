@@ -1,7 +1,8 @@
 //! The console's dashboard and administration pages, through the real router (`app(state)` with
 //! `oneshot`), with real tablet stores that enrol and sync with the same hub served on a
 //! loopback port: the dashboard and its CSV and XLSX exports, administrators only, users and
-//! passwords, enrolment codes and revocation, the catalog, the holiday calendar, CSRF.
+//! passwords, enrolment codes and revocation, Open311 API keys, the catalog, the holiday
+//! calendar, CSRF.
 
 mod common;
 
@@ -31,9 +32,10 @@ async fn hub() -> Hub {
     .await
 }
 
-const ADMIN_PAGES: [&str; 5] = [
+const ADMIN_PAGES: [&str; 6] = [
     "/console/admin/users",
     "/console/admin/devices",
+    "/console/admin/open311-keys",
     "/console/admin/catalog",
     "/console/admin/calendar",
     "/console/admin",
@@ -409,6 +411,128 @@ async fn an_enrolment_code_enrols_a_tablet_and_revoking_it_stops_its_sync() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Open311 API keys
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open311_key_is_shown_once_files_requests_and_stops_when_revoked() {
+    let hub = hub().await;
+    let mut b = Browser::signed_in(&hub, ADMIN).await;
+    const PAGE: &str = "/console/admin/open311-keys";
+
+    let page = b.get(PAGE).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("还没有发放 API 密钥"));
+    assert!(
+        page.body.contains(r#"href="/console/admin/open311-keys""#),
+        "nav"
+    );
+    assert_labelled(&page.body);
+
+    // Refused forms say why and issue nothing.
+    for (name, township) in [
+        ("", "370883101"),
+        ("12345 热线", ""),
+        ("12345 热线", "370883"),
+    ] {
+        let a = b
+            .submit(PAGE, PAGE, &[("name", name), ("township", township)])
+            .await;
+        assert_eq!(
+            a.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{name} {township}"
+        );
+        assert!(a.body.contains(r#"class="error""#), "{}", a.body);
+        assert!(!a.body.contains("open311-key\""), "no key shown");
+    }
+    assert!(hub.storage.open311_keys().unwrap().is_empty());
+
+    // Issued: shown this once, never again; only its hash is kept.
+    let a = b
+        .submit(
+            PAGE,
+            PAGE,
+            &[("name", "12345 热线"), ("township", "370883101")],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert!(a.body.contains("只显示这一次"));
+    let key = text_after(&a.body, r#"<code id="open311-key">"#).to_string();
+    assert_eq!(key.len(), 64, "{key}");
+    assert_labelled(&a.body);
+    let list = b.get(PAGE).await;
+    assert!(!list.body.contains(&key), "the key is shown once");
+    assert!(list.body.contains("12345 热线") && list.body.contains("太平镇"));
+    assert!(list.body.contains("使用中"));
+    let stored = hub.storage.open311_keys().unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        (stored[0].township.as_str(), stored[0].name.as_str()),
+        ("370883101", "12345 热线")
+    );
+    let by_hash = hub
+        .storage
+        .open311_key_by_hash(&bianmin_server::auth::hash_secret(&key))
+        .unwrap();
+    assert_eq!(by_hash.as_ref(), Some(&stored[0]));
+
+    // The application files with it.
+    let filing = [
+        ("api_key", key.as_str()),
+        ("service_code", "SOC-CARD"),
+        ("jurisdiction_id", "370883101201"),
+        ("first_name", "桂英"),
+        ("last_name", "李"),
+        ("phone", "13912345678"),
+        ("attribute[id_number]", "370883196207150045"),
+        ("attribute[grid]", "2组"),
+        ("attribute[reason]", "lost"),
+    ];
+    let a = b.post("/open311/v2/requests.json", &filing).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert!(a.body.contains("370883101201-000-000001"), "{}", a.body);
+
+    // Revoked after a confirmation: refused from then on.
+    let confirm = format!("{PAGE}/{}/revoke", stored[0].id);
+    assert!(list.body.contains(&format!(r#"href="{confirm}""#)));
+    let page = b.get(&confirm).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("确认停用") && page.body.contains("12345 热线"));
+    assert!(
+        hub.storage.open311_keys().unwrap()[0].revoked_at.is_none(),
+        "asking does not revoke"
+    );
+    let a = b.submit(&confirm, &confirm, &[]).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        a.location.as_deref(),
+        Some("/console/admin/open311-keys?done=revoked")
+    );
+    let list = b.get("/console/admin/open311-keys?done=revoked").await;
+    assert!(list.body.contains("密钥已停用") && list.body.contains("已停用"));
+    assert!(
+        !list.body.contains(&format!(r#"href="{confirm}""#)),
+        "no second revocation"
+    );
+    assert!(hub.storage.open311_keys().unwrap()[0].revoked_at.is_some());
+    let a = b.submit(&confirm, &confirm, &[]).await;
+    assert_eq!(
+        a.location.as_deref(),
+        Some("/console/admin/open311-keys?done=already_revoked")
+    );
+    let a = b.post("/open311/v2/requests.json", &filing).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.body);
+    assert!(a.body.contains("revoked"), "{}", a.body);
+    assert_eq!(
+        b.get(&format!("{PAGE}/999/revoke")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let en = b.get(&format!("{PAGE}?lang=en")).await;
+    assert!(en.body.contains("Open311 API keys") && en.body.contains("Issue an API key"));
+    assert!(en.body.contains("Revoked") && en.body.contains("Taiping Town"));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Reference data
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -537,6 +661,9 @@ async fn admin_forms_without_the_session_token_are_refused_and_change_nothing() 
     let device = hub.storage.devices().unwrap().remove(0);
     let users = hub.storage.users().unwrap().len();
     let version = hub.storage.reference().unwrap().unwrap().version;
+    let key = admin::issue_open311_key(hub.storage.as_ref(), "370883101", "app")
+        .unwrap()
+        .record;
     let user = [
         ("name", "forged"),
         ("display_name", "x"),
@@ -563,6 +690,14 @@ async fn admin_forms_without_the_session_token_are_refused_and_change_nothing() 
                 "/console/admin/devices/code".to_string(),
                 with(&[("user", "u")]),
             ),
+            (
+                "/console/admin/open311-keys".to_string(),
+                with(&[("name", "forged"), ("township", "370883101")]),
+            ),
+            (
+                format!("/console/admin/open311-keys/{}/revoke", key.id),
+                with(&[]),
+            ),
         ] {
             let a = b.post(&action, &fields).await;
             assert_eq!(a.status, StatusCode::FORBIDDEN, "{action}");
@@ -571,10 +706,16 @@ async fn admin_forms_without_the_session_token_are_refused_and_change_nothing() 
                 "{action}"
             );
             assert!(!a.body.contains("enrolment-code"));
+            assert!(!a.body.contains("open311-key\""));
         }
     }
     assert_eq!(hub.storage.users().unwrap().len(), users);
     assert!(hub.storage.devices().unwrap()[0].revoked_at.is_none());
     assert_eq!(hub.storage.reference().unwrap().unwrap().version, version);
+    assert_eq!(
+        hub.storage.open311_keys().unwrap(),
+        [key],
+        "none issued, none revoked"
+    );
     try_sync(&clerk).await.expect("the device still syncs");
 }

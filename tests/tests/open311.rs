@@ -4,6 +4,13 @@
 //! catalog as services and the requests by receipt number, in JSON and in XML, and finds none
 //! of her data in any answer. A published GeoReport client (the Python package `georeport`
 //! 0.3.1) then makes every call it offers against the same hub.
+//!
+//! Registered applications file requests with `POST requests` and an API key, form-encoded as
+//! the specification says: the request is numbered in the hub's series, read back by receipt
+//! number (by our HTTP and by `georeport`), reaches the village clerk's tablet at its next sync
+//! with the person's data, and shows none of it in any answer. A missing, unknown or revoked key,
+//! a key of another township, an unknown service, a missing or wrong field: each refused in the
+//! specification's error format, and nothing stored.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -12,7 +19,10 @@ use std::sync::Mutex;
 
 use bianmin_client_core::client::sync;
 use bianmin_client_core::{NewRequest, Store};
-use bianmin_domain::{Action, AttrValue, Timestamp, demo};
+use bianmin_document::model::FieldEdit;
+use bianmin_domain::{Action, AttrValue, Role, Status, Timestamp, demo};
+use bianmin_server::admin;
+use bianmin_server::engine::{ApplicationFiling, OPEN311_DEVICE, application_user};
 use bianmin_tests::hub::{CLERK, TestHub, quick};
 use bianmin_tests::raw::agent;
 use chrono::Days;
@@ -286,7 +296,7 @@ fn the_catalog_reads_as_services_and_service_definitions_in_json_and_xml() {
     let catalog = demo::catalog();
     let codes: Vec<&str> = catalog.items.iter().map(|i| i.code.as_str()).collect();
 
-    // Discovery: one production endpoint, both formats, read only.
+    // Discovery: one production endpoint, both formats, who needs a key.
     let d = json(&hub, "discovery.json");
     let endpoint = &d["endpoints"][0];
     assert_eq!(
@@ -300,11 +310,9 @@ fn the_catalog_reads_as_services_and_service_definitions_in_json_and_xml() {
         serde_json::json!(["text/xml", "application/json"])
     );
     let en = json(&hub, "discovery.json?lang=en");
+    let keys = en["key_service"].as_str().unwrap();
     assert!(
-        en["key_service"]
-            .as_str()
-            .unwrap()
-            .contains("not offered yet"),
+        keys.contains("Reading needs no API key") && keys.contains("one township"),
         "{en}"
     );
     let d = xml(&hub, "discovery.xml");
@@ -659,31 +667,555 @@ fn errors_come_in_the_specifications_format() {
         "{}",
         r.text
     );
-    // Filing is not offered yet: 405, saying so.
+    // Methods a path does not take: 405, saying which it does.
     let r = reply(
         agent()
-            .post(&format!("{}/open311/v2/requests.json", hub.url))
-            .send_form([("service_code", "SOC-CARD"), ("api_key", "x")])
+            .put(&format!("{}/open311/v2/requests.json", hub.url))
+            .send_empty()
             .unwrap(),
     );
     assert_eq!(r.status, 405, "{}", r.text);
-    assert_eq!(r.allow.as_deref(), Some("GET, HEAD"));
+    assert_eq!(r.allow.as_deref(), Some("GET, HEAD, POST"));
     let v: Value = serde_json::from_str(&r.text).unwrap();
     assert_eq!(v[0]["code"], 405);
-    assert!(
-        v[0]["description"]
-            .as_str()
-            .unwrap()
-            .contains("not offered yet")
+    let r = post(&hub, "services.xml", &[("service_code", "SOC-CARD")]);
+    assert_eq!(r.status, 405, "{}", r.text);
+    assert_eq!(r.allow.as_deref(), Some("GET, HEAD"));
+    assert!(r.text.contains("<code>405</code>"), "{}", r.text);
+    assert!(r.text.contains("read only"), "{}", r.text);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Filing: POST requests
+
+/// The person an application files for, and what they write.
+const POSTED_FIRST: &str = "桂英";
+const POSTED_LAST: &str = "李";
+const POSTED_NAME: &str = "李桂英";
+const POSTED_ID: &str = "370883196207150045";
+const POSTED_PHONE: &str = "13912345678";
+const POSTED_DESCRIPTION: &str = "老人卧床不便，社保卡遗失，请上门代办";
+const POSTED_ADDRESS: &str = "东村二组十二号";
+const POSTED_MEDIA: &str = "https://photos.example/card-20261207.jpg";
+const POSTED_EMAIL: &str = "gui.ying.li@example.com";
+/// The application's name, as its key was issued.
+const APP: &str = "12345 便民热线";
+const WEST: &str = "370883101202";
+
+/// `POST {hub}/open311/v2/{file}` with `fields`, form-encoded as the specification says.
+fn post(hub: &TestHub, file: &str, fields: &[(&str, &str)]) -> Reply {
+    reply(
+        agent()
+            .post(&format!("{}/open311/v2/{file}", hub.url))
+            .send_form(fields.iter().copied())
+            .expect("the hub answers"),
+    )
+}
+
+/// A refused `POST`: the status, and every `{code, description}` with the status as its code
+/// (in the format the path asked for); returns the descriptions.
+fn refused(hub: &TestHub, file: &str, fields: &[(&str, &str)], status: u16) -> Vec<String> {
+    let r = post(hub, file, fields);
+    assert_eq!(r.status, status, "{file} {fields:?}: {}", r.text);
+    errors_of(file, status, &r)
+}
+
+fn errors_of(file: &str, status: u16, r: &Reply) -> Vec<String> {
+    if file.ends_with(".xml") {
+        assert_eq!(r.content_type, "text/xml; charset=utf-8");
+        let codes = xml_fields(&r.text, "error", "code");
+        assert!(!codes.is_empty(), "{}", r.text);
+        assert!(codes.iter().all(|c| *c == status.to_string()), "{}", r.text);
+        xml_fields(&r.text, "error", "description")
+    } else {
+        assert_eq!(r.content_type, "application/json; charset=utf-8");
+        let v: Value = serde_json::from_str(&r.text).expect("JSON");
+        let list = v.as_array().expect("a list of errors");
+        assert!(!list.is_empty(), "{}", r.text);
+        list.iter()
+            .map(|e| {
+                assert_eq!(e["code"], status, "{}", r.text);
+                e["description"].as_str().unwrap().to_string()
+            })
+            .collect()
+    }
+}
+
+/// A filing for 李桂英 of East Village's group 2, with `key`: a social security card she lost.
+fn card_form(key: &str) -> Vec<(&str, &str)> {
+    vec![
+        ("api_key", key),
+        ("service_code", "SOC-CARD"),
+        ("jurisdiction_id", EAST),
+        ("first_name", POSTED_FIRST),
+        ("last_name", POSTED_LAST),
+        ("phone", POSTED_PHONE),
+        ("email", POSTED_EMAIL),
+        ("attribute[id_number]", POSTED_ID),
+        ("attribute[grid]", "2组"),
+        ("attribute[reason]", "lost"),
+        ("description", POSTED_DESCRIPTION),
+        ("address_string", POSTED_ADDRESS),
+        ("media_url", POSTED_MEDIA),
+        ("lat", "36.1"),
+        ("long", "117.6"),
+        ("device_id", "phone-7"),
+    ]
+}
+
+/// `fields` with `name` left out.
+fn without<'a>(fields: &[(&'a str, &'a str)], name: &str) -> Vec<(&'a str, &'a str)> {
+    fields.iter().copied().filter(|(n, _)| *n != name).collect()
+}
+
+/// `fields` with `name` set to `value` (added if absent).
+fn with<'a>(
+    fields: &[(&'a str, &'a str)],
+    name: &'a str,
+    value: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    let mut out = without(fields, name);
+    out.push((name, value));
+    out
+}
+
+/// The person's data, the key and the application's pseudo-user appear in no `GET`.
+fn assert_nothing_posted(path: &str, text: &str, secrets: &[&str]) {
+    for secret in [
+        POSTED_NAME,
+        "桂英",
+        "李*英",
+        POSTED_ID,
+        "0045",
+        POSTED_PHONE,
+        POSTED_DESCRIPTION,
+        POSTED_ADDRESS,
+        POSTED_MEDIA,
+        POSTED_EMAIL,
+        APP,
+        "open311:",
+        "2组",
+    ]
+    .iter()
+    .chain(secrets)
+    {
+        assert!(!text.contains(secret), "{secret} leaked by {path}: {text}");
+    }
+}
+
+#[test]
+fn an_application_files_with_its_key_and_the_clerk_receives_the_request() {
+    let hub = TestHub::start();
+    let dir = tempfile::tempdir().unwrap();
+    let clerk: Mutex<Store> = Mutex::new(hub.enrol(CLERK, dir.path(), "east-tablet"));
+    let issued = admin::issue_open311_key(hub.storage.as_ref(), TAIPING, APP).unwrap();
+    let key = issued.key.as_str();
+
+    // Filed in JSON: the receipt number of the hub's series, the item's time limit, no account.
+    let r = post(&hub, "requests.json", &card_form(key));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.content_type, "application/json; charset=utf-8");
+    let answer: Value = serde_json::from_str(&r.text).unwrap();
+    assert_eq!(
+        answer,
+        serde_json::json!([{
+            "service_request_id": "370883101201-000-000001",
+            "service_notice": "承诺时限：10 个工作日",
+            "account_id": null
+        }])
     );
+    let card = "370883101201-000-000001";
+
+    // Filed in XML, the village as attribute[village] within the township, in English.
+    let residence = [
+        ("api_key", key),
+        ("service_code", "CIV-RESIDENCE-CERT"),
+        ("jurisdiction_id", TAIPING),
+        ("attribute[village]", EAST),
+        ("first_name", POSTED_FIRST),
+        ("last_name", POSTED_LAST),
+        ("phone", "+86 139-1234-5678"),
+        ("attribute[id_number]", POSTED_ID),
+        ("attribute[grid]", "2组"),
+        ("attribute[purpose]", "低保复核"),
+        ("lang", "en"),
+    ];
+    let r = post(&hub, "requests.xml", &residence);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.content_type, "text/xml; charset=utf-8");
+    assert_eq!(
+        xml_fields(&r.text, "request", "service_request_id"),
+        ["370883101201-000-000002"]
+    );
+    assert_eq!(
+        xml_fields(&r.text, "request", "service_notice"),
+        ["Committed time limit: on the spot"]
+    );
+    assert!(r.text.contains("<account_id/>"), "{}", r.text);
+    let certificate = "370883101201-000-000002";
+
+    // Read back as anyone reads requests, in both formats: public fields only.
+    let one = json(&hub, &format!("requests/{card}.json"));
+    assert_eq!(one[0]["service_request_id"], card);
+    assert_eq!(one[0]["service_code"], "SOC-CARD");
+    assert_eq!(one[0]["status"], "open");
+    assert_eq!(one[0]["address"], "太平镇东村");
+    assert!(one[0]["expected_datetime"].is_null(), "not accepted yet");
+    for field in ["description", "media_url", "lat", "long"] {
+        assert!(one[0][field].is_null(), "{field}: {one}");
+    }
+    let listed = ids(&json(&hub, "requests.json"));
+    assert_eq!(listed, [certificate, card], "newest first");
+    let one = xml(&hub, &format!("requests/{certificate}.xml"));
+    assert_eq!(
+        xml_fields(&one, "request", "service_code"),
+        ["CIV-RESIDENCE-CERT"]
+    );
+
+    // On the hub: written by the application's pseudo-resident of East Village, on Open311's
+    // pseudo-device.
+    let doc = hub
+        .storage
+        .request_by_receipt(card)
+        .unwrap()
+        .expect("stored");
+    let pseudo = application_user(issued.record.id, EAST);
+    let audit = hub.storage.audit(doc).unwrap();
+    assert!(!audit.is_empty());
+    assert!(
+        audit
+            .iter()
+            .all(|e| e.device_id == OPEN311_DEVICE && e.user_id == pseudo),
+        "{audit:?}"
+    );
+
+    // The clerk's tablet receives both at its next sync, self-filed, with the person's data.
+    let report = sync(&clerk, &quick(), &mut |_| {}).unwrap();
+    assert!(report.refused.is_empty(), "{:?}", report.refused);
+    let store = clerk.lock().unwrap();
+    let row = store
+        .find_by_receipt(card)
+        .unwrap()
+        .expect("in the clerk's queue");
+    assert!(row.self_filed());
+    assert_eq!(row.status, Status::Submitted);
+    let d = store.request(doc).unwrap();
+    assert_eq!(d.applicant.name, POSTED_NAME, "family name first");
+    assert_eq!(d.applicant.id_number, POSTED_ID);
+    assert_eq!(d.applicant.phone, POSTED_PHONE);
+    assert_eq!(d.grid, "2组");
+    assert_eq!(d.attributes["reason"], AttrValue::Text("lost".into()));
+    assert!(d.materials_received.is_empty());
+    assert_eq!(d.resident_user.as_deref(), Some(pseudo.as_str()));
+    assert_eq!(
+        (d.created.role, d.created.device.as_str()),
+        (Role::Resident, OPEN311_DEVICE)
+    );
+    assert_eq!(d.comments.len(), 1, "the person's words, for the staff");
+    let note = &d.comments[0].text;
+    for said in [APP, POSTED_DESCRIPTION, POSTED_ADDRESS, POSTED_MEDIA] {
+        assert!(note.contains(said), "{said} in {note}");
+    }
+    assert!(
+        !note.contains(POSTED_EMAIL),
+        "an e-mail address is not kept"
+    );
+    let other = store
+        .find_by_receipt(certificate)
+        .unwrap()
+        .expect("in the clerk's queue");
+    let d = store.request(other.id).unwrap();
+    assert_eq!(d.applicant.phone, POSTED_PHONE, "+86 is the country's code");
+    assert_eq!(d.attributes["purpose"], AttrValue::Text("低保复核".into()));
+    drop(store);
+
+    // The person brings the materials; the clerk accepts it as any other, and the public
+    // answer follows.
+    {
+        let mut s = clerk.lock().unwrap();
+        for m in ["ID card", "Recent photo"] {
+            s.edit(
+                doc,
+                FieldEdit::Material {
+                    name: m.into(),
+                    received: true,
+                },
+            )
+            .unwrap();
+        }
+        s.apply(doc, Action::Accept).unwrap();
+    }
+    let report = sync(&clerk, &quick(), &mut |_| {}).unwrap();
+    assert!(report.refused.is_empty(), "{:?}", report.refused);
+    let one = json(&hub, &format!("requests/{card}.json"));
+    assert!(one[0]["expected_datetime"].is_string(), "{one}");
+
+    // Crawl every GET: nothing the application sent, nor its key, appears.
+    let mut paths = vec![];
+    for format in ["json", "xml"] {
+        for lang in ["", "?lang=en"] {
+            paths.push(format!("discovery.{format}{lang}"));
+            paths.push(format!("requests.{format}{lang}"));
+            paths.push(format!("services/SOC-CARD.{format}{lang}"));
+            for id in [card, certificate] {
+                paths.push(format!("requests/{id}.{format}{lang}"));
+            }
+        }
+        paths.push(format!(
+            "requests.{format}?service_request_id={card},{certificate}"
+        ));
+        paths.push(format!(
+            "requests.{format}?jurisdiction_id={TAIPING}&status=open"
+        ));
+    }
+    for path in &paths {
+        let r = get(&hub, path);
+        assert_eq!(r.status, 200, "{path}: {}", r.text);
+        assert_nothing_posted(path, &r.text, &[key]);
+    }
+}
+
+#[test]
+fn bad_filings_are_refused_in_the_specifications_format_and_store_nothing() {
+    let hub = TestHub::start();
+    let s = hub.storage.as_ref();
+    let taiping = admin::issue_open311_key(s, TAIPING, APP).unwrap().key;
+    let shiqiang = admin::issue_open311_key(s, SHIQIANG, "石墙镇网格通")
+        .unwrap()
+        .key;
+    let old = admin::issue_open311_key(s, TAIPING, "旧版热线").unwrap();
+    assert!(admin::revoke_open311_key(s, old.record.id).unwrap());
+    let before = s.counts().unwrap();
+    let series = "370883101201-000-";
+    let good = card_form(&taiping);
+
+    // Keys: missing, unknown, revoked, another township's: 403.
+    let why = refused(&hub, "requests.json", &without(&good, "api_key"), 403);
+    assert!(why[0].contains("api_key is required"), "{why:?}");
+    let why = refused(
+        &hub,
+        "requests.xml",
+        &with(&good, "api_key", "0123456789abcdef"),
+        403,
+    );
+    assert!(why[0].contains("unknown api_key"), "{why:?}");
+    let why = refused(
+        &hub,
+        "requests.json",
+        &with(&good, "api_key", &old.key),
+        403,
+    );
+    assert!(why[0].contains("revoked"), "{why:?}");
+    let why = refused(
+        &hub,
+        "requests.json",
+        &with(&good, "api_key", &shiqiang),
+        403,
+    );
+    assert!(why[0].contains("township 370883102"), "{why:?}");
+    let beishan = with(
+        &with(&good, "api_key", &shiqiang),
+        "jurisdiction_id",
+        "370883102201",
+    );
+    assert_eq!(
+        refused(
+            &hub,
+            "requests.json",
+            &with(&beishan, "attribute[grid]", "9组"),
+            400
+        )
+        .len(),
+        1,
+        "its own township's village passes the key: only the grid is wrong"
+    );
+
+    // The service: missing 400, unknown 404.
+    let why = refused(&hub, "requests.json", &without(&good, "service_code"), 400);
+    assert!(why[0].contains("service_code is required"), "{why:?}");
+    let why = refused(
+        &hub,
+        "requests.xml",
+        &with(&good, "service_code", "NO-SUCH"),
+        404,
+    );
+    assert!(why[0].contains("service_code"), "{why:?}");
+
+    // The village: none, unknown, contradictory, outside the jurisdiction.
+    let why = refused(
+        &hub,
+        "requests.json",
+        &without(&good, "jurisdiction_id"),
+        400,
+    );
+    assert!(why[0].contains("name the village"), "{why:?}");
+    refused(
+        &hub,
+        "requests.json",
+        &with(&good, "jurisdiction_id", "999999"),
+        404,
+    );
+    let why = refused(
+        &hub,
+        "requests.json",
+        &with(&good, "attribute[village]", WEST),
+        400,
+    );
+    assert!(why[0].contains("different villages"), "{why:?}");
+    let shiqiang_area = with(
+        &with(&good, "jurisdiction_id", SHIQIANG),
+        "attribute[village]",
+        EAST,
+    );
+    let why = refused(&hub, "requests.json", &shiqiang_area, 400);
+    assert!(why[0].contains("not within jurisdiction_id"), "{why:?}");
+
+    // The form: every mistake at once, each naming its field.
+    let why = refused(
+        &hub,
+        "requests.json",
+        &without(&good, "attribute[reason]"),
+        400,
+    );
+    assert_eq!(why.len(), 1, "{why:?}");
+    assert!(why[0].contains("attribute[reason] is required"), "{why:?}");
+    let why = refused(
+        &hub,
+        "requests.xml",
+        &with(&good, "attribute[reason]", "stolen"),
+        400,
+    );
+    assert!(
+        why[0].contains("attribute[reason]") && why[0].contains("first card, lost, damaged"),
+        "{why:?}"
+    );
+    assert!(!why[0].contains("stolen"), "no value sent is quoted");
+    let bad_id = "370883196207150046";
+    let why = refused(
+        &hub,
+        "requests.json",
+        &with(&good, "attribute[id_number]", bad_id),
+        400,
+    );
+    assert!(
+        why[0].contains("attribute[id_number]") && why[0].contains("check digit"),
+        "{why:?}"
+    );
+    assert!(!why.concat().contains(bad_id), "no value sent is quoted");
+    let nobody = without(
+        &without(
+            &without(&without(&good, "phone"), "first_name"),
+            "last_name",
+        ),
+        "attribute[grid]",
+    );
+    let why = refused(&hub, "requests.json", &nobody, 400);
+    assert_eq!(why.len(), 3, "{why:?}");
+    assert!(why.iter().any(|w| w.contains("first_name and last_name")));
+    assert!(why.iter().any(|w| w.contains("phone is required")));
+    assert!(
+        why.iter()
+            .any(|w| w.contains("attribute[grid] is required") && w.contains("1组, 2组, 3组"))
+    );
+    let why = refused(&hub, "requests.json", &with(&good, "phone", "12345"), 400);
+    assert!(why[0].starts_with("phone "), "{why:?}");
+    let why = refused(
+        &hub,
+        "requests.json",
+        &with(&good, "attribute[colour]", "red"),
+        400,
+    );
+    assert!(
+        why[0].contains("attribute[colour] is not an attribute of service SOC-CARD"),
+        "{why:?}"
+    );
+    let why = refused(
+        &hub,
+        "requests.json",
+        &with(&good, "media_url", "javascript:alert(1)"),
+        400,
+    );
+    assert!(why[0].contains("media_url"), "{why:?}");
+    let long = "长".repeat(1001);
+    let why = refused(
+        &hub,
+        "requests.json",
+        &with(&good, "description", &long),
+        400,
+    );
+    assert!(
+        why[0].contains("description must be at most 1000"),
+        "{why:?}"
+    );
+    let mut twice = good.clone();
+    twice.push(("service_code", "AID-TEMP"));
+    let why = refused(&hub, "requests.json", &twice, 400);
+    assert!(
+        why[0].contains("service_code is sent more than once"),
+        "{why:?}"
+    );
+
+    // Not a form, or too large a one.
     let r = reply(
         agent()
-            .post(&format!("{}/open311/v2/requests.xml", hub.url))
-            .send_form([("service_code", "SOC-CARD")])
+            .post(&format!("{}/open311/v2/requests.json", hub.url))
+            .header("Content-Type", "application/json")
+            .send(r#"{"api_key": "x", "service_code": "SOC-CARD"}"#)
             .unwrap(),
     );
-    assert_eq!(r.status, 405);
-    assert!(r.text.contains("<code>405</code>"), "{}", r.text);
+    assert_eq!(r.status, 415, "{}", r.text);
+    assert!(errors_of("requests.json", 415, &r)[0].contains("x-www-form-urlencoded"));
+    let huge = "x".repeat(80 * 1024);
+    let r = post(&hub, "requests.xml", &with(&good, "description", &huge));
+    assert_eq!(r.status, 413, "{}", r.text);
+    assert!(errors_of("requests.xml", 413, &r)[0].contains("larger than the hub takes"));
+
+    // Nothing of it was stored, and no number of the series was used.
+    assert_eq!(s.counts().unwrap(), before);
+    assert_eq!(s.last_receipt(series).unwrap(), None);
+    assert_eq!(ids(&json(&hub, "requests.json")), Vec::<String>::new());
+
+    // The good form is filed, with the series' first number.
+    let r = post(&hub, "requests.json", &good);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.text.contains("370883101201-000-000001"), "{}", r.text);
+}
+
+#[test]
+fn a_key_revoked_while_a_filing_is_under_way_is_refused_by_the_check() {
+    let hub = TestHub::start();
+    let issued = admin::issue_open311_key(hub.storage.as_ref(), TAIPING, APP).unwrap();
+    let filing = ApplicationFiling {
+        village: EAST.into(),
+        item_code: "SOC-CARD".into(),
+        applicant_name: POSTED_NAME.into(),
+        id_number: POSTED_ID.into(),
+        phone: POSTED_PHONE.into(),
+        grid: "2组".into(),
+        attributes: [("reason".to_string(), AttrValue::Text("lost".into()))].into(),
+        note: None,
+    };
+    // The key as the filing read it, then revoked before the check ran.
+    let stale = issued.record.clone();
+    admin::revoke_open311_key(hub.storage.as_ref(), issued.record.id).unwrap();
+    let before = hub.storage.counts().unwrap();
+    let e = hub
+        .state
+        .engine
+        .application_file(&stale, &filing)
+        .unwrap_err();
+    assert_eq!(e.status.as_u16(), 422, "{e}");
+    assert!(e.message.contains("resident_user"), "{e}");
+    assert_eq!(hub.storage.counts().unwrap(), before, "nothing stored");
+    // And a key of another township cannot file in East Village even if asked directly.
+    let shiqiang = admin::issue_open311_key(hub.storage.as_ref(), SHIQIANG, "x").unwrap();
+    let e = hub
+        .state
+        .engine
+        .application_file(&shiqiang.record, &filing)
+        .unwrap_err();
+    assert_eq!(e.status.as_u16(), 403, "{e}");
+    assert_eq!(hub.storage.counts().unwrap(), before, "nothing stored");
 }
 
 /// Whether `python3` can import `georeport` 0.3.1 and `xmltodict`. When it cannot, a line on
@@ -725,6 +1257,21 @@ fn a_published_georeport_client_makes_every_call_it_offers_in_json_and_xml() {
     let dir = tempfile::tempdir().unwrap();
     let f = file_requests(&hub, dir.path());
     let codes: Vec<String> = demo::catalog().items.into_iter().map(|i| i.code).collect();
+    let key = admin::issue_open311_key(hub.storage.as_ref(), TAIPING, APP).unwrap();
+    let revoked = admin::issue_open311_key(hub.storage.as_ref(), TAIPING, "旧版").unwrap();
+    admin::revoke_open311_key(hub.storage.as_ref(), revoked.record.id).unwrap();
+    let filing = serde_json::json!({
+        "service_code": "SOC-CARD",
+        "attribute[village]": EAST,
+        "first_name": POSTED_FIRST,
+        "last_name": POSTED_LAST,
+        "phone": POSTED_PHONE,
+        "email": POSTED_EMAIL,
+        "attribute[id_number]": POSTED_ID,
+        "attribute[grid]": "2组",
+        "attribute[reason]": "lost",
+        "address_string": POSTED_ADDRESS,
+    });
     let forbidden = serde_json::json!([
         NAME,
         MASKED_NAME,
@@ -734,7 +1281,18 @@ fn a_published_georeport_client_makes_every_call_it_offers_in_json_and_xml() {
         PENSION_ACCOUNT,
         EMERGENCY,
         COMMENT,
-        "1组"
+        "1组",
+        POSTED_NAME,
+        "李*英",
+        POSTED_ID,
+        POSTED_PHONE,
+        POSTED_EMAIL,
+        POSTED_ADDRESS,
+        "请尽快联系本人",
+        "2组",
+        APP,
+        key.key,
+        "open311:"
     ]);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("open311/test_georeport.py");
     let out = Command::new("python3")
@@ -751,6 +1309,9 @@ fn a_published_georeport_client_makes_every_call_it_offers_in_json_and_xml() {
                 .join(","),
         )
         .env("BIANMIN_OPEN311_FORBIDDEN", forbidden.to_string())
+        .env("BIANMIN_OPEN311_API_KEY", &key.key)
+        .env("BIANMIN_OPEN311_REVOKED_KEY", &revoked.key)
+        .env("BIANMIN_OPEN311_FILING", filing.to_string())
         // The client must reach the loopback hub directly, whatever proxy the machine sets.
         .env("NO_PROXY", "127.0.0.1,localhost")
         .env("no_proxy", "127.0.0.1,localhost")
@@ -767,6 +1328,15 @@ fn a_published_georeport_client_makes_every_call_it_offers_in_json_and_xml() {
     assert!(
         stdout.contains("all georeport checks passed"),
         "{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("ok: filed"), "{stdout}\n{stderr}");
+    // What the script filed is stored, once each, in the hub's series.
+    assert_eq!(
+        hub.storage
+            .last_receipt("370883101201-000-")
+            .unwrap()
+            .as_deref(),
+        Some("370883101201-000-000002")
     );
     // Shown with --nocapture: what the client checked.
     println!("{stdout}");

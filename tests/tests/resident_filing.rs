@@ -350,7 +350,22 @@ fn a_resident_files_from_the_phone_and_follows_the_request_to_its_rating() {
         form.body.contains("王秀英"),
         "the applicant is the resident"
     );
-    assert!(!form.body.contains("<script"), "no JavaScript");
+    // It works without JavaScript; the pages' scripts only add to it: from the hub, deferred,
+    // nothing inline, and the form carries a fresh submission key.
+    let scripts: Vec<&str> = form
+        .body
+        .match_indices("<script")
+        .map(|(at, _)| &form.body[at..at + form.body[at..].find("</script>").unwrap()])
+        .collect();
+    assert_eq!(scripts.len(), 2, "{scripts:?}");
+    for s in &scripts {
+        assert!(s.starts_with(r#"<script src="/assets/resident-"#), "{s}");
+        assert!(s.ends_with(r#".js" defer>"#), "nothing inline: {s}");
+    }
+    assert!(
+        form.body
+            .contains(r#"type="hidden" name="submission" value=""#)
+    );
 
     // Filed with a small photo of the ID card and a large one of the recent photo, and a
     // forged resident in the form (ignored: the session decides whose request it is).

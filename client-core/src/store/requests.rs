@@ -210,6 +210,21 @@ impl Store {
         )?)
     }
 
+    /// How many requests [`Store::list_requests`] lists with this filter over all its pages
+    /// (one count over the projection; no row is read).
+    pub fn count_requests(&self, filter: &RequestFilter) -> Result<u64> {
+        let resident = (self.identity.role == Role::Resident)
+            .then_some(("resident_user", self.identity.user.as_str()));
+        Ok(bianmin_document::sqlite::count_requests(
+            &self.conn,
+            "requests",
+            filter,
+            (self.now)().china_date(),
+            &self.reference.calendar,
+            resident,
+        )?)
+    }
+
     /// The projection row of a request (what lists show).
     pub fn request_row(&self, id: Uuid) -> Result<Option<RequestRow>> {
         Ok(bianmin_document::sqlite::request_row_by(

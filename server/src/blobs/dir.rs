@@ -110,6 +110,55 @@ fn len_of(path: &Path) -> io::Result<Option<u64>> {
     }
 }
 
+fn open_file(path: &Path) -> Result<Option<OpenBlob>, BlobError> {
+    match File::open(path) {
+        Ok(file) => {
+            let len = file.metadata()?.len();
+            Ok(Some(OpenBlob {
+                reader: Box::new(file),
+                len,
+            }))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A reader that ends at `len` bytes, whatever the file grows to meanwhile.
+struct Bounded {
+    inner: Box<dyn super::ReadSeek + Send>,
+    len: u64,
+    pos: u64,
+}
+
+impl Read for Bounded {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = usize::try_from(self.len.saturating_sub(self.pos)).unwrap_or(usize::MAX);
+        let want = buf.len().min(left);
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.inner.read(&mut buf[..want])?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl std::io::Seek for Bounded {
+    fn seek(&mut self, to: std::io::SeekFrom) -> io::Result<u64> {
+        let to = match to {
+            std::io::SeekFrom::End(d) => {
+                std::io::SeekFrom::Start(self.len.checked_add_signed(d).ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::InvalidInput, "before the start")
+                })?)
+            }
+            other => other,
+        };
+        self.pos = self.inner.seek(to)?;
+        Ok(self.pos)
+    }
+}
+
 fn remove(path: &Path) -> io::Result<()> {
     match fs::remove_file(path) {
         Ok(()) => Ok(()),
@@ -224,17 +273,26 @@ impl BlobStore for DirBlobStore {
 
     fn open(&self, sha256: &str) -> Result<Option<OpenBlob>, BlobError> {
         let sha256 = checked(sha256)?;
-        match File::open(self.blob(sha256)) {
-            Ok(file) => {
-                let len = file.metadata()?.len();
-                Ok(Some(OpenBlob {
-                    reader: Box::new(file),
-                    len,
-                }))
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        open_file(&self.blob(sha256))
+    }
+
+    fn open_partial(&self, sha256: &str) -> Result<Option<OpenBlob>, BlobError> {
+        let sha256 = checked(sha256)?;
+        // Under the writers' lock: the length read is one an append left, never half of one.
+        let _guard = self.lock();
+        let Some(open) = open_file(&self.partial(sha256))? else {
+            return Ok(None);
+        };
+        // An append after this call grows the file: read no further than its length now.
+        let len = open.len;
+        Ok(Some(OpenBlob {
+            reader: Box::new(Bounded {
+                inner: open.reader,
+                len,
+                pos: 0,
+            }),
+            len,
+        }))
     }
 }
 

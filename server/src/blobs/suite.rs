@@ -19,6 +19,7 @@ pub fn run_all(fresh: &dyn Fn() -> Box<dyn BlobStore>) {
     a_stored_blob_reads_from_any_position(fresh().as_ref());
     addresses_are_checked(fresh().as_ref());
     recent_partials_and_complete_blobs_are_never_swept(fresh().as_ref());
+    a_partial_reads_as_held_and_never_as_a_blob(fresh().as_ref());
 }
 
 fn sha(bytes: &[u8]) -> String {
@@ -150,4 +151,42 @@ fn recent_partials_and_complete_blobs_are_never_swept(store: &dyn BlobStore) {
     assert_eq!(store.sweep_partials(super::PARTIAL_IDLE).unwrap(), 0);
     assert_eq!(store.received(&recent).unwrap(), 6);
     assert!(store.is_complete(&done).unwrap());
+}
+
+/// A partial upload reads as far as it got when opened, and is never a blob: `open` does not
+/// give it, and once discarded or finished it is no partial any more.
+fn a_partial_reads_as_held_and_never_as_a_blob(store: &dyn BlobStore) {
+    let bytes = sample(200_000);
+    let h = sha(&bytes);
+    assert!(
+        store.open_partial(&h).unwrap().is_none(),
+        "nothing under way"
+    );
+    store.append(&h, 0, &bytes[..70_000]).unwrap();
+    store.append(&h, 70_000, &bytes[70_000..120_000]).unwrap();
+    let mut open = store.open_partial(&h).unwrap().expect("under way");
+    assert_eq!(open.len, 120_000);
+    // What arrives after the opening is not read through it.
+    store.append(&h, 120_000, &bytes[120_000..150_000]).unwrap();
+    let mut held = Vec::new();
+    open.reader.read_to_end(&mut held).unwrap();
+    assert_eq!(held, &bytes[..120_000]);
+    drop(open);
+    assert!(store.open(&h).unwrap().is_none(), "a partial is not a blob");
+    let mut open = store.open_partial(&h).unwrap().expect("under way");
+    open.reader.seek(SeekFrom::Start(100_000)).unwrap();
+    let mut tail = Vec::new();
+    open.reader.read_to_end(&mut tail).unwrap();
+    assert_eq!(tail, &bytes[100_000..150_000]);
+    drop(open);
+    store.discard(&h).unwrap();
+    assert!(store.open_partial(&h).unwrap().is_none(), "discarded");
+    // Finished, it is a blob and no partial.
+    store.append(&h, 0, &bytes).unwrap();
+    store.finish(&h).unwrap();
+    assert!(store.open_partial(&h).unwrap().is_none());
+    assert!(matches!(
+        store.open_partial("../etc/passwd"),
+        Err(BlobError::BadAddress)
+    ));
 }

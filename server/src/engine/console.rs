@@ -24,7 +24,9 @@ use uuid::Uuid;
 use super::{Durability, Engine, documents, read_scope};
 use crate::auth::AuthedDevice;
 use crate::error::AppError;
-use crate::storage::{AuditEntry, DeviceRecord, ReadScope, RequestStat, UserRecord};
+use crate::storage::{
+    AuditEntry, DeviceRecord, OverdueVillage, ReadScope, RequestStat, UserRecord,
+};
 
 /// The device recorded in the audit trail for what a user did in the console.
 pub const CONSOLE_DEVICE: &str = "console";
@@ -123,6 +125,44 @@ impl Engine {
         Ok(self
             .storage
             .requests(&scope, filter, sort, page, today, &reference.rules.calendar)?)
+    }
+
+    /// How many requests in the user's area `filter` lists, over all its pages.
+    pub fn console_request_count(
+        &self,
+        user: &UserRecord,
+        filter: &RequestFilter,
+    ) -> Result<u64, AppError> {
+        let scope = Self::console_scope(user)?;
+        let reference = self.reference()?;
+        let today = Timestamp::now().china_date();
+        Ok(self
+            .storage
+            .count_requests(&scope, filter, today, &reference.rules.calendar)?)
+    }
+
+    /// The request ledger (台账) of the user's area with `filter`, in filing order: at most
+    /// `max` rows (`has_more` when there are more).
+    pub fn console_ledger(
+        &self,
+        user: &UserRecord,
+        filter: &RequestFilter,
+        max: usize,
+    ) -> Result<Listing<RequestRow>, AppError> {
+        let scope = Self::console_scope(user)?;
+        let reference = self.reference()?;
+        let today = Timestamp::now().china_date();
+        Ok(self
+            .storage
+            .request_ledger(&scope, filter, today, &reference.rules.calendar, max)?)
+    }
+
+    /// The villages of the user's area with overdue requests today: how many, and the earliest
+    /// deadline among them.
+    pub fn console_overdue(&self, user: &UserRecord) -> Result<Vec<OverdueVillage>, AppError> {
+        let scope = Self::console_scope(user)?;
+        let today = Timestamp::now().china_date();
+        Ok(self.storage.overdue_by_village(&scope, today)?)
     }
 
     /// The dashboard's counts for the user's area.

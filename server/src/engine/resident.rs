@@ -39,8 +39,8 @@ use axum::http::StatusCode;
 use bianmin_document::model::{NewRequest, RequestDetail};
 use bianmin_document::{Authoring, Context, Decoded, Document, Refusal, check_push};
 use bianmin_domain::{
-    Action, AttrValue, HUB_SERIES_DEVICE, Identity, MediaType, Rating, ReceiptNo, RequestOp,
-    RequestScope, Role, Timestamp, authorize_request, replay,
+    Action, AttrValue, EventId, HUB_SERIES_DEVICE, Identity, MediaType, Rating, ReceiptNo,
+    RequestOp, RequestScope, Role, Timestamp, authorize_request, replay,
 };
 use bianmin_protocol::PushResult;
 use sha2::{Digest, Sha256};
@@ -58,7 +58,7 @@ use crate::storage::{DeviceRecord, UserRecord};
 pub const RESIDENT_DEVICE: &str = "resident-web";
 
 /// How many times a filing is written again when its receipt number was taken meanwhile.
-const FILING_ATTEMPTS: usize = 8;
+pub(super) const FILING_ATTEMPTS: usize = 8;
 
 /// A resident's Automerge actor on the hub: derived from the user id (the same across sessions
 /// and restarts), with a prefix of its own so it differs from the user's console actor and
@@ -169,6 +169,45 @@ pub struct Filed {
     pub id: Uuid,
     /// Its receipt number, of the hub's series.
     pub receipt_no: ReceiptNo,
+    /// It was filed before, by an earlier sending of the same form (the same submission key):
+    /// nothing was filed now.
+    pub already: bool,
+}
+
+/// The id of the request filed by the resident `user_id` with the form whose submission key is
+/// `key`: the same form sent twice names the same document, and a document is stored once.
+///
+/// A name-based UUID (RFC 9562's version 8 with SHA-256, the way its appendix shows): the
+/// first 16 bytes of the SHA-256 of both, with the version and variant bits set. The user id
+/// is part of the name, so one resident's key can never name another's request.
+pub fn resident_filing_id(user_id: &str, key: &str) -> Uuid {
+    uuid::Builder::from_custom_bytes(name_bytes("filing", &[user_id, key])).into_uuid()
+}
+
+/// The id of the supplement event written by the resident `user_id` into their request
+/// `request` with the form whose submission key is `key` (see [`resident_filing_id`]).
+pub fn resident_supplement_id(user_id: &str, request: Uuid, key: &str) -> EventId {
+    let request = request.to_string();
+    EventId(
+        uuid::Builder::from_custom_bytes(name_bytes("supplement", &[user_id, &request, key]))
+            .into_uuid(),
+    )
+}
+
+/// The first 16 bytes of the SHA-256 of `what` and `parts`, each ended by a NUL (none of them
+/// holds one: user ids, UUIDs and submission keys are printable).
+fn name_bytes(what: &str, parts: &[&str]) -> [u8; 16] {
+    let mut hash = Sha256::new();
+    hash.update(b"bianmin resident ");
+    hash.update(what.as_bytes());
+    for p in parts {
+        hash.update([0]);
+        hash.update(p.as_bytes());
+    }
+    let digest = hash.finalize();
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&digest[..16]);
+    out
 }
 
 /// One of a resident's own requests, with what they may do to it now.
@@ -274,7 +313,7 @@ fn resident_device(user: &UserRecord) -> AuthedDevice {
 }
 
 /// What became of one push of a resident's.
-enum Pushed {
+pub(super) enum Pushed {
     Stored,
     /// The receipt number was taken meanwhile, or another hub process stored the document
     /// first: write it again.
@@ -365,7 +404,7 @@ impl Engine {
 
     /// Checks `changes` to document `id` as `who` would push them, storing nothing: so that a
     /// form the rules refuse stores no photo either.
-    fn check_only(
+    pub(super) fn check_only(
         &self,
         who: &AuthedDevice,
         id: Uuid,
@@ -388,7 +427,7 @@ impl Engine {
     }
 
     /// Pushes `changes` as `who` and waits until they are stored.
-    fn push_resident(
+    pub(super) fn push_resident(
         &self,
         who: &AuthedDevice,
         id: Uuid,
@@ -414,7 +453,7 @@ impl Engine {
     }
 
     /// The next receipt number of the hub's series in `village`.
-    fn next_hub_receipt(&self, village: &str) -> Result<ReceiptNo, AppError> {
+    pub(super) fn next_hub_receipt(&self, village: &str) -> Result<ReceiptNo, AppError> {
         let prefix = format!("{village}-{HUB_SERIES_DEVICE:03}-");
         let last = self
             .storage
@@ -436,6 +475,57 @@ impl Engine {
         filing: &ResidentFiling,
         blobs: Option<&dyn BlobStore>,
     ) -> Result<Filed, AppError> {
+        self.resident_file_once(user, filing, None, blobs)
+    }
+
+    /// The request `user` filed with the form whose submission key is `key`, if it is stored
+    /// (see [`Engine::resident_file_once`]).
+    pub fn resident_filed(&self, user: &UserRecord, key: &str) -> Result<Option<Filed>, AppError> {
+        Self::resident_only(user)?;
+        self.filed_as(user, resident_filing_id(&user.id, key))
+    }
+
+    /// The stored request `id` filed by `user` (by an earlier sending of a form), if stored.
+    fn filed_as(&self, user: &UserRecord, id: Uuid) -> Result<Option<Filed>, AppError> {
+        let Some(doc) = self.documents.take(id)?.current().cloned() else {
+            return Ok(None);
+        };
+        let taken = || {
+            AppError::new(
+                StatusCode::CONFLICT,
+                "submission_taken",
+                "this form's submission key names another document: reload the form",
+            )
+        };
+        let Decoded::Request(r) = doc.decoded() else {
+            return Err(taken());
+        };
+        if r.resident_user.as_deref() != Some(user.id.as_str()) {
+            return Err(taken());
+        }
+        let receipt_no = ReceiptNo::parse(&r.receipt_no)
+            .map_err(|_| AppError::internal("a stored request's receipt number does not parse"))?;
+        Ok(Some(Filed {
+            id,
+            receipt_no,
+            already: true,
+        }))
+    }
+
+    /// [`Engine::resident_file`], exactly once per `key` (the form's submission key) when
+    /// there is one: the request's id is derived from the resident and the key
+    /// (`resident_filing_id`), and a request of that id already stored is the answer
+    /// ([`Filed::already`]) instead of a second filing. Two sendings of one form at once, in
+    /// this process or in two hub processes sharing the storage, store one document: the group
+    /// commit stores a document checked as new only if none of its id is stored
+    /// (`Storage::commit_checked`), and the one that loses finds the other's here.
+    pub fn resident_file_once(
+        &self,
+        user: &UserRecord,
+        filing: &ResidentFiling,
+        key: Option<&str>,
+        blobs: Option<&dyn BlobStore>,
+    ) -> Result<Filed, AppError> {
         Self::resident_only(user)?;
         let reference = self.reference()?;
         let who = resident_device(user);
@@ -452,6 +542,20 @@ impl Engine {
             submit: true,
         };
         let photos: Vec<Authoring> = filing.photos.iter().map(Photo::reference).collect();
+        let keyed = key.map(|k| resident_filing_id(&user.id, k));
+        // Filed before by this form, now or after losing a race: that is the answer.
+        let filed_before = |id: Uuid| -> Result<Option<Filed>, AppError> {
+            match keyed {
+                Some(_) => {
+                    let found = self.filed_as(user, id)?;
+                    if found.is_some() {
+                        tracing::info!(doc = %id, user = %user.id, "a resident's form arrived again: filed before, nothing filed now");
+                    }
+                    Ok(found)
+                }
+                None => Ok(None),
+            }
+        };
         // One filing at a time in this process: each reads the series' last number after the
         // one before it is stored.
         let _turn = self
@@ -460,8 +564,14 @@ impl Engine {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut photos_stored = false;
         for _ in 0..FILING_ATTEMPTS {
+            if let Some(id) = keyed
+                && let Some(filed) = filed_before(id)?
+            {
+                return Ok(filed);
+            }
             let receipt_no = self.next_hub_receipt(&user.area)?;
-            let (id, changes) = Document::file_request(
+            let (id, changes) = Document::file_request_with_id(
+                keyed.unwrap_or_else(Uuid::new_v4),
                 &who.device.actor,
                 &who.identity,
                 Timestamp::now(),
@@ -474,19 +584,35 @@ impl Engine {
             match self.check_only(&who, id, &changes, &reference.rules)? {
                 Ok(()) => {}
                 Err(r) if r.code == "duplicate_receipt" => continue,
-                Err(r) => return Err(refusal_error(r.code, r.reason)),
+                Err(r) => {
+                    // Stored meanwhile by another hub process: checked against it, refused.
+                    if let Some(filed) = filed_before(id)? {
+                        return Ok(filed);
+                    }
+                    return Err(refusal_error(r.code, r.reason));
+                }
             }
             if !photos_stored {
                 store_photos(blobs, &filing.photos)?;
                 photos_stored = true;
             }
-            match self.push_resident(&who, id, &changes, &reference.rules)? {
-                Pushed::Stored => {
+            match self.push_resident(&who, id, &changes, &reference.rules) {
+                Ok(Pushed::Stored) => {
                     tracing::info!(doc = %id, user = %user.id, receipt = %receipt_no, photos = filing.photos.len(), "a resident filed a request");
-                    return Ok(Filed { id, receipt_no });
+                    return Ok(Filed {
+                        id,
+                        receipt_no,
+                        already: false,
+                    });
                 }
-                Pushed::Again => {
+                Ok(Pushed::Again) => {
                     tracing::info!(user = %user.id, receipt = %receipt_no, "a resident's receipt number was taken meanwhile; filing again with the next");
+                }
+                Err(e) => {
+                    if let Some(filed) = filed_before(id)? {
+                        return Ok(filed);
+                    }
+                    return Err(e);
                 }
             }
         }
@@ -508,11 +634,67 @@ impl Engine {
         what: &ResidentAction,
         blobs: Option<&dyn BlobStore>,
     ) -> Result<(), AppError> {
+        self.resident_act_once(user, id, what, None, blobs)
+            .map(|_| ())
+    }
+
+    /// Whether `user`'s request `id` holds the supplement sent with the form whose submission
+    /// key is `key` (see [`Engine::resident_act_once`]); 404 for anyone else's request.
+    pub fn resident_supplemented(
+        &self,
+        user: &UserRecord,
+        id: Uuid,
+        key: &str,
+    ) -> Result<bool, AppError> {
+        let current = self.own_request(user, id)?;
+        Ok(holds_event(
+            &current,
+            resident_supplement_id(&user.id, id, key),
+        ))
+    }
+
+    /// [`Engine::resident_act`]; a supplement exactly once per `key` (the form's submission
+    /// key) when there is one: its event's id is derived from the resident, the request and
+    /// the key (`resident_supplement_id`), and a request that holds that event already
+    /// answers `true` (written before, by an earlier sending of the same form: nothing was
+    /// written now) instead of a second supplement; `false` when written now. A log never holds one event
+    /// id twice (the authoring refuses it), so two sendings at once write one supplement; the
+    /// later, checked against the earlier, is refused by the workflow and finds it here.
+    pub fn resident_act_once(
+        &self,
+        user: &UserRecord,
+        id: Uuid,
+        what: &ResidentAction,
+        key: Option<&str>,
+        blobs: Option<&dyn BlobStore>,
+    ) -> Result<bool, AppError> {
         let reference = self.reference()?;
         let who = resident_device(user);
+        let event = match (what, key) {
+            (ResidentAction::Supplement { .. }, Some(key)) => {
+                Some(resident_supplement_id(&user.id, id, key))
+            }
+            _ => None,
+        };
+        let done_before = |event: Option<EventId>| -> Result<bool, AppError> {
+            let Some(event) = event else {
+                return Ok(false);
+            };
+            let before = holds_event(&self.own_request(user, id)?, event);
+            if before {
+                tracing::info!(doc = %id, user = %user.id, "a resident's supplement arrived again: written before, nothing written now");
+            }
+            Ok(before)
+        };
         let mut photos_stored = false;
         for _ in 0..4 {
             let current = self.own_request(user, id)?;
+            if let Some(event) = event
+                && holds_event(&current, event)
+            {
+                tracing::info!(doc = %id, user = %user.id, "a resident's supplement arrived again: written before, nothing written now");
+                return Ok(true);
+            }
             let (writes, photos): (Vec<Authoring>, &[Photo]) = match what {
                 ResidentAction::Supplement { photos } => {
                     let Decoded::Request(r) = current.decoded() else {
@@ -521,7 +703,11 @@ impl Engine {
                     // Everything asked for, as the return listed it.
                     let provided = replay(&r.events, r.level).missing;
                     let mut writes: Vec<Authoring> = photos.iter().map(Photo::reference).collect();
-                    writes.push(Authoring::RequestEvent(Action::Supplement { provided }));
+                    let action = Action::Supplement { provided };
+                    writes.push(match event {
+                        Some(id) => Authoring::RequestEventWithId { id, action },
+                        None => Authoring::RequestEvent(action),
+                    });
                     (writes, photos)
                 }
                 ResidentAction::Withdraw { reason } => (
@@ -549,18 +735,27 @@ impl Engine {
                 .map_err(authoring_error)?;
             if !photos.is_empty() && !photos_stored {
                 if let Err(r) = self.check_only(&who, id, &changes, &reference.rules)? {
+                    if done_before(event)? {
+                        return Ok(true);
+                    }
                     return Err(refusal_error(r.code, r.reason));
                 }
                 store_photos(blobs, photos)?;
                 photos_stored = true;
             }
-            match self.push_resident(&who, id, &changes, &reference.rules)? {
-                Pushed::Stored => {
+            match self.push_resident(&who, id, &changes, &reference.rules) {
+                Ok(Pushed::Stored) => {
                     tracing::info!(doc = %id, user = %user.id, "a resident's action stored");
-                    return Ok(());
+                    return Ok(false);
                 }
-                Pushed::Again => {
+                Ok(Pushed::Again) => {
                     tracing::info!(doc = %id, user = %user.id, "a resident's action lost a race with another hub process; writing it again");
+                }
+                Err(e) => {
+                    if done_before(event)? {
+                        return Ok(true);
+                    }
+                    return Err(e);
                 }
             }
         }
@@ -572,9 +767,44 @@ impl Engine {
     }
 }
 
+/// Whether the request `doc` holds the event `event`.
+fn holds_event(doc: &Document, event: EventId) -> bool {
+    match doc.decoded() {
+        Decoded::Request(r) => r.events.iter().any(|e| e.id == event),
+        Decoded::Agenda(_) => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_forms_ids_are_derived_from_who_sent_it_and_its_key() {
+        let a = resident_filing_id("user-1", "k1");
+        assert_eq!(
+            a,
+            resident_filing_id("user-1", "k1"),
+            "the same form, the same id"
+        );
+        assert_ne!(a, resident_filing_id("user-2", "k1"), "another resident's");
+        assert_ne!(a, resident_filing_id("user-1", "k2"), "another form");
+        assert_eq!(a.get_version_num(), 8);
+        assert_eq!(a.get_variant(), uuid::Variant::RFC4122);
+        let r = Uuid::from_u128(5);
+        let e = resident_supplement_id("user-1", r, "k1");
+        assert_eq!(e, resident_supplement_id("user-1", r, "k1"));
+        assert_ne!(
+            e,
+            resident_supplement_id("user-1", Uuid::from_u128(6), "k1")
+        );
+        assert_ne!(e.0, a, "a supplement's and a filing's ids differ");
+        // The parts cannot run into each other.
+        assert_ne!(
+            resident_filing_id("user-1", "2k"),
+            resident_filing_id("user-12", "k")
+        );
+    }
 
     #[test]
     fn a_residents_actor_is_its_own() {

@@ -1450,6 +1450,11 @@ mod tests {
                 at: 1_772_409_700_000,
             })
             .unwrap();
+        // An application's Open311 key, and a revoked one.
+        crate::admin::issue_open311_key(storage.as_ref(), "370883101", "12345 热线").unwrap();
+        let revoked =
+            crate::admin::issue_open311_key(storage.as_ref(), "370883102", "旧应用").unwrap();
+        crate::admin::revoke_open311_key(storage.as_ref(), revoked.record.id).unwrap();
         Hub {
             dir,
             sqlite,
@@ -1529,6 +1534,7 @@ mod tests {
             "reveal_log",
             "receipts",
             "activation_codes",
+            "open311_keys",
         ] {
             assert_eq!(
                 copied.get(table),
@@ -1537,7 +1543,7 @@ mod tests {
             );
             assert!(copied[table] > 0, "the test hub has rows in {table}");
         }
-        assert_eq!(copied.len(), 15, "{copied:?}");
+        assert_eq!(copied.len(), 16, "{copied:?}");
         let position = |name: &str| report.tables.iter().position(|t| t.name == name);
         assert!(position("users") < position("devices"), "parents first");
         assert!(position("documents") < position("change_log"));
@@ -1585,6 +1591,12 @@ mod tests {
             assert_eq!(p.user_by_name(&u.name).unwrap(), Some(u));
         }
         assert_eq!(p.devices().unwrap(), s.devices().unwrap());
+        let keys = s.open311_keys().unwrap();
+        assert_eq!(p.open311_keys().unwrap(), keys);
+        assert!(keys.iter().any(|k| k.revoked_at.is_some()));
+        for k in &keys {
+            assert_eq!(p.open311_key(k.id).unwrap().as_ref(), Some(k));
+        }
         for token in [&hub.east_token, &hub.revoked_token] {
             let found = p.device_by_token(token).unwrap();
             assert!(found.is_some(), "the tablet's token still works");
@@ -1687,6 +1699,13 @@ mod tests {
             0,
             "partials stay"
         );
+
+        // Key numbers go on after the copied ones (the requests an application filed name
+        // their key by number).
+        let next = p
+            .add_open311_key("after-the-move", "370883101", "next", 0)
+            .unwrap();
+        assert!(keys.iter().all(|k| k.id < next.id), "{next:?}");
 
         // Moving again into the database now in use: refused, nothing changes.
         let before = (

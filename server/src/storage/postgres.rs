@@ -26,6 +26,7 @@ mod accounts;
 mod counters;
 mod index;
 mod log;
+mod open311_keys;
 mod residents;
 mod schema;
 #[cfg(test)]
@@ -52,8 +53,8 @@ use uuid::Uuid;
 
 use super::{
     AccountStatus, AuditEntry, BlobReference, Checked, Commit, Connections, DeviceRecord,
-    DocRecord, Lead, LogNotice, LogPage, LogWake, LogWatch, NewDevice, ReadScope, RequestStat,
-    Result, RevealRecord, SessionRecord, Storage, StorageError, UserRecord,
+    DocRecord, Lead, LogNotice, LogPage, LogWake, LogWatch, NewDevice, Open311Key, ReadScope,
+    RequestStat, Result, RevealRecord, SessionRecord, Storage, StorageError, UserRecord,
 };
 
 /// Connections the pool opens at most, unless [`PgBuilder::pool_size`] says otherwise.
@@ -521,6 +522,32 @@ impl Storage for PgStorage {
         self.read(|c| residents::account_status(c, user_id))
     }
 
+    fn add_open311_key(
+        &self,
+        key_hash: &str,
+        township: &str,
+        name: &str,
+        created_at: i64,
+    ) -> Result<Open311Key> {
+        self.write(|tx| open311_keys::add(tx, key_hash, township, name, created_at))
+    }
+
+    fn open311_key_by_hash(&self, key_hash: &str) -> Result<Option<Open311Key>> {
+        self.read(|c| open311_keys::by_hash(c, key_hash))
+    }
+
+    fn open311_key(&self, id: u64) -> Result<Option<Open311Key>> {
+        self.read(|c| open311_keys::by_id(c, to_i64(id)))
+    }
+
+    fn open311_keys(&self) -> Result<Vec<Open311Key>> {
+        self.read(open311_keys::all)
+    }
+
+    fn revoke_open311_key(&self, id: u64, at: i64) -> Result<bool> {
+        self.write(|tx| open311_keys::revoke(tx, to_i64(id), at))
+    }
+
     fn reference(&self) -> Result<Option<ReferenceData>> {
         self.read(accounts::reference)
     }
@@ -631,6 +658,37 @@ impl Storage for PgStorage {
     ) -> Result<Listing<RequestRow>> {
         let query = index::list_query(scope, filter, sort, page, today, calendar)?;
         self.read(|c| index::list_requests(c, &query, page))
+    }
+
+    fn count_requests(
+        &self,
+        scope: &ReadScope,
+        filter: &RequestFilter,
+        today: NaiveDate,
+        calendar: &WorkingCalendar,
+    ) -> Result<u64> {
+        let query = index::conditions(scope, filter, today, calendar);
+        self.read(|c| index::count_requests(c, &query))
+    }
+
+    fn request_ledger(
+        &self,
+        scope: &ReadScope,
+        filter: &RequestFilter,
+        today: NaiveDate,
+        calendar: &WorkingCalendar,
+        max: usize,
+    ) -> Result<Listing<RequestRow>> {
+        let query = index::conditions(scope, filter, today, calendar);
+        self.read(|c| index::request_ledger(c, &query, max))
+    }
+
+    fn overdue_by_village(
+        &self,
+        scope: &ReadScope,
+        today: NaiveDate,
+    ) -> Result<Vec<super::OverdueVillage>> {
+        self.read(|c| index::overdue_by_village(c, scope, today))
     }
 
     fn request_stats(&self, scope: &ReadScope) -> Result<Vec<RequestStat>> {

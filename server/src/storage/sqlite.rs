@@ -36,11 +36,13 @@ use uuid::Uuid;
 use super::codes::{index_scope, parse_rating, parse_stage, rating_name};
 use super::{
     AccountStatus, AuditEntry, BlobReference, Checked, Commit, DeviceRecord, DocRecord, Lead,
-    LogEntry, LogNotice, LogPage, NewDevice, PendingCode, ReadScope, RequestStat, Result,
-    RevealRecord, SessionRecord, Storage, StorageError, UserRecord,
+    LogEntry, LogNotice, LogPage, NewDevice, Open311Key, PendingCode, ReadScope, RequestStat,
+    Result, RevealRecord, SessionRecord, Storage, StorageError, UserRecord,
 };
 
 mod counters;
+mod lists;
+mod open311_keys;
 
 /// The database file's name inside the data directory.
 pub const DB_FILE: &str = "bianmin.db";
@@ -266,6 +268,26 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX activation_codes_user ON activation_codes (user_id);
     "#,
+    // 12: Open311 API keys, each for one application in one township: the key's hash only
+    // (like enrolment codes), and when it was revoked (see `Storage::add_open311_key`).
+    // AUTOINCREMENT: a number is never given again, since the requests an application filed
+    // name their key by it.
+    r#"
+    CREATE TABLE open311_keys (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        key_hash   TEXT NOT NULL UNIQUE,
+        township   TEXT NOT NULL,
+        name       TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        revoked_at INTEGER
+    ) STRICT;
+    "#,
+    // 13: the applicant's name in the request index, for the console's search (lists keep
+    // showing `applicant_masked`). NULL in the entries written before: `document_ids` counts
+    // them as unindexed, so the maintenance thread writes them again, name included.
+    r#"
+    ALTER TABLE request_index ADD COLUMN applicant_name TEXT;
+    "#,
 ];
 
 /// Claims `receipt_no` for the request `doc_id` (see migration 9). A request the checker
@@ -307,9 +329,9 @@ fn write_index(tx: &Transaction<'_>, doc_id: &str, index: &DocIndex) -> Result<(
                 "INSERT OR REPLACE INTO request_index (id, receipt_no, item_code, village,
                     township, county, grid, resident_user, applicant_masked, status, conflict,
                     clock, due_date, filed_at, updated_at, decided_on, on_time, working_days,
-                    rating)
+                    rating, applicant_name)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                    ?17, ?18, ?19)",
+                    ?17, ?18, ?19, ?20)",
             )
             .db()?
             .execute(params![
@@ -332,6 +354,7 @@ fn write_index(tx: &Transaction<'_>, doc_id: &str, index: &DocIndex) -> Result<(
                 r.decision.map(|d| d.on_time),
                 r.decision.map(|d| i64::from(d.working_days)),
                 r.rating.map(rating_name),
+                r.applicant_name,
             ])
             .db()?;
             // References are append-only in the document: nothing to remove.
@@ -1551,6 +1574,35 @@ impl Storage for SqliteStorage {
         })
     }
 
+    fn count_requests(
+        &self,
+        scope: &ReadScope,
+        filter: &RequestFilter,
+        today: NaiveDate,
+        calendar: &WorkingCalendar,
+    ) -> Result<u64> {
+        lists::count_requests(&*self.reader()?, scope, filter, today, calendar)
+    }
+
+    fn request_ledger(
+        &self,
+        scope: &ReadScope,
+        filter: &RequestFilter,
+        today: NaiveDate,
+        calendar: &WorkingCalendar,
+        max: usize,
+    ) -> Result<Listing<RequestRow>> {
+        lists::request_ledger(&*self.reader()?, scope, filter, today, calendar, max)
+    }
+
+    fn overdue_by_village(
+        &self,
+        scope: &ReadScope,
+        today: NaiveDate,
+    ) -> Result<Vec<super::OverdueVillage>> {
+        lists::overdue_by_village(&*self.reader()?, scope, today)
+    }
+
     fn request_stats(&self, scope: &ReadScope) -> Result<Vec<RequestStat>> {
         let (column, value) = index_scope(scope);
         let conn = self.reader()?;
@@ -1682,7 +1734,9 @@ impl Storage for SqliteStorage {
     ) -> Result<Vec<Uuid>> {
         let conn = self.reader()?;
         let filter = if unindexed {
-            "AND id NOT IN (SELECT id FROM request_index) AND id NOT IN (SELECT id FROM agenda_index)"
+            // A request's entry from before migration 13 lacks the applicant's name.
+            "AND id NOT IN (SELECT id FROM request_index WHERE applicant_name IS NOT NULL)
+             AND id NOT IN (SELECT id FROM agenda_index)"
         } else {
             ""
         };
@@ -1820,6 +1874,32 @@ impl Storage for SqliteStorage {
         update: &mut super::CounterUpdate<'_>,
     ) -> Result<()> {
         self.write(|tx| counters::update(tx, keys, now, update))
+    }
+
+    fn add_open311_key(
+        &self,
+        key_hash: &str,
+        township: &str,
+        name: &str,
+        created_at: i64,
+    ) -> Result<Open311Key> {
+        self.write(|tx| open311_keys::add(tx, key_hash, township, name, created_at))
+    }
+
+    fn open311_key_by_hash(&self, key_hash: &str) -> Result<Option<Open311Key>> {
+        open311_keys::by(&*self.reader()?, "key_hash", &key_hash)
+    }
+
+    fn open311_key(&self, id: u64) -> Result<Option<Open311Key>> {
+        open311_keys::by(&*self.reader()?, "id", &to_i64(id))
+    }
+
+    fn open311_keys(&self) -> Result<Vec<Open311Key>> {
+        open311_keys::all(&*self.reader()?)
+    }
+
+    fn revoke_open311_key(&self, id: u64, at: i64) -> Result<bool> {
+        self.write(|tx| open311_keys::revoke(tx, to_i64(id), at))
     }
 }
 

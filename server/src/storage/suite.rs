@@ -23,8 +23,8 @@ use uuid::Uuid;
 
 use super::{
     AccountStatus, BlobReference, Checked, Commit, CounterRow, DocRecord, LogEntry, LogNotice,
-    LogPage, NewDevice, PendingCode, ReadScope, RevealRecord, SessionRecord, Storage, StorageError,
-    UserRecord,
+    LogPage, NewDevice, Open311Key, OverdueVillage, PendingCode, ReadScope, RevealRecord,
+    SessionRecord, Storage, StorageError, UserRecord,
 };
 
 const COUNTY: &str = "370883";
@@ -81,6 +81,10 @@ pub const CHECKS: &[(&str, Check)] = &[
     ),
     ("a_group_commits_in_order", a_group_commits_in_order),
     ("the_index_lists_and_counts", the_index_lists_and_counts),
+    (
+        "the_index_searches_filing_days_and_counts",
+        the_index_searches_filing_days_and_counts,
+    ),
     (
         "reindexing_rewrites_and_finds_unindexed",
         reindexing_rewrites_and_finds_unindexed,
@@ -165,6 +169,10 @@ pub const CHECKS: &[(&str, Check)] = &[
     (
         "a_deactivated_account_keeps_its_devices_but_not_its_sessions",
         a_deactivated_account_keeps_its_devices_but_not_its_sessions,
+    ),
+    (
+        "open311_keys_are_found_by_hash_and_revoked_once",
+        open311_keys_are_found_by_hash_and_revoked_once,
     ),
 ];
 
@@ -1394,9 +1402,11 @@ fn request_index(
             }
             .into(),
             due: (due > 0).then(|| day(due)),
+            decided_on: (decided > 0).then(|| day(decided)),
             filed_at: Timestamp(T0),
             updated_at: Timestamp(T0 + i64::from(due) * MINUTE),
         },
+        applicant_name: "王秀英".into(),
         resident_user: None,
         decision: (decided > 0).then(|| Decision {
             on: day(decided),
@@ -1600,6 +1610,235 @@ pub fn the_index_lists_and_counts(s: &dyn Storage) {
     assert!(
         s.agenda_rows(&township, &[Stage::Proposal])
             .expect("agenda rows")
+            .is_empty()
+    );
+}
+
+/// The console's search (receipt number or applicant's name, whole or part, `%` and `_` only
+/// ever themselves), filing days (whole days in China Standard Time, both ends included), the
+/// counts over every page, the ledger in filing order and the overdue requests per village
+/// all come from the index, within the reader's area, and agree with the list.
+pub fn the_index_searches_filing_days_and_counts(s: &dyn Storage) {
+    let cal = WorkingCalendar::new(vec![]);
+    let today = day(10);
+    // 2026-03-02T00:00:00+08:00.
+    const MARCH_2: i64 = T0 - 8 * 60 * MINUTE;
+    // (village, receipt, applicant, filed at, status, due on March .., decided on March ..)
+    let plan = [
+        (
+            EAST,
+            "370883101201-001-000001",
+            "王秀英",
+            MARCH_2,
+            Status::Forwarded,
+            9,
+            0,
+        ),
+        (
+            EAST,
+            "370883101201-001-000002",
+            "李100%_四",
+            MARCH_2 + DAY - 1,
+            Status::Accepted,
+            5,
+            0,
+        ),
+        (
+            WEST,
+            "370883101202-002-000001",
+            "王五",
+            MARCH_2 + DAY,
+            Status::Forwarded,
+            12,
+            0,
+        ),
+        (
+            WEST,
+            "370883101202-002-000010",
+            "Zhang San",
+            MARCH_2 + 2 * DAY + 5 * 60 * MINUTE,
+            Status::Approved,
+            4,
+            6,
+        ),
+        (
+            BEISHAN,
+            "370883102201-003-000001",
+            "王秀兰",
+            MARCH_2 + DAY,
+            Status::Forwarded,
+            1,
+            0,
+        ),
+    ];
+    for (village, receipt, name, filed_at, status, due, decided) in plan {
+        let id = Uuid::new_v4();
+        let mut index = request_index(id, village, receipt, status, due, decided, None);
+        if let DocIndex::Request(r) = &mut index {
+            r.applicant_name = name.into();
+            r.row.applicant_masked = bianmin_domain::mask_name(name);
+            r.row.filed_at = Timestamp(filed_at);
+        }
+        indexed(s, id, village, &index);
+    }
+    let township = ReadScope::Township(TOWNSHIP.into());
+    let page = Page {
+        offset: 0,
+        limit: 50,
+    };
+    // The receipt numbers listed, checked against the count.
+    let found = |filter: &RequestFilter| -> Vec<String> {
+        let listing = s
+            .requests(&township, filter, RequestSort::ReceiptNo, page, today, &cal)
+            .expect("requests");
+        assert!(!listing.has_more);
+        let count = s
+            .count_requests(&township, filter, today, &cal)
+            .expect("count");
+        assert_eq!(count, listing.rows.len() as u64, "{filter:?}");
+        listing.rows.into_iter().map(|r| r.receipt_no).collect()
+    };
+    let name = |text: &str| RequestFilter {
+        applicant_contains: Some(text.into()),
+        ..RequestFilter::default()
+    };
+    let receipt = |text: &str| RequestFilter {
+        receipt_contains: Some(text.into()),
+        ..RequestFilter::default()
+    };
+    assert_eq!(
+        found(&name("王")),
+        ["370883101201-001-000001", "370883101202-002-000001"],
+        "part of a name, in the township only"
+    );
+    assert_eq!(found(&name("王秀英")), ["370883101201-001-000001"]);
+    for literal in ["%", "_", "100%_", "\\"] {
+        let expected: &[&str] = if literal == "\\" {
+            &[]
+        } else {
+            &["370883101201-001-000002"]
+        };
+        assert_eq!(found(&name(literal)), expected, "{literal} is itself");
+    }
+    assert!(found(&name("李_")).is_empty(), "_ is no wildcard");
+    assert_eq!(
+        found(&name("ZHANG")),
+        ["370883101202-002-000010"],
+        "ASCII in any case"
+    );
+    assert_eq!(
+        found(&receipt("002-0000")),
+        ["370883101202-002-000001", "370883101202-002-000010"]
+    );
+    assert_eq!(
+        found(&receipt("370883101201-001-000002")),
+        ["370883101201-001-000002"]
+    );
+    assert!(found(&receipt("%")).is_empty() && found(&receipt("_")).is_empty());
+
+    let days = |from: Option<u32>, to: Option<u32>| RequestFilter {
+        filed_from: from.map(day),
+        filed_to: to.map(day),
+        ..RequestFilter::default()
+    };
+    assert_eq!(
+        found(&days(Some(2), Some(2))),
+        ["370883101201-001-000001", "370883101201-001-000002"],
+        "the first and the last millisecond of 2 March"
+    );
+    assert_eq!(found(&days(Some(3), Some(3))), ["370883101202-002-000001"]);
+    assert_eq!(
+        found(&days(Some(3), None)),
+        ["370883101202-002-000001", "370883101202-002-000010"]
+    );
+    assert!(found(&days(Some(5), None)).is_empty());
+    assert!(found(&days(Some(3), Some(2))).is_empty());
+    let both = RequestFilter {
+        applicant_contains: Some("王".into()),
+        filed_from: Some(day(3)),
+        ..RequestFilter::default()
+    };
+    assert_eq!(found(&both), ["370883101202-002-000001"]);
+
+    // The count is over every page; the county's is larger.
+    let all = RequestFilter::default();
+    let first = s
+        .requests(
+            &township,
+            &all,
+            RequestSort::Deadline,
+            Page {
+                offset: 0,
+                limit: 1,
+            },
+            today,
+            &cal,
+        )
+        .expect("requests");
+    assert!(first.has_more);
+    assert_eq!(s.count_requests(&township, &all, today, &cal).unwrap(), 4);
+    let county = ReadScope::County(COUNTY.into());
+    assert_eq!(s.count_requests(&county, &all, today, &cal).unwrap(), 5);
+    let overdue = RequestFilter {
+        urgency: Some(UrgencyFilter::Overdue),
+        ..RequestFilter::default()
+    };
+    assert_eq!(
+        s.count_requests(&township, &overdue, today, &cal).unwrap(),
+        2
+    );
+
+    // The ledger: the filter's rows in filing order, at most `max`.
+    let ledger = s
+        .request_ledger(&township, &days(Some(2), Some(4)), today, &cal, 10)
+        .expect("ledger");
+    assert!(!ledger.has_more);
+    assert_eq!(
+        ledger
+            .rows
+            .iter()
+            .map(|r| r.receipt_no.as_str())
+            .collect::<Vec<_>>(),
+        [
+            "370883101201-001-000001",
+            "370883101201-001-000002",
+            "370883101202-002-000001",
+            "370883101202-002-000010",
+        ]
+    );
+    let decided = &ledger.rows[3];
+    assert_eq!(
+        (decided.clock.as_str(), decided.decided_on),
+        ("stopped", Some(day(6)))
+    );
+    assert_eq!(ledger.rows[0].decided_on, None);
+    assert_eq!(ledger.rows[1].applicant_masked, "李*****四");
+    let cut = s
+        .request_ledger(&township, &all, today, &cal, 3)
+        .expect("ledger");
+    assert_eq!((cut.rows.len(), cut.has_more), (3, true));
+
+    // Overdue per village: running past the deadline (the decided one's clock stopped).
+    let by_village = s.overdue_by_village(&township, today).expect("overdue");
+    assert_eq!(
+        by_village,
+        [OverdueVillage {
+            village: EAST.into(),
+            count: 2,
+            earliest_due: day(5),
+        }]
+    );
+    let in_county = s.overdue_by_village(&county, today).expect("overdue");
+    assert_eq!(
+        in_county
+            .iter()
+            .map(|o| (o.village.as_str(), o.count))
+            .collect::<Vec<_>>(),
+        [(EAST, 2), (BEISHAN, 1)]
+    );
+    assert!(
+        s.overdue_by_village(&township, day(1))
+            .expect("overdue")
             .is_empty()
     );
 }
@@ -2658,4 +2897,65 @@ pub fn a_deactivated_account_keeps_its_devices_but_not_its_sessions(s: &dyn Stor
         assert!(matches!(r, Err(StorageError::NotFound(_))), "{r:?}");
     }
     assert_eq!(s.users().unwrap().len(), 4);
+}
+
+/// Open311 API keys: numbered by the storage in order, found by their hash (revoked ones too,
+/// for the caller to refuse), revoked once (the first time stays), a hash never stored twice.
+pub fn open311_keys_are_found_by_hash_and_revoked_once(s: &dyn Storage) {
+    assert_eq!(s.open311_keys().unwrap(), []);
+    assert_eq!(s.open311_key_by_hash("hash-a").unwrap(), None);
+    assert_eq!(s.open311_key(1).unwrap(), None);
+
+    let a = s
+        .add_open311_key("hash-a", TOWNSHIP, "12345 热线", T0)
+        .unwrap();
+    let b = s
+        .add_open311_key("hash-b", OTHER_TOWNSHIP, "Grid app", T0 + MINUTE)
+        .unwrap();
+    assert_eq!(
+        a,
+        Open311Key {
+            id: a.id,
+            township: TOWNSHIP.into(),
+            name: "12345 热线".into(),
+            created_at: T0,
+            revoked_at: None,
+        }
+    );
+    assert!(a.id >= 1 && b.id > a.id, "numbered in order: {a:?} {b:?}");
+    assert_eq!(s.open311_key_by_hash("hash-a").unwrap(), Some(a.clone()));
+    assert_eq!(s.open311_key_by_hash("hash-b").unwrap(), Some(b.clone()));
+    assert_eq!(s.open311_key(b.id).unwrap(), Some(b.clone()));
+    assert_eq!(s.open311_key_by_hash("HASH-A").unwrap(), None, "exact hash");
+
+    let r = s.add_open311_key("hash-a", OTHER_TOWNSHIP, "copy", T0);
+    assert!(matches!(r, Err(StorageError::Duplicate(_))), "{r:?}");
+    assert_eq!(s.open311_keys().unwrap(), [a.clone(), b.clone()]);
+
+    assert!(s.revoke_open311_key(a.id, T0 + DAY).unwrap());
+    assert!(
+        !s.revoke_open311_key(a.id, T0 + 2 * DAY).unwrap(),
+        "revoked already"
+    );
+    let revoked = Open311Key {
+        revoked_at: Some(T0 + DAY),
+        ..a.clone()
+    };
+    assert_eq!(
+        s.open311_key_by_hash("hash-a").unwrap(),
+        Some(revoked.clone()),
+        "found, revoked: the caller refuses it"
+    );
+    assert_eq!(
+        s.open311_key(b.id).unwrap(),
+        Some(b.clone()),
+        "others untouched"
+    );
+    let r = s.revoke_open311_key(b.id + 100, T0);
+    assert!(matches!(r, Err(StorageError::NotFound(_))), "{r:?}");
+
+    // A number is never given again.
+    let c = s.add_open311_key("hash-c", TOWNSHIP, "third", T0).unwrap();
+    assert!(c.id > b.id);
+    assert_eq!(s.open311_keys().unwrap(), [revoked, b, c]);
 }

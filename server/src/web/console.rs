@@ -14,8 +14,10 @@
 //!   and `csrf` both use; `csrf` depends on `session`, never the other way.
 //! - `page_error`: `PageError`, a failure answered as an error page in the request's
 //!   language, which every handler returns as its `Err`.
-//! - `sign_in`: the sign-in and sign-out pages. `queue`: the work queue. `request_page`: a
-//!   request's page and its actions. `agenda`: agenda items and the township review.
+//! - `sign_in`: the sign-in and sign-out pages. `queue`: the work queue (search, filters,
+//!   counts) and its request ledger exports ([`super::ledger`]). `request_page`: a
+//!   request's page and its actions. `print`: a request's printable notices (receipt, notice
+//!   of materials to supply, decision). `agenda`: agenda items and the township review.
 //! - `dashboard`: the dashboard page and its CSV and XLSX exports ([`super::dashboard`]).
 //! - `admin`: the administrators' pages (users and passwords, devices and enrolment codes,
 //!   the service-item catalog, the holiday calendar); reviewers get 403.
@@ -31,6 +33,7 @@ pub(crate) mod token;
 mod admin;
 mod agenda;
 mod dashboard;
+mod print;
 mod queue;
 mod request_page;
 mod sign_in;
@@ -71,6 +74,8 @@ pub fn routes() -> Router<AppState> {
             "/console/requests/{id}/attachments/{sha256}",
             get(request_page::attachment),
         )
+        .route("/console/requests/{id}/print/{kind}", get(print::show))
+        .route("/console/notice.css", get(print::stylesheet))
         .route(
             "/console/requests/{id}/{action}",
             get(request_page::back_to_page).post(request_page::act),
@@ -84,6 +89,8 @@ pub fn routes() -> Router<AppState> {
         .route("/console/dashboard", get(dashboard::page))
         .route("/console/dashboard.csv", get(dashboard::csv))
         .route("/console/dashboard.xlsx", get(dashboard::xlsx))
+        .route("/console/ledger.csv", get(queue::ledger_csv))
+        .route("/console/ledger.xlsx", get(queue::ledger_xlsx))
         .merge(admin::routes())
 }
 

@@ -566,7 +566,7 @@ fn cells(g: &Group, l: Lang) -> Vec<Cell> {
 
 /// A CSV field: quoted when it holds a separator, quote or line break, and with a leading `'`
 /// when a spreadsheet would take it for a formula.
-fn csv_field(text: &str) -> String {
+pub(crate) fn csv_field(text: &str) -> String {
     let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{text}")
     } else {

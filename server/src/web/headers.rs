@@ -1,7 +1,8 @@
 //! The one layer that sets the response headers every answer of the hub carries: a
-//! Content-Security-Policy with no script and no inline style, no framing, `nosniff`, no
-//! referrer, `no-store` on everything a session or a device token can see, and, with secure
-//! cookies, HSTS and `Secure` on every cookie whoever set it.
+//! Content-Security-Policy with no inline script or style (and no script at all but on the
+//! resident pages, whose scripts come from the hub), no framing, `nosniff`, no referrer,
+//! `no-store` on everything a session or a device token can see, and, with secure cookies,
+//! HSTS and `Secure` on every cookie whoever set it.
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -20,6 +21,18 @@ pub struct HeaderPolicy {
 pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// The policy of the resident pages (`/resident`, its service worker included): [`CSP`], and
+/// scripts, their requests and the service worker from the hub only, none inline. `blob:`
+/// images: a photo decoded for scaling on the phone when `createImageBitmap` is missing.
+pub const RESIDENT_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; \
+     worker-src 'self'; style-src 'self'; img-src 'self' data: blob:; form-action 'self'; \
+     frame-ancestors 'none'; base-uri 'none'";
+
+/// Whether answers under `path` are the resident pages (see [`RESIDENT_CSP`]).
+fn resident(path: &str) -> bool {
+    path == "/resident" || path.starts_with("/resident/")
+}
+
 /// Whether answers under `path` may carry personal data or a session's page (never cached).
 fn private(path: &str) -> bool {
     path.starts_with("/console")
@@ -30,10 +43,14 @@ fn private(path: &str) -> bool {
 /// Sets the headers on every response (see the module's documentation).
 pub async fn set_headers(State(policy): State<HeaderPolicy>, req: Request, next: Next) -> Response {
     let private = private(req.uri().path());
+    let csp = match resident(req.uri().path()) {
+        true => RESIDENT_CSP,
+        false => CSP,
+    };
     let mut response = next.run(req).await;
     let h = response.headers_mut();
     let fixed = [
-        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::CONTENT_SECURITY_POLICY, csp),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::REFERRER_POLICY, "no-referrer"),
@@ -101,6 +118,22 @@ mod tests {
             .map(|v| v.to_str().unwrap())
             .collect();
         assert_eq!(all, ["lang=en; Path=/; Secure", "a=b; Path=/; Secure"]);
+    }
+
+    #[test]
+    fn scripts_run_on_the_resident_pages_only_and_never_inline() {
+        for p in ["/resident", "/resident/file/X", "/resident/sw.js"] {
+            assert!(resident(p), "{p}");
+        }
+        for p in ["/residents", "/console", "/public", "/assets/bianmin.css"] {
+            assert!(!resident(p), "{p}");
+        }
+        assert!(
+            !CSP.contains("script-src"),
+            "default-src 'none' forbids scripts"
+        );
+        assert!(RESIDENT_CSP.contains("script-src 'self';"));
+        assert!(!RESIDENT_CSP.contains("unsafe-inline") && !RESIDENT_CSP.contains("unsafe-eval"));
     }
 
     #[test]

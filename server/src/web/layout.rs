@@ -1,5 +1,7 @@
 //! The page shell: `<head>`, the top bar with the language switch, the main content. Plain
-//! CSS for a desk screen and a tablet (`/assets/bianmin.css`), no JavaScript.
+//! CSS for a desk screen and a tablet (`/assets/bianmin.css`), no JavaScript on a desk's pages;
+//! a phone's (the resident pages) load the resident scripts, which only add to pages that
+//! work without them (`web::resident::assets`).
 
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -19,7 +21,8 @@ pub enum Shell {
     /// A desk screen or a tablet (the console, the public pages).
     Desk,
     /// A phone, read by people who may see poorly: the whole page, top bar included, in large
-    /// type (`body.phone` in the style sheet).
+    /// type (`body.phone` in the style sheet); with the resident pages' scripts (deferred,
+    /// from the hub, none inline).
     Phone,
 }
 
@@ -32,9 +35,9 @@ pub fn page_for(
     body: Markup,
 ) -> Response {
     let l = lang.lang;
-    let body_class = match shell {
-        Shell::Desk => None,
-        Shell::Phone => Some("phone"),
+    let (body_class, scripts): (_, &[&str]) = match shell {
+        Shell::Desk => (None, &[]),
+        Shell::Phone => (Some("phone"), &super::resident::assets::scripts()),
     };
     let markup = html! {
         (DOCTYPE)
@@ -44,6 +47,9 @@ pub fn page_for(
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · " (tr(l, "便民服务", "Bianmin")) }
                 link rel="stylesheet" href="/assets/bianmin.css";
+                @for src in scripts {
+                    script src=(src) defer {}
+                }
             }
             body class=[body_class] {
                 header.top {

@@ -1,20 +1,20 @@
-//! Open311 GeoReport v2 at `/open311/v2/`, the read side (see `docs/open311.md`): the
-//! service-item catalog as services and service definitions, and the request index as service
-//! requests, public fields only, each in JSON and XML by the path's suffix, errors in the
-//! specification's format.
+//! Open311 GeoReport v2 at `/open311/v2/` (see `docs/open311.md`): the service-item catalog as
+//! services and service definitions, and the request index as service requests, public fields
+//! only, each in JSON and XML by the path's suffix, errors in the specification's format; and
+//! `POST requests`, with which a registered application files a request with its API key.
 //!
 //! - [`format`](mod@format): the two formats written from one tree of values, and the error format.
 //! - [`model`]: how the catalog and the index rows read as GeoReport (the only place that
 //!   decides which fields of a request are published).
-//!
-//! Filing requests (`POST requests`) and API keys are not offered yet: `discovery` says so, and a
-//! `POST` is answered `405` in the specification's error format.
+//! - [`post`]: `POST requests`: the key, the village, the person and the form checked, then
+//!   the request filed by the engine as a resident's own filing is.
 //!
 //! Storage and reference data are read off the async workers (a PostgreSQL storage must not be
 //! called on an async worker).
 
 pub mod format;
 pub mod model;
+pub mod post;
 
 use std::collections::BTreeSet;
 
@@ -56,7 +56,9 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/open311/v2/{file}",
-            get(collection).fallback(method_not_allowed),
+            get(collection)
+                .post(post::create)
+                .fallback(method_not_allowed),
         )
         .route(
             "/open311/v2/services/{file}",
@@ -274,21 +276,45 @@ pub async fn service_request(
     answer(format, result)
 }
 
-/// Any method but `GET` (and `HEAD`): `405`, saying that filing is not offered yet.
-async fn method_not_allowed(OriginalUri(uri): OriginalUri) -> Response {
-    let format = Format::of_path(uri.path());
+/// Whether `path` is the one path that takes a `POST` (`requests.json`, `requests.xml`).
+fn takes_post(path: &str) -> bool {
+    matches!(
+        path,
+        "/open311/v2/requests.json" | "/open311/v2/requests.xml"
+    )
+}
+
+/// `405` for a method `path` does not take, saying which it does (`Allow`).
+fn not_allowed(path: &str) -> Response {
+    let (allow, message) = if takes_post(path) {
+        (
+            "GET, HEAD, POST",
+            "requests takes GET (read requests) and POST (file one, with an api_key)",
+        )
+    } else {
+        (
+            "GET, HEAD",
+            "this endpoint is read only: requests are filed with POST requests.json or \
+             requests.xml",
+        )
+    };
     let mut response = error_response(
-        format,
+        Format::of_path(path),
         &AppError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
-            "this Open311 API is read only: filing requests (POST requests) is not offered yet",
+            message,
         ),
     );
     response
         .headers_mut()
-        .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
     response
+}
+
+/// Any method a path does not take: `405`.
+async fn method_not_allowed(OriginalUri(uri): OriginalUri) -> Response {
+    not_allowed(uri.path())
 }
 
 /// Anything else under `/open311/`: `404` in the specification's format.

@@ -2,7 +2,13 @@
 //! requests (status, deadline, what is missing, history), files new ones with photos of the
 //! materials, supplements a returned one, withdraws, rates a finished one; and finds a link to
 //! their village's public notices. Chinese by default, English with `?lang=en`; large type for a small screen; plain
-//! forms, no JavaScript. See `docs/residents.md`.
+//! forms that work without JavaScript. See `docs/residents.md`.
+//!
+//! With JavaScript (progressive enhancement, `assets`): photos are scaled on the phone and sent
+//! in resumable pieces (`uploads`), a form filled in while the link is down is kept on the phone
+//! and sent when it returns, and a service worker keeps the pages visited for offline use.
+//! Every form that writes carries a submission key, so that whatever sends it twice, it is
+//! written once.
 //!
 //! A resident account is opened by an administrator (console or command line): a one-time
 //! activation code ([`crate::admin::issue_activation_code`]) printed or read out at the
@@ -27,17 +33,21 @@
 //! Modules: `session` (the signed-in resident and their forms), `sign_in`, `activate`, `home`
 //! (their requests), `file` (filing a request with photos of its materials), `request` (one
 //! request: history, supplement, withdrawal, rating), `upload` (forms with photos: size, token,
-//! scaling). Writing goes through the engine ([`crate::engine::Engine::resident_file`],
-//! [`crate::engine::Engine::resident_act`]): the document layer's authoring and check, as on a
-//! tablet. Every answer is `Cache-Control: no-store`: they carry a session's page or its forms.
+//! scaling, submission keys), `uploads` (photos sent in pieces by the script), `assets` (the
+//! scripts and the service worker). Writing goes through the engine
+//! ([`crate::engine::Engine::resident_file_once`], [`crate::engine::Engine::resident_act_once`]):
+//! the document layer's authoring and check, as on a tablet. Every answer but the scripts' is
+//! `Cache-Control: no-store`: they carry a session's page or its forms.
 
 mod activate;
+pub(crate) mod assets;
 mod file;
 mod home;
 mod request;
 mod session;
 mod sign_in;
 mod upload;
+mod uploads;
 
 use axum::Router;
 use axum::extract::Form;
@@ -82,11 +92,15 @@ pub fn routes() -> Router<AppState> {
             get(request::withdraw_form).post(request::withdraw),
         )
         .route("/resident/requests/{id}/rate", post(request::rate))
+        .route("/resident/uploads", get(uploads::session))
+        .route("/resident/uploads/{sha256}", get(uploads::status))
         .layer(axum::middleware::map_response(no_store))
+        // The scripts: cached for long under addresses that change with their content.
+        .merge(assets::routes())
 }
 
 /// The resident pages' routes that take photos (merged into [`super::photo_routes`], with the
-/// photo forms' body and time limits): filing a request, supplementing one.
+/// photo forms' body and time limits): filing a request, supplementing one, a photo's piece.
 pub fn photo_routes() -> Router<AppState> {
     Router::new()
         .route("/resident/file/{code}", post(file::submit))
@@ -94,6 +108,12 @@ pub fn photo_routes() -> Router<AppState> {
             "/resident/requests/{id}/supplement",
             post(request::supplement),
         )
+        .route(
+            "/resident/uploads/{sha256}",
+            axum::routing::put(uploads::put_piece),
+        )
+        // The uploads under way of each resident, in this process (see `uploads`).
+        .layer(axum::Extension(uploads::UnderWay::default()))
         .layer(axum::middleware::map_response(no_store))
 }
 

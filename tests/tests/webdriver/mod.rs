@@ -325,9 +325,19 @@ pub async fn heading(c: &Client, title: &str) {
     }
 }
 
-/// The text shown in the element `selector` selects (waited for).
+/// The text shown in the element `selector` selects (waited for). A page's script may draw the
+/// element again between finding it and reading it (a stale element): then it is found again.
 pub async fn text(c: &Client, selector: &str) -> String {
-    css(c, selector).await.text().await.expect("text")
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match css(c, selector).await.text().await {
+            Ok(text) => return text,
+            Err(e) if e.is_stale_element_reference() && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => fail_here(c, format!("cannot read `{selector}` ({e})")).await,
+        }
+    }
 }
 
 /// All the text the page shows (`<body>`'s rendered text).

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::{Failure, area_prefix, backend, to_i64, to_u64};
 use crate::storage::codes::{index_scope, parse_rating, parse_stage, rating_name};
-use crate::storage::{BlobReference, ReadScope, RequestStat, StorageError};
+use crate::storage::{BlobReference, OverdueVillage, ReadScope, RequestStat, StorageError};
 
 /// The date standing for "no deadline" in `due_date`.
 fn no_due() -> NaiveDate {
@@ -59,9 +59,9 @@ fn write_request(tx: &mut Transaction<'_>, id: Uuid, r: &RequestIndex) -> Result
     tx.execute_typed(
         "INSERT INTO request_index (id, receipt_no, item_code, village, township, county, grid,
             resident_user, applicant_masked, status, conflict, clock, due_date, filed_at,
-            updated_at, decided_on, on_time, working_days, rating)
+            updated_at, decided_on, on_time, working_days, rating, applicant_name)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-            $18, $19)
+            $18, $19, $20)
          ON CONFLICT (id) DO UPDATE SET receipt_no = EXCLUDED.receipt_no,
             item_code = EXCLUDED.item_code, village = EXCLUDED.village,
             township = EXCLUDED.township, county = EXCLUDED.county, grid = EXCLUDED.grid,
@@ -70,7 +70,7 @@ fn write_request(tx: &mut Transaction<'_>, id: Uuid, r: &RequestIndex) -> Result
             due_date = EXCLUDED.due_date, filed_at = EXCLUDED.filed_at,
             updated_at = EXCLUDED.updated_at, decided_on = EXCLUDED.decided_on,
             on_time = EXCLUDED.on_time, working_days = EXCLUDED.working_days,
-            rating = EXCLUDED.rating",
+            rating = EXCLUDED.rating, applicant_name = EXCLUDED.applicant_name",
         &[
             (&id, Type::UUID),
             (&row.receipt_no, Type::TEXT),
@@ -91,6 +91,7 @@ fn write_request(tx: &mut Transaction<'_>, id: Uuid, r: &RequestIndex) -> Result
             (&r.decision.map(|d| d.on_time), Type::BOOL),
             (&r.decision.map(|d| to_i32(d.working_days)), Type::INT4),
             (&r.rating.map(rating_name), Type::TEXT),
+            (&r.applicant_name, Type::TEXT),
         ],
     )?;
     Ok(())
@@ -184,7 +185,8 @@ pub(super) struct ListQuery {
 }
 
 const REQUEST_COLUMNS: &str = "id, receipt_no, item_code, village, grid, applicant_masked, \
-                               status, conflict, clock, due_date, filed_at, updated_at";
+                               status, conflict, clock, due_date, filed_at, updated_at, \
+                               decided_on";
 
 /// The conditions and order of a request list, as the tablet's list query has them (see
 /// `bianmin_document::sqlite::list_requests`); [`StorageError::Invalid`] for a bad page size.
@@ -202,11 +204,7 @@ pub(super) fn list_query(
             Page::MAX_LIMIT
         )));
     }
-    let mut query = Query::default();
-    let (column, value) = index_scope(scope);
-    query.when(&format!("{column} = ?"), value.to_string(), Type::TEXT);
-    filter_conditions(&mut query, filter);
-    urgency_conditions(&mut query, filter.urgency, today, cal);
+    let query = conditions(scope, filter, today, cal);
     let order = match sort {
         RequestSort::Deadline => "due_date, receipt_no",
         RequestSort::RecentlyUpdated => "updated_at DESC, receipt_no",
@@ -215,6 +213,26 @@ pub(super) fn list_query(
     };
     Ok(ListQuery { query, order })
 }
+
+/// The conditions of a request list within `scope` (without its order and page).
+pub(super) fn conditions(
+    scope: &ReadScope,
+    filter: &RequestFilter,
+    today: NaiveDate,
+    cal: &WorkingCalendar,
+) -> Query {
+    let mut query = Query::default();
+    let (column, value) = index_scope(scope);
+    query.when(&format!("{column} = ?"), value.to_string(), Type::TEXT);
+    filter_conditions(&mut query, filter);
+    urgency_conditions(&mut query, filter.urgency, today, cal);
+    query
+}
+
+/// Folds ASCII capitals to lower case and nothing else, as SQLite's `LIKE` does (the patterns
+/// are lower-cased likewise, see `bianmin_document::model::contains_pattern`), so that both
+/// backends find the same rows.
+const FOLD_ASCII: &str = "'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'";
 
 fn filter_conditions(q: &mut Query, filter: &RequestFilter) {
     if let Some(s) = filter.status {
@@ -243,6 +261,28 @@ fn filter_conditions(q: &mut Query, filter: &RequestFilter) {
             .collect();
         q.when("receipt_no >= ?", clean.clone(), Type::TEXT);
         q.when("receipt_no < ?", format!("{clean}\u{10FFFF}"), Type::TEXT);
+    }
+    // `%`, `_` and `\` typed in a search are escaped in the pattern.
+    if let Some(p) = filter.receipt_pattern() {
+        q.when(
+            &format!("translate(receipt_no, {FOLD_ASCII}) LIKE ? ESCAPE '\\'"),
+            p,
+            Type::TEXT,
+        );
+    }
+    if let Some(p) = filter.applicant_pattern() {
+        q.when(
+            &format!("translate(applicant_name, {FOLD_ASCII}) LIKE ? ESCAPE '\\'"),
+            p,
+            Type::TEXT,
+        );
+    }
+    let (from, to) = filter.filed_bounds();
+    if let Some(from) = from {
+        q.when("filed_at >= ?", from, Type::INT8);
+    }
+    if let Some(to) = to {
+        q.when("filed_at < ?", to, Type::INT8);
     }
 }
 
@@ -291,6 +331,63 @@ pub(super) fn list_requests(
     Ok(Listing { rows, has_more })
 }
 
+/// How many rows the conditions admit.
+pub(super) fn count_requests(c: &mut Client, query: &Query) -> Result<u64, Failure> {
+    let sql = format!(
+        "SELECT count(*) FROM request_index {}",
+        query.where_clause()
+    );
+    let row = c.query_typed_one(&sql, &query.params())?;
+    to_u64(row.try_get(0)?)
+}
+
+/// Every row the conditions admit, in filing order, at most `max` (one more is read to tell
+/// `has_more`).
+pub(super) fn request_ledger(
+    c: &mut Client,
+    query: &Query,
+    max: usize,
+) -> Result<Listing<RequestRow>, Failure> {
+    let sql = format!(
+        "SELECT {REQUEST_COLUMNS} FROM request_index {} ORDER BY filed_at, receipt_no LIMIT {}",
+        query.where_clause(),
+        max.saturating_add(1)
+    );
+    let mut rows = c
+        .query_typed(&sql, &query.params())?
+        .iter()
+        .map(request_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    let has_more = rows.len() > max;
+    rows.truncate(max);
+    Ok(Listing { rows, has_more })
+}
+
+/// Per village within `scope`, the requests overdue on `today` (the list's condition) and
+/// their earliest deadline.
+pub(super) fn overdue_by_village(
+    c: &mut Client,
+    scope: &ReadScope,
+    today: NaiveDate,
+) -> Result<Vec<OverdueVillage>, Failure> {
+    let (column, value) = index_scope(scope);
+    let sql = format!(
+        "SELECT village, count(*), min(due_date) FROM request_index
+         WHERE {column} = $1 AND clock = 'running' AND due_date < $2
+         GROUP BY village ORDER BY village"
+    );
+    c.query_typed(&sql, &[(&value, Type::TEXT), (&today, Type::DATE)])?
+        .iter()
+        .map(|r| {
+            Ok(OverdueVillage {
+                village: r.try_get(0)?,
+                count: to_u64(r.try_get(1)?)?,
+                earliest_due: r.try_get(2)?,
+            })
+        })
+        .collect()
+}
+
 fn request_row(r: &Row) -> Result<RequestRow, Failure> {
     let status: String = r.try_get(6)?;
     let due: NaiveDate = r.try_get(9)?;
@@ -305,6 +402,7 @@ fn request_row(r: &Row) -> Result<RequestRow, Failure> {
         conflict: r.try_get(7)?,
         clock: r.try_get(8)?,
         due: (due != no_due()).then_some(due),
+        decided_on: r.try_get(12)?,
         filed_at: Timestamp(r.try_get(10)?),
         updated_at: Timestamp(r.try_get(11)?),
     })
@@ -386,8 +484,10 @@ pub(super) fn document_ids(
         q.when("id > ?", after, Type::UUID);
     }
     if unindexed {
+        // A request's entry from before migration 0010 lacks the applicant's name.
         q.when_plain(
-            "NOT EXISTS (SELECT 1 FROM request_index r WHERE r.id = documents.id)
+            "NOT EXISTS (SELECT 1 FROM request_index r
+                         WHERE r.id = documents.id AND r.applicant_name IS NOT NULL)
              AND NOT EXISTS (SELECT 1 FROM agenda_index a WHERE a.id = documents.id)",
         );
     }

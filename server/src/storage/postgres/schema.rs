@@ -36,6 +36,8 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0006_receipts.sql"),
     migration!("0007_counters.sql"),
     migration!("0008_resident_accounts.sql"),
+    migration!("0009_open311_keys.sql"),
+    migration!("0010_index_applicant_name.sql"),
 ];
 
 /// The newest schema version this code knows.

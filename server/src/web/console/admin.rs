@@ -1,13 +1,16 @@
 //! The administrators' pages of the console: users, roles, console passwords and resident
-//! accounts (`users`), devices and one-time enrolment codes (`devices`), the service-item catalog and
-//! the holiday calendar (`reference`). Only administrators may open them; a reviewer gets 403,
+//! accounts (`users`), devices and one-time enrolment codes (`devices`), the API keys of
+//! applications filing through Open311 (`open311_keys`), the service-item catalog and the
+//! holiday calendar (`reference`). Only administrators may open them; a reviewer gets 403,
 //! someone signed out is sent to the sign-in page.
 //!
 //! Every action goes through [`crate::admin`] (the same functions as the command line), every
 //! form carries the session's CSRF token, and every action is written to the log with the
-//! administrator's and the target's ids only: never names, enrolment codes or passwords.
+//! administrator's and the target's ids only: never names, enrolment codes, API keys or
+//! passwords.
 
 mod devices;
+mod open311_keys;
 mod reference;
 mod users;
 
@@ -47,6 +50,14 @@ pub(crate) fn routes() -> Router<AppState> {
             get(devices::confirm_revoke).post(devices::revoke),
         )
         .route(
+            "/console/admin/open311-keys",
+            get(open311_keys::list).post(open311_keys::issue),
+        )
+        .route(
+            "/console/admin/open311-keys/{id}/revoke",
+            get(open311_keys::confirm_revoke).post(open311_keys::revoke),
+        )
+        .route(
             "/console/admin/users/{id}/sessions/end",
             get(users::back_to_user).post(users::end_sessions),
         )
@@ -84,6 +95,10 @@ pub(crate) fn nav(l: Lang) -> Vec<(&'static str, String)> {
         (
             tr(l, "设备", "Devices"),
             "/console/admin/devices".to_string(),
+        ),
+        (
+            tr(l, "Open311 密钥", "Open311 keys"),
+            "/console/admin/open311-keys".to_string(),
         ),
         (
             tr(l, "服务事项", "Service items"),

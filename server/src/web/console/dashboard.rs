@@ -8,13 +8,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bianmin_domain::{Role, Timestamp};
-use maud::html;
+use maud::{Markup, html};
 
 use super::session::Signed;
 use super::{OrPage, PageError, blocking, console_page};
 use crate::AppState;
 use crate::error::AppError;
 use crate::reference::Current;
+use crate::storage::OverdueVillage;
 use crate::web::dashboard::{self, Summary};
 use crate::web::i18n::{Lang, PageLang, tr};
 
@@ -63,6 +64,11 @@ pub(crate) async fn page(
 ) -> Result<Response, PageError> {
     let l = lang.lang;
     let (summary, reference) = load(&state, &signed).await.or_page(&lang)?;
+    let engine = state.engine.clone();
+    let user = signed.user.clone();
+    let overdue = blocking(move || engine.console_overdue(&user))
+        .await
+        .or_page(&lang)?;
     let area = area_name(l, &reference, signed.user.role, &signed.user.area);
     let body = html! {
         p {
@@ -80,6 +86,7 @@ pub(crate) async fn page(
                     "No requests in your area yet. The figures appear once the village tablets sync."))
             }
         }
+        (overdue_section(l, &reference, &signed.user.area, &overdue))
         (dashboard::section(&summary, l))
     };
     Ok(console_page(
@@ -91,11 +98,71 @@ pub(crate) async fn page(
     ))
 }
 
-/// An export as an attachment named `bianmin-dashboard-AREA-DATE.EXT` (ASCII only).
-fn attachment(content_type: &'static str, area: &str, ext: &str, bytes: Vec<u8>) -> Response {
+/// Each village of the user's area with its overdue requests today (running clocks past
+/// their deadline) and the most working days any of them is overdue, linking to the queue
+/// filtered to that village and overdue (every status: the queue then lists exactly those).
+fn overdue_section(l: Lang, reference: &Current, area: &str, overdue: &[OverdueVillage]) -> Markup {
+    let today = Timestamp::now().china_date();
+    let cal = &reference.rules.calendar;
+    let villages = reference.villages_in(area);
+    let total: u64 = overdue.iter().map(|o| o.count).sum();
+    html! {
+        section #overdue {
+            h2 { (tr(l, "各村超期办件", "Overdue requests by village")) }
+            p {
+                (tr(l, "超期：承诺时限（工作日）已过而尚未办结的办件；补正期间停止计时。",
+                    "Overdue: past the committed time limit (working days) and not decided; the clock stops while a request waits for supplement."))
+                " " (tr(l, "合计：", "In all: ")) strong #overdue-total { (total) }
+            }
+            div.scroll {
+                table.overdue-by-village {
+                    thead { tr {
+                        th { (tr(l, "村（社区）", "Village")) }
+                        th { (tr(l, "超期办件", "Overdue")) }
+                        th { (tr(l, "最多超期（工作日）", "Most working days overdue")) }
+                    } }
+                    tbody {
+                        @for (code, zh, en) in &villages {
+                            @let found = overdue.iter().find(|o| &o.village == code);
+                            tr data-village=(code) {
+                                td { (match l { Lang::Zh => zh, Lang::En => en }) }
+                                td.count {
+                                    @match found {
+                                        Some(o) => {
+                                            a.overdue href={ "/console/requests?status=all&urgency=overdue&village=" (code) } {
+                                                (o.count)
+                                            }
+                                        }
+                                        None => { "0" }
+                                    }
+                                }
+                                td.days {
+                                    @match found {
+                                        Some(o) => { (cal.working_days_between(o.earliest_due, today)) }
+                                        None => { "–" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An export as an attachment named `bianmin-KIND-AREA-DATE.EXT` (ASCII only; `kind` is
+/// `dashboard` or `ledger`), never cached.
+pub(crate) fn attachment(
+    content_type: &'static str,
+    kind: &str,
+    area: &str,
+    ext: &str,
+    bytes: Vec<u8>,
+) -> Response {
     let area: String = area.chars().filter(char::is_ascii_alphanumeric).collect();
     let date = Timestamp::now().china_date().format("%Y-%m-%d");
-    let disposition = format!("attachment; filename=\"bianmin-dashboard-{area}-{date}.{ext}\"");
+    let disposition = format!("attachment; filename=\"bianmin-{kind}-{area}-{date}.{ext}\"");
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Ok(v) = HeaderValue::from_str(&disposition) {
@@ -114,6 +181,7 @@ pub(crate) async fn csv(
     let (summary, _) = load(&state, &signed).await.or_page(&lang)?;
     Ok(attachment(
         "text/csv; charset=utf-8",
+        "dashboard",
         &signed.user.area,
         "csv",
         dashboard::csv(&summary, lang.lang).into_bytes(),
@@ -133,6 +201,7 @@ pub(crate) async fn xlsx(
         .or_page(&lang)?;
     Ok(attachment(
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "dashboard",
         &signed.user.area,
         "xlsx",
         bytes,

@@ -1,28 +1,42 @@
 //! The work queue: the requests of the user's area, nearest deadline first on the working-day
-//! clock, overdue and due-soon ones marked, filtered by village, service item, status,
-//! conflict and urgency, one page at a time. A reviewer starts with what waits for them
-//! (forwarded); "all statuses" shows everything.
+//! clock, overdue ones marked with the working days overdue, decided ones with the day of the
+//! decision; filtered by village, service item, status, conflict, urgency, the filing day
+//! (from, to) and a search by receipt number or applicant's name (whole or part), one page at
+//! a time, with the number of requests the filter matches. A reviewer starts with what waits
+//! for them (forwarded); "all statuses" shows everything. The same filter exports the request
+//! ledger (台账) as CSV and XLSX (`/console/ledger.csv`, `/console/ledger.xlsx`).
+//!
+//! The applicant's name searched for is personal data: it travels in the query string (so that
+//! paging and the export keep it) but the hub never logs it (its request log names the path
+//! only), and lists show names masked as always.
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use bianmin_document::model::{
-    Listing, Page, RequestFilter, RequestRow, RequestSort, UrgencyFilter,
+    Listing, MAX_SEARCH_CHARS, Page, RequestFilter, RequestRow, RequestSort, UrgencyFilter,
 };
-use bianmin_domain::{Clock, Role, Status, Timestamp};
+use bianmin_domain::{Role, Status, Timestamp, Urgency};
+use chrono::NaiveDate;
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::dashboard::attachment;
 use super::session::Signed;
 use super::{OrPage, PageError, blocking, console_page, encode_query_value, labels};
 use crate::AppState;
+use crate::error::AppError;
 use crate::reference::Current;
 use crate::web::i18n::{Lang, PageLang, tr};
+use crate::web::ledger::{self, Standing};
 
 /// Rows per page unless asked otherwise.
 const PAGE_SIZE: u32 = 50;
 /// The largest page the queue shows.
 const MAX_PAGE_SIZE: u32 = 200;
+/// The most requests one ledger export holds; a filter that matches more is refused with a
+/// page asking for a narrower one (a shorter date range, one village).
+const MAX_LEDGER_ROWS: usize = 20_000;
 
 /// The queue's GET form (every field optional; unknown values are ignored).
 #[derive(Debug, Default, Deserialize)]
@@ -32,6 +46,14 @@ pub(crate) struct QueueQuery {
     status: Option<String>,
     conflict: Option<String>,
     urgency: Option<String>,
+    /// Part of a receipt number.
+    receipt: Option<String>,
+    /// Part of an applicant's name.
+    applicant: Option<String>,
+    /// The first filing day (`YYYY-MM-DD`).
+    from: Option<String>,
+    /// The last filing day.
+    to: Option<String>,
     offset: Option<String>,
     limit: Option<String>,
 }
@@ -47,6 +69,14 @@ struct Chosen {
     conflict: String,
     /// ``, `overdue`, `due_soon` or `overdue_or_due_soon`.
     urgency: String,
+    /// The search texts, trimmed, at most [`MAX_SEARCH_CHARS`] characters.
+    receipt: String,
+    applicant: String,
+    /// The filing days as typed (kept to redraw the form), and as dates when they are dates.
+    from: String,
+    to: String,
+    from_date: Option<NaiveDate>,
+    to_date: Option<NaiveDate>,
     offset: u32,
     limit: u32,
 }
@@ -73,12 +103,23 @@ impl Chosen {
             u @ ("overdue" | "due_soon" | "overdue_or_due_soon") => u.to_string(),
             _ => String::new(),
         };
+        let search = |v: &Option<String>| clean(v).chars().take(MAX_SEARCH_CHARS).collect();
+        // A day as the date input sends it; anything else (kept, and named on the page) does
+        // not filter.
+        let day = |v: &str| NaiveDate::parse_from_str(v, "%Y-%m-%d").ok();
+        let (from, to): (String, String) = (search(&q.from), search(&q.to));
         Chosen {
             village: clean(&q.village),
             item: clean(&q.item),
             status,
             conflict,
             urgency,
+            receipt: search(&q.receipt),
+            applicant: search(&q.applicant),
+            from_date: day(&from),
+            to_date: day(&to),
+            from,
+            to,
             offset: clean(&q.offset).parse().unwrap_or(0),
             limit: clean(&q.limit)
                 .parse()
@@ -104,34 +145,63 @@ impl Chosen {
                 "overdue_or_due_soon" => Some(UrgencyFilter::OverdueOrDueSoon),
                 _ => None,
             },
+            receipt_contains: some(&self.receipt),
+            applicant_contains: some(&self.applicant),
+            filed_from: self.from_date,
+            filed_to: self.to_date,
             ..RequestFilter::default()
         }
     }
 
-    /// The queue's URL with this filter at another offset.
-    fn link(&self, offset: u32) -> String {
+    /// The filter's query string (status always, the other fields when set), without paging.
+    fn query(&self) -> Vec<(&'static str, String)> {
         let mut q = vec![("status", self.status.clone())];
         for (k, v) in [
             ("village", &self.village),
             ("item", &self.item),
             ("conflict", &self.conflict),
             ("urgency", &self.urgency),
+            ("receipt", &self.receipt),
+            ("applicant", &self.applicant),
+            ("from", &self.from),
+            ("to", &self.to),
         ] {
             if !v.is_empty() {
                 q.push((k, v.clone()));
             }
         }
+        q
+    }
+
+    fn url(path: &str, q: Vec<(&'static str, String)>) -> String {
+        let q: Vec<String> = q
+            .into_iter()
+            .map(|(k, v)| format!("{k}={}", encode_query_value(&v)))
+            .collect();
+        format!("{path}?{}", q.join("&"))
+    }
+
+    /// The queue's URL with this filter at another offset.
+    fn link(&self, offset: u32) -> String {
+        let mut q = self.query();
         if offset > 0 {
             q.push(("offset", offset.to_string()));
         }
         if self.limit != PAGE_SIZE {
             q.push(("limit", self.limit.to_string()));
         }
-        let q: Vec<String> = q
-            .into_iter()
-            .map(|(k, v)| format!("{k}={}", encode_query_value(&v)))
-            .collect();
-        format!("/console/requests?{}", q.join("&"))
+        Self::url("/console/requests", q)
+    }
+
+    /// The ledger export of this filter (every page), as `csv` or `xlsx`.
+    fn ledger_link(&self, ext: &str) -> String {
+        Self::url(&format!("/console/ledger.{ext}"), self.query())
+    }
+
+    /// The date fields typed that are not dates (they do not filter).
+    fn bad_dates(&self) -> bool {
+        (!self.from.is_empty() && self.from_date.is_none())
+            || (!self.to.is_empty() && self.to_date.is_none())
     }
 }
 
@@ -154,12 +224,14 @@ pub(crate) async fn queue(
     let loaded = blocking(move || {
         let reference = engine.reference()?;
         let listing = engine.console_requests(&user, &filter, RequestSort::Deadline, page)?;
-        Ok((reference, listing))
+        let total = engine.console_request_count(&user, &filter)?;
+        Ok((reference, listing, total))
     })
     .await;
-    let (reference, listing) = loaded.or_page(&lang)?;
+    let (reference, listing, total) = loaded.or_page(&lang)?;
     let body = html! {
         (filter_form(l, &chosen, &reference, &signed.user.area))
+        (summary(l, &chosen, total))
         (rows_table(l, &chosen, &reference, &listing))
         (page_links(l, &chosen, listing.has_more))
     };
@@ -172,7 +244,8 @@ pub(crate) async fn queue(
     ))
 }
 
-/// The filter form: village (of the user's area), service item, status, conflict, urgency.
+/// The filter form: village (of the user's area), service item, status, conflict, urgency,
+/// the searches by receipt number and by applicant's name, the filing days.
 fn filter_form(l: Lang, chosen: &Chosen, reference: &Current, area: &str) -> Markup {
     let villages = reference.villages_in(area);
     let items = &reference.data.catalog.items;
@@ -231,8 +304,67 @@ fn filter_form(l: Lang, chosen: &Chosen, reference: &Current, area: &str) -> Mar
                         }
                     }
                 }
+                div {
+                    label for="f-receipt" { (tr(l, "受理回执号（全部或部分）", "Receipt no. (whole or part)")) }
+                    input #f-receipt type="search" name="receipt" value=(chosen.receipt)
+                        maxlength=(MAX_SEARCH_CHARS) autocomplete="off";
+                }
+                div {
+                    label for="f-applicant" { (tr(l, "申请人姓名（全部或部分）", "Applicant's name (whole or part)")) }
+                    input #f-applicant type="search" name="applicant" value=(chosen.applicant)
+                        maxlength=(MAX_SEARCH_CHARS) autocomplete="off";
+                }
+                div {
+                    label for="f-from" { (tr(l, "提交日期自", "Filed from")) }
+                    input #f-from type="date" name="from" value=(chosen.from);
+                }
+                div {
+                    label for="f-to" { (tr(l, "提交日期至", "Filed to")) }
+                    input #f-to type="date" name="to" value=(chosen.to);
+                }
             }
-            p { button type="submit" { (tr(l, "筛选", "Filter")) } }
+            p {
+                button type="submit" { (tr(l, "筛选", "Filter")) }
+                " "
+                a href="/console/requests" { (tr(l, "清除条件", "Clear")) }
+            }
+        }
+    }
+}
+
+/// How many requests the filter matches over all pages, the ledger exports of the same filter,
+/// and the way to the overdue overview.
+fn summary(l: Lang, chosen: &Chosen, total: u64) -> Markup {
+    html! {
+        @if chosen.bad_dates() {
+            p.error role="alert" {
+                (tr(l, "提交日期须为 年-月-日（如 2026-03-02）；无效的日期未用于筛选。",
+                    "Filing days are year-month-day (such as 2026-03-02); a day that is not one was not used."))
+            }
+        }
+        @if let (Some(from), Some(to)) = (chosen.from_date, chosen.to_date) {
+            @if from > to {
+                p.error role="alert" {
+                    (tr(l, "起始日期晚于截止日期：没有办件在此期间提交。",
+                        "The first day is after the last: no request was filed in between."))
+                }
+            }
+        }
+        p.count role="status" {
+            @match l {
+                Lang::Zh => { "共 " strong #queue-total { (total) } " 件" }
+                Lang::En => {
+                    strong #queue-total { (total) }
+                    @if total == 1 { " request" } @else { " requests" }
+                }
+            }
+            " · "
+            (tr(l, "导出台账：", "Export the ledger: "))
+            a href=(chosen.ledger_link("csv")) download { "CSV" }
+            " · "
+            a href=(chosen.ledger_link("xlsx")) download { (tr(l, "Excel（XLSX）", "Excel (XLSX)")) }
+            " · "
+            a href="/console/dashboard#overdue" { (tr(l, "各村超期情况", "Overdue by village")) }
         }
     }
 }
@@ -246,6 +378,7 @@ fn rows_table(
     listing: &Listing<RequestRow>,
 ) -> Markup {
     let today = Timestamp::now().china_date();
+    let cal = &reference.rules.calendar;
     let first = chosen.offset + 1;
     let last = chosen.offset + listing.rows.len() as u32;
     html! {
@@ -263,7 +396,7 @@ fn rows_table(
             div.scroll {
                 table.queue {
                     thead { tr {
-                        th { (tr(l, "受理编号", "Receipt no.")) }
+                        th { (tr(l, "受理回执号", "Receipt no.")) }
                         th { (tr(l, "村（社区）", "Village")) }
                         th { (tr(l, "服务事项", "Service item")) }
                         th { (tr(l, "申请人", "Applicant")) }
@@ -273,11 +406,7 @@ fn rows_table(
                     } }
                     tbody {
                         @for row in &listing.rows {
-                            @let urgency = match (row.clock.as_str(), row.due) {
-                                ("running", Some(due)) => Clock::Running { due }.urgency(today, &reference.rules.calendar),
-                                _ => bianmin_domain::Urgency::None,
-                            };
-                            @let mark = labels::urgency(l, urgency);
+                            @let standing = ledger::standing(row, today, cal);
                             tr class=[row.conflict.then_some("conflict")] {
                                 td { a href={ "/console/requests/" (row.id) } { (row.receipt_no) } }
                                 td { (reference.village_name(l, &row.village)) }
@@ -287,17 +416,49 @@ fn rows_table(
                                     (labels::status(l, row.status))
                                     @if row.conflict { br; strong.conflict-flag { (tr(l, "⚠ 冲突待处理", "⚠ In conflict")) } }
                                 }
-                                td class=[mark.map(|m| m.1)] {
-                                    @match row.due {
-                                        Some(due) => { (due.format("%Y-%m-%d")) }
-                                        None => { @if row.clock == "paused" { (tr(l, "补正中（停止计时）", "Paused (returned)")) } @else { "—" } }
-                                    }
-                                    @if let Some((label, _)) = mark { br; (label) }
-                                }
+                                (due_cell(l, row, &standing))
                                 td { (labels::time(row.filed_at)) }
                             }
                         }
                     }
+                }
+            }
+        }
+    }
+}
+
+/// The deadline column: the date and, once overdue, by how many working days; "paused" while
+/// returned; for a stopped clock the day of the decision (or withdrawal), on time or how late,
+/// never a deadline as if it still ran.
+fn due_cell(l: Lang, row: &RequestRow, standing: &Standing) -> Markup {
+    match *standing {
+        Standing::Running {
+            due,
+            urgency,
+            overdue_days,
+        } => {
+            let mark = labels::urgency(l, urgency);
+            html! {
+                td class=[mark.map(|m| m.1)] {
+                    (due.format("%Y-%m-%d"))
+                    @if urgency == Urgency::Overdue {
+                        br; span.overdue-days { (ledger::overdue_text(l, overdue_days)) }
+                    } @else if let Some((label, _)) = mark {
+                        br; (label)
+                    }
+                }
+            }
+        }
+        Standing::Paused => html! {
+            td { (tr(l, "补正中（停止计时）", "Paused (returned)")) }
+        },
+        Standing::NotStarted => html! { td { "—" } },
+        Standing::Stopped { due, on, late_days } => {
+            let (first, second) = ledger::stopped_text(l, row.status, on, due, late_days);
+            html! {
+                td {
+                    span.decided { (first) }
+                    @if let Some(second) = second { br; (second) }
                 }
             }
         }
@@ -317,6 +478,90 @@ fn page_links(l: Lang, chosen: &Chosen, has_more: bool) -> Markup {
             }
         }
     }
+}
+
+/// `GET /console/ledger.csv` and `GET /console/ledger.xlsx`: the request ledger (台账) of the
+/// queue's filter, every page of it, in filing order.
+async fn ledger_rows(
+    lang: &PageLang,
+    signed: &Signed,
+    state: &AppState,
+    q: &QueueQuery,
+) -> Result<(Listing<RequestRow>, std::sync::Arc<Current>), PageError> {
+    let chosen = Chosen::from_query(q, signed.user.role);
+    let engine = state.engine.clone();
+    let user = signed.user.clone();
+    let filter = chosen.filter();
+    let loaded = blocking(move || {
+        let reference = engine.reference()?;
+        let rows = engine.console_ledger(&user, &filter, MAX_LEDGER_ROWS)?;
+        Ok((rows, reference))
+    })
+    .await
+    .or_page(lang)?;
+    if loaded.0.has_more {
+        let l = lang.lang;
+        return Err(PageError::new(
+            lang,
+            AppError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "too_many",
+                match l {
+                    Lang::Zh => format!(
+                        "符合条件的办件超过 {MAX_LEDGER_ROWS} 件，一份台账放不下：请缩短日期范围或选择一个村。"
+                    ),
+                    Lang::En => format!(
+                        "More than {MAX_LEDGER_ROWS} requests match: too many for one ledger. \
+                         Choose a shorter date range or one village."
+                    ),
+                },
+            ),
+        ));
+    }
+    Ok(loaded)
+}
+
+/// `GET /console/ledger.csv`.
+pub(crate) async fn ledger_csv(
+    lang: PageLang,
+    signed: Signed,
+    State(state): State<AppState>,
+    Query(q): Query<QueueQuery>,
+) -> Result<Response, PageError> {
+    let (rows, reference) = ledger_rows(&lang, &signed, &state, &q).await?;
+    let today = Timestamp::now().china_date();
+    let text = ledger::csv(&rows.rows, lang.lang, &reference, today);
+    Ok(attachment(
+        "text/csv; charset=utf-8",
+        "ledger",
+        &signed.user.area,
+        "csv",
+        text.into_bytes(),
+    ))
+}
+
+/// `GET /console/ledger.xlsx`.
+pub(crate) async fn ledger_xlsx(
+    lang: PageLang,
+    signed: Signed,
+    State(state): State<AppState>,
+    Query(q): Query<QueueQuery>,
+) -> Result<Response, PageError> {
+    let (rows, reference) = ledger_rows(&lang, &signed, &state, &q).await?;
+    let l = lang.lang;
+    let bytes = blocking(move || {
+        let today = Timestamp::now().china_date();
+        ledger::xlsx(&rows.rows, l, &reference, today).map_err(AppError::internal)
+    })
+    .await
+    .or_page(&lang)?;
+    Ok(attachment(
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "ledger",
+        &signed.user.area,
+        "xlsx",
+        bytes,
+    ))
 }
 
 fn tr_name<'a>(l: crate::web::i18n::Lang, zh: &'a str, en: &'a str) -> &'a str {
@@ -353,5 +598,39 @@ mod tests {
         );
         let admin = Chosen::from_query(&QueueQuery::default(), Role::Administrator);
         assert_eq!(admin.filter().status, None);
+    }
+
+    #[test]
+    fn search_and_dates_survive_paging_and_reach_the_export() {
+        let q = QueueQuery {
+            status: Some("all".into()),
+            receipt: Some(" 001-0000 ".into()),
+            applicant: Some("王&秀%".into()),
+            from: Some("2026-03-01".into()),
+            to: Some("2026-03-31".into()),
+            offset: Some("50".into()),
+            ..QueueQuery::default()
+        };
+        let c = Chosen::from_query(&q, Role::Reviewer);
+        let f = c.filter();
+        assert_eq!(f.receipt_contains.as_deref(), Some("001-0000"));
+        assert_eq!(f.applicant_contains.as_deref(), Some("王&秀%"));
+        assert_eq!(f.filed_from, Some("2026-03-01".parse().unwrap()));
+        assert_eq!(f.filed_to, Some("2026-03-31".parse().unwrap()));
+        let kept = "status=all&receipt=001-0000&applicant=%E7%8E%8B%26%E7%A7%80%25\
+                    &from=2026-03-01&to=2026-03-31";
+        assert_eq!(c.link(100), format!("/console/requests?{kept}&offset=100"));
+        assert_eq!(c.ledger_link("csv"), format!("/console/ledger.csv?{kept}"));
+        assert!(!c.bad_dates());
+
+        let bad = QueueQuery {
+            from: Some("1 March".into()),
+            applicant: Some("张".repeat(MAX_SEARCH_CHARS + 1)),
+            ..QueueQuery::default()
+        };
+        let c = Chosen::from_query(&bad, Role::Reviewer);
+        assert!(c.bad_dates());
+        assert_eq!(c.filter().filed_from, None, "not a date: no filter");
+        assert_eq!(c.applicant.chars().count(), MAX_SEARCH_CHARS);
     }
 }

@@ -589,6 +589,8 @@ fn render(
             (materials_card(view))
         }
 
+        (print_section(l, d))
+
         @if let Some(conflict) = &d.conflict {
             (conflict_section(view, conflict, allowed.can_settle))
         }
@@ -620,6 +622,25 @@ fn page_notices(l: Lang, done: Option<&str>, typed: Option<&Typed>) -> Markup {
         }
         @if let Some(t) = typed {
             p.error role="alert" { (t.error) }
+        }
+    }
+}
+
+/// Links to the request's printable notices as it stands (受理回执, 补正告知书, 决定书):
+/// [`super::print`].
+fn print_section(l: Lang, d: &RequestDetail) -> Markup {
+    let links = super::print::links(l, d);
+    html! {
+        @if !links.is_empty() {
+            section.card.print {
+                h2 { (tr(l, "打印", "Print")) }
+                p {
+                    @for (i, (href, label)) in links.iter().enumerate() {
+                        @if i > 0 { " · " }
+                        a href=(href) { (label) }
+                    }
+                }
+            }
         }
     }
 }

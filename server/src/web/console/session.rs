@@ -49,6 +49,12 @@ pub struct ConsoleConfig {
     pub max_age: Duration,
     /// Sign-in throttling.
     pub throttle: ThrottleConfig,
+    /// The address residents reach the hub at (`https://hub.example.cn`, made canonical by
+    /// `bianmin_document::notice::lookup_base`), printed on notices as the look-up page's QR
+    /// code. `None`: the address the console's browser used (its `Host`, over HTTPS with
+    /// [`ConsoleConfig::secure_cookies`]), which is right unless the reviewers reach the hub by
+    /// another address than the residents do.
+    pub public_url: Option<String>,
 }
 
 impl Default for ConsoleConfig {
@@ -58,6 +64,7 @@ impl Default for ConsoleConfig {
             idle_timeout: Duration::from_secs(8 * 3600),
             max_age: Duration::from_secs(24 * 3600),
             throttle: ThrottleConfig::default(),
+            public_url: None,
         }
     }
 }

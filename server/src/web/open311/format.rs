@@ -228,17 +228,29 @@ pub fn escape(text: &str) -> String {
 /// </errors>`), answered with that status. `AppError`'s message never carries personal data or
 /// internal detail (see [`crate::error`]), so it is the description as it is.
 pub fn error_response(format: Format, error: &AppError) -> Response {
+    errors_response(format, error.status, std::slice::from_ref(&error.message))
+}
+
+/// Several errors of one status in the specification's format (a list of `{code, description}`,
+/// one per description, each with the status as its code): every mistake of a request at once.
+/// The descriptions must carry no personal data (they name fields and rules, never values).
+pub fn errors_response(format: Format, status: StatusCode, descriptions: &[String]) -> Response {
     let document = Document {
         root: "errors",
         value: Value::List {
             item: "error",
-            items: vec![Value::Record(vec![
-                ("code", Value::Int(i64::from(error.status.as_u16()))),
-                ("description", Value::Text(error.message.clone())),
-            ])],
+            items: descriptions
+                .iter()
+                .map(|d| {
+                    Value::Record(vec![
+                        ("code", Value::Int(i64::from(status.as_u16()))),
+                        ("description", Value::Text(d.clone())),
+                    ])
+                })
+                .collect(),
         },
     };
-    document.respond(format, error.status)
+    document.respond(format, status)
 }
 
 #[cfg(test)]

@@ -22,9 +22,10 @@ pub const SPECIFICATION: &str = "http://wiki.open311.org/GeoReport_v2";
 
 /// When this API last changed (discovery's `changeset`): raise it with every change to what the
 /// API offers or how it maps the hub's data.
-pub const CHANGESET: &str = "2026-12-07T00:00:00+08:00";
+pub const CHANGESET: &str = "2026-12-08T00:00:00+08:00";
 
-/// `GET discovery`: one production endpoint at `url`, in both formats, read only.
+/// `GET discovery`: one production endpoint at `url`, in both formats; reading open to
+/// anyone, filing to applications with an API key.
 pub fn discovery(url: &str, lang: Lang) -> Document {
     Document {
         root: "discovery",
@@ -34,10 +35,10 @@ pub fn discovery(url: &str, lang: Lang) -> Document {
                 "contact",
                 tr(
                     lang,
-                    "本县乡镇便民服务中心。本接口只读：查询服务事项和办件进度，暂不受理提交（POST requests）。",
-                    "The county's township convenience service centers. This API is read only: \
-                     services and the progress of requests; filing requests (POST requests) is \
-                     not offered yet.",
+                    "本县乡镇便民服务中心。任何人可查询服务事项和办件进度；登记的应用可凭 API 密钥提交办件（POST requests）。",
+                    "The county's township convenience service centers. Anyone may read the \
+                     services and the progress of requests; registered applications file \
+                     requests (POST requests) with an API key.",
                 )
                 .into(),
             ),
@@ -45,9 +46,10 @@ pub fn discovery(url: &str, lang: Lang) -> Document {
                 "key_service",
                 tr(
                     lang,
-                    "查询无需 API 密钥；提交办件暂未开放，因此也不发放密钥。",
-                    "Reading needs no API key; filing requests is not offered yet, so no keys \
-                     are issued.",
+                    "查询无需 API 密钥。提交办件需要县里为应用发放的 API 密钥，每个密钥只限一个乡镇的村；请向县中心平台的运维人员申请。",
+                    "Reading needs no API key. Filing requests needs an API key that the county \
+                     issues to an application, each for the villages of one township: ask the \
+                     people who run the county's hub.",
                 )
                 .into(),
             ),
@@ -326,6 +328,17 @@ pub fn service_request(
     ])
 }
 
+/// `POST requests`: the request just filed, as the specification answers it (a list of one:
+/// its `service_request_id`, the receipt number; the item's committed time limit as
+/// `service_notice`; no `account_id`, the person having no account of the hub's).
+pub fn posted(receipt_no: &str, item: &ServiceItem, lang: Lang) -> Document {
+    service_requests(vec![Value::Record(vec![
+        ("service_request_id", receipt_no.into()),
+        ("service_notice", time_limit(item, lang).into()),
+        ("account_id", Value::Null),
+    ])])
+}
+
 /// `GET requests` and `GET requests/{id}`: a list of service requests.
 pub fn service_requests(requests: Vec<Value>) -> Document {
     Document {
@@ -355,6 +368,7 @@ mod tests {
             conflict: false,
             clock: "running".into(),
             due: Some("2026-03-16".parse().unwrap()),
+            decided_on: None,
             filed_at: Timestamp::at_noon("2026-03-02".parse().unwrap()),
             updated_at: Timestamp::at_noon("2026-03-03".parse().unwrap()),
         }

@@ -6,12 +6,15 @@
 //! count against the client and the receipt number ([`super::limiter`]): the look-up must not
 //! become a way to find out ID numbers. A look-up whose attempt cannot be counted (the storage
 //! failed) is refused with 503 before anything is looked up, never answered past the limits.
-//! The form is posted, so neither value lands in a URL, a log line or the browser's history,
-//! and answers are not cached.
+//! The form is posted, so the ID ending never lands in a URL, a log line or the browser's
+//! history, and answers are not cached. The receipt number alone may come in the address,
+//! `GET /lookup?receipt_no=…` (the QR code printed on a receipt or notice): it fills the form
+//! in, and the resident types only the ID ending.
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::{Extension, Form};
@@ -167,6 +170,8 @@ fn decision_markup(d: &Decision, l: Lang) -> Markup {
 const LOOKUP_COOKIE: &str = "bianmin_lookup";
 
 fn form_markup(l: Lang, receipt_no: &str, token: &str) -> Markup {
+    // With the receipt number filled in (from a printed QR code), the ID ending is next.
+    let prefilled = !receipt_no.is_empty();
     html! {
         form method="post" action="/lookup" {
             input type="hidden" name="token" value=(token);
@@ -178,7 +183,8 @@ fn form_markup(l: Lang, receipt_no: &str, token: &str) -> Markup {
                 (tr(l, "申请人身份证号码后四位", "Last four characters of the applicant's ID number"))
             }
             input #id_last4 name="id_last4" type="text" required minlength="4" maxlength="4"
-                pattern="[0-9Xx]{4}" autocomplete="off" spellcheck="false" inputmode="text";
+                pattern="[0-9Xx]{4}" autocomplete="off" spellcheck="false" inputmode="text"
+                autofocus[prefilled];
             p { button type="submit" { (tr(l, "查询", "Check")) } }
         }
         p {
@@ -208,10 +214,24 @@ fn form_page(lang: PageLang, status: StatusCode, body: impl FnOnce(&str) -> Mark
     response
 }
 
-/// `GET /lookup`: the form.
-pub async fn form(lang: PageLang) -> Response {
+/// What `GET /lookup` may carry: the receipt number of a printed QR code.
+#[derive(Debug, Default, Deserialize)]
+pub struct Prefill {
+    /// The receipt number to fill in.
+    #[serde(default)]
+    pub receipt_no: String,
+}
+
+/// `GET /lookup`: the form, with the receipt number of `?receipt_no=` filled in when it is
+/// one (anything else is left out; a query that does not parse shows the empty form).
+pub async fn form(lang: PageLang, query: Result<Query<Prefill>, QueryRejection>) -> Response {
     let l = lang.lang;
-    form_page(lang, StatusCode::OK, |t| form_markup(l, "", t))
+    let receipt_no = query
+        .ok()
+        .and_then(|Query(p)| ReceiptNo::parse(&p.receipt_no).ok())
+        .map(|r| r.as_str().to_string())
+        .unwrap_or_default();
+    form_page(lang, StatusCode::OK, |t| form_markup(l, &receipt_no, t))
 }
 
 fn refused(lang: PageLang, status: StatusCode, message: Markup, receipt_no: &str) -> Response {

@@ -7,19 +7,27 @@
 //! each is checked with the domain's own rule first (`NationalId`, `Phone`, the village's
 //! grids, `AttributeSpec::check`) so that every mistake is named at once, in the page's
 //! language, and the engine then writes and checks the filing as a tablet's
-//! ([`crate::engine::Engine::resident_file`]). A form with any mistake stores nothing: not the
-//! request, not a photo.
+//! ([`crate::engine::Engine::resident_file_once`]). A form with any mistake stores nothing: not
+//! the request, not a photo.
+//!
+//! Every form carries a fresh submission key ([`upload::KEY_FIELD`]); the request's id is
+//! derived from it, so a form sent again (a reload, a second tap, the pages' script sending
+//! what the phone saved while offline after an answer was lost) files nothing new and answers
+//! with the request filed the first time ("already received"). The pages' script also saves the
+//! form on the phone when the link is down and sends it later (`data-outbox`, see
+//! `assets/resident.js`).
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, Request, State};
-use axum::http::StatusCode;
+use axum::extract::{Extension, Path, Request, State};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use bianmin_domain::{AttrValue, AttributeSpec, AttributeType, NationalId, Phone, ServiceItem};
 use maud::{Markup, html};
 
 use super::session::SignedResident;
 use super::upload::{self, UploadError};
+use super::uploads::{UnderWay, owner_tag};
 use super::{HOME, refused_form, resident_page};
 use crate::AppState;
 use crate::engine::ResidentFiling;
@@ -38,6 +46,9 @@ struct Typed {
     phone: String,
     grid: String,
     attributes: BTreeMap<String, String>,
+    /// The form's submission key (kept: a form refused stored nothing, so sending it again
+    /// corrected is still the one submission).
+    key: Option<String>,
 }
 
 impl Typed {
@@ -51,6 +62,7 @@ impl Typed {
                 .iter()
                 .filter_map(|(k, v)| Some((k.strip_prefix("attr.")?.to_string(), v.clone())))
                 .collect(),
+            key: upload::submission_key(fields),
         }
     }
 }
@@ -195,8 +207,11 @@ fn form_page(
                 ul { @for e in errors { li { (e) } } }
             }
         }
-        form.card method="post" action={ (ITEMS) "/" (item.code) } enctype="multipart/form-data" {
+        form.card method="post" action={ (ITEMS) "/" (item.code) } enctype="multipart/form-data"
+            data-outbox="file" data-title=(item_name(l, item))
+            data-owner=(hex::encode(owner_tag(&signed.user.id))) {
             (csrf::field(&signed.csrf))
+            (upload::key_field(typed.key.as_deref()))
             h2 { (tr(l, "申请人", "Applicant")) }
             p { strong { (signed.user.display_name) } " " (tr(l, "（您本人）", "(yourself)")) }
             label for="id_number" { (tr(l, "身份证号码", "National ID number")) }
@@ -377,11 +392,35 @@ fn unread(lang: PageLang, status: StatusCode, message: String) -> Response {
     resident_page(lang, status, tr(l, "没有提交", "Not filed"), &nav(l), body)
 }
 
-/// `POST /resident/file/{code}` (multipart, with photos): files the request and shows it.
+/// The answer to a filing that is stored: its page, saying so (`already`: filed by an earlier
+/// sending of the same form).
+fn to_filed(id: uuid::Uuid, already: bool) -> Response {
+    let done = if already { "received" } else { "filed" };
+    Redirect::to(&format!("/resident/requests/{id}?done={done}")).into_response()
+}
+
+/// The request filed with the submission key `key` by an earlier sending, if any.
+async fn filed_before(
+    state: &AppState,
+    signed: &SignedResident,
+    key: Option<&str>,
+) -> Result<Option<uuid::Uuid>, crate::error::AppError> {
+    let Some(key) = key.map(str::to_string) else {
+        return Ok(None);
+    };
+    let (engine, user) = (state.engine.clone(), signed.user.clone());
+    let filed = blocking(move || engine.resident_filed(&user, &key)).await?;
+    Ok(filed.map(|f| f.id))
+}
+
+/// `POST /resident/file/{code}` (multipart, with photos or the addresses of photos sent in
+/// pieces): files the request and shows it; the request filed before when the same form
+/// (submission key) was sent before.
 pub(crate) async fn submit(
     lang: PageLang,
     signed: SignedResident,
     State(state): State<AppState>,
+    Extension(under_way): Extension<UnderWay>,
     Path(code): Path<String>,
     req: Request,
 ) -> Result<Response, PageError> {
@@ -405,23 +444,48 @@ pub(crate) async fn submit(
             ));
         }
     };
+    let typed = Typed::of(&sent.fields);
+    // Sent before and filed then: that request is the answer, whatever this sending holds
+    // (its photos were used and discarded by the first).
+    if let Some(id) = filed_before(&state, &signed, typed.key.as_deref())
+        .await
+        .or_page(&lang)?
+    {
+        return Ok(to_filed(id, true));
+    }
     let reference = reference(&state, &lang).await?;
     let Some(item) = reference.data.catalog.item(&code) else {
         return Ok(unknown_item(lang, &code));
     };
-    let typed = Typed::of(&sent.fields);
     let checked = check(l, &reference, &signed.user.area, item, &typed);
-    let photos = upload::photos_of(&state, l, sent.files, &item.materials).await;
+    let photos = upload::photos_of(
+        &state,
+        l,
+        &signed.user.id,
+        sent.files,
+        &sent.fields,
+        &item.materials,
+    )
+    .await;
     let (attributes, photos) = match (checked, photos) {
         (Ok(a), Ok(p)) => (a, p),
         (a, p) => {
+            let missing_upload = p.as_ref().is_err_and(|e| e.missing_upload);
+            if missing_upload
+                && let Some(id) = filed_before(&state, &signed, typed.key.as_deref())
+                    .await
+                    .or_page(&lang)?
+            {
+                // Another sending of this form filed it meanwhile, with these photos.
+                return Ok(to_filed(id, true));
+            }
             let errors: Vec<String> = a
                 .err()
                 .into_iter()
                 .flatten()
-                .chain(p.err().into_iter().flatten())
+                .chain(p.err().into_iter().flat_map(|e| e.errors))
                 .collect();
-            return Ok(form_page(
+            let mut response = form_page(
                 lang,
                 &signed,
                 &reference,
@@ -429,7 +493,13 @@ pub(crate) async fn submit(
                 &typed,
                 &errors,
                 StatusCode::UNPROCESSABLE_ENTITY,
-            ));
+            );
+            if missing_upload {
+                response
+                    .headers_mut()
+                    .insert(upload::MISSING_UPLOAD_HEADER, HeaderValue::from_static("1"));
+            }
+            return Ok(response);
         }
     };
     let filing = ResidentFiling {
@@ -438,18 +508,27 @@ pub(crate) async fn submit(
         phone: typed.phone.clone(),
         grid: typed.grid.clone(),
         attributes,
-        photos,
+        photos: photos.photos,
     };
-    let (engine, blobs, user) = (
+    let (engine, blobs, user, key) = (
         state.engine.clone(),
         state.blobs.clone(),
         signed.user.clone(),
+        typed.key.clone(),
     );
-    let filed = blocking(move || engine.resident_file(&user, &filing, blobs.as_deref())).await;
+    let used = photos.uploads;
+    let filed = blocking(move || {
+        let filed = engine.resident_file_once(&user, &filing, key.as_deref(), blobs.as_deref());
+        if filed.is_ok()
+            && let Some(blobs) = blobs
+        {
+            under_way.forget(blobs.as_ref(), &user.id, &used);
+        }
+        filed
+    })
+    .await;
     match filed {
-        Ok(filed) => Ok(
-            Redirect::to(&format!("/resident/requests/{}?done=filed", filed.id)).into_response(),
-        ),
+        Ok(filed) => Ok(to_filed(filed.id, filed.already)),
         // A rule the form's checks did not catch: named as the check says it.
         Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {
             let message = format!("{}{}", tr(l, "未能提交：", "Not filed: "), e.message);
@@ -520,6 +599,7 @@ mod tests {
             phone: "12".into(),
             grid: "9组".into(),
             attributes: BTreeMap::new(),
+            key: None,
         };
         let errors = check(Lang::Zh, &current, "370883101201", &item, &typed).unwrap_err();
         assert_eq!(errors.len(), 4, "{errors:?}");
@@ -528,6 +608,7 @@ mod tests {
             phone: "138 1234 5678".into(),
             grid: "1组".into(),
             attributes: [("reason".to_string(), "lost".to_string())].into(),
+            key: None,
         };
         let attributes = check(Lang::Zh, &current, "370883101201", &item, &typed).unwrap();
         assert_eq!(attributes["reason"], AttrValue::Text("lost".into()));

@@ -8,8 +8,8 @@
 //! whatever id is typed into the address. Whether each form is shown is the domain's answer
 //! (workflow and permission), and the engine asks the same check again when it is posted.
 
-use axum::extract::{Path, Query, Request, State};
-use axum::http::StatusCode;
+use axum::extract::{Extension, Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use bianmin_domain::labels;
 use bianmin_domain::{Action, Rating, Role, mask_personal_numbers};
@@ -20,6 +20,7 @@ use uuid::Uuid;
 use super::home::{deadline, masked_id, missing, outcome};
 use super::session::{ResidentForm, SignedResident};
 use super::upload::{self, UploadError};
+use super::uploads::{UnderWay, owner_tag};
 use super::{HOME, file, refused_form, resident_page};
 use crate::AppState;
 use crate::engine::{ResidentAction, ResidentRequest};
@@ -157,6 +158,11 @@ fn done_notice(l: Lang, done: Option<&str>) -> Option<&'static str> {
         ),
         "withdrawn" => tr(l, "申请已撤回。", "Your request is withdrawn."),
         "rated" => tr(l, "谢谢您的评价。", "Thank you for your rating."),
+        "received" => tr(
+            l,
+            "这份表单之前已经收到，没有重复提交。",
+            "This form had arrived already: nothing was sent twice.",
+        ),
         _ => return None,
     })
 }
@@ -222,7 +228,7 @@ fn render(
             }
         }
         @if r.may_supplement {
-            (supplement_form(l, signed, d.id, &d.missing_materials))
+            (supplement_form(l, signed, d.id, &format!("{}{}{}", tr(l, "补正 ", "Supplement "), reference.item_name(l, &d.item_code), format_args!(" · {}", d.receipt_no)), &d.missing_materials))
         }
         @if r.may_rate {
             (rate_form(l, signed, d.id))
@@ -248,11 +254,21 @@ fn render(
     resident_page(lang, status, tr(l, "办件详情", "Request"), &nav(l), body)
 }
 
-/// The supplement form: a camera input per material the return asked for.
-fn supplement_form(l: Lang, signed: &SignedResident, id: Uuid, missing: &[String]) -> Markup {
+/// The supplement form: a camera input per material the return asked for (`title` names the
+/// request in the phone's list of what it saved).
+fn supplement_form(
+    l: Lang,
+    signed: &SignedResident,
+    id: Uuid,
+    title: &str,
+    missing: &[String],
+) -> Markup {
     html! {
-        form.card method="post" action={ (page_of(id)) "/supplement" } enctype="multipart/form-data" {
+        form.card method="post" action={ (page_of(id)) "/supplement" } enctype="multipart/form-data"
+            data-outbox="supplement" data-title=(title)
+            data-owner=(hex::encode(owner_tag(&signed.user.id))) {
             (csrf::field(&signed.csrf))
+            (upload::key_field(None))
             h2 { (tr(l, "补交材料", "Hand in the missing materials")) }
             p.small { (tr(l, "请为每一项材料拍一张清楚的照片。", "Take a clear photo of each material.")) }
             @for (i, m) in missing.iter().enumerate() {
@@ -317,14 +333,40 @@ async fn act(
     what: ResidentAction,
     done: &str,
 ) -> Result<Response, PageError> {
+    act_once(lang, state, signed, id, what, None, done).await
+}
+
+/// [`act`] for a form that carried a submission key and uploads (`sent`): written once per key
+/// (a form sent again answers "received" and writes nothing), the uploads it used discarded
+/// once it is stored.
+async fn act_once(
+    lang: PageLang,
+    state: &AppState,
+    signed: &SignedResident,
+    id: Uuid,
+    what: ResidentAction,
+    sent: Option<(Option<String>, Vec<String>, UnderWay)>,
+    done: &str,
+) -> Result<Response, PageError> {
     let (engine, blobs, user) = (
         state.engine.clone(),
         state.blobs.clone(),
         signed.user.clone(),
     );
-    let acted = blocking(move || engine.resident_act(&user, id, &what, blobs.as_deref())).await;
+    let acted = blocking(move || {
+        let key = sent.as_ref().and_then(|(key, _, _)| key.as_deref());
+        let before = engine.resident_act_once(&user, id, &what, key, blobs.as_deref());
+        if before.is_ok()
+            && let (Some((_, used, under_way)), Some(blobs)) = (&sent, &blobs)
+        {
+            under_way.forget(blobs.as_ref(), &user.id, used);
+        }
+        before
+    })
+    .await;
     match acted {
-        Ok(()) => Ok(Redirect::to(&format!("{}?done={done}", page_of(id))).into_response()),
+        Ok(false) => Ok(Redirect::to(&format!("{}?done={done}", page_of(id))).into_response()),
+        Ok(true) => Ok(Redirect::to(&format!("{}?done=received", page_of(id))).into_response()),
         Err(e)
             if e.status == StatusCode::UNPROCESSABLE_ENTITY || e.status == StatusCode::CONFLICT =>
         {
@@ -333,6 +375,23 @@ async fn act(
         }
         Err(e) => Err(PageError::new(&lang, e)),
     }
+}
+
+/// Whether `signed`'s request `id` holds the supplement sent with the key `key` before.
+async fn supplemented_before(
+    state: &AppState,
+    lang: &PageLang,
+    signed: &SignedResident,
+    id: Uuid,
+    key: Option<&str>,
+) -> Result<bool, PageError> {
+    let Some(key) = key.map(str::to_string) else {
+        return Ok(false);
+    };
+    let (engine, user) = (state.engine.clone(), signed.user.clone());
+    blocking(move || engine.resident_supplemented(&user, id, &key))
+        .await
+        .or_page(lang)
 }
 
 /// The request's page again with `errors` (422).
@@ -355,11 +414,13 @@ async fn refused(
     ))
 }
 
-/// `POST /resident/requests/{id}/supplement` (multipart, with photos).
+/// `POST /resident/requests/{id}/supplement` (multipart, with photos or the addresses of
+/// photos sent in pieces); once per submission key.
 pub(crate) async fn supplement(
     lang: PageLang,
     signed: SignedResident,
     State(state): State<AppState>,
+    Extension(under_way): Extension<UnderWay>,
     Path(id): Path<String>,
     req: Request,
 ) -> Result<Response, PageError> {
@@ -388,6 +449,12 @@ pub(crate) async fn supplement(
             return Ok(response);
         }
     };
+    let key = upload::submission_key(&sent.fields);
+    let received = || Redirect::to(&format!("{}?done=received", page_of(id))).into_response();
+    // Sent before and written then: nothing more to do (its photos were used and discarded).
+    if supplemented_before(&state, &lang, &signed, id, key.as_deref()).await? {
+        return Ok(received());
+    }
     let (r, _) = load(&state, &lang, &signed, id).await?;
     if !r.may_supplement {
         let message = tr(
@@ -398,13 +465,35 @@ pub(crate) async fn supplement(
         return refused(lang, &state, &signed, id, vec![message.to_string()]).await;
     }
     let missing = r.detail.missing_materials.clone();
-    let photos = match upload::photos_of(&state, l, sent.files, &missing).await {
+    let photos = match upload::photos_of(
+        &state,
+        l,
+        &signed.user.id,
+        sent.files,
+        &sent.fields,
+        &missing,
+    )
+    .await
+    {
         Ok(photos) => photos,
-        Err(errors) => return refused(lang, &state, &signed, id, errors).await,
+        Err(e) => {
+            if e.missing_upload
+                && supplemented_before(&state, &lang, &signed, id, key.as_deref()).await?
+            {
+                return Ok(received());
+            }
+            let mut response = refused(lang, &state, &signed, id, e.errors).await?;
+            if e.missing_upload {
+                response
+                    .headers_mut()
+                    .insert(upload::MISSING_UPLOAD_HEADER, HeaderValue::from_static("1"));
+            }
+            return Ok(response);
+        }
     };
     let without: Vec<&String> = missing
         .iter()
-        .filter(|m| !photos.iter().any(|p| p.material == **m))
+        .filter(|m| !photos.photos.iter().any(|p| p.material == **m))
         .collect();
     if !without.is_empty() {
         let names: Vec<&str> = without.iter().map(|m| m.as_str()).collect();
@@ -419,12 +508,16 @@ pub(crate) async fn supplement(
         );
         return refused(lang, &state, &signed, id, vec![message]).await;
     }
-    act(
+    let sent = Some((key, photos.uploads, under_way));
+    act_once(
         lang,
         &state,
         &signed,
         id,
-        ResidentAction::Supplement { photos },
+        ResidentAction::Supplement {
+            photos: photos.photos,
+        },
+        sent,
         "supplemented",
     )
     .await

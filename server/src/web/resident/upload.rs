@@ -1,5 +1,9 @@
 //! A resident's form with photos (`multipart/form-data`): read with its own size count, its
 //! CSRF token checked, its photos scaled ([`crate::photos`]), and the words for what went wrong.
+//! A photo comes in the form itself (`photo-<i>`, without JavaScript) or, sent beforehand in
+//! pieces by the pages' script, named by its address (`photo_sha-<i>`, see
+//! [`super::uploads`]); both go through the same scaling and the same errors. Every form that
+//! writes carries a submission key ([`KEY_FIELD`]), so that sending it twice writes once.
 //!
 //! The route's body limit is four times [`crate::Limits::photo_body_bytes`]; the handler counts
 //! the bytes itself and, past `photo_body_bytes`, keeps reading to the end while keeping
@@ -9,14 +13,40 @@
 
 use axum::extract::{FromRequest, Multipart, Request};
 use bianmin_domain::MAX_ATTACHMENT_BYTES;
+use maud::{Markup, html};
 
 use super::session::SignedResident;
+use super::uploads::{self, Unusable};
 use crate::AppState;
 use crate::engine::Photo;
 use crate::photos::PhotoError;
 use crate::web::console::csrf::{FIELD, Fields};
-use crate::web::console::token::matches;
+use crate::web::console::token::{matches, random_hex};
 use crate::web::i18n::{Lang, tr};
+
+/// The hidden field carrying a form's submission key: fresh in every form the hub draws (and
+/// chosen afresh by the pages' script for every form it saves), the same in every sending of
+/// that form. The hub writes what a key names once (`Engine::resident_file_once`,
+/// `Engine::resident_act_once`).
+pub(crate) const KEY_FIELD: &str = "submission";
+
+/// The submission key a form carries, if it is one: 16 to 64 letters, digits, `-` or `_`. A
+/// form without one (or with anything else there) is written as it comes, without the
+/// once-only guard: what a page drawn before keys existed sends.
+pub(crate) fn submission_key(fields: &Fields) -> Option<String> {
+    let key = fields.get(KEY_FIELD)?.trim();
+    let fits = (16..=64).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    fits.then(|| key.to_string())
+}
+
+/// The hidden field with `key`, or a fresh key.
+pub(crate) fn key_field(key: Option<&str>) -> Markup {
+    let key = key.map_or_else(random_hex, str::to_string);
+    html! { input type="hidden" name=(KEY_FIELD) value=(key); }
+}
 
 /// A file sent in a form.
 pub(crate) struct UploadedFile {
@@ -169,52 +199,188 @@ pub(crate) fn photo_message(l: Lang, e: &PhotoError, file: &str, material: &str)
     }
 }
 
-/// The photos of `files` sent in the inputs `photo-<i>`, each of `materials[i]`: scaled and
-/// re-encoded (one file per material and content: the same photo chosen twice counts once).
-/// Every photo that is not taken is named in the errors, all at once.
+/// The photos of a form, as the engine stores them, and the uploads they came from.
+#[derive(Debug, Default)]
+pub(crate) struct FormPhotos {
+    /// Scaled and re-encoded, one per material and content.
+    pub photos: Vec<Photo>,
+    /// The addresses of the uploads in pieces they came from: discarded once the form's
+    /// request or supplement is stored ([`uploads::UnderWay::forget`]).
+    pub uploads: Vec<String>,
+}
+
+/// Why a form's photos were not taken: every photo's mistake, in words.
+#[derive(Debug, Default)]
+pub(crate) struct PhotoErrors {
+    /// The words, one per photo.
+    pub errors: Vec<String>,
+    /// A photo named by its address was not there (the script sends it again, then the form).
+    pub missing_upload: bool,
+}
+
+/// One photo of a form, before scaling.
+struct Given {
+    material: String,
+    file_name: String,
+    bytes: Vec<u8>,
+}
+
+/// The photos of a form (see [`FormPhotos`]): the files sent in the inputs `photo-<i>`, and
+/// the uploads named in the fields `photo_sha-<i>` (their file names in `photo_name-<i>`),
+/// each of `materials[i]`, sent by `user_id`; each scaled and re-encoded (one per material and
+/// content: the same photo chosen twice counts once). Every photo that is not taken is named
+/// in the errors, all at once.
 pub(crate) async fn photos_of(
     state: &AppState,
     l: Lang,
+    user_id: &str,
     files: Vec<UploadedFile>,
+    fields: &Fields,
     materials: &[String],
-) -> Result<Vec<Photo>, Vec<String>> {
-    let mut photos: Vec<Photo> = Vec::new();
-    let mut errors = Vec::new();
-    for file in files {
-        let Some(material) = file
-            .field
-            .strip_prefix("photo-")
+) -> Result<FormPhotos, PhotoErrors> {
+    let material_of = |field: &str, prefix: &str| {
+        field
+            .strip_prefix(prefix)
             .and_then(|i| i.parse::<usize>().ok())
-            .and_then(|i| materials.get(i))
-        else {
-            continue;
-        };
-        match state.photos.scale(file.bytes).await {
-            Ok(scaled) if scaled.jpeg.len() as u64 > MAX_ATTACHMENT_BYTES => {
-                errors.push(photo_message(
-                    l,
-                    &PhotoError::TooLarge,
-                    &file.file_name,
-                    material,
-                ));
-            }
-            Ok(scaled) => {
-                let twice = photos
-                    .iter()
-                    .any(|p| p.material == *material && p.jpeg == scaled.jpeg);
-                if !twice {
-                    photos.push(Photo {
-                        material: material.clone(),
-                        jpeg: scaled.jpeg,
-                    });
-                }
-            }
-            Err(e) => errors.push(photo_message(l, &e, &file.file_name, material)),
+            .and_then(|i| materials.get(i).map(|m| (i, m.clone())))
+    };
+    let mut out = FormPhotos::default();
+    let mut refused = PhotoErrors::default();
+    for file in files {
+        if let Some((_, material)) = material_of(&file.field, "photo-") {
+            let given = Given {
+                material,
+                file_name: file.file_name,
+                bytes: file.bytes,
+            };
+            scale_into(state, l, given, &mut out, &mut refused).await;
         }
     }
-    if errors.is_empty() {
-        Ok(photos)
+    let limit = state.limits.photo_body_bytes;
+    for (field, sha256) in &fields.0 {
+        let Some((i, material)) = material_of(field, "photo_sha-") else {
+            continue;
+        };
+        let sha256 = sha256.trim().to_string();
+        let file_name = fields
+            .get(&format!("photo_name-{i}"))
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .unwrap_or(tr(l, "照片", "photo"))
+            .to_string();
+        let Some(blobs) = state.blobs.clone() else {
+            refused.errors.push(photo_message(
+                l,
+                &PhotoError::Unavailable,
+                &file_name,
+                &material,
+            ));
+            continue;
+        };
+        let (user, address) = (user_id.to_string(), sha256.clone());
+        let sent = crate::web::blocking(move || {
+            uploads::photo_sent(blobs.as_ref(), &user, &address, limit)
+        })
+        .await;
+        match sent {
+            Ok(Ok(bytes)) => {
+                if !out.uploads.contains(&sha256) {
+                    out.uploads.push(sha256);
+                }
+                // One upload read at a time, its bytes held only until it is scaled.
+                let given = Given {
+                    material,
+                    file_name,
+                    bytes,
+                };
+                scale_into(state, l, given, &mut out, &mut refused).await;
+            }
+            Ok(Err(Unusable::Missing)) => {
+                refused.missing_upload = true;
+                refused
+                    .errors
+                    .push(missing_message(l, &file_name, &material));
+            }
+            Ok(Err(Unusable::TooLarge)) => refused.errors.push(format!(
+                "{}{}",
+                material_prefix(l, &material),
+                uploads::too_large_words(l, limit)
+            )),
+            Err(e) => {
+                tracing::error!("a resident's upload could not be read: {e:?}");
+                refused.errors.push(photo_message(
+                    l,
+                    &PhotoError::Unavailable,
+                    &file_name,
+                    &material,
+                ));
+            }
+        }
+    }
+    if refused.errors.is_empty() {
+        Ok(out)
     } else {
-        Err(errors)
+        Err(refused)
     }
 }
+
+/// Scales `g` into `out` (once per material and content), or names its mistake in `refused`.
+async fn scale_into(
+    state: &AppState,
+    l: Lang,
+    g: Given,
+    out: &mut FormPhotos,
+    refused: &mut PhotoErrors,
+) {
+    match state.photos.scale(g.bytes).await {
+        Ok(scaled) if scaled.jpeg.len() as u64 > MAX_ATTACHMENT_BYTES => {
+            refused.errors.push(photo_message(
+                l,
+                &PhotoError::TooLarge,
+                &g.file_name,
+                &g.material,
+            ));
+        }
+        Ok(scaled) => {
+            let twice = out
+                .photos
+                .iter()
+                .any(|p| p.material == g.material && p.jpeg == scaled.jpeg);
+            if !twice {
+                out.photos.push(Photo {
+                    material: g.material,
+                    jpeg: scaled.jpeg,
+                });
+            }
+        }
+        Err(e) => refused
+            .errors
+            .push(photo_message(l, &e, &g.file_name, &g.material)),
+    }
+}
+
+/// "For “material”: " in the page's language.
+fn material_prefix(l: Lang, material: &str) -> String {
+    match l {
+        Lang::Zh => format!("“{material}”："),
+        Lang::En => format!("“{material}”: "),
+    }
+}
+
+/// The page's words for a photo named by its address that the hub does not hold whole for
+/// this resident.
+pub(crate) fn missing_message(l: Lang, file: &str, material: &str) -> String {
+    let file: String = file.chars().take(60).collect();
+    match l {
+        Lang::Zh => format!(
+            "没有收到“{material}”的照片（{file}）：它没有从您的账号完整发送过来。请重新发送。"
+        ),
+        Lang::En => format!(
+            "The photo of “{material}” ({file}) did not arrive whole from your account: send it again."
+        ),
+    }
+}
+
+/// The header that marks a refusal because a photo sent in pieces was missing: the pages'
+/// script sends the photos again, then the form, once.
+pub(crate) const MISSING_UPLOAD_HEADER: &str = "x-bianmin-missing-upload";
