@@ -5,8 +5,11 @@
 //! each column in Chinese and English (`状态 Status`).
 //!
 //! Personal data: lists carry only the masked name client-core stores in its rows; a request's
-//! own page shows the ID number and phone masked unless `--reveal` is given (see
-//! [`masked_detail`]).
+//! own page shows the ID number and phone masked, and the attributes the catalog marks
+//! sensitive (a bank account) as stars, unless `--reveal` is given (see [`masked_detail`]).
+//!
+//! Materials, attributes and list values read by their Chinese names from the catalog, beside
+//! the names and codes requests record (what `--material` and `--attr` take).
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -215,21 +218,62 @@ fn or_dash(s: String) -> String {
     if s.trim().is_empty() { "-".into() } else { s }
 }
 
-/// The request as `show` prints it: the ID number and phone masked unless `reveal`.
-pub fn masked_detail(d: &RequestDetail, reveal: bool) -> RequestDetail {
+/// The request as `show` prints it: unless `reveal`, the ID number and phone masked and every
+/// attribute `reference`'s catalog marks sensitive as one star per character.
+pub fn masked_detail(d: &RequestDetail, reference: &Reference, reveal: bool) -> RequestDetail {
     let mut d = d.clone();
     if !reveal {
         d.applicant.id_number = NationalId::parse(&d.applicant.id_number)
             .map_or_else(|_| "*".repeat(18), |id| id.masked());
         d.applicant.phone =
             Phone::parse(&d.applicant.phone).map_or_else(|_| "*".repeat(11), |p| p.masked());
+        let item = reference.catalog.item(&d.item_code);
+        for (code, value) in d.attributes.iter_mut() {
+            if item
+                .and_then(|i| i.attribute(code))
+                .is_some_and(|a| a.sensitive)
+            {
+                *value = AttrValue::Text("*".repeat(attr(value).chars().count()));
+            }
+        }
     }
     d
+}
+
+/// A material by its Chinese name, then the name requests record (what `--material` takes)
+/// when the two differ.
+fn material(item: Option<&ServiceItem>, m: &str) -> String {
+    match item.map(|i| i.material_label(m, true)) {
+        Some(zh) if zh != m => format!("{zh} {m}"),
+        _ => m.to_string(),
+    }
+}
+
+fn materials<'a>(item: Option<&ServiceItem>, ms: impl IntoIterator<Item = &'a String>) -> String {
+    ms.into_iter()
+        .map(|m| material(item, m))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// An attribute as `CODE=VALUE` (what `--attr` takes) after its Chinese name, and a list
+/// value's Chinese name after it.
+fn attribute(item: Option<&ServiceItem>, code: &str, v: &AttrValue) -> String {
+    let raw = attr(v);
+    let Some(spec) = item.and_then(|i| i.attribute(code)) else {
+        return format!("{code}={raw}");
+    };
+    let value = match spec.value_label(&raw, true) {
+        zh if zh != raw => format!("{raw}（{zh}）"),
+        _ => raw.clone(),
+    };
+    format!("{} {code}={value}", spec.label(true))
 }
 
 /// A request's page: its fields, then its history, comments and edits. `d` is already masked
 /// (or revealed) by [`masked_detail`].
 pub fn request_detail(d: &RequestDetail, reference: &Reference) -> String {
+    let item = reference.catalog.item(&d.item_code);
     let mut rows = vec![("受理回执号 Receipt no.", d.receipt_no.as_str().to_string())];
     if d.self_filed() {
         rows.push((
@@ -254,25 +298,22 @@ pub fn request_detail(d: &RequestDetail, reference: &Reference) -> String {
     rows.push(("紧急程度 Urgency", labels::urgency(d.urgency).to_string()));
     rows.push((
         "已收材料 Materials",
-        or_dash(
-            d.materials_received
-                .iter()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", "),
-        ),
+        or_dash(materials(item, &d.materials_received)),
     ));
     if !d.missing_materials.is_empty() {
-        rows.push(("缺少材料 Missing", d.missing_materials.join(", ")));
+        rows.push(("缺少材料 Missing", materials(item, &d.missing_materials)));
     }
     if !d.outstanding_materials.is_empty() {
-        rows.push(("未收材料 Outstanding", d.outstanding_materials.join(", ")));
+        rows.push((
+            "未收材料 Outstanding",
+            materials(item, &d.outstanding_materials),
+        ));
     }
     if !d.waived_materials.is_empty() {
         let waived: Vec<String> = d
             .waived_materials
             .iter()
-            .map(|(m, reason)| format!("{m} ({reason})"))
+            .map(|(m, reason)| format!("{} ({reason})", material(item, m)))
             .collect();
         rows.push(("容缺 Waived", waived.join(", ")));
     }
@@ -281,7 +322,7 @@ pub fn request_detail(d: &RequestDetail, reference: &Reference) -> String {
         or_dash(
             d.attributes
                 .iter()
-                .map(|(k, v)| format!("{k}={}", attr(v)))
+                .map(|(k, v)| attribute(item, k, v))
                 .collect::<Vec<_>>()
                 .join(", "),
         ),
@@ -350,7 +391,7 @@ pub fn request_detail(d: &RequestDetail, reference: &Reference) -> String {
         ]);
         for a in &d.attachments {
             t.add_row(vec![
-                a.material.clone(),
+                material(item, &a.material),
                 a.media_type.as_str().to_string(),
                 bytes(a.size),
                 short_hash(&a.sha256),
@@ -391,6 +432,9 @@ pub struct PageJson<'a, T> {
     pub offset: u32,
     /// The page size asked for.
     pub limit: u32,
+    /// How many rows match over all pages, where it was counted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
 }
 
 impl<'a, T> PageJson<'a, T> {
@@ -401,6 +445,15 @@ impl<'a, T> PageJson<'a, T> {
             has_more: listing.has_more,
             offset: page.offset,
             limit: page.limit,
+            total: None,
+        }
+    }
+
+    /// With the count of every matching row.
+    pub fn with_total(self, total: u64) -> Self {
+        PageJson {
+            total: Some(total),
+            ..self
         }
     }
 }
@@ -426,7 +479,12 @@ fn footer(out: &mut String, shown: usize, page: Page, has_more: bool, what: &str
 ///
 /// The village column appears only when the rows come from more than one village (a
 /// reviewer's store); on a clerk's tablet it would repeat one name down the page.
-pub fn request_list(listing: &Listing<RequestRow>, page: Page, reference: &Reference) -> String {
+pub fn request_list(
+    listing: &Listing<RequestRow>,
+    page: Page,
+    total: u64,
+    reference: &Reference,
+) -> String {
     let mut out = String::new();
     let villages: BTreeSet<&str> = listing.rows.iter().map(|r| r.village.as_str()).collect();
     let with_village = villages.len() > 1;
@@ -486,6 +544,9 @@ pub fn request_list(listing: &Listing<RequestRow>, page: Page, reference: &Refer
         listing.has_more,
         "requests",
     );
+    if total > 0 {
+        out.push_str(&format!("共 {total} 条 {total} in all\n"));
+    }
     out
 }
 
@@ -1011,7 +1072,16 @@ pub fn catalog_item(i: &ServiceItem) -> String {
             "时限 Limit",
             format!("{} 工作日 working days", i.time_limit_days),
         ),
-        ("材料 Materials", or_dash(i.materials.join("\n"))),
+        (
+            "材料 Materials (--material)",
+            or_dash(
+                i.materials
+                    .iter()
+                    .map(|m| material(Some(i), m))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
+        ),
     ]);
     out.push('\n');
     if !i.attributes.is_empty() {
@@ -1027,12 +1097,23 @@ pub fn catalog_item(i: &ServiceItem) -> String {
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default();
+            let values: Vec<String> = a
+                .values
+                .iter()
+                .map(|v| match a.value_label(v, true) {
+                    zh if zh != v => format!("{v}（{zh}）"),
+                    _ => v.clone(),
+                })
+                .collect();
             t.add_row(vec![
                 a.code.clone(),
-                a.name_en.clone(),
+                match a.label(true) {
+                    zh if zh != a.name_en => format!("{zh} {}", a.name_en),
+                    _ => a.name_en.clone(),
+                },
                 datatype,
                 if a.required { "是 yes" } else { "否 no" }.to_string(),
-                a.values.join(", "),
+                values.join(", "),
             ]);
         }
         section(&mut out, "表单 Form", t.to_string());

@@ -202,6 +202,19 @@ pub struct ListArgs {
     /// Only receipt numbers starting with this.
     #[arg(long, value_name = "PREFIX")]
     receipt: Option<String>,
+    /// Only receipt numbers containing this (any part, e.g. the last digits; full-width digits
+    /// as a Chinese input method types them are fine).
+    #[arg(long, value_name = "TEXT")]
+    receipt_contains: Option<String>,
+    /// Only applicants whose name contains this (lists still show names masked).
+    #[arg(long, value_name = "TEXT")]
+    applicant: Option<String>,
+    /// Only requests filed on or after this day (YYYY-MM-DD, China Standard Time).
+    #[arg(long, value_name = "DATE")]
+    from: Option<chrono::NaiveDate>,
+    /// Only requests filed on or before this day (YYYY-MM-DD, China Standard Time).
+    #[arg(long, value_name = "DATE")]
+    to: Option<chrono::NaiveDate>,
     /// The order.
     #[arg(long, value_enum, default_value_t = SortArg::Deadline)]
     sort: SortArg,
@@ -227,7 +240,8 @@ pub enum RequestCommand {
     Show {
         #[command(flatten)]
         target: Target,
-        /// Show the ID number and phone in full (masked by default).
+        /// Show the ID number, the phone and sensitive attributes (a bank account) in full
+        /// (masked by default).
         #[arg(long)]
         reveal: bool,
     },
@@ -689,7 +703,7 @@ fn field_edit(store: &Store, id: Uuid, e: EditArgs) -> CliResult<FieldEdit> {
 }
 
 fn show(ctx: &Ctx, store: &Store, d: &RequestDetail, reveal: bool) -> CliResult {
-    let view = render::masked_detail(d, reveal);
+    let view = render::masked_detail(d, store.reference(), reveal);
     ctx.printer.emit(
         &view,
         || render::request_detail(&view, store.reference()),
@@ -715,8 +729,18 @@ fn list(ctx: &Ctx, store: &Store, a: &ListArgs) -> CliResult {
             (false, false) => None,
         },
         receipt_prefix: a.receipt.clone(),
-        ..RequestFilter::default()
+        receipt_contains: a.receipt_contains.clone(),
+        applicant_contains: a.applicant.clone(),
+        filed_from: a.from,
+        filed_to: a.to,
     };
+    if let (Some(from), Some(to)) = (a.from, a.to)
+        && from > to
+    {
+        return Err(CliError::usage(format!(
+            "request list: --from {from} is after --to {to}"
+        )));
+    }
     let sort = match a.sort {
         SortArg::Deadline => RequestSort::Deadline,
         SortArg::Updated => RequestSort::RecentlyUpdated,
@@ -728,9 +752,10 @@ fn list(ctx: &Ctx, store: &Store, a: &ListArgs) -> CliResult {
         limit: a.limit,
     };
     let listing = store.list_requests(&filter, sort, page)?;
+    let total = store.count_requests(&filter)?;
     ctx.printer.emit(
-        &PageJson::new(&listing, page),
-        || render::request_list(&listing, page, store.reference()),
+        &PageJson::new(&listing, page).with_total(total),
+        || render::request_list(&listing, page, total, store.reference()),
         || listing.rows.iter().map(|r| r.receipt_no.clone()).collect(),
     )
 }

@@ -436,6 +436,51 @@ fn pages_mask_the_id_number_and_phone_unless_revealed() {
 }
 
 #[test]
+fn a_page_reads_in_chinese_and_hides_a_bank_account_unless_revealed() {
+    let dir = clerk();
+    let account = "6222021234567890123";
+    let r = file(
+        &dir,
+        "AID-ELDER-ALLOWANCE",
+        &[&format!("bank_account={account}")],
+        &["ID card"],
+        "1组",
+    );
+    let page = bianmin(dir.path(), STORE, &["request", "show", &r]).ok();
+    // Materials and attributes by the catalog's Chinese names, beside what the options take.
+    assert!(page.stdout.contains("居民身份证 ID card"), "{page}");
+    assert!(
+        page.stdout.contains("银行存折（卡） Bank account booklet"),
+        "{page}"
+    );
+    assert!(
+        page.stdout
+            .contains("银行账号 bank_account=*******************"),
+        "{page}"
+    );
+    assert!(!page.stdout.contains(account), "{page}");
+    assert!(
+        !page.stdout.contains("123"),
+        "no part of the account: {page}"
+    );
+    let json = run(&dir, &["request", "show", &r]);
+    assert_eq!(
+        json["attributes"]["bank_account"],
+        "*".repeat(account.len())
+    );
+    let revealed = bianmin(dir.path(), STORE, &["request", "show", &r, "--reveal"]).ok();
+    assert!(revealed.stdout.contains(account), "{revealed}");
+
+    let item = bianmin(dir.path(), STORE, &["catalog", "SOC-PENSION-ENROL"]).ok();
+    for words in [
+        "户口簿 Household register (hukou) booklet",
+        "年缴费档次（元） Annual contribution tier (yuan)",
+    ] {
+        assert!(item.stdout.contains(words), "{words}: {item}");
+    }
+}
+
+#[test]
 fn lists_filter_sort_and_page() {
     let dir = clerk();
     // Three requests: a same-day item (due today once accepted), a 5-day item, and a
@@ -496,6 +541,51 @@ fn lists_filter_sort_and_page() {
         [card.as_str(), pension.as_str(), cert.as_str()]
     );
     assert_eq!(receipts(&["--receipt", "370883101201-999-00000"]).len(), 3);
+    // Search: part of a receipt number (full-width digits as an input method types them),
+    // part of an applicant's name; a day range of filing (all three were filed today).
+    let tail = &pension[pension.len() - 3..];
+    let full_width: String = tail
+        .chars()
+        .map(|c| char::from_u32(c as u32 + 0xFEE0).unwrap())
+        .collect();
+    assert_eq!(
+        receipts(&["--receipt-contains", &full_width]),
+        [pension.as_str()]
+    );
+    assert_eq!(receipts(&["--applicant", "秀"]), [pension.as_str()]);
+    assert_eq!(
+        receipts(&["--applicant", "春丰"]),
+        [cert.as_str(), card.as_str()]
+    );
+    let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+    let (yesterday, tomorrow) = (today.pred_opt().unwrap(), today.succ_opt().unwrap());
+    let day = |d: chrono::NaiveDate| d.to_string();
+    assert_eq!(
+        receipts(&["--from", &day(today), "--to", &day(today)]).len(),
+        3
+    );
+    assert!(receipts(&["--from", &day(tomorrow)]).is_empty());
+    assert!(receipts(&["--to", &day(yesterday)]).is_empty());
+    let backwards = bianmin(
+        dir.path(),
+        STORE,
+        &[
+            "request",
+            "list",
+            "--from",
+            &day(today),
+            "--to",
+            &day(yesterday),
+        ],
+    )
+    .exits(2);
+    assert!(backwards.stderr.contains("is after --to"), "{backwards}");
+    let counted = run(
+        &dir,
+        &["request", "list", "--limit", "1", "--applicant", "春丰"],
+    );
+    assert_eq!(counted["total"], 2);
+    assert_eq!(counted["rows"].as_array().unwrap().len(), 1);
 
     let first = bianmin(dir.path(), STORE, &["request", "list", "--limit", "2"]).ok();
     assert!(
@@ -504,6 +594,7 @@ fn lists_filter_sort_and_page() {
             .contains("第 1–2 条 rows 1–2; 更多 more: --offset 2"),
         "{first}"
     );
+    assert!(first.stdout.contains("共 3 条 3 in all"), "{first}");
     assert_eq!(
         receipts(&["--limit", "2", "--offset", "2"]),
         [card.as_str()]

@@ -41,6 +41,19 @@ impl Current {
         };
         Current { data, rules }
     }
+
+    /// `materials` of the service item `item_code` as they read in Chinese (`zh`) or English:
+    /// the catalog's Chinese names where it gives them, else the names requests record.
+    pub fn material_labels(&self, item_code: &str, materials: &[String], zh: bool) -> Vec<String> {
+        let item = self.data.catalog.item(item_code);
+        materials
+            .iter()
+            .map(|m| {
+                item.map_or(m.as_str(), |i| i.material_label(m, zh))
+                    .to_string()
+            })
+            .collect()
+    }
 }
 
 /// The entry and when it was last read from storage (`None` once forgotten: read again, but

@@ -5,6 +5,7 @@
 //! `changes_since` / `apply_remote`; the server will take the relay's place.
 
 pub mod hub;
+pub mod phone;
 pub mod proxy;
 pub mod raw;
 pub mod weak_link;

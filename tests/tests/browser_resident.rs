@@ -676,8 +676,8 @@ fn a_resident_files_with_a_photo_and_follows_it_to_her_rating_on_the_phone() {
         for words in [
             "自助办理",
             "已提交，等待受理",
-            "ID card ×1",
-            "Recent photo ×1",
+            "居民身份证 ×1",
+            "近期免冠照片 ×1",
             "您提交了申请",
         ] {
             assert!(shown.contains(words), "{words} in {shown}");
@@ -732,7 +732,7 @@ fn a_resident_files_with_a_photo_and_follows_it_to_her_rating_on_the_phone() {
         // Her page says what is missing; she photographs it and hands it in.
         phone.refresh().await.unwrap();
         let shown = reload_until(&phone, "退回补正").await;
-        assert!(shown.contains("需要补交：Recent photo"), "{shown}");
+        assert!(shown.contains("需要补交：近期免冠照片"), "{shown}");
         assert!(shown.contains("照片须为白底，请重拍"), "{shown}");
         let supplement = format!("form[action='/resident/requests/{id}/supplement']");
         css(&phone, &format!("{supplement} #photo-0"))
@@ -743,8 +743,8 @@ fn a_resident_files_with_a_photo_and_follows_it_to_her_rating_on_the_phone() {
         click(&phone, &format!("{supplement} button[type=submit]")).await;
         let shown = reload_until(&phone, "材料已补交").await;
         assert!(shown.contains("已受理，正在办理"), "{shown}");
-        assert!(shown.contains("您补交了材料：Recent photo"), "{shown}");
-        assert!(shown.contains("Recent photo ×2"), "{shown}");
+        assert!(shown.contains("您补交了材料：近期免冠照片"), "{shown}");
+        assert!(shown.contains("近期免冠照片 ×2"), "{shown}");
 
         // The clerk forwards it to the township.
         on_tablet(&clerk, move |clerk| {

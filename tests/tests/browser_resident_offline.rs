@@ -490,7 +490,7 @@ fn a_large_photo_is_scaled_on_the_phone_before_it_is_sent() {
             "申请已提交",
             "自助办理",
             "已提交，等待受理",
-            "Recent photo ×1",
+            "近期免冠照片 ×1",
         ] {
             assert!(shown.contains(words), "{words} in {shown}");
         }
@@ -619,7 +619,7 @@ fn a_form_filled_in_offline_is_kept_on_the_phone_and_sent_once_when_the_network_
         heading(&c, "办件详情").await;
         let id = request_shown(&c).await;
         let page = page_text(&c).await;
-        for words in ["370883101201-000-000001", "自助办理", "Recent photo ×1"] {
+        for words in ["370883101201-000-000001", "自助办理", "近期免冠照片 ×1"] {
             assert!(page.contains(words), "{words} in {page}");
         }
         // Looked at: the phone forgets it; nothing is left to send, on any page.

@@ -12,7 +12,6 @@
 //!
 //! Runs on SQLite, or on PostgreSQL with `BIANMIN_TEST_BACKEND=postgres`.
 
-use std::collections::BTreeMap;
 use std::io::Read;
 use std::sync::Mutex;
 
@@ -24,6 +23,7 @@ use bianmin_domain::{Action, Rating, Role, Status};
 use bianmin_server::engine::RESIDENT_DEVICE;
 use bianmin_server::{Limits, admin};
 use bianmin_tests::hub::{CLERK, RESIDENT, REVIEWER, TestHub, quick};
+use bianmin_tests::phone::{Answer, Part, Phone, csrf, error_of};
 use image::codecs::jpeg::JpegEncoder;
 use image::{Rgb, RgbImage};
 use uuid::Uuid;
@@ -38,192 +38,9 @@ const EAST: &str = "370883101201";
 const ID_NUMBER: &str = "11010519491231002x";
 const PHONE: &str = "138 1234 5678";
 
-// ---------------------------------------------------------------------------------------------
-// A browser over HTTP
-
-/// An answer, read whole.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    location: Option<String>,
-    cache_control: Option<String>,
-    body: String,
-}
-
-/// One part of a multipart form.
-#[derive(Clone, Copy)]
-enum Part<'a> {
-    Text(&'a str, &'a str),
-    /// Field, file name, content type, bytes.
-    File(&'a str, &'a str, &'a str, &'a [u8]),
-}
-
-/// A browser: keeps cookies, never follows redirects.
-struct Browser {
-    base: String,
-    agent: ureq::Agent,
-    cookies: BTreeMap<String, String>,
-}
-
-impl Browser {
-    fn new(hub: &TestHub) -> Browser {
-        Browser {
-            base: hub.url.clone(),
-            agent: ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .max_redirects(0)
-                .build()
-                .into(),
-            cookies: BTreeMap::new(),
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    fn read(&mut self, resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
-        let mut resp = resp.expect("the hub answers");
-        let header = |name: &str| {
-            resp.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        let (location, cache_control) = (header("location"), header("cache-control"));
-        for c in resp.headers().get_all("set-cookie") {
-            let c = c.to_str().unwrap();
-            let (k, v) = c.split(';').next().unwrap().split_once('=').unwrap();
-            if c.contains("Max-Age=0") {
-                self.cookies.remove(k);
-            } else {
-                self.cookies.insert(k.to_string(), v.to_string());
-            }
-        }
-        Answer {
-            status: resp.status().as_u16(),
-            location,
-            cache_control,
-            body: resp
-                .body_mut()
-                .with_config()
-                .limit(16 * 1024 * 1024)
-                .read_to_string()
-                .unwrap_or_default(),
-        }
-    }
-
-    fn get(&mut self, path: &str) -> Answer {
-        let mut req = self.agent.get(&format!("{}{path}", self.base));
-        if !self.cookies.is_empty() {
-            req = req.header("Cookie", &self.cookie_header());
-        }
-        let resp = req.call();
-        self.read(resp)
-    }
-
-    fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Answer {
-        let mut req = self.agent.post(&format!("{}{path}", self.base));
-        if !self.cookies.is_empty() {
-            req = req.header("Cookie", &self.cookie_header());
-        }
-        let resp = req.send_form(fields.iter().copied());
-        self.read(resp)
-    }
-
-    /// Posts a `multipart/form-data` form, as a phone's browser sends one with photos.
-    fn post_multipart(&mut self, path: &str, parts: &[Part<'_>]) -> Answer {
-        let boundary = format!("----bianmin{}", Uuid::new_v4().simple());
-        let mut body = Vec::new();
-        for part in parts {
-            body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
-            match part {
-                Part::Text(name, value) => {
-                    body.extend_from_slice(
-                        format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n")
-                            .as_bytes(),
-                    );
-                    body.extend_from_slice(value.as_bytes());
-                }
-                Part::File(name, file, content_type, bytes) => {
-                    body.extend_from_slice(
-                        format!(
-                            "Content-Disposition: form-data; name=\"{name}\"; filename=\"{file}\"\r\n\
-                             Content-Type: {content_type}\r\n\r\n"
-                        )
-                        .as_bytes(),
-                    );
-                    body.extend_from_slice(bytes);
-                }
-            }
-            body.extend_from_slice(b"\r\n");
-        }
-        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-        let mut req = self.agent.post(&format!("{}{path}", self.base)).header(
-            "Content-Type",
-            &format!("multipart/form-data; boundary={boundary}"),
-        );
-        if !self.cookies.is_empty() {
-            req = req.header("Cookie", &self.cookie_header());
-        }
-        let resp = req.send(&body[..]);
-        self.read(resp)
-    }
-
-    /// Posts a form of the page at `page` with that page's CSRF token.
-    fn submit(&mut self, page: &str, action: &str, fields: &[(&str, &str)]) -> Answer {
-        let token = csrf(&self.get(page).body);
-        let mut all = vec![("csrf", token.as_str())];
-        all.extend_from_slice(fields);
-        self.post(action, &all)
-    }
-
-    /// Activates `name`'s account (a fresh code from the administrator) and stays signed in.
-    fn activated(hub: &TestHub, name: &str) -> Browser {
-        let code =
-            admin::issue_activation_code(hub.storage.as_ref(), name, admin::ACTIVATION_VALIDITY)
-                .expect("code")
-                .code;
-        let mut b = Browser::new(hub);
-        let a = b.submit(
-            "/resident/activate",
-            "/resident/activate",
-            &[
-                ("name", name),
-                ("code", &code),
-                ("password", PASSWORD),
-                ("again", PASSWORD),
-            ],
-        );
-        assert_eq!(a.status, 303, "{}", a.body);
-        b
-    }
-}
-
-/// The CSRF token of the first form on a page.
-fn csrf(body: &str) -> String {
-    let at = body
-        .find(r#"name="csrf" value=""#)
-        .unwrap_or_else(|| panic!("no CSRF field in {body}"));
-    let rest = &body[at + r#"name="csrf" value=""#.len()..];
-    rest[..rest.find('"').unwrap()].to_string()
-}
-
-/// The text of the page's error box.
-fn error_of(body: &str) -> String {
-    let at = body
-        .find(r#"class="error""#)
-        .unwrap_or_else(|| panic!("no error in {body}"));
-    let end = at
-        + body[at..]
-            .find("</div>")
-            .or(body[at..].find("</p>"))
-            .unwrap();
-    body[at..end].to_string()
+/// The phone of `name`, who activated the account and stays signed in.
+fn activated(hub: &TestHub, name: &str) -> Phone {
+    Phone::activated(hub, name, PASSWORD)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -271,7 +88,7 @@ fn id_in(location: &str) -> Uuid {
 }
 
 /// The form of item `code`, filled in as Wang does, with `photos`, and `extra` fields.
-fn file(b: &mut Browser, code: &str, fields: &[(&str, &str)], photos: &[Part<'_>]) -> Answer {
+fn file(b: &mut Phone, code: &str, fields: &[(&str, &str)], photos: &[Part<'_>]) -> Answer {
     let form = b.get(&format!("/resident/file/{code}"));
     assert_eq!(form.status, 200, "{}", form.body);
     let token = csrf(&form.body);
@@ -325,7 +142,7 @@ fn a_resident_files_from_the_phone_and_follows_the_request_to_its_rating() {
     let zhao = add_other_resident(&hub);
     let clerk = Mutex::new(hub.enrol(CLERK, dir.path(), "east"));
     let reviewer = Mutex::new(hub.enrol(REVIEWER, dir.path(), "taiping"));
-    let mut b = Browser::activated(&hub, RESIDENT);
+    let mut b = activated(&hub, RESIDENT);
 
     // The items, and one item's form: camera inputs, multipart, large type.
     let home = b.get("/resident");
@@ -336,7 +153,7 @@ fn a_resident_files_from_the_phone_and_follows_the_request_to_its_rating() {
     );
     let items = b.get("/resident/file");
     assert_eq!(items.status, 200);
-    assert_eq!(items.cache_control.as_deref(), Some("no-store"));
+    assert_eq!(items.header("cache-control"), Some("no-store"));
     assert!(items.body.contains("社会保障卡申领补换"));
     assert!(items.body.contains(r#"href="/resident/file/SOC-CARD""#));
     let form = b.get("/resident/file/SOC-CARD");
@@ -398,10 +215,10 @@ fn a_resident_files_from_the_phone_and_follows_the_request_to_its_rating() {
     assert!(page.body.contains("申请已提交"));
     assert!(page.body.contains("自助办理"), "marked self-filed");
     assert!(page.body.contains("已提交，等待受理"));
-    assert!(page.body.contains("Recent photo ×1"), "{}", page.body);
+    assert!(page.body.contains("近期免冠照片 ×1"), "{}", page.body);
     assert!(
         page.body
-            .contains("已拍照上传，待服务站核对</dt><dd>ID card、Recent photo"),
+            .contains("已拍照上传，待服务站核对</dt><dd>居民身份证、近期免冠照片"),
         "photographed, not yet in hand: {}",
         page.body
     );
@@ -505,7 +322,7 @@ fn a_resident_files_from_the_phone_and_follows_the_request_to_its_rating() {
     assert!(page.body.contains("照片须为白底"));
     assert!(
         page.body
-            .contains("村便民服务站退回补正，需要补交：Recent photo")
+            .contains("村便民服务站退回补正，需要补交：近期免冠照片")
     );
     assert!(
         page.body
@@ -527,8 +344,8 @@ fn a_resident_files_from_the_phone_and_follows_the_request_to_its_rating() {
     let page = b.get(&s.location.unwrap());
     assert!(page.body.contains("材料已补交"));
     assert!(page.body.contains("已受理，正在办理"), "{}", page.body);
-    assert!(page.body.contains("您补交了材料：Recent photo"));
-    assert!(page.body.contains("Recent photo ×2"));
+    assert!(page.body.contains("您补交了材料：近期免冠照片"));
+    assert!(page.body.contains("近期免冠照片 ×2"));
 
     // The clerk forwards, the township approves, the clerk delivers.
     synced(&clerk);
@@ -589,7 +406,7 @@ fn a_resident_files_from_the_phone_and_follows_the_request_to_its_rating() {
     b.get("/resident?lang=zh");
 
     // Another resident sees none of it: the same 404 as a request that does not exist.
-    let mut z = Browser::activated(&hub, OTHER);
+    let mut z = activated(&hub, OTHER);
     let theirs = z.get(&format!("/resident/requests/{id}"));
     assert_eq!(theirs.status, 404);
     assert_eq!(
@@ -613,7 +430,7 @@ fn a_resident_withdraws_after_confirming_and_the_series_goes_on() {
     let hub = TestHub::start();
     let dir = tempfile::tempdir().unwrap();
     let clerk = Mutex::new(hub.enrol(CLERK, dir.path(), "east"));
-    let mut b = Browser::activated(&hub, RESIDENT);
+    let mut b = activated(&hub, RESIDENT);
     let mut ids = Vec::new();
     for _ in 0..2 {
         let filed = file(
@@ -637,7 +454,7 @@ fn a_resident_withdraws_after_confirming_and_the_series_goes_on() {
     );
     assert!(
         page.body
-            .contains("尚缺材料</dt><dd class=\"missing\"><strong>ID card"),
+            .contains("尚缺材料</dt><dd class=\"missing\"><strong>居民身份证"),
         "no photo sent: still missing"
     );
 
@@ -698,7 +515,7 @@ fn bad_input_gets_a_clear_answer_and_stores_nothing() {
         })
     });
     let zhao = add_other_resident(&hub);
-    let mut b = Browser::activated(&hub, RESIDENT);
+    let mut b = activated(&hub, RESIDENT);
     let counts = hub.storage.counts().unwrap();
     let photo = jpeg(800, 600, 9);
     let ok_photo = Part::File("photo-0", "id.jpg", "image/jpeg", &photo);
@@ -717,7 +534,7 @@ fn bad_input_gets_a_clear_answer_and_stores_nothing() {
     assert_eq!(a.status, 422, "{}", a.body);
     let e = error_of(&a.body);
     assert!(
-        e.contains("“Recent photo”上传的文件（notes.txt）不是照片"),
+        e.contains("“近期免冠照片”上传的文件（notes.txt）不是照片"),
         "{e}"
     );
     assert!(
@@ -773,7 +590,7 @@ fn bad_input_gets_a_clear_answer_and_stores_nothing() {
     );
     assert_eq!(a.status, 422, "{}", a.body);
     let e = error_of(&a.body);
-    assert!(e.contains("请填写“Reason”"), "{e}");
+    assert!(e.contains("请填写“申领原因”"), "{e}");
     assert!(e.contains("身份证号码有误"), "{e}");
     assert!(e.contains("请选择您所在的村民小组"), "{e}");
 
@@ -814,7 +631,7 @@ fn bad_input_gets_a_clear_answer_and_stores_nothing() {
     assert_eq!(a.status, 403, "{}", a.body);
     assert!(a.body.contains("未做任何操作"));
     // Signed out, nothing is read at all.
-    let mut stranger = Browser::new(&hub);
+    let mut stranger = Phone::new(&hub.url);
     let a = stranger.post_multipart("/resident/file/SOC-CARD", &[Part::Text("csrf", "x")]);
     assert_eq!(
         (a.status, a.location.as_deref()),
@@ -845,7 +662,7 @@ fn bad_input_gets_a_clear_answer_and_stores_nothing() {
     );
     assert_eq!(a.status, 303, "{}", a.body);
     let id = id_in(&a.location.unwrap());
-    let mut z = Browser::activated(&hub, OTHER);
+    let mut z = activated(&hub, OTHER);
     assert_eq!(z.get(&format!("/resident/requests/{id}")).status, 404);
     assert!(hub_holds_scaled(&hub, &photo), "stored with the filing");
 }
@@ -856,16 +673,8 @@ fn two_hub_processes_number_residents_filings_without_a_collision() {
     // every filing gets its own number of the village's series, whichever process took it.
     let Some(pair) = TestHub::pair() else { return };
     let wang = pair.a.storage.user_by_name(RESIDENT).unwrap().unwrap();
-    let signed_in = Browser::activated(&pair.a, RESIDENT);
-    let on = |hub: &TestHub| Browser {
-        base: hub.url.clone(),
-        agent: ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .build()
-            .into(),
-        cookies: signed_in.cookies.clone(),
-    };
+    let signed_in = activated(&pair.a, RESIDENT);
+    let on = |hub: &TestHub| signed_in.via(&hub.url);
     let ids: Vec<Uuid> = std::thread::scope(|s| {
         let runs: Vec<_> = [&pair.a, &pair.b, &pair.a, &pair.b, &pair.a, &pair.b]
             .into_iter()
@@ -922,4 +731,52 @@ fn the_hubs_receipt_series_is_only_for_a_residents_own_filing() {
         .file_request(bianmin_tests::social_card_request())
         .unwrap();
     assert!(!filed.self_filed(), "a tablet's own series");
+}
+
+#[test]
+fn every_form_reads_in_the_residents_language() {
+    // Chinese pages name every material, attribute and list value by the catalog's Chinese
+    // name, never by the English one it records; English pages by the English names.
+    let hub = TestHub::start();
+    let catalog = hub.storage.reference().unwrap().expect("demo data").catalog;
+    let mut b = activated(&hub, RESIDENT);
+    let list = b.get("/resident/file").body;
+    for item in &catalog.items {
+        let zh = b.get(&format!("/resident/file/{}", item.code)).body;
+        for (i, m) in item.materials.iter().enumerate() {
+            let name = &item.materials_zh[i];
+            assert!(zh.contains(name.as_str()), "{}: {name}", item.code);
+            assert!(list.contains(name.as_str()), "{} listed: {name}", item.code);
+            if name != m {
+                assert!(!zh.contains(&format!(">{m}<")), "{}: {m}", item.code);
+            }
+        }
+        for a in &item.attributes {
+            assert!(zh.contains(&a.name_zh), "{}.{}", item.code, a.code);
+            assert!(!zh.contains(&a.name_en), "{}.{}", item.code, a.code);
+            for v_zh in &a.values_zh {
+                assert!(
+                    zh.contains(&format!(">{v_zh}</option>")),
+                    "{}: {v_zh}",
+                    a.code
+                );
+            }
+        }
+        let en = b.get(&format!("/resident/file/{}?lang=en", item.code)).body;
+        for m in &item.materials {
+            assert!(en.contains(m.as_str()), "{}: {m}", item.code);
+        }
+        for a in &item.attributes {
+            assert!(en.contains(&a.name_en), "{}.{}", item.code, a.code);
+        }
+        b.get("/resident/file?lang=zh");
+    }
+    // A mistake names the attribute in Chinese.
+    let a = file(
+        &mut b,
+        "SOC-CARD",
+        &[("id_number", ID_NUMBER), ("phone", PHONE), ("grid", "1组")],
+        &[],
+    );
+    assert!(error_of(&a.body).contains("请填写“申领原因”"), "{}", a.body);
 }

@@ -12,7 +12,6 @@
 //! Runs on SQLite, or on PostgreSQL with `BIANMIN_TEST_BACKEND=postgres`; the two-process test
 //! needs the PostgreSQL of this machine.
 
-use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -22,6 +21,7 @@ use bianmin_document::model::FieldEdit;
 use bianmin_domain::{Action, Role, Status};
 use bianmin_server::{Limits, admin};
 use bianmin_tests::hub::{CLERK, RESIDENT, TestHub, quick};
+use bianmin_tests::phone::{Answer, Part, Phone, agent, error_of, field};
 use bianmin_tests::proxy::CutProxy;
 use image::codecs::jpeg::JpegEncoder;
 use image::{Rgb, RgbImage};
@@ -34,174 +34,21 @@ const EAST: &str = "370883101201";
 const PIECE: usize = 64 * 1024;
 
 // ---------------------------------------------------------------------------------------------
-// A phone over HTTP
+// A phone over HTTP, with the upload script's calls
 
-/// An answer, read whole.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    location: Option<String>,
-    headers: BTreeMap<String, String>,
-    body: String,
+/// The phone of `name`, who activated the account and stays signed in.
+fn activated(hub: &TestHub, name: &str) -> Phone {
+    Phone::activated(hub, name, PASSWORD)
 }
 
-impl Answer {
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.body))
-    }
-
-    /// The error message of a JSON refusal.
-    fn message(&self) -> String {
-        self.json()["error"]["message"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no error message: {}", self.body))
-            .to_string()
-    }
+/// What the resident pages' script does with photos, done by hand.
+trait Pieces {
+    fn session(&mut self) -> Session;
+    fn held(&mut self, sha: &str) -> Result<u64, Answer>;
+    fn send_pieces(&mut self, s: &Session, upload: &Upload) -> Answer;
 }
 
-/// One part of a multipart form.
-#[derive(Clone, Copy)]
-enum Part<'a> {
-    Text(&'a str, &'a str),
-    /// Field, file name, content type, bytes.
-    File(&'a str, &'a str, &'a str, &'a [u8]),
-}
-
-/// A phone's browser: keeps cookies, never follows redirects.
-struct Phone {
-    base: String,
-    cookies: BTreeMap<String, String>,
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .build()
-        .into()
-}
-
-impl Phone {
-    fn new(base: &str) -> Phone {
-        Phone {
-            base: base.to_string(),
-            cookies: BTreeMap::new(),
-        }
-    }
-
-    /// The same phone (its cookies) talking to `base` (another hub process, or a proxy).
-    fn via(&self, base: &str) -> Phone {
-        Phone {
-            base: base.to_string(),
-            cookies: self.cookies.clone(),
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    fn read(&mut self, resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
-        let mut resp = resp.expect("the hub answers");
-        let headers: BTreeMap<String, String> = resp
-            .headers()
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
-            .collect();
-        for c in resp.headers().get_all("set-cookie") {
-            let c = c.to_str().unwrap();
-            let (k, v) = c.split(';').next().unwrap().split_once('=').unwrap();
-            if c.contains("Max-Age=0") {
-                self.cookies.remove(k);
-            } else {
-                self.cookies.insert(k.to_string(), v.to_string());
-            }
-        }
-        Answer {
-            status: resp.status().as_u16(),
-            location: headers.get("location").cloned(),
-            headers,
-            body: resp
-                .body_mut()
-                .with_config()
-                .limit(16 * 1024 * 1024)
-                .read_to_string()
-                .unwrap_or_default(),
-        }
-    }
-
-    fn get(&mut self, path: &str) -> Answer {
-        let resp = agent()
-            .get(&format!("{}{path}", self.base))
-            .header("Cookie", &self.cookie_header())
-            .call();
-        self.read(resp)
-    }
-
-    fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Answer {
-        let resp = agent()
-            .post(&format!("{}{path}", self.base))
-            .header("Cookie", &self.cookie_header())
-            .send_form(fields.iter().copied());
-        self.read(resp)
-    }
-
-    fn post_multipart(&mut self, path: &str, parts: &[Part<'_>]) -> Answer {
-        let boundary = format!("----bianmin{}", Uuid::new_v4().simple());
-        let mut body = Vec::new();
-        for part in parts {
-            body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
-            match part {
-                Part::Text(name, value) => {
-                    body.extend_from_slice(
-                        format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n")
-                            .as_bytes(),
-                    );
-                    body.extend_from_slice(value.as_bytes());
-                }
-                Part::File(name, file, content_type, bytes) => {
-                    body.extend_from_slice(
-                        format!(
-                            "Content-Disposition: form-data; name=\"{name}\"; filename=\"{file}\"\r\n\
-                             Content-Type: {content_type}\r\n\r\n"
-                        )
-                        .as_bytes(),
-                    );
-                    body.extend_from_slice(bytes);
-                }
-            }
-            body.extend_from_slice(b"\r\n");
-        }
-        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-        let resp = agent()
-            .post(&format!("{}{path}", self.base))
-            .header(
-                "Content-Type",
-                &format!("multipart/form-data; boundary={boundary}"),
-            )
-            .header("Cookie", &self.cookie_header())
-            .send(&body[..]);
-        self.read(resp)
-    }
-
-    /// A piece of a photo, as the script sends it: `X-CSRF-Token` with `token` (none if empty).
-    fn put(&mut self, path: &str, token: &str, piece: &[u8]) -> Answer {
-        let mut req = agent()
-            .put(&format!("{}{path}", self.base))
-            .header("Cookie", &self.cookie_header())
-            .header("Content-Type", "application/octet-stream");
-        if !token.is_empty() {
-            req = req.header("X-CSRF-Token", token);
-        }
-        let resp = req.send(piece);
-        self.read(resp)
-    }
-
+impl Pieces for Phone {
     /// What the script asks first: the session's token and owner tag.
     fn session(&mut self) -> Session {
         let a = self.get("/resident/uploads");
@@ -247,28 +94,6 @@ impl Phone {
             offset = j["received"].as_u64().unwrap() as usize;
         }
     }
-
-    /// Activates `name`'s account and stays signed in.
-    fn activated(hub: &TestHub, name: &str) -> Phone {
-        let code =
-            admin::issue_activation_code(hub.storage.as_ref(), name, admin::ACTIVATION_VALIDITY)
-                .expect("code")
-                .code;
-        let mut p = Phone::new(&hub.url);
-        let token = field(&p.get("/resident/activate").body, "csrf");
-        let a = p.post(
-            "/resident/activate",
-            &[
-                ("csrf", &token),
-                ("name", name),
-                ("code", &code),
-                ("password", PASSWORD),
-                ("again", PASSWORD),
-            ],
-        );
-        assert_eq!(a.status, 303, "{}", a.body);
-        p
-    }
 }
 
 /// What the script learns from `/resident/uploads`.
@@ -298,29 +123,6 @@ impl Upload {
             self.bytes.len()
         )
     }
-}
-
-/// The value of the hidden field `name` of the first form on a page.
-fn field(body: &str, name: &str) -> String {
-    let marker = format!(r#"name="{name}" value=""#);
-    let at = body
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no field {name} in {body}"));
-    let rest = &body[at + marker.len()..];
-    rest[..rest.find('"').unwrap()].to_string()
-}
-
-/// The text of the page's error box.
-fn error_of(body: &str) -> String {
-    let at = body
-        .find(r#"class="error""#)
-        .unwrap_or_else(|| panic!("no error in {body}"));
-    let end = at
-        + body[at..]
-            .find("</div>")
-            .or(body[at..].find("</p>"))
-            .unwrap();
-    body[at..end].to_string()
 }
 
 /// A real JPEG photo, different for each `seed`.
@@ -393,7 +195,7 @@ fn synced(store: &Mutex<Store>) {
 #[test]
 fn a_photo_sent_in_pieces_goes_on_from_the_hubs_count_after_a_cut() {
     let hub = TestHub::start();
-    let mut wang = Phone::activated(&hub, RESIDENT);
+    let mut wang = activated(&hub, RESIDENT);
     let s = wang.session();
     assert_eq!(s.owner.len(), 32);
     let photo = detailed_jpeg(800, 600);
@@ -490,7 +292,7 @@ fn a_form_sent_again_files_once_and_answers_with_what_it_filed() {
     let hub = TestHub::start();
     let dir = tempfile::tempdir().unwrap();
     let clerk = Mutex::new(hub.enrol(CLERK, dir.path(), "east"));
-    let mut wang = Phone::activated(&hub, RESIDENT);
+    let mut wang = activated(&hub, RESIDENT);
     let s = wang.session();
 
     // Without the script: the form the hub drew, with its photo, posted twice (a reload that
@@ -634,7 +436,7 @@ fn two_hub_processes_taking_one_form_at_once_file_it_once() {
     // The same form sent to two hub processes on one PostgreSQL database at the same moment,
     // several times over: one request, and every answer names it.
     let Some(pair) = TestHub::pair() else { return };
-    let signed_in = Phone::activated(&pair.a, RESIDENT);
+    let signed_in = activated(&pair.a, RESIDENT);
     let before = documents(&pair.a);
     for round in 0..4 {
         let key = format!("two-processes-{round}-0123456789");
@@ -684,8 +486,8 @@ fn bad_uploads_get_a_clear_answer_and_store_nothing() {
         })
     });
     admin::add_user(hub.storage.as_ref(), OTHER, "赵", Role::Resident, EAST).unwrap();
-    let mut wang = Phone::activated(&hub, RESIDENT);
-    let mut zhao = Phone::activated(&hub, OTHER);
+    let mut wang = activated(&hub, RESIDENT);
+    let mut zhao = activated(&hub, OTHER);
     let (s, z) = (wang.session(), zhao.session());
     assert_ne!(s.owner, z.owner, "each resident's own tag");
     let counts = hub.storage.counts().unwrap();
@@ -766,7 +568,7 @@ fn bad_uploads_get_a_clear_answer_and_store_nothing() {
     let a = zhao.post_multipart("/resident/file/SOC-CARD", &parts);
     assert_eq!(a.status, 422, "{}", a.body);
     assert!(
-        error_of(&a.body).contains("没有收到“ID card”的照片（id.jpg）"),
+        error_of(&a.body).contains("没有收到“居民身份证”的照片（id.jpg）"),
         "{}",
         a.body
     );
@@ -788,7 +590,7 @@ fn bad_uploads_get_a_clear_answer_and_store_nothing() {
     let a = wang.post_multipart("/resident/file/SOC-CARD", &parts);
     assert_eq!(a.status, 422, "{}", a.body);
     assert!(
-        error_of(&a.body).contains("没有收到“ID card”的照片"),
+        error_of(&a.body).contains("没有收到“居民身份证”的照片"),
         "{}",
         a.body
     );

@@ -8,7 +8,7 @@
 //! (`super::resident`): by `bianmin_document`'s authoring ([`Document::file_request`]), checked
 //! by the one `check_push` with the hub's environment, stored by the group commit with its audit
 //! record and live notice, and numbered in the village's hub receipt series
-//! ([`Engine::file_in_hub_series`], with the resident pages' lock, receipt counter, dry-run
+//! (`Engine::file_in_hub_series` of `super::resident`, with the resident pages' lock, receipt counter, dry-run
 //! check and push: the two series of filings take turns and never share a number).
 //!
 //! The author is a pseudo-identity of the application *in that village*, not a person's
@@ -39,7 +39,7 @@ use std::collections::BTreeMap;
 
 use axum::http::StatusCode;
 use bianmin_document::model::NewRequest;
-use bianmin_document::{Authoring, Document, Reference, Residence};
+use bianmin_document::{Authoring, Document, Residence};
 use bianmin_domain::{
     AttrValue, HUB_SERIES_DEVICE, Identity, ReceiptNo, Role, Timestamp, township_of,
 };
@@ -47,8 +47,8 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::Engine;
-use super::console::{authoring_error, refusal_error};
-use super::resident::{FILING_ATTEMPTS, Pushed};
+use super::console::authoring_error;
+use super::resident::{InSeries, Series};
 use crate::auth::AuthedDevice;
 use crate::error::AppError;
 use crate::storage::{DeviceRecord, Open311Key, Storage, UserRecord};
@@ -140,10 +140,6 @@ pub struct Posted {
     pub receipt_no: ReceiptNo,
 }
 
-/// What writes a new request with the receipt number it is given: the document's id and its
-/// changes (see [`Engine::file_in_hub_series`]).
-pub(super) type Authored<'a> = dyn Fn(&ReceiptNo) -> Result<(Uuid, Vec<Vec<u8>>), AppError> + 'a;
-
 fn forbidden(message: impl Into<String>) -> AppError {
     AppError::new(StatusCode::FORBIDDEN, "forbidden", message)
 }
@@ -183,56 +179,6 @@ fn application_device(key: &Open311Key, village: &str) -> AuthedDevice {
 }
 
 impl Engine {
-    /// Files a new request in `village`'s hub receipt series as `who` (a pseudo-device of that
-    /// series). `author` writes the request with the receipt number it is given; the changes
-    /// are checked without being stored first, then `before_push` runs (once, however often
-    /// the filing is written again: for what may be stored only once the filing passed the
-    /// check, as a resident's photos are), then they are pushed and stored. The number is the highest of
-    /// the village's series claimed so far plus one; filings in this process take turns, and
-    /// a number another hub process claimed meanwhile is refused by the check
-    /// (`duplicate_receipt`) or lost at the group commit's claim, after which the request is
-    /// written again with the next number. A refusal names the rule broken.
-    pub(super) fn file_in_hub_series(
-        &self,
-        who: &AuthedDevice,
-        village: &str,
-        rules: &Reference,
-        author: &Authored<'_>,
-        before_push: &mut dyn FnMut() -> Result<(), AppError>,
-    ) -> Result<(Uuid, ReceiptNo), AppError> {
-        // One filing at a time in this process: each reads the series' last number after the
-        // one before it is stored.
-        let _turn = self
-            .resident_filing
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut ready = false;
-        for _ in 0..FILING_ATTEMPTS {
-            let receipt_no = self.next_hub_receipt(village)?;
-            let (id, changes) = author(&receipt_no)?;
-            match self.check_only(who, id, &changes, rules)? {
-                Ok(()) => {}
-                Err(r) if r.code == "duplicate_receipt" => continue,
-                Err(r) => return Err(refusal_error(r.code, r.reason)),
-            }
-            if !ready {
-                before_push()?;
-                ready = true;
-            }
-            match self.push_resident(who, id, &changes, rules)? {
-                Pushed::Stored => return Ok((id, receipt_no)),
-                Pushed::Again => {
-                    tracing::info!(user = %who.identity.user, receipt = %receipt_no, "a receipt number of the hub's series was taken meanwhile; filing again with the next");
-                }
-            }
-        }
-        Err(AppError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
-            "the hub is filing many requests at once; try again in a moment",
-        ))
-    }
-
     /// Files `filing` for the application holding `key`: in the key's township only (403
     /// otherwise, and for a revoked key), authored and checked as a resident's own filing (the
     /// item's required attributes, the ID number's check digit, the phone, the grid), numbered
@@ -285,13 +231,19 @@ impl Engine {
             )
             .map_err(authoring_error)
         };
-        let (id, receipt_no) = self.file_in_hub_series(
-            &who,
-            &filing.village,
-            &reference.rules,
-            &author,
-            &mut || Ok(()),
-        )?;
+        let series = Series {
+            who: &who,
+            village: &filing.village,
+            rules: &reference.rules,
+            keyed: None,
+        };
+        let InSeries::Stored(id, receipt_no) =
+            self.file_in_hub_series(&series, &author, &|_| Ok(false), &mut || Ok(()))?
+        else {
+            return Err(AppError::internal(
+                "an unkeyed filing was found stored before",
+            ));
+        };
         tracing::info!(doc = %id, key = key.id, receipt = %receipt_no, "an Open311 application filed a request");
         Ok(Posted { id, receipt_no })
     }

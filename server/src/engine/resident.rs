@@ -37,7 +37,7 @@ use std::collections::BTreeMap;
 
 use axum::http::StatusCode;
 use bianmin_document::model::{NewRequest, RequestDetail};
-use bianmin_document::{Authoring, Context, Decoded, Document, Refusal, check_push};
+use bianmin_document::{Authoring, Context, Decoded, Document, Reference, Refusal, check_push};
 use bianmin_domain::{
     Action, AttrValue, EventId, HUB_SERIES_DEVICE, Identity, MediaType, Rating, ReceiptNo,
     RequestOp, RequestScope, Role, Timestamp, authorize_request, replay,
@@ -320,6 +320,29 @@ pub(super) enum Pushed {
     Again,
 }
 
+/// What writes a new request with the receipt number it is given: the document's id and its
+/// changes (see [`Engine::file_in_hub_series`]).
+pub(super) type Authored<'a> = dyn Fn(&ReceiptNo) -> Result<(Uuid, Vec<Vec<u8>>), AppError> + 'a;
+
+/// Where [`Engine::file_in_hub_series`] files: as `who` (a pseudo-device of the hub's series)
+/// in `village`'s series, checked with `rules`; under the id `keyed` when the filing must be
+/// stored once only (a resident's form with its submission key).
+pub(super) struct Series<'a> {
+    pub(super) who: &'a AuthedDevice,
+    pub(super) village: &'a str,
+    pub(super) rules: &'a Reference,
+    pub(super) keyed: Option<Uuid>,
+}
+
+/// How [`Engine::file_in_hub_series`] ended.
+pub(super) enum InSeries {
+    /// Stored now, with this id and receipt number.
+    Stored(Uuid, ReceiptNo),
+    /// Stored before (the same form sent again, or by another hub process meanwhile) under
+    /// this id: nothing stored now.
+    Before(Uuid),
+}
+
 impl Engine {
     fn resident_only(user: &UserRecord) -> Result<(), AppError> {
         match user.role {
@@ -543,77 +566,102 @@ impl Engine {
         };
         let photos: Vec<Authoring> = filing.photos.iter().map(Photo::reference).collect();
         let keyed = key.map(|k| resident_filing_id(&user.id, k));
-        // Filed before by this form, now or after losing a race: that is the answer.
-        let filed_before = |id: Uuid| -> Result<Option<Filed>, AppError> {
-            match keyed {
-                Some(_) => {
-                    let found = self.filed_as(user, id)?;
-                    if found.is_some() {
-                        tracing::info!(doc = %id, user = %user.id, "a resident's form arrived again: filed before, nothing filed now");
-                    }
-                    Ok(found)
-                }
-                None => Ok(None),
-            }
-        };
-        // One filing at a time in this process: each reads the series' last number after the
-        // one before it is stored.
-        let _turn = self
-            .resident_filing
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut photos_stored = false;
-        for _ in 0..FILING_ATTEMPTS {
-            if let Some(id) = keyed
-                && let Some(filed) = filed_before(id)?
-            {
-                return Ok(filed);
-            }
-            let receipt_no = self.next_hub_receipt(&user.area)?;
-            let (id, changes) = Document::file_request_with_id(
+        let author = |receipt_no: &ReceiptNo| {
+            Document::file_request_with_id(
                 keyed.unwrap_or_else(Uuid::new_v4),
                 &who.device.actor,
                 &who.identity,
                 Timestamp::now(),
                 &reference.rules,
                 &new,
-                &receipt_no,
+                receipt_no,
                 &photos,
             )
-            .map_err(authoring_error)?;
-            match self.check_only(&who, id, &changes, &reference.rules)? {
+            .map_err(authoring_error)
+        };
+        let series = Series {
+            who: &who,
+            village: &user.area,
+            rules: &reference.rules,
+            keyed,
+        };
+        // Filed before by this form, now or after losing a race: that is the answer.
+        let stored_before = |id: Uuid| Ok(self.filed_as(user, id)?.is_some());
+        let store = &mut || store_photos(blobs, &filing.photos);
+        match self.file_in_hub_series(&series, &author, &stored_before, store)? {
+            InSeries::Stored(id, receipt_no) => {
+                tracing::info!(doc = %id, user = %user.id, receipt = %receipt_no, photos = filing.photos.len(), "a resident filed a request");
+                Ok(Filed {
+                    id,
+                    receipt_no,
+                    already: false,
+                })
+            }
+            InSeries::Before(id) => {
+                tracing::info!(doc = %id, user = %user.id, "a resident's form arrived again: filed before, nothing filed now");
+                self.filed_as(user, id)?
+                    .ok_or_else(|| AppError::internal("a filing found stored is gone"))
+            }
+        }
+    }
+
+    /// Files a new request in the hub's receipt series of `series.village` as `series.who`.
+    /// `author` writes the request with the receipt number it is given; the changes are
+    /// checked without being stored first, then `before_push` runs (once, however often the
+    /// filing is written again: for what may be stored only once the filing passed the check,
+    /// as a resident's photos are), then they are pushed and stored. The number is the highest
+    /// of the village's series claimed so far plus one; filings in this process take turns,
+    /// and a number another hub process claimed meanwhile is refused by the check
+    /// (`duplicate_receipt`) or lost at the group commit's claim, after which the request is
+    /// written again with the next number. With `series.keyed`, a request `stored_before`
+    /// finds under an id (before an attempt, or after one was refused or failed because
+    /// another sending stored it first) is the answer instead. A refusal names the rule broken.
+    pub(super) fn file_in_hub_series(
+        &self,
+        series: &Series<'_>,
+        author: &Authored<'_>,
+        stored_before: &dyn Fn(Uuid) -> Result<bool, AppError>,
+        before_push: &mut dyn FnMut() -> Result<(), AppError>,
+    ) -> Result<InSeries, AppError> {
+        let Series {
+            who,
+            village,
+            rules,
+            keyed,
+        } = *series;
+        // One filing at a time in this process: each reads the series' last number after the
+        // one before it is stored.
+        let _turn = self
+            .resident_filing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut ready = false;
+        for _ in 0..FILING_ATTEMPTS {
+            if let Some(id) = keyed
+                && stored_before(id)?
+            {
+                return Ok(InSeries::Before(id));
+            }
+            let receipt_no = self.next_hub_receipt(village)?;
+            let (id, changes) = author(&receipt_no)?;
+            match self.check_only(who, id, &changes, rules)? {
                 Ok(()) => {}
                 Err(r) if r.code == "duplicate_receipt" => continue,
-                Err(r) => {
-                    // Stored meanwhile by another hub process: checked against it, refused.
-                    if let Some(filed) = filed_before(id)? {
-                        return Ok(filed);
-                    }
-                    return Err(refusal_error(r.code, r.reason));
-                }
+                // Stored meanwhile by another hub process: checked against it, refused.
+                Err(_) if keyed.is_some() && stored_before(id)? => return Ok(InSeries::Before(id)),
+                Err(r) => return Err(refusal_error(r.code, r.reason)),
             }
-            if !photos_stored {
-                store_photos(blobs, &filing.photos)?;
-                photos_stored = true;
+            if !ready {
+                before_push()?;
+                ready = true;
             }
-            match self.push_resident(&who, id, &changes, &reference.rules) {
-                Ok(Pushed::Stored) => {
-                    tracing::info!(doc = %id, user = %user.id, receipt = %receipt_no, photos = filing.photos.len(), "a resident filed a request");
-                    return Ok(Filed {
-                        id,
-                        receipt_no,
-                        already: false,
-                    });
-                }
+            match self.push_resident(who, id, &changes, rules) {
+                Ok(Pushed::Stored) => return Ok(InSeries::Stored(id, receipt_no)),
                 Ok(Pushed::Again) => {
-                    tracing::info!(user = %user.id, receipt = %receipt_no, "a resident's receipt number was taken meanwhile; filing again with the next");
+                    tracing::info!(user = %who.identity.user, receipt = %receipt_no, "a receipt number of the hub's series was taken meanwhile; filing again with the next");
                 }
-                Err(e) => {
-                    if let Some(filed) = filed_before(id)? {
-                        return Ok(filed);
-                    }
-                    return Err(e);
-                }
+                Err(_) if keyed.is_some() && stored_before(id)? => return Ok(InSeries::Before(id)),
+                Err(e) => return Err(e),
             }
         }
         Err(AppError::new(

@@ -116,7 +116,7 @@ pub(crate) async fn items(
                         @if !item.materials.is_empty() {
                             br;
                             (tr(l, "所需材料：", "Materials: "))
-                            (item.materials.join(tr(l, "、", ", ")))
+                            (reference.material_labels(&item.code, &item.materials, l == Lang::Zh).join(tr(l, "、", ", ")))
                         }
                     }
                 }
@@ -153,7 +153,7 @@ fn unknown_item(lang: PageLang, code: &str) -> Response {
 }
 
 /// One attribute's input.
-fn attribute_input(spec: &AttributeSpec, value: &str) -> Markup {
+fn attribute_input(l: Lang, spec: &AttributeSpec, value: &str) -> Markup {
     let name = format!("attr.{}", spec.code);
     let id = format!("attr-{}", spec.code);
     html! {
@@ -171,7 +171,7 @@ fn attribute_input(spec: &AttributeSpec, value: &str) -> Markup {
                 select id=(id) name=(name) required[spec.required] {
                     option value="" { "—" }
                     @for v in &spec.values {
-                        option value=(v) selected[v == value] { (v) }
+                        option value=(v) selected[v == value] { (spec.value_label(v, l == Lang::Zh)) }
                     }
                 }
             }
@@ -233,10 +233,10 @@ fn form_page(
                 h2 { (tr(l, "申请内容", "The application")) }
                 @for spec in &item.attributes {
                     label for={ "attr-" (spec.code) } {
-                        (spec.name_en)
+                        (spec.label(l == Lang::Zh))
                         @if spec.required { " " span.small { (tr(l, "（必填）", "(required)")) } }
                     }
-                    (attribute_input(spec, typed.attributes.get(&spec.code).map(String::as_str).unwrap_or_default()))
+                    (attribute_input(l, spec, typed.attributes.get(&spec.code).map(String::as_str).unwrap_or_default()))
                 }
             }
             @if !item.materials.is_empty() {
@@ -246,7 +246,7 @@ fn form_page(
                         "Take a clear photo of each material (or bring it to the service point later). Photos are stored scaled down, without the place they were taken or other hidden data."))
                 }
                 @for (i, m) in item.materials.iter().enumerate() {
-                    label for={ "photo-" (i) } { (m) }
+                    label for={ "photo-" (i) } { (item.material_label(m, l == Lang::Zh)) }
                     input id={ "photo-" (i) } type="file" name={ "photo-" (i) } accept="image/*" capture="environment";
                 }
             }
@@ -282,7 +282,7 @@ pub(crate) async fn form(
 /// One attribute's value as typed, checked with the item's own rule; `None` if left empty.
 fn attribute_value(l: Lang, spec: &AttributeSpec, raw: &str) -> Result<Option<AttrValue>, String> {
     let raw = raw.trim();
-    let label = &spec.name_en;
+    let label = spec.label(l == Lang::Zh);
     if raw.is_empty() {
         return match spec.required {
             true => Err(match l {
@@ -465,6 +465,7 @@ pub(crate) async fn submit(
         sent.files,
         &sent.fields,
         &item.materials,
+        &reference.material_labels(&item.code, &item.materials, l == Lang::Zh),
     )
     .await;
     let (attributes, photos) = match (checked, photos) {

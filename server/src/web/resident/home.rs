@@ -198,7 +198,7 @@ fn request_card(l: Lang, reference: &Current, r: &Listed) -> Markup {
                 @match &r.detail {
                     Some(d) => {
                         dt { (tr(l, "办理时限", "Deadline")) } dd { (deadline(l, &d.clock, d.urgency)) }
-                        (missing(l, d))
+                        (missing(l, reference, d))
                         (outcome(l, d))
                     }
                     None => {
@@ -250,8 +250,12 @@ pub(super) fn deadline(l: Lang, clock: &Clock, urgency: Urgency) -> Markup {
 
 /// What is missing: the materials asked for at a return (with the note), or, while the request
 /// is open, the required materials not in hand and those accepted on a promise (容缺).
-pub(super) fn missing(l: Lang, d: &RequestDetail) -> Markup {
-    let join = |v: &[String]| v.join(tr(l, "、", ", "));
+pub(super) fn missing(l: Lang, reference: &Current, d: &RequestDetail) -> Markup {
+    let join = |v: &[String]| {
+        reference
+            .material_labels(&d.item_code, v, l == Lang::Zh)
+            .join(tr(l, "、", ", "))
+    };
     let open = matches!(
         d.status,
         Status::Draft | Status::Submitted | Status::Accepted | Status::Forwarded

@@ -94,8 +94,12 @@ fn who(l: Lang, user: &str, role: Role, me: &str) -> &'static str {
 }
 
 /// What an event did, in plain words (reasons and notes with their numbers masked).
-fn plain(l: Lang, a: &Action) -> String {
-    let join = |v: &[String]| v.join(tr(l, "、", ", "));
+fn plain(l: Lang, reference: &Current, item_code: &str, a: &Action) -> String {
+    let join = |v: &[String]| {
+        reference
+            .material_labels(item_code, v, l == Lang::Zh)
+            .join(tr(l, "、", ", "))
+    };
     let with = |words: &str, text: &str| {
         let text = mask_personal_numbers(text.trim());
         if text.is_empty() {
@@ -210,7 +214,7 @@ fn render(
                 dt { (tr(l, "状态", "Status")) }
                 dd.status { strong { (status_label(d.status, l)) } }
                 dt { (tr(l, "办理时限", "Deadline")) } dd { (deadline(l, &d.clock, d.urgency)) }
-                (missing(l, d))
+                (missing(l, reference, d))
                 (outcome(l, d))
                 @if let Some(rating) = d.rating {
                     dt { (tr(l, "您的评价", "Your rating")) }
@@ -221,14 +225,14 @@ fn render(
                     dd {
                         @for (i, (m, n)) in photos.iter().enumerate() {
                             @if i > 0 { (tr(l, "、", ", ")) }
-                            (m) " ×" (n)
+                            (reference.material_labels(&d.item_code, std::slice::from_ref(m), l == Lang::Zh).concat()) " ×" (n)
                         }
                     }
                 }
             }
         }
         @if r.may_supplement {
-            (supplement_form(l, signed, d.id, &format!("{}{}{}", tr(l, "补正 ", "Supplement "), reference.item_name(l, &d.item_code), format_args!(" · {}", d.receipt_no)), &d.missing_materials))
+            (supplement_form(l, signed, d.id, &format!("{}{}{}", tr(l, "补正 ", "Supplement "), reference.item_name(l, &d.item_code), format_args!(" · {}", d.receipt_no)), &d.missing_materials, &reference.material_labels(&d.item_code, &d.missing_materials, l == Lang::Zh)))
         }
         @if r.may_rate {
             (rate_form(l, signed, d.id))
@@ -243,7 +247,7 @@ fn render(
                          (tr(l, "登记了申请", " registered the request")) }
                 }
                 @for h in d.history.iter().filter(|h| h.invalid.is_none()) {
-                    li { (time(h.by.at)) " · " (who(l, &h.by.user, h.by.role, me)) (tr(l, "", " ")) (plain(l, &h.action)) }
+                    li { (time(h.by.at)) " · " (who(l, &h.by.user, h.by.role, me)) (tr(l, "", " ")) (plain(l, reference, &d.item_code, &h.action)) }
                 }
             }
         }
@@ -262,6 +266,7 @@ fn supplement_form(
     id: Uuid,
     title: &str,
     missing: &[String],
+    labels: &[String],
 ) -> Markup {
     html! {
         form.card method="post" action={ (page_of(id)) "/supplement" } enctype="multipart/form-data"
@@ -272,7 +277,7 @@ fn supplement_form(
             h2 { (tr(l, "补交材料", "Hand in the missing materials")) }
             p.small { (tr(l, "请为每一项材料拍一张清楚的照片。", "Take a clear photo of each material.")) }
             @for (i, m) in missing.iter().enumerate() {
-                label for={ "photo-" (i) } { (m) }
+                label for={ "photo-" (i) } { (labels.get(i).unwrap_or(m)) }
                 input id={ "photo-" (i) } type="file" name={ "photo-" (i) } accept="image/*" capture="environment" required;
             }
             p { button type="submit" { (tr(l, "提交补正材料", "Hand them in")) } }
@@ -455,7 +460,7 @@ pub(crate) async fn supplement(
     if supplemented_before(&state, &lang, &signed, id, key.as_deref()).await? {
         return Ok(received());
     }
-    let (r, _) = load(&state, &lang, &signed, id).await?;
+    let (r, reference) = load(&state, &lang, &signed, id).await?;
     if !r.may_supplement {
         let message = tr(
             l,
@@ -465,6 +470,7 @@ pub(crate) async fn supplement(
         return refused(lang, &state, &signed, id, vec![message.to_string()]).await;
     }
     let missing = r.detail.missing_materials.clone();
+    let labels = reference.material_labels(&r.detail.item_code, &missing, l == Lang::Zh);
     let photos = match upload::photos_of(
         &state,
         l,
@@ -472,6 +478,7 @@ pub(crate) async fn supplement(
         sent.files,
         &sent.fields,
         &missing,
+        &labels,
     )
     .await
     {
@@ -491,12 +498,14 @@ pub(crate) async fn supplement(
             return Ok(response);
         }
     };
-    let without: Vec<&String> = missing
+    let without: Vec<&str> = missing
         .iter()
-        .filter(|m| !photos.photos.iter().any(|p| p.material == **m))
+        .zip(&labels)
+        .filter(|(m, _)| !photos.photos.iter().any(|p| p.material == **m))
+        .map(|(_, label)| label.as_str())
         .collect();
     if !without.is_empty() {
-        let names: Vec<&str> = without.iter().map(|m| m.as_str()).collect();
+        let names = without;
         let message = format!(
             "{}{}",
             tr(

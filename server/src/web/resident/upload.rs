@@ -221,13 +221,15 @@ pub(crate) struct PhotoErrors {
 /// One photo of a form, before scaling.
 struct Given {
     material: String,
+    /// The material as the resident reads it (errors name it so).
+    label: String,
     file_name: String,
     bytes: Vec<u8>,
 }
 
 /// The photos of a form (see [`FormPhotos`]): the files sent in the inputs `photo-<i>`, and
 /// the uploads named in the fields `photo_sha-<i>` (their file names in `photo_name-<i>`),
-/// each of `materials[i]`, sent by `user_id`; each scaled and re-encoded (one per material and
+/// each of `materials[i]` (named `labels[i]` in errors), sent by `user_id`; each scaled and re-encoded (one per material and
 /// content: the same photo chosen twice counts once). Every photo that is not taken is named
 /// in the errors, all at once.
 pub(crate) async fn photos_of(
@@ -237,19 +239,21 @@ pub(crate) async fn photos_of(
     files: Vec<UploadedFile>,
     fields: &Fields,
     materials: &[String],
+    labels: &[String],
 ) -> Result<FormPhotos, PhotoErrors> {
     let material_of = |field: &str, prefix: &str| {
-        field
-            .strip_prefix(prefix)
-            .and_then(|i| i.parse::<usize>().ok())
-            .and_then(|i| materials.get(i).map(|m| (i, m.clone())))
+        let i = field.strip_prefix(prefix)?.parse::<usize>().ok()?;
+        let material = materials.get(i)?.clone();
+        let label = labels.get(i).cloned().unwrap_or_else(|| material.clone());
+        Some((i, material, label))
     };
     let mut out = FormPhotos::default();
     let mut refused = PhotoErrors::default();
     for file in files {
-        if let Some((_, material)) = material_of(&file.field, "photo-") {
+        if let Some((_, material, label)) = material_of(&file.field, "photo-") {
             let given = Given {
                 material,
+                label,
                 file_name: file.file_name,
                 bytes: file.bytes,
             };
@@ -258,7 +262,7 @@ pub(crate) async fn photos_of(
     }
     let limit = state.limits.photo_body_bytes;
     for (field, sha256) in &fields.0 {
-        let Some((i, material)) = material_of(field, "photo_sha-") else {
+        let Some((i, material, label)) = material_of(field, "photo_sha-") else {
             continue;
         };
         let sha256 = sha256.trim().to_string();
@@ -273,7 +277,7 @@ pub(crate) async fn photos_of(
                 l,
                 &PhotoError::Unavailable,
                 &file_name,
-                &material,
+                &label,
             ));
             continue;
         };
@@ -290,6 +294,7 @@ pub(crate) async fn photos_of(
                 // One upload read at a time, its bytes held only until it is scaled.
                 let given = Given {
                     material,
+                    label,
                     file_name,
                     bytes,
                 };
@@ -297,13 +302,11 @@ pub(crate) async fn photos_of(
             }
             Ok(Err(Unusable::Missing)) => {
                 refused.missing_upload = true;
-                refused
-                    .errors
-                    .push(missing_message(l, &file_name, &material));
+                refused.errors.push(missing_message(l, &file_name, &label));
             }
             Ok(Err(Unusable::TooLarge)) => refused.errors.push(format!(
                 "{}{}",
-                material_prefix(l, &material),
+                material_prefix(l, &label),
                 uploads::too_large_words(l, limit)
             )),
             Err(e) => {
@@ -312,7 +315,7 @@ pub(crate) async fn photos_of(
                     l,
                     &PhotoError::Unavailable,
                     &file_name,
-                    &material,
+                    &label,
                 ));
             }
         }
@@ -338,7 +341,7 @@ async fn scale_into(
                 l,
                 &PhotoError::TooLarge,
                 &g.file_name,
-                &g.material,
+                &g.label,
             ));
         }
         Ok(scaled) => {
@@ -355,7 +358,7 @@ async fn scale_into(
         }
         Err(e) => refused
             .errors
-            .push(photo_message(l, &e, &g.file_name, &g.material)),
+            .push(photo_message(l, &e, &g.file_name, &g.label)),
     }
 }
 
