@@ -20,7 +20,7 @@ use bianmin_server::admin;
 use bianmin_tests::hub::{CLERK, REVIEWER, TestHub, quick};
 use bianmin_tests::{EAST, agenda_to_resolution_notice, social_card_request};
 use fantoccini::{Client, Locator};
-use webdriver::{WAIT, click, css, heading, in_browser, text, type_into};
+use webdriver::{WAIT, click, css, heading, in_browser, keep_screenshot, text, type_into};
 
 /// Signs in through the sign-in form shown now, as the demo reviewer.
 async fn sign_in(c: &Client) {
@@ -232,6 +232,7 @@ fn the_hubs_address_opens_a_front_page_with_every_way_in() {
         c.goto(&format!("{url}/lookup")).await.unwrap();
         click(&c, "header.top a.brand").await;
         heading(&c, "示范县 · 便民服务").await;
+        keep_screenshot(&c, "front-page.png", None).await;
         let ways = [
             ("/resident", "居民自助办事", "居民登录"),
             ("/lookup", "办件查询", "办件查询"),
@@ -355,6 +356,7 @@ fn an_approval_with_a_material_missing_is_refused_with_the_list_and_each_decisio
         let refused = text(&c, "#error-approve").await;
         assert!(refused.contains("尚有材料未收，不能审核通过"), "{refused}");
         assert!(refused.contains(BOOKLET_ZH), "{refused}");
+        keep_screenshot(&c, "console-approval-refused.png", Some("#error-approve")).await;
 
         // Waived with a reason, it can be approved, once the confirmation is ticked.
         type_into(&c, "#waive-reason", "户口簿已在镇里备案").await;
@@ -484,6 +486,10 @@ fn the_dashboard_fits_a_laptop_and_a_tablet_without_sideways_scrolling_or_cut_le
                     scale >= 0.9,
                     "{at}: a chart is shrunk to {scale:.2} of its size"
                 );
+                if lang == "zh" {
+                    let name = format!("console-dashboard-{width}x{height}.png");
+                    keep_screenshot(&c, &name, None).await;
+                }
             }
         }
     });
@@ -521,6 +527,9 @@ fn the_administrator_is_warned_on_every_page_while_next_years_calendar_is_missin
                 warning.contains(&format!("节假日日历缺少 {} 年", missing[0])),
                 "{page}: {warning}"
             );
+            if page == "/console/requests" {
+                keep_screenshot(&c, "console-calendar-warning.png", None).await;
+            }
         }
         // Its link leads to the calendar page, where the year is loaded.
         click(&c, "p.calendar-gap a").await;

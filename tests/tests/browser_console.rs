@@ -21,7 +21,7 @@ use bianmin_tests::hub::{CLERK, REVIEWER, TestHub, quick};
 use bianmin_tests::social_card_request;
 use chrono::{Days, NaiveDate};
 use fantoccini::{Client, Locator};
-use webdriver::{WAIT, click, css, fill, heading, in_browser, text, type_into};
+use webdriver::{WAIT, click, css, fill, heading, in_browser, keep_screenshot, text, type_into};
 
 /// What the clerk's tablet filed, oldest filing last: receipt numbers, filing days and
 /// deadlines, and the calendar the deadlines were counted on.
@@ -187,6 +187,7 @@ fn a_reviewer_searches_counts_and_exports_the_ledger_of_a_filing_period() {
         let table = text(&c, "table.queue").await;
         assert!(table.contains("王*英") && table.contains("王*"), "{table}");
         assert!(!table.contains("王秀英"), "names stay masked");
+        keep_screenshot(&c, "console-queue-search.png", None).await;
         fill(&c, "#f-applicant", "王秀英").await;
         filter(&c).await;
         assert_eq!(listed(&c).await, [receipts[0].clone()], "a whole name");
@@ -307,4 +308,56 @@ fn a_reviewer_searches_counts_and_exports_the_ledger_of_a_filing_period() {
     // Without the session the export is not given.
     let (status, _) = download(&hub.url, &csv_link, "not-a-session");
     assert_eq!(status, 303);
+}
+
+#[test]
+#[ignore = "needs chromium and chromedriver: run by .ci/run"]
+fn the_overdue_overview_counts_each_villages_overdue_work_and_leads_to_it() {
+    let hub = TestHub::start();
+    admin::set_demo_passwords(hub.storage.as_ref()).expect("demo passwords");
+    let dir = tempfile::tempdir().unwrap();
+    let f = four_requests(&hub, dir.path());
+    let today = Timestamp::now().china_date();
+    // Filed 30 and 60 days ago with 10 working days: overdue; 5 days ago and today: not.
+    let most = f.calendar.working_days_between(f.dues[3], today);
+    assert!(f.dues[2] >= today && f.dues[1] >= today);
+    let mut overdue = vec![f.receipts[0].clone(), f.receipts[3].clone()];
+    overdue.sort();
+    let url = hub.url.clone();
+    in_browser(move |c| async move {
+        c.goto(&format!("{url}/console/dashboard")).await.unwrap();
+        type_into(&c, "form.sign-in #name", REVIEWER).await;
+        type_into(&c, "form.sign-in #password", admin::DEMO_PASSWORD).await;
+        click(&c, "form.sign-in button[type=submit]").await;
+        heading(&c, "统计分析").await;
+        assert_eq!(text(&c, "#overdue-total").await, "2");
+        let east = "table.overdue-by-village tr[data-village='370883101201']";
+        assert_eq!(text(&c, &format!("{east} td.count")).await, "2");
+        assert_eq!(
+            text(&c, &format!("{east} td.days")).await,
+            most.to_string(),
+            "the most working days overdue"
+        );
+        // Every other village of the township: none.
+        let others = c
+            .find_all(Locator::Css(
+                "table.overdue-by-village tr[data-village]:not([data-village='370883101201']) td.count",
+            ))
+            .await
+            .unwrap();
+        assert!(
+            !others.is_empty(),
+            "the township's other villages are listed"
+        );
+        for cell in others {
+            assert_eq!(cell.text().await.unwrap(), "0");
+        }
+        keep_screenshot(&c, "console-overdue-by-village.png", Some("#overdue")).await;
+        // The count leads to the queue of exactly those requests.
+        click(&c, &format!("{east} td.count a")).await;
+        heading(&c, "待办办件").await;
+        let mut listed = listed(&c).await;
+        listed.sort();
+        assert_eq!(listed, overdue);
+    });
 }

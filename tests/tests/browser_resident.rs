@@ -29,7 +29,8 @@ use bianmin_tests::{EAST, social_card_request};
 use fantoccini::{Client, Locator};
 use webdriver::{
     Fit, PHONE, PHONE_MIN_TEXT_PX, click, css, fill, fit, heading, in_browser, in_phone,
-    in_phone_and_desk, in_phone_without_javascript, javascript_runs, page_text, text, type_into,
+    in_phone_and_desk, in_phone_without_javascript, javascript_runs, keep_screenshot, page_text,
+    text, type_into,
 };
 
 /// The password Wang chooses on her phone.
@@ -659,6 +660,12 @@ fn a_resident_files_with_a_photo_and_follows_it_to_her_rating_on_the_phone() {
         fill(&phone, &format!("{form} #phone"), "138 1234 5678").await;
         click(&phone, &format!("{form} #grid option[value='1组']")).await;
         click(&phone, &format!("{form} #attr-reason option[value='lost']")).await;
+        keep_screenshot(
+            &phone,
+            "resident-file-form.png",
+            Some(&format!("{form} #attr-reason")),
+        )
+        .await;
         css(&phone, &format!("{form} #photo-0"))
             .await
             .send_keys(&id_card)
@@ -745,6 +752,7 @@ fn a_resident_files_with_a_photo_and_follows_it_to_her_rating_on_the_phone() {
         assert!(shown.contains("已受理，正在办理"), "{shown}");
         assert!(shown.contains("您补交了材料：近期免冠照片"), "{shown}");
         assert!(shown.contains("近期免冠照片 ×2"), "{shown}");
+        keep_screenshot(&phone, "resident-request-supplemented.png", None).await;
 
         // The clerk forwards it to the township.
         on_tablet(&clerk, move |clerk| {

@@ -11,6 +11,10 @@
 //! - Element helpers wait up to [`WAIT`] for what they look for and, when it does not come,
 //!   fail with the address and the page's source: [`css`], [`heading`], [`text`],
 //!   [`page_text`], [`type_into`], [`fill`], [`click`].
+//! - [`keep_screenshot`] keeps what the window shows as a PNG in the directory
+//!   `BIANMIN_SCREENSHOTS` names, when it is set (the screenshots of `docs/images/` are taken
+//!   so, by the tests that check those pages: `BIANMIN_SCREENSHOTS=$PWD/docs/images cargo test
+//!   -p bianmin-tests --test 'browser*' -- --ignored`).
 //! - [`fit`] measures whether the page shown fits a phone ([`Fit::problems`] says what does
 //!   not); [`javascript_runs`] tells whether the browser runs pages' scripts at all.
 //!
@@ -538,4 +542,25 @@ pub async fn fit(c: &Client) -> Fit {
         buttons: number("buttons") as u32,
         lowest_button_px: number("lowest_button_px"),
     }
+}
+
+/// With `BIANMIN_SCREENSHOTS` set, keeps what the window shows, with `selector`'s element
+/// scrolled to the middle when given, as `name` (a PNG) in that directory. Does nothing
+/// otherwise.
+pub async fn keep_screenshot(c: &Client, name: &str, selector: Option<&str>) {
+    let Some(dir) = std::env::var_os("BIANMIN_SCREENSHOTS") else {
+        return;
+    };
+    if let Some(selector) = selector {
+        let element = css(c, selector).await;
+        c.execute(
+            "arguments[0].scrollIntoView({block: 'center'})",
+            vec![serde_json::to_value(&element).expect("an element")],
+        )
+        .await
+        .expect("scrolled");
+    }
+    let png = c.screenshot().await.expect("a screenshot");
+    let path = std::path::Path::new(&dir).join(name);
+    std::fs::write(&path, png).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
 }
