@@ -215,9 +215,48 @@ pub fn personal_number(k: PersonalNumberKind) -> Label {
     }
 }
 
+/// A published holiday's name in one language (`zh`, or English). The calendar format writes
+/// both in one string, Chinese first (`春节 Spring Festival`, [`crate::Holiday::name`]): the
+/// Chinese name is what comes before the first Latin letter, the English one the rest. A name
+/// written in one language only reads as it is in both.
+pub fn holiday_name(name: &str, zh: bool) -> &str {
+    let name = name.trim();
+    let (chinese, english) = match name.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(at) => (name[..at].trim(), name[at..].trim()),
+        None => (name, ""),
+    };
+    match (zh, chinese.is_empty(), english.is_empty()) {
+        (_, true, _) | (_, _, true) => name,
+        (true, false, false) => chinese,
+        (false, false, false) => english,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_holiday_reads_in_the_page_language() {
+        assert_eq!(holiday_name("元旦 New Year's Day", true), "元旦");
+        assert_eq!(holiday_name("元旦 New Year's Day", false), "New Year's Day");
+        assert_eq!(
+            holiday_name("中秋节 Mid-Autumn Festival", false),
+            "Mid-Autumn Festival"
+        );
+        assert_eq!(holiday_name(" 国庆节 ", false), "国庆节", "Chinese only");
+        assert_eq!(
+            holiday_name("Labour Day", true),
+            "Labour Day",
+            "English only"
+        );
+        let calendar = crate::YearCalendar::from_json(crate::demo::CALENDAR_2026_JSON).unwrap();
+        for h in &calendar.holidays {
+            let zh = holiday_name(&h.name, true);
+            assert!(!zh.contains(|c: char| c.is_ascii_alphabetic()), "{zh}");
+            assert!(!holiday_name(&h.name, false).contains(|c: char| !c.is_ascii()));
+        }
+    }
 
     #[test]
     fn statuses_have_distinct_words_in_both_languages() {

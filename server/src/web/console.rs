@@ -274,7 +274,15 @@ impl Names {
         let ids: std::collections::BTreeSet<&str> = user_ids.into_iter().collect();
         let mut users = std::collections::HashMap::new();
         for id in ids {
-            if let Some(u) = storage.user(id)? {
+            if let Some((key, _village)) = crate::engine::parse_application_user(id) {
+                // An application filing through Open311 is no user: it goes by the name the
+                // administrator gave its key, which reads the same in either language.
+                let name = match storage.open311_key(key)? {
+                    Some(k) => format!("{} (Open311)", k.name),
+                    None => "Open311".to_string(),
+                };
+                users.insert(id.to_string(), name);
+            } else if let Some(u) = storage.user(id)? {
                 users.insert(id.to_string(), u.display_name);
             }
         }
@@ -298,6 +306,9 @@ impl Names {
     pub(crate) fn device(&self, l: Lang, id: &str) -> String {
         if id == crate::engine::CONSOLE_DEVICE {
             return tr(l, "审核台（网页）", "Console (web)").to_string();
+        }
+        if id == crate::engine::OPEN311_DEVICE {
+            return tr(l, "Open311 接口", "Open311 interface").to_string();
         }
         self.devices
             .get(id)

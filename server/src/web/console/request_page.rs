@@ -496,6 +496,32 @@ impl View<'_> {
             .join(tr(self.l, "、", ", "))
     }
 
+    /// How a field of the request reads on the page, as an edit, a concurrent edit or a
+    /// reveal names it (`phone`, `applicant.id_number`, `attributes.bank_account`,
+    /// `materials.ID card`, `comments.<id>`, `history.<id>`): by its label in the page's
+    /// language, never the stored key (English words on a Chinese page); a key the page does
+    /// not know shows as it is.
+    fn field(&self, field: &str) -> String {
+        let l = self.l;
+        let zh = l == Lang::Zh;
+        let (group, key) = field.split_once('.').unwrap_or(("applicant", field));
+        match (group, key) {
+            ("applicant", "name") => tr(l, "申请人姓名", "Applicant's name").into(),
+            ("applicant", "id_number") => tr(l, "身份证号", "ID number").into(),
+            ("applicant", "phone") => tr(l, "电话", "Phone").into(),
+            ("applicant", "grid") => tr(l, "村民小组（网格）", "Villager group (grid)").into(),
+            ("attributes", code) => self
+                .item
+                .and_then(|i| i.attribute(code))
+                .map_or(code, |a| a.label(zh))
+                .to_string(),
+            ("materials", m) => format!("{}{}", tr(l, "材料：", "Material: "), self.material(m)),
+            ("comments", _) => tr(l, "意见", "Comment").into(),
+            ("history", _) => tr(l, "办理记录中的说明", "Reason or note in the history").into(),
+            _ => field.to_string(),
+        }
+    }
+
     /// What was typed into `field` of the refused form `form` (empty for the other forms).
     fn typed_value(&self, form: &str, field: &str) -> String {
         self.typed.map(|t| t.value(form, field)).unwrap_or_default()
@@ -777,7 +803,7 @@ fn materials_card(view: View<'_>) -> Markup {
                 p { strong { (tr(l, "已告知补正：", "Asked for: ")) } (view.materials(&d.missing_materials)) }
             }
             @if !d.field_conflicts.is_empty() {
-                p.error { (tr(l, "以下字段在两台设备上同时修改，已保留其中一个值，请核对：", "Edited on two devices at once (one value was kept, check it): ")) (d.field_conflicts.join(", ")) }
+                p.error { (tr(l, "以下字段在两台设备上同时修改，已保留其中一个值，请核对：", "Edited on two devices at once (one value was kept, check it): ")) (d.field_conflicts.iter().map(|f| view.field(f)).collect::<Vec<_>>().join(tr(l, "、", ", "))) }
             }
         }
     }
@@ -1056,7 +1082,7 @@ fn edits_section(view: View<'_>) -> Markup {
                     tbody {
                         @for e in &d.edits {
                             tr {
-                                td { (e.field) }
+                                td { (view.field(&e.field)) }
                                 td { (loaded.names.user(&e.by.user)) }
                                 td { (loaded.names.device(l, &e.by.device)) }
                                 td { (labels::time(e.by.at)) }

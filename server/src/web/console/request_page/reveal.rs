@@ -142,7 +142,7 @@ pub(super) fn reveals_section(view: View<'_>) -> Markup {
                             tr {
                                 td { (labels::time(Timestamp(r.at))) }
                                 td { (loaded.names.user(&r.user_id)) }
-                                td { code { (r.field) } }
+                                td data-field=(r.field) { (view.field(&r.field)) }
                             }
                         }
                     }
