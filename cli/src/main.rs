@@ -2,13 +2,14 @@
 //!
 //! The command line over `bianmin-client-core`: enrol a store with the township hub, file and
 //! act on service requests, record agenda items and their meetings, list and show them, and
-//! sync. Everything but `enroll`, `sync` and `watch` works offline.
+//! sync; and open residents' accounts on the hub. Everything but `enroll`, `sync`, `watch` and
+//! `resident` works offline.
 //!
 //! This file holds the top of the command line (global flags, the command list) and the
 //! dispatch; each area has its module: [`request`] (with [`receipt`], the printable
 //! acceptance receipt), [`agenda`], [`sync`] (enrolment, sync,
-//! live updates), [`store`] (opening, practice stores, status, catalog, refused edits),
-//! [`render`] (tables and JSON), [`labels`], [`progress`], and [`exit`] (exit codes).
+//! live updates), [`resident`] (residents' accounts on the hub), [`store`] (opening, practice
+//! stores, status, catalog, refused edits), [`render`] (tables and JSON), [`labels`], [`progress`], and [`exit`] (exit codes).
 
 mod agenda;
 mod exit;
@@ -17,6 +18,7 @@ mod progress;
 mod receipt;
 mod render;
 mod request;
+mod resident;
 mod store;
 mod sync;
 
@@ -32,8 +34,8 @@ use crate::render::{Mode, Printer};
 ///
 /// Every command works on one store file (the tablet's database), given with --store or the
 /// BIANMIN_STORE environment variable. `enroll` creates it from the township hub; `init`
-/// creates a practice store that never syncs. Everything except `enroll`, `sync` and `watch`
-/// works offline: changes wait in the store until the next `sync`.
+/// creates a practice store that never syncs. Everything except `enroll`, `sync`, `watch` and
+/// `resident` works offline: changes wait in the store until the next `sync`.
 ///
 /// Requests are named by their receipt number (受理回执号, e.g. 370883101201-001-000001) or id;
 /// agenda items by their id or its first characters.
@@ -88,6 +90,10 @@ enum Command {
     /// Village agenda items (四议两公开): open, record meetings and notices, review, list, show.
     #[command(subcommand)]
     Agenda(agenda::AgendaCommand),
+    /// Residents' accounts on the hub: list, open one with its activation code, issue a new
+    /// code (needs the network).
+    #[command(subcommand)]
+    Resident(resident::ResidentCommand),
     /// Push this tablet's changes to the hub and receive what changed (needs the network).
     Sync(sync::SyncArgs),
     /// Sync, then stay connected and sync again whenever the hub announces changes (Ctrl-C
@@ -166,6 +172,7 @@ fn run(cli: Cli, printer: Printer) -> CliResult<u8> {
         }
         Command::Request(cmd) => request::run(&ctx, store::open(&ctx.path)?, cmd).map(|()| 0),
         Command::Agenda(cmd) => agenda::run(&ctx, store::open(&ctx.path)?, cmd).map(|()| 0),
+        Command::Resident(cmd) => resident::run(&ctx, store::open(&ctx.path)?, cmd).map(|()| 0),
         Command::Sync(args) => sync::sync(&ctx, store::open(&ctx.path)?, &args),
         Command::Watch(args) => sync::watch(&ctx, store::open(&ctx.path)?, &args),
         Command::Refused => store::refused(&ctx, &store::open(&ctx.path)?).map(|()| 0),

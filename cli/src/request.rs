@@ -50,8 +50,9 @@ pub struct FileArgs {
     /// A material received (申请材料), as the item lists it; repeat for each.
     #[arg(long = "material", value_name = "NAME")]
     materials: Vec<String>,
-    /// The registered resident the request belongs to (their user name), if any.
-    #[arg(long, value_name = "USER")]
+    /// The registered resident the request belongs to, by their user id (`u-…`, as
+    /// `bianmin resident list` and `resident open` print it), if any.
+    #[arg(long, value_name = "USER_ID")]
     resident_user: Option<String>,
     /// Keep it as a draft (submit later with `request submit`).
     #[arg(long)]

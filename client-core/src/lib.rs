@@ -10,6 +10,8 @@
 //!   [`bianmin_domain`]; the store checks them before every write and changes nothing when one
 //!   fails.
 //! - No Automerge type crosses the public API: changes travel as bytes ([`PendingDoc`]).
+//! - Residents' accounts live on the hub: [`residents`] opens one (with its one-time
+//!   activation code) and issues new codes, over the link, for the clerk's village.
 //! - Texts that become public (an agenda item's title, notices, objections) and look like they
 //!   hold an ID, mobile or bank-card number get a warning, not a refusal ([`public_text`]).
 //!
@@ -44,6 +46,7 @@ mod error;
 pub mod model;
 mod projection;
 pub mod public_text;
+pub mod residents;
 mod schema;
 mod store;
 pub mod transfer;

@@ -1,6 +1,7 @@
 //! Roles and permissions: the one place that answers "may this identity do this to this
 //! document". Tablets ask before every local write; the server asks again for every change it
-//! receives, with the same function.
+//! receives, with the same function. [`authorize_resident_account`] answers the same for
+//! opening residents' accounts, which the hub asks of every clerk's tablet that tries.
 
 use crate::{Action, AgendaAction, Identity, PermissionError, Role, Status};
 
@@ -173,5 +174,89 @@ pub fn authorize_agenda(
             _ => "may not edit agenda items".into(),
         };
         Err(PermissionError::new(who.role, what))
+    }
+}
+
+/// Whether `who` may open, reset or list the resident accounts of `village`: the clerk of that
+/// village (who opens them at the service point, with a one-time activation code) and an
+/// administrator whose county holds it; nobody else (not a reviewer, not a resident, not a
+/// clerk of another village).
+///
+/// `village` may also be a shorter area code standing for every village inside it (an
+/// administrator's county, to list all of them): a clerk is allowed only their own village's
+/// code itself.
+pub fn authorize_resident_account(who: &Identity, village: &str) -> Result<(), PermissionError> {
+    match who.role {
+        Role::Clerk if who.area == village => Ok(()),
+        Role::Clerk => Err(PermissionError::new(
+            who.role,
+            "may open resident accounts only in their own village",
+        )),
+        Role::Administrator if who.covers_village(village) => Ok(()),
+        Role::Administrator => Err(PermissionError::new(
+            who.role,
+            "may open resident accounts only in their own county",
+        )),
+        Role::Reviewer | Role::Resident => Err(PermissionError::new(
+            who.role,
+            "may not open resident accounts (the village's clerk or an administrator does)",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EAST: &str = "370883101201";
+    const WEST: &str = "370883101202";
+    const BEISHAN: &str = "370883102201";
+
+    fn who(role: Role, area: &str) -> Identity {
+        Identity::new("u-1", role, area, "device-1").unwrap()
+    }
+
+    #[test]
+    fn the_clerk_of_the_village_opens_its_resident_accounts_and_no_other_villages() {
+        let clerk = who(Role::Clerk, EAST);
+        assert_eq!(authorize_resident_account(&clerk, EAST), Ok(()));
+        let refused = authorize_resident_account(&clerk, WEST).unwrap_err();
+        assert_eq!(refused.role, Role::Clerk);
+        assert!(refused.what.contains("own village"), "{refused}");
+        // A shorter code would cover the neighbours too: only the village itself.
+        assert!(authorize_resident_account(&clerk, "370883101").is_err());
+        assert!(authorize_resident_account(&clerk, "").is_err());
+    }
+
+    #[test]
+    fn an_administrator_opens_accounts_in_every_village_of_the_county_only() {
+        let admin = who(Role::Administrator, "370883");
+        for village in [EAST, WEST, BEISHAN, "370883"] {
+            assert_eq!(
+                authorize_resident_account(&admin, village),
+                Ok(()),
+                "{village}"
+            );
+        }
+        let refused = authorize_resident_account(&admin, "370884101201").unwrap_err();
+        assert!(refused.what.contains("own county"), "{refused}");
+    }
+
+    #[test]
+    fn a_reviewer_may_not_open_resident_accounts_even_in_their_township() {
+        let reviewer = who(Role::Reviewer, "370883101");
+        for area in [EAST, "370883101"] {
+            let refused = authorize_resident_account(&reviewer, area).unwrap_err();
+            assert_eq!(refused.role, Role::Reviewer);
+            assert!(refused.what.contains("may not open"), "{refused}");
+        }
+    }
+
+    #[test]
+    fn a_resident_may_not_open_resident_accounts_even_in_their_village() {
+        let resident = who(Role::Resident, EAST);
+        let refused = authorize_resident_account(&resident, EAST).unwrap_err();
+        assert_eq!(refused.role, Role::Resident);
+        assert!(refused.what.contains("may not open"), "{refused}");
     }
 }

@@ -6,6 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use bianmin_client_core::residents::{self, AccountError};
 use bianmin_client_core::{self as cc, Store, client, transfer, watch};
 use uuid::Uuid;
 
@@ -73,6 +74,22 @@ impl fmt::Debug for TabletStore {
 /// Client-core's warnings as the binding's records.
 fn warned(warnings: Vec<cc::PublicTextWarning>) -> Vec<PublicTextWarning> {
     warnings.into_iter().map(Into::into).collect()
+}
+
+/// A failure about residents' accounts as the binding's error: no link (or a link that broke
+/// before the answer, when the hub may have done it: the detail says so) is `Network`.
+fn account_error(e: AccountError) -> BianminError {
+    let detail = e.to_string();
+    match e {
+        AccountError::Offline(_) | AccountError::Interrupted(_) => BianminError::Network { detail },
+        AccountError::Hub { status, code, .. } => BianminError::Refused {
+            status,
+            code,
+            detail,
+        },
+        AccountError::NotEnrolled => BianminError::NotEnrolled,
+        AccountError::Store(inner) => inner.into(),
+    }
 }
 
 fn poisoned() -> BianminError {
@@ -497,6 +514,55 @@ impl TabletStore {
         changed.sort();
         self.notify(changed.clone());
         Ok(SyncReport::new(result?, changed))
+    }
+
+    // ----- residents' accounts (on the hub; need the link) -----
+
+    /// The resident accounts of this clerk's village on the hub, by user name: whether each
+    /// is activated, deactivated, and until when its pending code works. No personal numbers.
+    /// Needs the link (`BianminError.Network` without it).
+    #[uniffi::method(default(settings = None))]
+    pub fn list_residents(
+        &self,
+        settings: Option<SyncSettings>,
+    ) -> Result<Vec<ResidentAccount>, BianminError> {
+        let options = settings.unwrap_or_default().into();
+        let list = residents::list_residents(&self.store, &options).map_err(account_error)?;
+        Ok(list.into_iter().map(Into::into).collect())
+    }
+
+    /// Opens a resident's account over this clerk's village on the hub and returns its
+    /// one-time activation code, shown this once: `name` is the user name the resident types
+    /// on the phone (letters, digits, `-`, `_`, `.`), `display_name` their name as shown.
+    /// Needs the link; without it nothing is changed. Never retried by itself: after a
+    /// `Network` error the hub may have opened it (a second try is refused as `409
+    /// name_taken`); then issue a code with `new_activation_code`.
+    #[uniffi::method(default(settings = None))]
+    pub fn open_resident(
+        &self,
+        name: String,
+        display_name: String,
+        settings: Option<SyncSettings>,
+    ) -> Result<ActivationCode, BianminError> {
+        let options = settings.unwrap_or_default().into();
+        let issued = residents::open_resident(&self.store, &name, &display_name, &options)
+            .map_err(account_error)?;
+        Ok(issued.into())
+    }
+
+    /// Issues a new one-time activation code for the resident named `name` of this clerk's
+    /// village (a lost or expired code, a forgotten password); the earlier unused one stops
+    /// working. A resident of another village is `Refused` with 404, like an unknown name.
+    #[uniffi::method(default(settings = None))]
+    pub fn new_activation_code(
+        &self,
+        name: String,
+        settings: Option<SyncSettings>,
+    ) -> Result<ActivationCode, BianminError> {
+        let options = settings.unwrap_or_default().into();
+        let issued =
+            residents::new_activation_code(&self.store, &name, &options).map_err(account_error)?;
+        Ok(issued.into())
     }
 
     /// The edits the hub refused (rolled back here, kept visible), newest first.

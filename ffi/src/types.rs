@@ -2014,6 +2014,85 @@ pub struct StoreCounts {
     pub agenda_items: u64,
 }
 
+// ----- residents' accounts (on the hub) -----
+
+/// A resident's account as the clerk's list shows it: no personal numbers, no password, no
+/// code.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ResidentAccount {
+    /// The user id: what a request names as its resident (`NewRequest.resident_user`).
+    pub user_id: String,
+    /// The user name the resident signs in with.
+    pub name: String,
+    /// The name shown for the resident.
+    pub display_name: String,
+    /// The resident's village.
+    pub village: String,
+    /// Whether the resident has chosen a password (activated the account).
+    pub activated: bool,
+    /// Whether an administrator deactivated the account.
+    pub deactivated: bool,
+    /// Until when the last code issued and not yet used works, if there is one (it may have
+    /// expired).
+    pub code_expires_at: Option<Timestamp>,
+}
+
+impl From<cc::residents::ResidentAccount> for ResidentAccount {
+    fn from(r: cc::residents::ResidentAccount) -> Self {
+        ResidentAccount {
+            user_id: r.user_id,
+            name: r.name,
+            display_name: r.display_name,
+            village: r.village,
+            activated: r.activated,
+            deactivated: r.deactivated,
+            code_expires_at: r.code_expires_at.map(Timestamp),
+        }
+    }
+}
+
+/// A resident's one-time activation code, just issued by the hub: shown this once (the hub
+/// keeps only its hash), printed or read out to the resident, who types it with the user name
+/// on the phone at the hub's `/resident/activate`. Its `Debug` leaves the code out.
+#[derive(Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ActivationCode {
+    /// The resident's user id (for `NewRequest.resident_user`).
+    pub user_id: String,
+    /// The user name the resident types with the code.
+    pub name: String,
+    /// The name shown for the resident.
+    pub display_name: String,
+    /// The resident's village.
+    pub village: String,
+    /// The code, `ABCDE-FGHJK` (case and dash do not matter when typed). It works once; a
+    /// newer code replaces it.
+    pub code: String,
+    /// It works strictly before this time.
+    pub expires_at: Timestamp,
+}
+
+impl std::fmt::Debug for ActivationCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActivationCode")
+            .field("user_id", &self.user_id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<cc::residents::ActivationCodeIssued> for ActivationCode {
+    fn from(c: cc::residents::ActivationCodeIssued) -> Self {
+        ActivationCode {
+            user_id: c.user_id,
+            name: c.name,
+            display_name: c.display_name,
+            village: c.village,
+            code: c.code,
+            expires_at: Timestamp(c.expires_at),
+        }
+    }
+}
+
 // ----- custom types: identifiers, dates and times as text and numbers -----
 
 fn invalid(field: &str, rule: &str) -> BianminError {

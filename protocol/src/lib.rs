@@ -212,3 +212,80 @@ pub struct ErrorDetail {
     /// What went wrong and what to do.
     pub message: String,
 }
+
+/// `POST /api/v1/residents`: a clerk's tablet opens a resident's account over the clerk's own
+/// village (see `docs/residents.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenResident {
+    /// The resident's user name, typed on the phone to activate and sign in: 1 to 64 letters,
+    /// digits, `-`, `_` or `.`, unique in the hub.
+    pub name: String,
+    /// The name shown for the resident (e.g. `王秀英`): 1 to 100 characters.
+    pub display_name: String,
+    /// The village (12 digits) the account is opened over: the clerk's own when left out (an
+    /// administrator's device names one of its county).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub village: Option<String>,
+}
+
+/// A resident's account as the clerk's list shows it: no personal numbers, no password, no
+/// code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResidentAccount {
+    /// The user id: what a request names as its resident (`resident_user`).
+    pub user_id: String,
+    /// The user name the resident signs in with.
+    pub name: String,
+    /// The name shown for the resident.
+    pub display_name: String,
+    /// The resident's village.
+    pub village: String,
+    /// Whether the resident has chosen a password (activated the account).
+    pub activated: bool,
+    /// Whether an administrator deactivated the account (it cannot sign in; no code is issued
+    /// for it until it is reactivated).
+    pub deactivated: bool,
+    /// Until when (milliseconds since the Unix epoch) the activation code issued last and not
+    /// yet used works, if there is one (it may have expired).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_expires_at: Option<i64>,
+}
+
+/// The answer to `GET /api/v1/residents`: the resident accounts the device's user may manage,
+/// by user name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResidentList {
+    /// The accounts.
+    pub residents: Vec<ResidentAccount>,
+}
+
+/// The answer to opening an account (`POST /api/v1/residents`) and to issuing a new code
+/// (`POST /api/v1/residents/{name}/activation-code`): the one-time activation code, shown this
+/// once (the hub keeps only its hash). Its `Debug` leaves the code out.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivationCodeIssued {
+    /// The resident's user id (what a request names as its resident, `resident_user`).
+    pub user_id: String,
+    /// The user name the resident types on the phone with the code.
+    pub name: String,
+    /// The name shown for the resident.
+    pub display_name: String,
+    /// The resident's village.
+    pub village: String,
+    /// The code, `ABCDE-FGHJK`: printed or read out to the resident; case and dash do not
+    /// matter when typed. It works once; a newer code replaces it.
+    pub code: String,
+    /// It works strictly before this time, milliseconds since the Unix epoch.
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for ActivationCodeIssued {
+    // Never the code: it is a password until used.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActivationCodeIssued")
+            .field("user_id", &self.user_id)
+            .field("village", &self.village)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,15 +1,20 @@
-//! Administration: users, enrolment codes, resident accounts (activation codes, deactivation),
-//! devices, Open311 API keys and reference data. Used by the `bianmin-server` subcommands on a
+//! Administration: users (display names, console passwords, deactivation), enrolment codes,
+//! resident accounts (activation codes), devices, Open311 API keys and reference data. Used by the `bianmin-server` subcommands on a
 //! data directory and by the console's administration pages.
 
 use std::time::Duration;
 
-use bianmin_domain::{Catalog, Directory, Identity, Role, ValidationError, YearCalendar};
+use bianmin_domain::{
+    Catalog, Directory, Identity, Role, ServiceItem, ValidationError, YearCalendar,
+};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::auth;
 use crate::password::{self, PasswordError};
-use crate::storage::{Open311Key, Storage, StorageError, UserRecord};
+use crate::storage::{
+    AccessChange, AccessChanged, DeviceRecord, Open311Key, Storage, StorageError, UserRecord,
+};
 
 /// Why an administrative action failed.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +28,13 @@ pub enum AdminError {
     /// The password was not accepted.
     #[error(transparent)]
     Password(#[from] PasswordError),
+    /// Refused, nothing changed: the user is the last administrator who can sign in to the
+    /// console, and the change would leave none (see [`Storage::change_access`]).
+    #[error(
+        "refused: this is the last administrator who can sign in to the console; give another \
+         administrator a password first"
+    )]
+    LastAdministrator,
 }
 
 fn now_ms() -> i64 {
@@ -50,6 +62,9 @@ pub fn add_user(
             "must be 1 to 64 letters, digits, '-', '_' or '.'",
         )
         .into());
+    }
+    if !display_name.trim().is_empty() {
+        check_display_name(display_name)?;
     }
     let id = format!("u-{}", Uuid::new_v4().simple());
     Identity::new(&id, role, area, "-")?;
@@ -84,8 +99,48 @@ pub fn add_user(
     Ok(user)
 }
 
+/// The longest display name, in characters.
+pub const MAX_DISPLAY_NAME: usize = 100;
+
+/// Checks a display name (the name shown on requests and pages): 1 to [`MAX_DISPLAY_NAME`]
+/// characters once trimmed, without control characters. The error's field is `display_name`.
+pub fn check_display_name(display_name: &str) -> Result<(), ValidationError> {
+    let name = display_name.trim();
+    if name.is_empty()
+        || name.chars().count() > MAX_DISPLAY_NAME
+        || name.chars().any(char::is_control)
+    {
+        return Err(ValidationError::new(
+            "display_name",
+            format!("must be 1 to {MAX_DISPLAY_NAME} characters, without control characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// Changes the display name of the user named `user_name` (checked by
+/// [`check_display_name`], stored trimmed). Only the name shown changes: the user's id, sign-in
+/// name, role and area stay, and so do the events the user made (pages show the name stored
+/// now; a request a resident filed keeps the applicant's name it recorded).
+pub fn set_display_name(
+    storage: &dyn Storage,
+    user_name: &str,
+    display_name: &str,
+) -> Result<UserRecord, AdminError> {
+    check_display_name(display_name)?;
+    let user = user_named(storage, user_name)?;
+    let display_name = display_name.trim().to_string();
+    storage.set_display_name(&user.id, &display_name)?;
+    tracing::info!(user = %user.id, "display name changed");
+    Ok(UserRecord {
+        display_name,
+        ..user
+    })
+}
+
 /// Issues a one-time enrolment code for a user's device, valid for `valid_for`. Only the code's
-/// hash is stored: the code is shown once.
+/// hash is stored: the code is shown once. Refused for a deactivated staff user (their devices
+/// are refused until they are reactivated).
 pub fn issue_enrolment_code(
     storage: &dyn Storage,
     user_name: &str,
@@ -94,6 +149,13 @@ pub fn issue_enrolment_code(
     let user = storage
         .user_by_name(user_name)?
         .ok_or_else(|| StorageError::NotFound(format!("user '{user_name}'")))?;
+    if user.role != Role::Resident && storage.account_status(&user.id)?.deactivated_at.is_some() {
+        return Err(ValidationError::new(
+            "account",
+            "is deactivated: reactivate it before enrolling a device",
+        )
+        .into());
+    }
     let code = auth::new_enrolment_code();
     let expires = now_ms() + valid_for.as_millis() as i64;
     storage.add_enrolment_code(
@@ -105,8 +167,9 @@ pub fn issue_enrolment_code(
 }
 
 /// Sets (or, with `None`, removes) the console password of the user named `user_name`: only
-/// its Argon2id hash is stored. Any role may hold one; only reviewers and administrators may
-/// sign in to the console with it.
+/// its Argon2id hash is stored, and the user's sessions end. Any role may hold one; only
+/// reviewers and administrators may sign in to the console with it. Removing the password of
+/// the last administrator who can sign in is refused ([`AdminError::LastAdministrator`]).
 pub fn set_password(
     storage: &dyn Storage,
     user_name: &str,
@@ -116,7 +179,13 @@ pub fn set_password(
         .user_by_name(user_name)?
         .ok_or_else(|| StorageError::NotFound(format!("user '{user_name}'")))?;
     let hash = password.map(password::hash).transpose()?;
-    storage.set_password(&user.id, hash.as_deref())?;
+    match storage.change_access(&user.id, AccessChange::Password(hash.as_deref()))? {
+        AccessChanged::Done(_) => {}
+        AccessChanged::LastAdministrator => {
+            tracing::warn!(user = %user.id, "removing the last administrator's password refused");
+            return Err(AdminError::LastAdministrator);
+        }
+    }
     tracing::info!(user = %user.id, set = hash.is_some(), "console password changed");
     Ok(UserRecord {
         password_hash: hash,
@@ -172,16 +241,15 @@ fn user_named(storage: &dyn Storage, user_name: &str) -> Result<UserRecord, Admi
         .ok_or_else(|| StorageError::NotFound(format!("user '{user_name}'")))?)
 }
 
-/// Resident accounts only: staff sign in with passwords an administrator sets, and lose access
-/// by having it removed and their devices revoked.
+/// Resident accounts only: staff sign in with passwords an administrator sets.
 fn resident_only(user: &UserRecord) -> Result<(), AdminError> {
     if user.role == Role::Resident {
         Ok(())
     } else {
         Err(ValidationError::new(
             "role",
-            "must be resident: activation codes and deactivation are for resident accounts \
-             (staff: set or remove the console password, revoke devices)",
+            "must be resident: activation codes are for resident accounts \
+             (staff: an administrator sets the console password)",
         )
         .into())
     }
@@ -223,25 +291,76 @@ pub fn issue_activation_code(
     })
 }
 
-/// Deactivates the resident account named `user_name`: it can no longer sign in, its open
-/// sessions end and its unused activation code stops working; its devices keep syncing (revoke
-/// them separately). Returns `false` if it was deactivated already.
+/// Deactivates the account named `user_name`, of any role: it can no longer sign in (the
+/// console, the resident pages), its open sessions end and its unused activation code stops
+/// working. A staff user's devices (clerks', reviewers', administrators') are refused from their
+/// next request until the account is reactivated, their unsynced work kept on them; a
+/// resident's devices keep syncing (revoke them separately). Deactivating the last
+/// administrator who can sign in is refused ([`AdminError::LastAdministrator`]). Returns
+/// `false` if it was deactivated already.
 pub fn deactivate_user(storage: &dyn Storage, user_name: &str) -> Result<bool, AdminError> {
     let user = user_named(storage, user_name)?;
-    resident_only(&user)?;
-    let changed = storage.set_deactivated(&user.id, Some(now_ms()))?;
-    tracing::info!(user = %user.id, changed, "resident account deactivated");
+    match storage.change_access(&user.id, AccessChange::Deactivated(Some(now_ms())))? {
+        AccessChanged::Done(changed) => {
+            tracing::info!(user = %user.id, role = %user.role, changed, "account deactivated");
+            Ok(changed)
+        }
+        AccessChanged::LastAdministrator => {
+            tracing::warn!(user = %user.id, "deactivating the last administrator refused");
+            Err(AdminError::LastAdministrator)
+        }
+    }
+}
+
+/// Reactivates the account named `user_name`: its password works again, and a staff user's
+/// devices sync again. Returns `false` if it was not deactivated.
+pub fn reactivate_user(storage: &dyn Storage, user_name: &str) -> Result<bool, AdminError> {
+    let user = user_named(storage, user_name)?;
+    let changed = storage.set_deactivated(&user.id, None)?;
+    tracing::info!(user = %user.id, role = %user.role, changed, "account reactivated");
     Ok(changed)
 }
 
-/// Reactivates the resident account named `user_name`: its password works again. Returns
-/// `false` if it was not deactivated.
-pub fn reactivate_user(storage: &dyn Storage, user_name: &str) -> Result<bool, AdminError> {
-    let user = user_named(storage, user_name)?;
-    resident_only(&user)?;
-    let changed = storage.set_deactivated(&user.id, None)?;
-    tracing::info!(user = %user.id, changed, "resident account reactivated");
-    Ok(changed)
+/// Whether `user` is the last administrator who can sign in to the console (active, with a
+/// password): removing their password or deactivating them would be refused. For what pages
+/// show; the refusal itself is decided by the storage, in the change's transaction.
+pub fn is_last_administrator(storage: &dyn Storage, user: &UserRecord) -> Result<bool, AdminError> {
+    let signs_in = |u: &UserRecord| -> Result<bool, AdminError> {
+        Ok(u.role == Role::Administrator
+            && u.password_hash.is_some()
+            && storage.account_status(&u.id)?.deactivated_at.is_none())
+    };
+    if !signs_in(user)? {
+        return Ok(false);
+    }
+    for other in storage.users()? {
+        if other.id != user.id && signs_in(&other)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Whether a deactivated account's devices are refused: staff's are, residents' are not (see
+/// [`deactivate_user`]).
+pub fn devices_follow_account(role: Role) -> bool {
+    role != Role::Resident
+}
+
+/// The devices a deactivation stops: the user's devices not revoked, if their role's devices
+/// follow the account ([`devices_follow_account`]), by number.
+pub fn devices_stopped_by_deactivation(
+    storage: &dyn Storage,
+    user: &UserRecord,
+) -> Result<Vec<DeviceRecord>, AdminError> {
+    if !devices_follow_account(user.role) {
+        return Ok(Vec::new());
+    }
+    Ok(storage
+        .devices()?
+        .into_iter()
+        .filter(|d| d.user_id == user.id && d.revoked_at.is_none())
+        .collect())
 }
 
 /// Revokes a device: its next request is refused.
@@ -333,6 +452,51 @@ pub fn revoke_open311_key(storage: &dyn Storage, id: u64) -> Result<bool, AdminE
 pub fn load_catalog(storage: &dyn Storage, json: &str) -> Result<u64, AdminError> {
     let catalog = Catalog::from_json(json)?;
     Ok(storage.set_reference(Some(&catalog), None, None)?)
+}
+
+/// A fingerprint of a service item as stored (hex SHA-256 of its JSON): an edit form carries
+/// the fingerprint of the item it showed, so that [`replace_item`] can tell whether someone
+/// changed the item since.
+pub fn item_fingerprint(item: &ServiceItem) -> String {
+    let json = serde_json::to_vec(item).unwrap_or_default();
+    hex::encode(Sha256::digest(json))
+}
+
+/// Replaces one item of the loaded catalog (the one with `item.code`) by `item` and loads the
+/// whole catalog again exactly as [`load_catalog`] loads a file: the same checks, a new
+/// reference-data version, tablets receive it at their next sync. `shown` is the
+/// [`item_fingerprint`] of the item the edit started from: if the stored item differs now
+/// (another administrator saved it meanwhile), nothing is stored (field `item`). Returns the
+/// new version.
+pub fn replace_item(
+    storage: &dyn Storage,
+    item: &ServiceItem,
+    shown: &str,
+) -> Result<u64, AdminError> {
+    let Some(reference) = storage.reference()? else {
+        return Err(ValidationError::new("catalog", "is not loaded yet").into());
+    };
+    let mut catalog = reference.catalog;
+    let slot = catalog
+        .items
+        .iter_mut()
+        .find(|i| i.code == item.code)
+        .ok_or_else(|| {
+            ValidationError::new("item_code", "is not a service item of the loaded catalog")
+        })?;
+    if item_fingerprint(slot) != shown {
+        return Err(ValidationError::new(
+            "item",
+            "was changed by someone else since the form was opened: open it again",
+        )
+        .into());
+    }
+    *slot = item.clone();
+    let json = serde_json::to_string(&catalog)
+        .map_err(|e| ValidationError::new("catalog", format!("cannot be written as JSON: {e}")))?;
+    let version = load_catalog(storage, &json)?;
+    tracing::info!(version, "service item replaced");
+    Ok(version)
 }
 
 /// Loads a village directory (JSON in the format of `domain/demo/villages.json`).

@@ -21,6 +21,8 @@ use crate::engine::read_scope;
 use crate::error::AppError;
 use crate::metrics::timing_pushes;
 
+mod residents;
+
 /// A JSON body whose rejections use the hub's error format.
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
@@ -86,6 +88,7 @@ pub fn routes() -> Router<AppState> {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(crate::metrics::readyz))
         .route("/metrics", get(crate::metrics::scrape))
+        .merge(residents::routes())
 }
 
 async fn enrol(
@@ -143,22 +146,28 @@ async fn events(
 /// How often an open event stream checks that its device may still receive notices.
 pub const STREAM_RECHECK: Duration = Duration::from_secs(5);
 
-/// Completes once the device with this token is revoked (or its token is gone), checked every
-/// [`STREAM_RECHECK`]: the administrator's revocation may come from another process (the
-/// command line), so storage is asked, not a message waited for.
+/// Completes once the device with this token is revoked, its token gone or its staff user
+/// deactivated ([`crate::auth::device_standing`]), checked every [`STREAM_RECHECK`]: the
+/// administrator's action may come from another process (the command line), so storage is
+/// asked, not a message waited for.
 async fn revoked(storage: std::sync::Arc<dyn crate::storage::Storage>, token_hash: String) {
     let mut tick = tokio::time::interval(STREAM_RECHECK);
     tick.tick().await;
     loop {
         tick.tick().await;
         let (storage, hash) = (storage.clone(), token_hash.clone());
-        let found = tokio::task::spawn_blocking(move || storage.device_by_token(&hash)).await;
+        let found = tokio::task::spawn_blocking(move || {
+            crate::auth::device_standing(storage.as_ref(), &hash)
+        })
+        .await;
         match found {
-            Ok(Ok(Some((device, _)))) if device.revoked_at.is_none() => continue,
+            Ok(Ok(crate::auth::Standing::Allowed(_))) => continue,
             // A storage hiccup keeps the stream; the next tick asks again.
             Ok(Err(e)) => tracing::warn!(error = %e, "event stream: device check failed"),
             _ => {
-                tracing::info!("event stream closed: the device was revoked");
+                tracing::info!(
+                    "event stream closed: the device was revoked or its user deactivated"
+                );
                 return;
             }
         }

@@ -1,5 +1,6 @@
 //! Device authentication: random tokens stored only as SHA-256 hashes, and the extractor that
-//! turns `Authorization: Bearer <token>` into the calling device and its user.
+//! turns `Authorization: Bearer <token>` into the calling device and its user: refused when
+//! the token is unknown, the device revoked, or its user a deactivated staff user.
 
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
@@ -10,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::AppState;
 use crate::error::AppError;
-use crate::storage::{DeviceRecord, UserRecord};
+use crate::storage::{DeviceRecord, Storage, StorageError, UserRecord};
 
 /// A new random secret of 256 bits, as URL-safe text.
 pub fn new_token() -> String {
@@ -49,6 +50,38 @@ pub fn normalise_code(code: &str) -> String {
         .collect()
 }
 
+/// Whether the device holding a token may use the hub.
+#[derive(Debug, Clone)]
+pub enum Standing {
+    /// Yes: the device and its user.
+    Allowed(Box<(DeviceRecord, UserRecord)>),
+    /// No device holds the token.
+    Unknown,
+    /// The device was revoked.
+    Revoked,
+    /// Its user is a staff user (a clerk, a reviewer, an administrator) whose account is
+    /// deactivated: refused until the account is reactivated (see
+    /// [`crate::admin::deactivate_user`]). Revoking the device instead would strand its
+    /// unsynced work for good; this keeps it for a reactivation.
+    AccountDeactivated,
+}
+
+/// The [`Standing`] of the device with this token hash, as stored now. Blocking (storage).
+pub fn device_standing(storage: &dyn Storage, token_hash: &str) -> Result<Standing, StorageError> {
+    let Some((device, user)) = storage.device_by_token(token_hash)? else {
+        return Ok(Standing::Unknown);
+    };
+    if device.revoked_at.is_some() {
+        return Ok(Standing::Revoked);
+    }
+    if crate::admin::devices_follow_account(user.role)
+        && storage.account_status(&user.id)?.deactivated_at.is_some()
+    {
+        return Ok(Standing::AccountDeactivated);
+    }
+    Ok(Standing::Allowed(Box::new((device, user))))
+}
+
 /// The device that made a request, authenticated by its token.
 #[derive(Debug, Clone)]
 pub struct AuthedDevice {
@@ -81,22 +114,33 @@ impl FromRequestParts<AppState> for AuthedDevice {
             .trim();
         let token_hash = hash_secret(token);
         let (storage, hash) = (state.storage.clone(), token_hash.clone());
-        let found = tokio::task::spawn_blocking(move || storage.device_by_token(&hash))
+        let found = tokio::task::spawn_blocking(move || device_standing(storage.as_ref(), &hash))
             .await
             .map_err(AppError::internal)??;
-        let Some((device, user)) = found else {
-            return Err(AppError::unauthorized(
-                "unknown device token: enrol the device again",
-            ));
+        let (device, user) = match found {
+            Standing::Allowed(found) => *found,
+            Standing::Unknown => {
+                return Err(AppError::unauthorized(
+                    "unknown device token: enrol the device again",
+                ));
+            }
+            Standing::Revoked => {
+                return Err(AppError::new(
+                    StatusCode::FORBIDDEN,
+                    "device_revoked",
+                    "this device was revoked by an administrator: its unsynced work stays on \
+                     it; ask for a new enrolment",
+                ));
+            }
+            Standing::AccountDeactivated => {
+                return Err(AppError::new(
+                    StatusCode::FORBIDDEN,
+                    "account_deactivated",
+                    "this device's user account was deactivated by an administrator: its \
+                     unsynced work stays on it and is sent once the account is reactivated",
+                ));
+            }
         };
-        if device.revoked_at.is_some() {
-            return Err(AppError::new(
-                StatusCode::FORBIDDEN,
-                "device_revoked",
-                "this device was revoked by an administrator: its unsynced work stays on it; \
-                 ask for a new enrolment",
-            ));
-        }
         let identity = Identity {
             user: user.id.clone(),
             role: user.role,

@@ -195,15 +195,18 @@ enum UserCommand {
         #[arg(long, default_value_t = 14)]
         valid_days: u64,
     },
-    /// Deactivate a resident's account: no more sign-in, open sessions end (the resident's
-    /// devices are not affected: revoke them with `device revoke`).
+    /// Deactivate an account of any role: no more sign-in, open sessions end. A clerk's,
+    /// reviewer's or administrator's devices are refused until reactivation (their unsynced
+    /// work stays on them); a resident's keep syncing (revoke them with `device revoke`).
+    /// Refused for the last administrator who can sign in to the console.
     Deactivate {
-        /// The resident's sign-in name.
+        /// The user's sign-in name.
         name: String,
     },
-    /// Reactivate a deactivated resident's account: the same password works again.
+    /// Reactivate a deactivated account: the same password works again, and a staff user's
+    /// devices sync again.
     Reactivate {
-        /// The resident's sign-in name.
+        /// The user's sign-in name.
         name: String,
     },
 }
@@ -529,6 +532,18 @@ fn run(cli: Cli) -> Result<(), String> {
             match admin::deactivate_user(storage.as_ref(), &name).map_err(|e| e.to_string())? {
                 true => println!("deactivated {name}: signed out, no more sign-in"),
                 false => println!("{name} was deactivated already"),
+            }
+            let user = storage
+                .user_by_name(&name)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("user '{name}' not found"))?;
+            let stopped = admin::devices_stopped_by_deactivation(storage.as_ref(), &user)
+                .map_err(|e| e.to_string())?;
+            for d in stopped {
+                println!(
+                    "device #{} {} is refused until reactivation",
+                    d.device_no, d.name
+                );
             }
             Ok(())
         }

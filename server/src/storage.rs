@@ -149,6 +149,39 @@ pub struct PendingCode {
     pub expires_at: i64,
 }
 
+/// A change to a user's console access, made by [`Storage::change_access`] only if an
+/// administrator who can sign in remains afterwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessChange<'a> {
+    /// Sets (`Some`, an Argon2id PHC string) or removes (`None`) the console password, as
+    /// [`Storage::set_password`] does.
+    Password(Option<&'a str>),
+    /// Deactivates the user at this time (`Some`) or reactivates them (`None`), as
+    /// [`Storage::set_deactivated`] does.
+    Deactivated(Option<i64>),
+}
+
+impl AccessChange<'_> {
+    /// Whether the change can take sign-in away: removing a password, deactivating.
+    pub fn takes_away(&self) -> bool {
+        matches!(
+            self,
+            AccessChange::Password(None) | AccessChange::Deactivated(Some(_))
+        )
+    }
+}
+
+/// What [`Storage::change_access`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessChanged {
+    /// The change was made; `false` if it changed nothing (a deactivated user deactivated
+    /// again, an active one reactivated). Setting or removing a password always counts.
+    Done(bool),
+    /// Nothing was changed: the user is the last administrator who can sign in (active, with
+    /// a console password), and the change would leave the county with none.
+    LastAdministrator,
+}
+
 /// An API key for filing requests through Open311 GeoReport v2 (`POST requests`, see
 /// `docs/open311.md`), as stored: issued by an administrator to one application for one
 /// township. The key itself is shown once when issued; only its SHA-256 is stored.
@@ -541,6 +574,16 @@ pub trait Storage: Send + Sync + 'static {
     fn set_deactivated(&self, user_id: &str, at: Option<i64>) -> Result<bool>;
     /// The user's [`AccountStatus`]; [`StorageError::NotFound`] if there is no such user.
     fn account_status(&self, user_id: &str) -> Result<AccountStatus>;
+    /// Makes `change` to a user's console access in one transaction, unless it takes sign-in
+    /// away ([`AccessChange::takes_away`]) from an administrator who is active and holds a
+    /// password while no other administrator does: then nothing changes and the answer is
+    /// [`AccessChanged::LastAdministrator`]. Concurrent changes are serialised, so two
+    /// administrators removing each other's passwords at once cannot both succeed.
+    /// [`StorageError::NotFound`] if there is no such user.
+    fn change_access(&self, user_id: &str, change: AccessChange<'_>) -> Result<AccessChanged>;
+    /// Sets the name shown for a user (already checked by the caller).
+    /// [`StorageError::NotFound`] if there is no such user.
+    fn set_display_name(&self, user_id: &str, display_name: &str) -> Result<()>;
 
     /// Stores a new Open311 API key (the hex SHA-256 of the key, never the key) for an
     /// application named `name` in `township`, issued at `created_at`, and returns it with the

@@ -19,8 +19,10 @@ pub struct Answer {
     pub headers: BTreeMap<String, String>,
     /// Every `Set-Cookie`, in order.
     pub set_cookies: Vec<String>,
-    /// The body as text (up to 16 MiB).
+    /// The body as text (invalid UTF-8 replaced), for pages.
     pub body: String,
+    /// The body as it came (up to 64 MiB), for downloads.
+    pub bytes: Vec<u8>,
 }
 
 impl Answer {
@@ -92,6 +94,11 @@ impl Phone {
         }
     }
 
+    /// The hub's address it talks to.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// The `Cookie` header it sends.
     pub fn cookie_header(&self) -> String {
         self.cookies
@@ -126,17 +133,19 @@ impl Phone {
                 self.cookies.insert(k.to_string(), v.to_string());
             }
         }
+        let bytes = resp
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .read_to_vec()
+            .unwrap_or_default();
         Answer {
             status: resp.status().as_u16(),
             location: headers.get("location").cloned(),
             headers,
             set_cookies,
-            body: resp
-                .body_mut()
-                .with_config()
-                .limit(16 * 1024 * 1024)
-                .read_to_string()
-                .unwrap_or_default(),
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+            bytes,
         }
     }
 

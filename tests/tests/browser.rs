@@ -619,3 +619,67 @@ fn the_look_up_field_holds_a_whole_receipt_number_and_an_approval_is_not_called_
         }
     });
 }
+
+#[test]
+#[ignore = "needs chromium and chromedriver: run by .ci/run"]
+fn a_bank_account_is_starred_until_the_reviewer_reveals_it_and_the_reveal_is_recorded() {
+    const ACCOUNT: &str = "6222021234567890123";
+    let hub = demo_hub();
+    let dir = tempfile::tempdir().unwrap();
+    let clerk = Mutex::new(hub.enrol(CLERK, dir.path(), "east-tablet"));
+    let (id, title) = {
+        let mut s = clerk.lock().unwrap();
+        let r = s
+            .file_request(NewRequest {
+                item_code: "AID-ELDER-ALLOWANCE".into(),
+                attributes: [(
+                    "bank_account".to_string(),
+                    bianmin_domain::AttrValue::Text(ACCOUNT.into()),
+                )]
+                .into(),
+                materials_received: vec!["ID card".into(), "Bank account booklet".into()],
+                ..social_card_request()
+            })
+            .unwrap();
+        s.apply(r.id, Action::Accept).unwrap();
+        s.apply(r.id, Action::Forward).unwrap();
+        (r.id, format!("办件 {}", r.receipt_no.as_str()))
+    };
+    sync_ok(&clerk);
+    let (url, storage) = (hub.url.clone(), hub.storage.clone());
+    let page = format!("{url}/console/requests/{id}");
+    in_browser(move |c| async move {
+        c.goto(&page).await.unwrap();
+        sign_in(&c).await;
+        heading(&c, &title).await;
+        // Starred whole, the ID number and phone masked; nothing in full.
+        let shown = text(&c, "main").await;
+        assert!(shown.contains(&"*".repeat(ACCOUNT.len())), "{shown}");
+        assert!(shown.contains("110105********002X") && shown.contains("138****5678"));
+        assert!(
+            !c.source().await.unwrap().contains(ACCOUNT),
+            "not even in the source"
+        );
+        // The reviewer reveals it on purpose: shown once, and said to be recorded.
+        let reveal = "form.reveal:has(input[name=field][value='attributes.bank_account']) button";
+        click(&c, reveal).await;
+        let revealed = text(&c, "strong.revealed").await;
+        assert_eq!(revealed, ACCOUNT);
+        assert!(text(&c, "main").await.contains("已显示完整信息，已记录"));
+        let record = text(&c, "table.reveals").await;
+        assert!(
+            record.contains("银行账号") && record.contains("张伟"),
+            "{record}"
+        );
+        keep_screenshot(&c, "console-reveal.png", Some("strong.revealed")).await;
+        // The next time the page is opened it is starred again; the record stays.
+        c.goto(&page).await.unwrap();
+        heading(&c, &title).await;
+        assert!(!c.source().await.unwrap().contains(ACCOUNT));
+        assert!(text(&c, "table.reveals").await.contains("银行账号"));
+        let reveals = tokio::task::spawn_blocking(move || storage.reveals(id).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(reveals.len(), 1, "one reveal, recorded once");
+    });
+}

@@ -1,42 +1,116 @@
 //! The console's dashboard and administration pages, through the real router (`app(state)` with
 //! `oneshot`), with real tablet stores that enrol and sync with the same hub served on a
 //! loopback port: the dashboard and its CSV and XLSX exports, administrators only, users and
-//! passwords, enrolment codes and revocation, Open311 API keys, the catalog, the holiday
-//! calendar, CSRF.
+//! passwords (removal confirmed, never the last administrator's), display names, deactivation
+//! of staff (sign-in, sessions, devices), enrolment codes and revocation, Open311 API keys, the
+//! catalog (download, one item's form), the holiday calendar (download), CSRF.
+//!
+//! Runs on SQLite, or on PostgreSQL with `BIANMIN_TEST_BACKEND=postgres`.
 
 mod common;
 
 use common::*;
 
 use std::io::Read;
+use std::ops::Deref;
 
 use axum::http::StatusCode;
 use bianmin_client_core::client::SyncError;
 use bianmin_domain::Status;
-use bianmin_server::admin;
+use bianmin_server::storage::Storage;
 use bianmin_server::web::console::ConsoleConfig;
 use bianmin_server::web::dashboard::status_label;
 use bianmin_server::web::i18n::Lang;
+use bianmin_server::{AppState, admin, app};
+use bianmin_tests::hub::{BACKEND_VARIABLE, PgSchema};
 
 // ---------------------------------------------------------------------------------------------
 // The hub (the rest as in tests/common)
 
 /// The demo hub, the reviewer and the administrator with [`PASSWORD`], served on a loopback
-/// port for the tablets and as a router for the browser.
-async fn hub() -> Hub {
-    serve_hub(ConsoleConfig::default(), |s| {
+/// port for the tablets and as a router for the browser, on the backend [`BACKEND_VARIABLE`]
+/// chooses.
+async fn hub() -> AdminHub {
+    let setup = |s: &dyn Storage| {
         for name in [REVIEWER, ADMIN] {
             admin::set_password(s, name, Some(PASSWORD)).unwrap();
         }
-    })
-    .await
+    };
+    match std::env::var(BACKEND_VARIABLE).as_deref() {
+        Ok("postgres") => serve_on_postgres(setup).await,
+        _ => AdminHub {
+            hub: serve_hub(ConsoleConfig::default(), setup).await,
+            schema: None,
+        },
+    }
 }
 
-const ADMIN_PAGES: [&str; 6] = [
+/// A [`Hub`] and, on PostgreSQL, its schema (dropped with it).
+struct AdminHub {
+    hub: Hub,
+    schema: Option<PgSchema>,
+}
+
+impl Deref for AdminHub {
+    type Target = Hub;
+
+    fn deref(&self) -> &Hub {
+        &self.hub
+    }
+}
+
+impl Drop for AdminHub {
+    fn drop(&mut self) {
+        // Dropping the schema connects with the blocking client: off the async workers.
+        if let Some(schema) = self.schema.take() {
+            let _ = std::thread::spawn(move || drop(schema)).join();
+        }
+    }
+}
+
+/// [`serve_hub`] on a fresh PostgreSQL schema.
+async fn serve_on_postgres(setup: impl FnOnce(&dyn Storage) + Send + 'static) -> AdminHub {
+    let (schema, storage) = tokio::task::spawn_blocking(move || {
+        let schema = PgSchema::fresh();
+        let storage: std::sync::Arc<dyn Storage> = std::sync::Arc::new(schema.connect());
+        admin::load_demo(storage.as_ref()).unwrap();
+        setup(storage.as_ref());
+        (schema, storage)
+    })
+    .await
+    .unwrap();
+    let state = AppState::new(storage.clone()).with_console(ConsoleConfig::default());
+    let app = app(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let served = app.clone();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, served).await;
+    });
+    let hub = Hub {
+        app,
+        state,
+        storage,
+        url,
+        dir: tempfile::tempdir().unwrap(),
+    };
+    AdminHub {
+        hub,
+        schema: Some(schema),
+    }
+}
+
+/// Runs a storage call from a test's async body (the PostgreSQL client blocks).
+fn st<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
+const ADMIN_PAGES: [&str; 7] = [
     "/console/admin/users",
     "/console/admin/devices",
     "/console/admin/open311-keys",
     "/console/admin/catalog",
+    "/console/admin/catalog/items/SOC-CARD",
     "/console/admin/calendar",
     "/console/admin",
 ];
@@ -158,7 +232,7 @@ async fn administration_is_for_administrators_only() {
         assert_eq!(a.status, StatusCode::FORBIDDEN, "{page}");
         assert!(a.body.contains("管理页面只供县管理员使用"), "{page}");
     }
-    let users = hub.storage.users().unwrap().len();
+    let users = st(|| hub.storage.users()).unwrap().len();
     let a = reviewer
         .post(
             "/console/admin/users",
@@ -172,7 +246,11 @@ async fn administration_is_for_administrators_only() {
         )
         .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
-    assert_eq!(hub.storage.users().unwrap().len(), users, "nothing added");
+    assert_eq!(
+        st(|| hub.storage.users()).unwrap().len(),
+        users,
+        "nothing added"
+    );
     let a = reviewer
         .post(
             "/console/admin/catalog",
@@ -229,14 +307,16 @@ async fn an_administrator_adds_users_and_sets_their_passwords() {
         a.location.as_deref(),
         Some("/console/admin/users?done=added")
     );
-    let user = hub.storage.user_by_name("clerk-nanling").unwrap().unwrap();
+    let user = st(|| hub.storage.user_by_name("clerk-nanling"))
+        .unwrap()
+        .unwrap();
     assert_eq!(user.area, "370883101203");
     let list = b.get("/console/admin/users?done=added").await;
     assert!(list.body.contains("用户已添加"));
     assert!(list.body.contains("clerk-nanling") && list.body.contains("南岭村代办员"));
 
     // Refusals come back with a clear message and what was typed; nothing is added.
-    let users = hub.storage.users().unwrap().len();
+    let users = st(|| hub.storage.users()).unwrap().len();
     for (fields, message) in [
         (
             add("clerk-nanling", "clerk", "370883101203"),
@@ -256,7 +336,7 @@ async fn an_administrator_adds_users_and_sets_their_passwords() {
         assert!(a.body.contains(fields[0].1), "the typed name is kept");
         assert_labelled(&a.body);
     }
-    assert_eq!(hub.storage.users().unwrap().len(), users);
+    assert_eq!(st(|| hub.storage.users()).unwrap().len(), users);
     let en = b
         .submit(
             "/console/admin/users?lang=en",
@@ -272,9 +352,7 @@ async fn an_administrator_adds_users_and_sets_their_passwords() {
         .submit(PAGE, PAGE, &add("reviewer-two", "reviewer", "370883101"))
         .await;
     assert_eq!(a.status, StatusCode::SEE_OTHER);
-    let id = hub
-        .storage
-        .user_by_name("reviewer-two")
+    let id = st(|| hub.storage.user_by_name("reviewer-two"))
         .unwrap()
         .unwrap()
         .id;
@@ -319,7 +397,11 @@ async fn an_administrator_adds_users_and_sets_their_passwords() {
         StatusCode::SEE_OTHER
     );
     let a = b
-        .submit(&page, &format!("{page}/password/clear"), &[])
+        .submit(
+            &page,
+            &format!("{page}/password/clear"),
+            &[("confirm", "yes")],
+        )
         .await;
     assert_eq!(a.location, Some(format!("{page}?done=password_cleared")));
     let mut again = Browser::new(&hub);
@@ -328,8 +410,7 @@ async fn an_administrator_adds_users_and_sets_their_passwords() {
         StatusCode::UNAUTHORIZED
     );
     assert!(
-        hub.storage
-            .user(&id)
+        st(|| hub.storage.user(&id))
             .unwrap()
             .unwrap()
             .password_hash
@@ -345,7 +426,7 @@ async fn an_enrolment_code_enrols_a_tablet_and_revoking_it_stops_its_sync() {
     let hub = hub().await;
     let mut b = Browser::signed_in(&hub, ADMIN).await;
     const PAGE: &str = "/console/admin/devices";
-    let clerk = hub.storage.user_by_name(CLERK).unwrap().unwrap();
+    let clerk = st(|| hub.storage.user_by_name(CLERK)).unwrap().unwrap();
 
     let a = b
         .submit(
@@ -371,13 +452,11 @@ async fn an_enrolment_code_enrols_a_tablet_and_revoking_it_stops_its_sync() {
     );
     let id = file_and_forward(&tablet, soc_card("孙八")).await;
     try_sync(&tablet).await.unwrap();
-    assert!(hub.storage.document(id).unwrap().is_some());
+    assert!(st(|| hub.storage.document(id)).unwrap().is_some());
 
     let list = b.get(PAGE).await;
     assert!(list.body.contains("nanling-tablet") && list.body.contains("使用中"));
-    let device = hub
-        .storage
-        .devices()
+    let device = st(|| hub.storage.devices())
         .unwrap()
         .into_iter()
         .find(|d| d.name == "nanling-tablet")
@@ -388,7 +467,7 @@ async fn an_enrolment_code_enrols_a_tablet_and_revoking_it_stops_its_sync() {
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("确认停用"));
     assert!(
-        hub.storage.devices().unwrap()[device.device_no as usize - 1]
+        st(|| hub.storage.devices()).unwrap()[device.device_no as usize - 1]
             .revoked_at
             .is_none(),
         "asking does not revoke"
@@ -445,7 +524,7 @@ async fn an_open311_key_is_shown_once_files_requests_and_stops_when_revoked() {
         assert!(a.body.contains(r#"class="error""#), "{}", a.body);
         assert!(!a.body.contains("open311-key\""), "no key shown");
     }
-    assert!(hub.storage.open311_keys().unwrap().is_empty());
+    assert!(st(|| hub.storage.open311_keys()).unwrap().is_empty());
 
     // Issued: shown this once, never again; only its hash is kept.
     let a = b
@@ -464,16 +543,17 @@ async fn an_open311_key_is_shown_once_files_requests_and_stops_when_revoked() {
     assert!(!list.body.contains(&key), "the key is shown once");
     assert!(list.body.contains("12345 热线") && list.body.contains("太平镇"));
     assert!(list.body.contains("使用中"));
-    let stored = hub.storage.open311_keys().unwrap();
+    let stored = st(|| hub.storage.open311_keys()).unwrap();
     assert_eq!(stored.len(), 1);
     assert_eq!(
         (stored[0].township.as_str(), stored[0].name.as_str()),
         ("370883101", "12345 热线")
     );
-    let by_hash = hub
-        .storage
-        .open311_key_by_hash(&bianmin_server::auth::hash_secret(&key))
-        .unwrap();
+    let by_hash = st(|| {
+        hub.storage
+            .open311_key_by_hash(&bianmin_server::auth::hash_secret(&key))
+    })
+    .unwrap();
     assert_eq!(by_hash.as_ref(), Some(&stored[0]));
 
     // The application files with it.
@@ -499,7 +579,9 @@ async fn an_open311_key_is_shown_once_files_requests_and_stops_when_revoked() {
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("确认停用") && page.body.contains("12345 热线"));
     assert!(
-        hub.storage.open311_keys().unwrap()[0].revoked_at.is_none(),
+        st(|| hub.storage.open311_keys()).unwrap()[0]
+            .revoked_at
+            .is_none(),
         "asking does not revoke"
     );
     let a = b.submit(&confirm, &confirm, &[]).await;
@@ -514,7 +596,11 @@ async fn an_open311_key_is_shown_once_files_requests_and_stops_when_revoked() {
         !list.body.contains(&format!(r#"href="{confirm}""#)),
         "no second revocation"
     );
-    assert!(hub.storage.open311_keys().unwrap()[0].revoked_at.is_some());
+    assert!(
+        st(|| hub.storage.open311_keys()).unwrap()[0]
+            .revoked_at
+            .is_some()
+    );
     let a = b.submit(&confirm, &confirm, &[]).await;
     assert_eq!(
         a.location.as_deref(),
@@ -544,7 +630,7 @@ async fn a_bad_catalog_is_refused_with_its_error_and_changes_nothing() {
     for seen in ["SOC-CARD", "社会保障卡申领补换", "村收镇办", "个工作日"] {
         assert!(page.body.contains(seen), "{seen}");
     }
-    let before = hub.storage.reference().unwrap().unwrap();
+    let before = st(|| hub.storage.reference()).unwrap().unwrap();
 
     let mut dup = bianmin_domain::demo::catalog();
     dup.items.push(dup.items[0].clone());
@@ -567,7 +653,7 @@ async fn a_bad_catalog_is_refused_with_its_error_and_changes_nothing() {
         );
     }
     assert_eq!(
-        hub.storage.reference().unwrap().unwrap(),
+        st(|| hub.storage.reference()).unwrap().unwrap(),
         before,
         "unchanged"
     );
@@ -581,7 +667,7 @@ async fn a_bad_catalog_is_refused_with_its_error_and_changes_nothing() {
     assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
     let page = b.get(&a.location.unwrap()).await;
     assert!(page.body.contains("新目录已加载") && page.body.contains("改名后的事项"));
-    let after = hub.storage.reference().unwrap().unwrap();
+    let after = st(|| hub.storage.reference()).unwrap().unwrap();
     assert!(after.version > before.version);
     assert_eq!(after.catalog.item(&code).unwrap().name_zh, "改名后的事项");
 }
@@ -592,7 +678,11 @@ async fn loading_a_calendar_shows_the_new_year() {
     let mut b = Browser::signed_in(&hub, ADMIN).await;
     const PAGE: &str = "/console/admin/calendar";
     let page = b.get(PAGE).await;
-    assert!(page.body.contains(r#"id="year-2026""#) && page.body.contains("春节 Spring Festival"));
+    assert!(page.body.contains(r#"id="year-2026""#) && page.body.contains("<td>春节</td>"));
+    assert!(
+        !page.body.contains("Spring Festival"),
+        "a holiday by its Chinese name only"
+    );
     assert!(!page.body.contains(r#"id="year-2027""#));
 
     // 2027-02-08 is a Monday: not a day that can be an adjusted working day.
@@ -638,9 +728,7 @@ async fn loading_a_calendar_shows_the_new_year() {
     assert!(body.contains("2027 年的日历已加载"));
     assert!(body.contains(r#"id="year-2027""#) && body.contains(r#"id="year-2026""#));
     assert!(body.contains("2027-02-06 – 2027-02-12") && body.contains("2027-02-14"));
-    let years: Vec<i32> = hub
-        .storage
-        .reference()
+    let years: Vec<i32> = st(|| hub.storage.reference())
         .unwrap()
         .unwrap()
         .calendars
@@ -658,10 +746,10 @@ async fn admin_forms_without_the_session_token_are_refused_and_change_nothing() 
     let hub = hub().await;
     let clerk = tablet(&hub, CLERK, "east-tablet").await;
     let mut b = Browser::signed_in(&hub, ADMIN).await;
-    let device = hub.storage.devices().unwrap().remove(0);
-    let users = hub.storage.users().unwrap().len();
-    let version = hub.storage.reference().unwrap().unwrap().version;
-    let key = admin::issue_open311_key(hub.storage.as_ref(), "370883101", "app")
+    let device = st(|| hub.storage.devices()).unwrap().remove(0);
+    let users = st(|| hub.storage.users()).unwrap().len();
+    let version = st(|| hub.storage.reference()).unwrap().unwrap().version;
+    let key = st(|| admin::issue_open311_key(hub.storage.as_ref(), "370883101", "app"))
         .unwrap()
         .record;
     let user = [
@@ -709,13 +797,671 @@ async fn admin_forms_without_the_session_token_are_refused_and_change_nothing() 
             assert!(!a.body.contains("open311-key\""));
         }
     }
-    assert_eq!(hub.storage.users().unwrap().len(), users);
-    assert!(hub.storage.devices().unwrap()[0].revoked_at.is_none());
-    assert_eq!(hub.storage.reference().unwrap().unwrap().version, version);
+    assert_eq!(st(|| hub.storage.users()).unwrap().len(), users);
+    assert!(
+        st(|| hub.storage.devices()).unwrap()[0]
+            .revoked_at
+            .is_none()
+    );
     assert_eq!(
-        hub.storage.open311_keys().unwrap(),
+        st(|| hub.storage.reference()).unwrap().unwrap().version,
+        version
+    );
+    assert_eq!(
+        st(|| hub.storage.open311_keys()).unwrap(),
         [key],
         "none issued, none revoked"
     );
     try_sync(&clerk).await.expect("the device still syncs");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Removing passwords, deactivating staff, display names
+
+/// The id of the user named `name`.
+fn id_of(hub: &Hub, name: &str) -> String {
+    st(|| hub.storage.user_by_name(name)).unwrap().unwrap().id
+}
+
+fn has_password(hub: &Hub, name: &str) -> bool {
+    st(|| hub.storage.user_by_name(name))
+        .unwrap()
+        .unwrap()
+        .password_hash
+        .is_some()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_a_password_is_confirmed_and_never_leaves_the_county_without_an_administrator() {
+    let hub = hub().await;
+    let mut b = Browser::signed_in(&hub, ADMIN).await;
+    let reviewer = format!("/console/admin/users/{}", id_of(&hub, REVIEWER));
+    let clear = format!("{reviewer}/password/clear");
+
+    // Without the tick: refused on the hub, whatever the browser did with `required`.
+    let page = b.get(&reviewer).await;
+    assert!(page.body.contains(r#"name="confirm" value="yes""#));
+    assert!(page.body.contains("确认删除这个用户的审核台密码"));
+    assert_labelled(&page.body);
+    for fields in [vec![], vec![("confirm", "no")]] {
+        let a = b.submit(&reviewer, &clear, &fields).await;
+        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{fields:?}");
+        assert!(
+            a.body.contains("请先勾选确认框：未做任何更改"),
+            "{}",
+            a.body
+        );
+    }
+    assert!(has_password(&hub, REVIEWER), "nothing changed");
+    let a = b.submit(&reviewer, &clear, &[("confirm", "yes")]).await;
+    assert_eq!(
+        a.location,
+        Some(format!("{reviewer}?done=password_cleared"))
+    );
+    assert!(!has_password(&hub, REVIEWER));
+
+    // The only administrator who can sign in: no form, and the hub refuses a forged one.
+    let own = format!("/console/admin/users/{}", id_of(&hub, ADMIN));
+    let page = b.get(&own).await;
+    assert!(page.body.contains("不能删除：这是唯一能登录审核台的管理员"));
+    assert!(
+        !page
+            .body
+            .contains(&format!(r#"action="{own}/password/clear""#))
+    );
+    let token = csrf(&page.body);
+    let a = b
+        .post(
+            &format!("{own}/password/clear"),
+            &[("csrf", &token), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        a.body.contains("未做更改：这是唯一能登录审核台的管理员"),
+        "{}",
+        a.body
+    );
+    assert!(has_password(&hub, ADMIN));
+    assert_eq!(
+        b.get("/console/requests").await.status,
+        StatusCode::OK,
+        "still signed in"
+    );
+    // The command line's function keeps the same rule.
+    assert!(matches!(
+        st(|| admin::set_password(hub.storage.as_ref(), ADMIN, None)),
+        Err(admin::AdminError::LastAdministrator)
+    ));
+
+    // With a second administrator, removing one's own password says what it means, then
+    // signs out for good.
+    st(|| {
+        admin::add_user(
+            hub.storage.as_ref(),
+            "admin-two",
+            "县管理员 二",
+            bianmin_domain::Role::Administrator,
+            "370883",
+        )?;
+        admin::set_password(hub.storage.as_ref(), "admin-two", Some(PASSWORD))
+    })
+    .unwrap();
+    let page = b.get(&own).await;
+    assert!(page.body.contains(r#"id="own-password-warning""#));
+    assert!(
+        page.body
+            .contains("删除后您会立即退出审核台，并且不能再登录")
+    );
+    assert!(page.body.contains("我明白删除后自己将无法登录"));
+    let en = b.get(&format!("{own}?lang=en")).await;
+    assert!(en.body.contains("This is your own password"));
+    assert!(
+        en.body
+            .contains("cannot sign in again until another administrator")
+    );
+    b.get(&format!("{own}?lang=zh")).await;
+    let a = b
+        .submit(
+            &own,
+            &format!("{own}/password/clear"),
+            &[("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/console/sign-in"))
+    );
+    assert!(!has_password(&hub, ADMIN));
+    let a = b.get("/console/admin/users").await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "signed out");
+    let mut again = Browser::new(&hub);
+    assert_eq!(
+        again.sign_in(ADMIN, PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Now the second is the last one.
+    assert!(matches!(
+        st(|| admin::deactivate_user(hub.storage.as_ref(), "admin-two")),
+        Err(admin::AdminError::LastAdministrator)
+    ));
+    assert!(has_password(&hub, "admin-two"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deactivated_reviewer_is_signed_out_and_cannot_sign_in_until_reactivated() {
+    let hub = hub().await;
+    let mut reviewer = Browser::signed_in(&hub, REVIEWER).await;
+    let mut b = Browser::signed_in(&hub, ADMIN).await;
+    let page = format!("/console/admin/users/{}", id_of(&hub, REVIEWER));
+
+    let user_page = b.get(&page).await;
+    assert!(user_page.body.contains(r#"id="account""#) && user_page.body.contains("在用"));
+    assert!(
+        user_page
+            .body
+            .contains(&format!(r#"href="{page}/deactivate""#))
+    );
+    let confirm = b.get(&format!("{page}/deactivate")).await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(confirm.body.contains("确认停用"));
+    assert!(
+        confirm
+            .body
+            .contains("不能再登录审核台，已登录的会话立即退出")
+    );
+    assert_eq!(
+        reviewer.get("/console/requests").await.status,
+        StatusCode::OK,
+        "asking changes nothing"
+    );
+
+    let a = b
+        .submit(
+            &format!("{page}/deactivate"),
+            &format!("{page}/deactivate"),
+            &[],
+        )
+        .await;
+    assert_eq!(a.location, Some(format!("{page}?done=deactivated")));
+    let shown = b.get(&a.location.unwrap()).await;
+    assert!(shown.body.contains("账号已停用") && shown.body.contains("重新启用账号"));
+    // The open session ends at once; the right password gets the wrong password's answer.
+    let a = reviewer.get("/console/requests").await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert!(a.location.unwrap().starts_with("/console/sign-in"));
+    let mut fresh = Browser::new(&hub);
+    let wrong = fresh.sign_in(REVIEWER, "not the password").await;
+    let right = fresh.sign_in(REVIEWER, PASSWORD).await;
+    assert_eq!(
+        (wrong.status, right.status),
+        (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED)
+    );
+    assert!(right.body.contains("用户名或密码不正确"));
+    assert!(has_password(&hub, REVIEWER), "the password is kept");
+
+    // Deactivating again changes nothing; reactivating lets the same password in.
+    let a = b.submit(&page, &format!("{page}/deactivate"), &[]).await;
+    assert_eq!(a.location, Some(format!("{page}?done=already_deactivated")));
+    let a = b.submit(&page, &format!("{page}/reactivate"), &[]).await;
+    assert_eq!(a.location, Some(format!("{page}?done=reactivated")));
+    assert_eq!(
+        Browser::new(&hub).sign_in(REVIEWER, PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+
+    // One's own account: no link, a refusal on the page, and the hub refuses the form.
+    let own = format!("/console/admin/users/{}", id_of(&hub, ADMIN));
+    let own_page = b.get(&own).await;
+    assert!(own_page.body.contains("不能停用自己的账号"));
+    assert!(
+        !own_page
+            .body
+            .contains(&format!(r#"href="{own}/deactivate""#))
+    );
+    let confirm = b.get(&format!("{own}/deactivate")).await;
+    assert!(confirm.body.contains("不能停用自己的账号") && !confirm.body.contains("确认停用"));
+    let token = csrf(&own_page.body);
+    let a = b
+        .post(&format!("{own}/deactivate"), &[("csrf", &token)])
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(a.body.contains("未做更改：不能停用自己的账号"));
+    let en = b
+        .post(&format!("{own}/deactivate?lang=en"), &[("csrf", &token)])
+        .await;
+    assert!(
+        en.body.contains("you cannot deactivate your own account"),
+        "{}",
+        en.body
+    );
+    assert_eq!(
+        st(|| hub.storage.account_status(&id_of(&hub, ADMIN)))
+            .unwrap()
+            .deactivated_at,
+        None
+    );
+    assert_eq!(b.get("/console/requests").await.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deactivated_clerks_tablet_is_refused_and_syncs_its_work_after_reactivation() {
+    let hub = hub().await;
+    let clerk = tablet(&hub, CLERK, "east-tablet").await;
+    sync(&clerk).await;
+    let mut b = Browser::signed_in(&hub, ADMIN).await;
+    let page = format!("/console/admin/users/{}", id_of(&hub, CLERK));
+
+    // The confirmation lists the tablet that will stop.
+    let confirm = b.get(&format!("{page}/deactivate")).await;
+    assert!(confirm.body.contains("将停止同步的设备"));
+    assert!(
+        text_after(&confirm.body, r#"<ul id="stopped-devices"><li>"#).starts_with("east-tablet (#")
+    );
+    let a = b
+        .submit(
+            &format!("{page}/deactivate"),
+            &format!("{page}/deactivate"),
+            &[],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+
+    // Work done offline meanwhile stays on the tablet: its sync is refused.
+    let id = file_and_forward(&clerk, soc_card("周九")).await;
+    match try_sync(&clerk).await {
+        Err(SyncError::Hub { status, code, .. }) => {
+            assert_eq!((status, code.as_str()), (403, "account_deactivated"));
+        }
+        other => panic!("a deactivated clerk's tablet synced: {other:?}"),
+    }
+    assert!(st(|| hub.storage.document(id)).unwrap().is_none());
+    assert!(
+        st(|| admin::issue_enrolment_code(
+            hub.storage.as_ref(),
+            CLERK,
+            std::time::Duration::from_secs(600)
+        ))
+        .is_err(),
+        "no new tablet while deactivated"
+    );
+    let device = st(|| hub.storage.devices()).unwrap().remove(0);
+    assert!(device.revoked_at.is_none(), "refused, not revoked");
+
+    // Reactivated (the command line's function): the tablet hands in what it kept.
+    assert!(st(|| admin::reactivate_user(hub.storage.as_ref(), CLERK)).unwrap());
+    sync(&clerk).await;
+    assert!(st(|| hub.storage.document(id)).unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_display_name_is_edited_with_its_rules_and_shows_on_the_user_list() {
+    let hub = hub().await;
+    let mut b = Browser::signed_in(&hub, ADMIN).await;
+    let page = format!("/console/admin/users/{}", id_of(&hub, CLERK));
+    let action = format!("{page}/display-name");
+    let shown = b.get(&page).await;
+    assert!(shown.body.contains(r#"id="edit-user""#));
+    assert!(shown.body.contains("人员调动时请添加新用户，并停用原用户"));
+    assert_labelled(&shown.body);
+
+    let before = st(|| hub.storage.user_by_name(CLERK)).unwrap().unwrap();
+    let long = "名".repeat(101);
+    for bad in ["", "   ", "李娟\n(东村)", long.as_str()] {
+        let a = b.submit(&page, &action, &[("display_name", bad)]).await;
+        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad:?}");
+        assert!(
+            a.body.contains("显示名称须为 1 到 100 个字符"),
+            "{bad:?}: {}",
+            a.body
+        );
+    }
+    assert_eq!(
+        st(|| hub.storage.user_by_name(CLERK)).unwrap().unwrap(),
+        before,
+        "nothing stored"
+    );
+
+    let a = b
+        .submit(&page, &action, &[("display_name", "  东村代办员 王芳 ")])
+        .await;
+    assert_eq!(a.location, Some(format!("{page}?done=renamed")));
+    assert!(
+        b.get(&a.location.unwrap())
+            .await
+            .body
+            .contains("显示名称已更改")
+    );
+    let list = b.get("/console/admin/users").await;
+    assert!(
+        list.body.contains("<td>东村代办员 王芳</td>"),
+        "{}",
+        list.body
+    );
+    assert!(!list.body.contains("东村代办员 李娟"));
+    let after = st(|| hub.storage.user_by_name(CLERK)).unwrap().unwrap();
+    assert_eq!(
+        after,
+        bianmin_server::storage::UserRecord {
+            display_name: "东村代办员 王芳".into(),
+            ..before
+        },
+        "only the display name changed"
+    );
+    // The add form keeps the same rule.
+    let a = b
+        .submit(
+            "/console/admin/users",
+            "/console/admin/users",
+            &[
+                ("name", "clerk-x"),
+                ("display_name", "a\u{7}b"),
+                ("role", "clerk"),
+                ("area", "370883101201"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        st(|| hub.storage.user_by_name("clerk-x"))
+            .unwrap()
+            .is_none()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Downloading reference data, editing one service item
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_catalog_and_each_calendar_download_as_the_json_the_import_takes() {
+    let hub = hub().await;
+    let mut b = Browser::signed_in(&hub, ADMIN).await;
+    let before = st(|| hub.storage.reference()).unwrap().unwrap();
+    let page = b.get("/console/admin/catalog").await;
+    assert!(page.body.contains(r#"href="/console/admin/catalog.json""#));
+
+    let a = b.get("/console/admin/catalog.json").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(
+        a.content_type.as_deref(),
+        Some("application/json; charset=utf-8")
+    );
+    assert_eq!(
+        a.disposition.as_deref(),
+        Some(
+            format!(
+                "attachment; filename=\"service-items-370883-v{}.json\"",
+                before.version
+            )
+            .as_str()
+        )
+    );
+    assert!(a.body.contains("社会保障卡申领补换") && a.body.contains("近期免冠照片"));
+    // Loaded back as a file, unchanged: a new version of the same catalog.
+    let token = csrf(&b.get("/console/admin/catalog").await.body);
+    let loaded = b
+        .post_multipart(
+            "/console/admin/catalog",
+            &[("csrf", token.as_str()), ("json", "")],
+            ("file", "service-items.json", &a.bytes),
+        )
+        .await;
+    assert_eq!(loaded.status, StatusCode::SEE_OTHER, "{}", loaded.body);
+    let after = st(|| hub.storage.reference()).unwrap().unwrap();
+    assert_eq!(after.catalog, before.catalog);
+    assert!(after.version > before.version);
+
+    let cal = b.get("/console/admin/calendar.json?year=2026").await;
+    assert_eq!(cal.status, StatusCode::OK);
+    assert_eq!(
+        cal.disposition.as_deref(),
+        Some(r#"attachment; filename="calendar-2026.json""#)
+    );
+    let stored = before.calendars.iter().find(|c| c.year == 2026).unwrap();
+    assert_eq!(
+        &bianmin_domain::YearCalendar::from_json(&cal.body).unwrap(),
+        stored
+    );
+    assert!(
+        b.get("/console/admin/calendar")
+            .await
+            .body
+            .contains(r#"href="/console/admin/calendar.json?year=2026""#)
+    );
+    let a = b
+        .submit(
+            "/console/admin/calendar",
+            "/console/admin/calendar",
+            &[("json", &cal.body)],
+        )
+        .await;
+    assert_eq!(
+        a.location.as_deref(),
+        Some("/console/admin/calendar?done=loaded&year=2026")
+    );
+    assert_eq!(
+        b.get("/console/admin/calendar.json?year=2031").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        b.get("/console/admin/calendar.json").await.status,
+        StatusCode::BAD_REQUEST
+    );
+
+    // Administrators only.
+    let mut reviewer = Browser::signed_in(&hub, REVIEWER).await;
+    for path in [
+        "/console/admin/catalog.json",
+        "/console/admin/calendar.json?year=2026",
+    ] {
+        let a = reviewer.get(path).await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{path}");
+        assert!(a.disposition.is_none());
+        let a = Browser::new(&hub).get(path).await;
+        assert_eq!(a.status, StatusCode::SEE_OTHER, "{path}");
+    }
+}
+
+/// The fields of the SOC-CARD form as the page shows them, with `changes` put in.
+fn item_fields(page: &str, changes: &[(&str, &str)]) -> Vec<(String, String)> {
+    let value = |name: &str| {
+        let at = page
+            .find(&format!(r#"name="{name}""#))
+            .unwrap_or_else(|| panic!("no {name}"));
+        let rest = &page[at..];
+        let v = &rest[rest.find("value=\"").unwrap() + 7..];
+        v[..v.find('"').unwrap()].to_string()
+    };
+    let mut fields: Vec<(String, String)> =
+        ["csrf", "shown", "name_zh", "name_en", "time_limit_days"]
+            .iter()
+            .map(|n| (n.to_string(), value(n)))
+            .collect();
+    fields.push(("level".into(), "village_collects_township_handles".into()));
+    for i in 0..5 {
+        for n in [format!("material-{i}"), format!("material-zh-{i}")] {
+            fields.push((n.clone(), value(&n)));
+        }
+    }
+    for (k, v) in changes {
+        match fields.iter_mut().find(|(n, _)| n == k) {
+            Some(f) => f.1 = v.to_string(),
+            None => fields.push((k.to_string(), v.to_string())),
+        }
+    }
+    fields
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_service_item_is_edited_in_a_form_through_the_catalogs_checks() {
+    let hub = hub().await;
+    let clerk = tablet(&hub, CLERK, "east-tablet").await;
+    let mut b = Browser::signed_in(&hub, ADMIN).await;
+    const FORM: &str = "/console/admin/catalog/items/SOC-CARD";
+    let catalog = b.get("/console/admin/catalog").await;
+    assert!(catalog.body.contains(&format!(r#"href="{FORM}""#)));
+    let page = b.get(FORM).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_labelled(&page.body);
+    for seen in [
+        "社会保障卡申领补换",
+        "ID card",
+        "居民身份证",
+        "近期免冠照片",
+        r#"value="10""#,
+        "申领原因",
+        "整体导入",
+    ] {
+        assert!(page.body.contains(seen), "{seen}");
+    }
+    let before = st(|| hub.storage.reference()).unwrap().unwrap();
+
+    // Each broken rule is named; nothing is stored; what was typed comes back.
+    let post = |fields: Vec<(String, String)>| {
+        let fields: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        encode(&fields)
+    };
+    for (changes, message) in [
+        (vec![("name_zh", " ")], "中文名称：名称须为 1 到 200 个字符"),
+        (
+            vec![("time_limit_days", "366")],
+            "承诺时限：须为 0 到 365 之间的整数",
+        ),
+        (vec![("time_limit_days", "ten")], "承诺时限"),
+        (vec![("level", "county")], "办理层级：请从列表中选择"),
+        (
+            vec![("material-2", ""), ("material-zh-2", "户口簿")],
+            "材料第 3 项：填写了中文名称，但记录名称为空",
+        ),
+        (
+            vec![("material-1", "ID card")],
+            "材料第 2 项：记录名称与前面的材料重复",
+        ),
+        (
+            vec![("material-2", "Household register"), ("material-zh-2", "")],
+            "材料第 3 项：缺少中文名称",
+        ),
+    ] {
+        let fields = item_fields(&page.body, &changes);
+        let a = b
+            .send(
+                axum::http::Request::post(FORM)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(axum::body::Body::from(post(fields)))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{message}");
+        assert!(a.body.contains(message), "{message}: {}", a.body);
+        assert!(a.body.contains(r#"role="alert""#));
+    }
+    assert_eq!(
+        st(|| hub.storage.reference()).unwrap().unwrap(),
+        before,
+        "nothing stored"
+    );
+
+    // A good edit: through the catalog's load, a new version the tablets receive.
+    let fields = item_fields(
+        &page.body,
+        &[
+            ("material-zh-1", "近期一寸免冠彩色照片"),
+            ("time_limit_days", "7"),
+            ("material-3", "Household register"),
+            ("material-zh-3", "户口簿"),
+        ],
+    );
+    let fields: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let a = b.post(FORM, &fields).await;
+    assert_eq!(
+        (a.status, a.location.as_deref()),
+        (
+            StatusCode::SEE_OTHER,
+            Some("/console/admin/catalog?done=item_saved")
+        ),
+        "{}",
+        a.body
+    );
+    let catalog = b.get("/console/admin/catalog?done=item_saved").await;
+    assert!(catalog.body.contains("服务事项已保存"));
+    assert!(catalog.body.contains("近期一寸免冠彩色照片") && catalog.body.contains("户口簿"));
+    let after = st(|| hub.storage.reference()).unwrap().unwrap();
+    assert!(after.version > before.version);
+    let item = after.catalog.item("SOC-CARD").unwrap();
+    let was = before.catalog.item("SOC-CARD").unwrap();
+    assert_eq!(
+        item.materials,
+        ["ID card", "Recent photo", "Household register"]
+    );
+    assert_eq!(
+        item.materials_zh,
+        ["居民身份证", "近期一寸免冠彩色照片", "户口簿"]
+    );
+    assert_eq!(item.time_limit_days, 7);
+    assert_eq!(
+        (&item.attributes, &item.name_zh),
+        (&was.attributes, &was.name_zh),
+        "the rest kept"
+    );
+    assert_eq!(
+        after
+            .catalog
+            .items
+            .iter()
+            .filter(|i| i.code != "SOC-CARD")
+            .collect::<Vec<_>>(),
+        before
+            .catalog
+            .items
+            .iter()
+            .filter(|i| i.code != "SOC-CARD")
+            .collect::<Vec<_>>(),
+        "the other items kept"
+    );
+    sync(&clerk).await;
+    let on_tablet = on(&clerk, |s| {
+        s.reference()
+            .catalog
+            .item("SOC-CARD")
+            .unwrap()
+            .materials_zh
+            .clone()
+    })
+    .await;
+    assert_eq!(on_tablet[1], "近期一寸免冠彩色照片");
+
+    // The form opened before that save is stale now: refused, nothing stored.
+    let stale = item_fields(&page.body, &[("name_en", "Stale edit")]);
+    let stale: Vec<(&str, &str)> = stale
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let a = b.post(FORM, &stale).await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(a.body.contains("这个事项已被他人修改"), "{}", a.body);
+    assert_eq!(
+        st(|| hub.storage.reference()).unwrap().unwrap().version,
+        after.version
+    );
+
+    // A reviewer cannot; an unknown item is 404; without the token nothing happens.
+    let mut reviewer = Browser::signed_in(&hub, REVIEWER).await;
+    assert_eq!(reviewer.get(FORM).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        b.get("/console/admin/catalog/items/NO-SUCH").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let forged: Vec<(&str, &str)> = stale
+        .iter()
+        .filter(|(k, _)| *k != "csrf")
+        .copied()
+        .collect();
+    assert_eq!(b.post(FORM, &forged).await.status, StatusCode::FORBIDDEN);
 }

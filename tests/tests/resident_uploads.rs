@@ -44,7 +44,7 @@ fn activated(hub: &TestHub, name: &str) -> Phone {
 /// What the resident pages' script does with photos, done by hand.
 trait Pieces {
     fn session(&mut self) -> Session;
-    fn held(&mut self, sha: &str) -> Result<u64, Answer>;
+    fn held(&mut self, sha: &str) -> Result<u64, Box<Answer>>;
     fn send_pieces(&mut self, s: &Session, upload: &Upload) -> Answer;
 }
 
@@ -66,11 +66,11 @@ impl Pieces for Phone {
     }
 
     /// How many bytes of `sha` the hub holds (`None`: refused, with the answer).
-    fn held(&mut self, sha: &str) -> Result<u64, Answer> {
+    fn held(&mut self, sha: &str) -> Result<u64, Box<Answer>> {
         let a = self.get(&format!("/resident/uploads/{sha}"));
         match a.status {
             200 => Ok(a.json()["received"].as_u64().unwrap()),
-            _ => Err(a),
+            _ => Err(Box::new(a)),
         }
     }
 

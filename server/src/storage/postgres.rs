@@ -22,6 +22,7 @@
 //! - Server errors become [`StorageError::Backend`] with the server's message and SQLSTATE only:
 //!   a server error's detail can quote a row's values.
 
+mod access;
 mod accounts;
 mod counters;
 mod index;
@@ -52,9 +53,10 @@ use r2d2_postgres::r2d2::{Pool, PooledConnection};
 use uuid::Uuid;
 
 use super::{
-    AccountStatus, AuditEntry, BlobReference, Checked, Commit, Connections, DeviceRecord,
-    DocRecord, Lead, LogNotice, LogPage, LogWake, LogWatch, NewDevice, Open311Key, ReadScope,
-    RequestStat, Result, RevealRecord, SessionRecord, Storage, StorageError, UserRecord,
+    AccessChange, AccessChanged, AccountStatus, AuditEntry, BlobReference, Checked, Commit,
+    Connections, DeviceRecord, DocRecord, Lead, LogNotice, LogPage, LogWake, LogWatch, NewDevice,
+    Open311Key, ReadScope, RequestStat, Result, RevealRecord, SessionRecord, Storage, StorageError,
+    UserRecord,
 };
 
 /// Connections the pool opens at most, unless [`PgBuilder::pool_size`] says otherwise.
@@ -520,6 +522,14 @@ impl Storage for PgStorage {
 
     fn account_status(&self, user_id: &str) -> Result<AccountStatus> {
         self.read(|c| residents::account_status(c, user_id))
+    }
+
+    fn change_access(&self, user_id: &str, change: AccessChange<'_>) -> Result<AccessChanged> {
+        self.write(|tx| access::change_access(tx, user_id, change))
+    }
+
+    fn set_display_name(&self, user_id: &str, display_name: &str) -> Result<()> {
+        self.write(|tx| access::set_display_name(tx, user_id, display_name))
     }
 
     fn add_open311_key(

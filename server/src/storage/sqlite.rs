@@ -35,11 +35,13 @@ use uuid::Uuid;
 
 use super::codes::{index_scope, parse_rating, parse_stage, rating_name};
 use super::{
-    AccountStatus, AuditEntry, BlobReference, Checked, Commit, DeviceRecord, DocRecord, Lead,
-    LogEntry, LogNotice, LogPage, NewDevice, Open311Key, PendingCode, ReadScope, RequestStat,
-    Result, RevealRecord, SessionRecord, Storage, StorageError, UserRecord,
+    AccessChange, AccessChanged, AccountStatus, AuditEntry, BlobReference, Checked, Commit,
+    DeviceRecord, DocRecord, Lead, LogEntry, LogNotice, LogPage, NewDevice, Open311Key,
+    PendingCode, ReadScope, RequestStat, Result, RevealRecord, SessionRecord, Storage,
+    StorageError, UserRecord,
 };
 
+mod access;
 mod counters;
 mod lists;
 mod open311_keys;
@@ -909,22 +911,7 @@ impl Storage for SqliteStorage {
     }
 
     fn set_password(&self, user_id: &str, hash: Option<&str>) -> Result<()> {
-        self.write(|tx| {
-            let changed = tx
-                .prepare_cached("UPDATE users SET password_hash = ?1 WHERE id = ?2")
-                .db()?
-                .execute(params![hash, user_id])
-                .db()?;
-            if changed == 1 {
-                tx.prepare_cached("DELETE FROM console_sessions WHERE user_id = ?1")
-                    .db()?
-                    .execute([user_id])
-                    .db()?;
-                Ok(())
-            } else {
-                Err(StorageError::NotFound(format!("user {user_id}")))
-            }
-        })
+        self.write(|tx| access::set_password(tx, user_id, hash))
     }
 
     fn save_session(&self, session: &SessionRecord) -> Result<()> {
@@ -1199,37 +1186,7 @@ impl Storage for SqliteStorage {
     }
 
     fn set_deactivated(&self, user_id: &str, at: Option<i64>) -> Result<bool> {
-        self.write(|tx| {
-            let current: Option<Option<i64>> = tx
-                .prepare_cached("SELECT deactivated_at FROM users WHERE id = ?1")
-                .db()?
-                .query_row([user_id], |r| r.get(0))
-                .optional()
-                .db()?;
-            let Some(current) = current else {
-                return Err(StorageError::NotFound(format!("user {user_id}")));
-            };
-            if current.is_some() == at.is_some() {
-                return Ok(false);
-            }
-            tx.prepare_cached("UPDATE users SET deactivated_at = ?1 WHERE id = ?2")
-                .db()?
-                .execute(params![at, user_id])
-                .db()?;
-            if at.is_some() {
-                tx.prepare_cached("DELETE FROM console_sessions WHERE user_id = ?1")
-                    .db()?
-                    .execute([user_id])
-                    .db()?;
-                tx.prepare_cached(
-                    "DELETE FROM activation_codes WHERE user_id = ?1 AND used_at IS NULL",
-                )
-                .db()?
-                .execute([user_id])
-                .db()?;
-            }
-            Ok(true)
-        })
+        self.write(|tx| access::set_deactivated(tx, user_id, at))
     }
 
     fn account_status(&self, user_id: &str) -> Result<AccountStatus> {
@@ -1260,6 +1217,14 @@ impl Storage for SqliteStorage {
             deactivated_at,
             pending_code,
         })
+    }
+
+    fn change_access(&self, user_id: &str, change: AccessChange<'_>) -> Result<AccessChanged> {
+        self.write(|tx| access::change_access(tx, user_id, change))
+    }
+
+    fn set_display_name(&self, user_id: &str, display_name: &str) -> Result<()> {
+        self.write(|tx| access::set_display_name(tx, user_id, display_name))
     }
 
     fn log_id(&self) -> Result<String> {

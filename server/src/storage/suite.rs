@@ -22,9 +22,9 @@ use chrono::NaiveDate;
 use uuid::Uuid;
 
 use super::{
-    AccountStatus, BlobReference, Checked, Commit, CounterRow, DocRecord, LogEntry, LogNotice,
-    LogPage, NewDevice, Open311Key, OverdueVillage, PendingCode, ReadScope, RevealRecord,
-    SessionRecord, Storage, StorageError, UserRecord,
+    AccessChange, AccessChanged, AccountStatus, BlobReference, Checked, Commit, CounterRow,
+    DocRecord, LogEntry, LogNotice, LogPage, NewDevice, Open311Key, OverdueVillage, PendingCode,
+    ReadScope, RevealRecord, SessionRecord, Storage, StorageError, UserRecord,
 };
 
 const COUNTY: &str = "370883";
@@ -174,6 +174,15 @@ pub const CHECKS: &[(&str, Check)] = &[
         "open311_keys_are_found_by_hash_and_revoked_once",
         open311_keys_are_found_by_hash_and_revoked_once,
     ),
+    (
+        "the_last_administrator_who_can_sign_in_keeps_access",
+        the_last_administrator_who_can_sign_in_keeps_access,
+    ),
+    (
+        "two_administrators_cannot_lock_each_other_out_at_once",
+        two_administrators_cannot_lock_each_other_out_at_once,
+    ),
+    ("a_display_name_changes_alone", a_display_name_changes_alone),
 ];
 
 /// Reveals of masked values: appended, read back per document in the order they happened.
@@ -2958,4 +2967,151 @@ pub fn open311_keys_are_found_by_hash_and_revoked_once(s: &dyn Storage) {
     let c = s.add_open311_key("hash-c", TOWNSHIP, "third", T0).unwrap();
     assert!(c.id > b.id);
     assert_eq!(s.open311_keys().unwrap(), [revoked, b, c]);
+}
+
+/// An administrator with a console password, not deactivated.
+fn signing_in_admin(s: &dyn Storage, id: &str, name: &str) {
+    s.add_user(&UserRecord {
+        password_hash: Some(format!("$argon2id$of-{name}")),
+        ..user(id, name, Role::Administrator, COUNTY)
+    })
+    .expect("add administrator");
+}
+
+/// The county always keeps an administrator who can sign in (active, with a password):
+/// removing the last one's password or deactivating them changes nothing, until another can
+/// sign in; other roles, and administrators who cannot sign in anyway, are not held back.
+pub fn the_last_administrator_who_can_sign_in_keeps_access(s: &dyn Storage) {
+    use AccessChange::{Deactivated, Password};
+    people(s);
+    let before = s.user("u-admin").unwrap().unwrap();
+    s.save_session(&session_of("admin-browser", "u-admin"))
+        .unwrap();
+    for change in [Password(None), Deactivated(Some(T0))] {
+        assert_eq!(
+            s.change_access("u-admin", change).unwrap(),
+            AccessChanged::LastAdministrator,
+            "{change:?}"
+        );
+    }
+    assert_eq!(s.user("u-admin").unwrap().unwrap(), before, "unchanged");
+    assert_eq!(s.account_status("u-admin").unwrap().deactivated_at, None);
+    assert!(
+        s.session("admin-browser").unwrap().is_some(),
+        "still signed in"
+    );
+
+    // Neither an administrator without a password nor a deactivated one counts.
+    s.add_user(&user("u-admin-2", "admin.two", Role::Administrator, COUNTY))
+        .unwrap();
+    signing_in_admin(s, "u-admin-3", "admin.three");
+    assert!(s.set_deactivated("u-admin-3", Some(T0)).unwrap());
+    assert_eq!(
+        s.change_access("u-admin", Password(None)).unwrap(),
+        AccessChanged::LastAdministrator
+    );
+
+    // Other roles lose access freely; a new password is always allowed.
+    assert_eq!(
+        s.change_access("u-reviewer", Deactivated(Some(T0)))
+            .unwrap(),
+        AccessChanged::Done(true)
+    );
+    assert_eq!(
+        s.change_access("u-reviewer", Deactivated(Some(T0 + MINUTE)))
+            .unwrap(),
+        AccessChanged::Done(false),
+        "deactivated already"
+    );
+    assert_eq!(
+        s.account_status("u-reviewer").unwrap().deactivated_at,
+        Some(T0)
+    );
+    assert_eq!(
+        s.change_access("u-reviewer", Deactivated(None)).unwrap(),
+        AccessChanged::Done(true)
+    );
+    assert_eq!(
+        s.change_access("u-admin", Password(Some("$argon2id$new")))
+            .unwrap(),
+        AccessChanged::Done(true)
+    );
+    assert_eq!(s.session("admin-browser").unwrap(), None, "signed out");
+
+    // Once another administrator can sign in, the first may lose access.
+    assert_eq!(
+        s.change_access("u-admin-2", Password(Some("$argon2id$two")))
+            .unwrap(),
+        AccessChanged::Done(true)
+    );
+    assert_eq!(
+        s.change_access("u-admin", Password(None)).unwrap(),
+        AccessChanged::Done(true)
+    );
+    assert_eq!(s.user("u-admin").unwrap().unwrap().password_hash, None);
+    assert_eq!(
+        s.change_access("u-admin-2", Deactivated(Some(T0))).unwrap(),
+        AccessChanged::LastAdministrator,
+        "now the second is the last"
+    );
+    // The first cannot sign in any more: deactivating them takes nothing away.
+    assert_eq!(
+        s.change_access("u-admin", Deactivated(Some(T0))).unwrap(),
+        AccessChanged::Done(true)
+    );
+    let r = s.change_access("no-such-user", Password(None));
+    assert!(matches!(r, Err(StorageError::NotFound(_))), "{r:?}");
+}
+
+/// Two administrators who each remove the other's (or their own) password at the same moment:
+/// exactly one succeeds, so one administrator can still sign in.
+pub fn two_administrators_cannot_lock_each_other_out_at_once(s: &dyn Storage) {
+    signing_in_admin(s, "u-admin-a", "admin.a");
+    signing_in_admin(s, "u-admin-b", "admin.b");
+    for round in 0..8 {
+        for id in ["u-admin-a", "u-admin-b"] {
+            s.set_password(id, Some("$argon2id$again")).unwrap();
+        }
+        let answers: Vec<AccessChanged> = std::thread::scope(|scope| {
+            let threads: Vec<_> = ["u-admin-a", "u-admin-b"]
+                .map(|id| scope.spawn(move || s.change_access(id, AccessChange::Password(None))))
+                .into_iter()
+                .collect();
+            threads
+                .into_iter()
+                .map(|t| t.join().expect("no panic").expect("no storage error"))
+                .collect()
+        });
+        let done = answers
+            .iter()
+            .filter(|a| **a == AccessChanged::Done(true))
+            .count();
+        assert_eq!(done, 1, "round {round}: {answers:?}");
+        let with_password = ["u-admin-a", "u-admin-b"]
+            .iter()
+            .filter(|id| s.user(id).unwrap().unwrap().password_hash.is_some())
+            .count();
+        assert_eq!(with_password, 1, "round {round}");
+    }
+}
+
+/// A new display name changes nothing else of the user.
+pub fn a_display_name_changes_alone(s: &dyn Storage) {
+    people(s);
+    let before = s.user("u-clerk-east").unwrap().unwrap();
+    s.set_display_name("u-clerk-east", "东村代办员 王芳")
+        .unwrap();
+    assert_eq!(
+        s.user("u-clerk-east").unwrap().unwrap(),
+        UserRecord {
+            display_name: "东村代办员 王芳".into(),
+            ..before
+        }
+    );
+    assert_eq!(
+        s.user_by_name("wang.fang").unwrap().unwrap().display_name,
+        "东村代办员 王芳"
+    );
+    let r = s.set_display_name("no-such-user", "x");
+    assert!(matches!(r, Err(StorageError::NotFound(_))), "{r:?}");
 }

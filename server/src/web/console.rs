@@ -294,6 +294,12 @@ impl Names {
         Ok(Names { users, devices })
     }
 
+    /// Adds `user`'s display name (a user the page mentions since it was loaded).
+    pub(crate) fn add(&mut self, user: &crate::storage::UserRecord) {
+        self.users
+            .insert(user.id.clone(), user.display_name.clone());
+    }
+
     /// A user's display name (the id if unknown).
     pub(crate) fn user(&self, id: &str) -> String {
         self.users

@@ -1,7 +1,9 @@
 //! The administrators' pages of the console: users, roles, console passwords and resident
-//! accounts (`users`), devices and one-time enrolment codes (`devices`), the API keys of
+//! accounts (`users`), display names (`profile`), deactivation and reactivation of every role
+//! (`accounts`), devices and one-time enrolment codes (`devices`), the API keys of
 //! applications filing through Open311 (`open311_keys`), the service-item catalog and the
-//! holiday calendar (`reference`). Only administrators may open them; a reviewer gets 403,
+//! holiday calendar, their downloads (`reference`) and the form editing one service item
+//! (`catalog_item`). Only administrators may open them; a reviewer gets 403,
 //! someone signed out is sent to the sign-in page.
 //!
 //! Every action goes through [`crate::admin`] (the same functions as the command line), every
@@ -9,8 +11,11 @@
 //! administrator's and the target's ids only: never names, enrolment codes, API keys or
 //! passwords.
 
+mod accounts;
+mod catalog_item;
 mod devices;
 mod open311_keys;
+mod profile;
 mod reference;
 mod users;
 
@@ -67,11 +72,27 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route(
             "/console/admin/users/{id}/deactivate",
-            get(users::confirm_deactivate).post(users::deactivate),
+            get(accounts::confirm_deactivate).post(accounts::deactivate),
         )
         .route(
             "/console/admin/users/{id}/reactivate",
-            get(users::back_to_user).post(users::reactivate),
+            get(users::back_to_user).post(accounts::reactivate),
+        )
+        .route(
+            "/console/admin/users/{id}/display-name",
+            get(users::back_to_user).post(profile::set_display_name),
+        )
+        .route(
+            "/console/admin/catalog.json",
+            get(reference::download_catalog),
+        )
+        .route(
+            "/console/admin/calendar.json",
+            get(reference::download_calendar),
+        )
+        .route(
+            "/console/admin/catalog/items/{code}",
+            get(catalog_item::edit).post(catalog_item::save),
         )
 }
 

@@ -3,9 +3,10 @@
 //! A session is a random 128-bit id in an `HttpOnly; SameSite=Strict; Path=/` cookie (plus
 //! `Secure` when configured), mapped on the hub to the signed-in user and the session's CSRF
 //! token. Only the id's SHA-256 is kept, as the key. A session ends at sign-out, after
-//! [`ConsoleConfig::idle_timeout`] without a request, or [`ConsoleConfig::max_age`] after
-//! sign-in. Sessions are stored (`Storage::save_session`) and cached in memory, so a restart of
-//! the hub signs nobody out; the time of last use is written back at most once a minute.
+//! [`ConsoleConfig::idle_timeout`] without a request, [`ConsoleConfig::max_age`] after
+//! sign-in, or at the next request once its user is deactivated. Sessions are stored
+//! (`Storage::save_session`) and cached in memory, so a restart of the hub signs nobody out;
+//! the time of last use is written back at most once a minute.
 //!
 //! A session cached in this process is checked against storage again at least every
 //! [`RECHECK_MS`], so a session ended elsewhere (a password reset from the command line,
@@ -373,7 +374,12 @@ impl FromRequestParts<AppState> for Signed {
             let Some(session) = console.get(&session_id)? else {
                 return Ok(None);
             };
-            let user = storage.user(&session.user_id)?;
+            // A deactivated account's sessions end in storage with the deactivation; asking on
+            // every request also ends one opened by a sign-in checked just before it.
+            let user = match storage.user(&session.user_id)? {
+                Some(u) if storage.account_status(&u.id)?.deactivated_at.is_none() => Some(u),
+                _ => None,
+            };
             Ok::<_, StorageError>(Some((session, user, calendar_gap(&engine))))
         })
         .await;
@@ -397,7 +403,7 @@ impl FromRequestParts<AppState> for Signed {
                 calendar_gap,
             }),
             _ => {
-                // The user was removed or no longer holds a console role.
+                // The user was removed, deactivated or no longer holds a console role.
                 let console = state.console.clone();
                 let _ = tokio::task::spawn_blocking(move || console.close(&id)).await;
                 Err(to_sign_in(parts))

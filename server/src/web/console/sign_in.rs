@@ -1,8 +1,9 @@
 //! Signing in and out of the console.
 //!
 //! The answers never tell whether a user name exists or what role it has: a wrong name, a
-//! wrong password and the right password of an account that cannot use the console all get the
-//! same 401 after the same work (one Argon2 verification), and all count as failures. Every
+//! wrong password and the right password of an account that cannot use the console (a clerk, a
+//! resident, a deactivated account) all get the same 401 after the same work (one Argon2
+//! verification), and all count as failures. Every
 //! attempt is reserved with the [`super::throttle`] before its password is verified, and
 //! verified in the hub's bounded [`crate::password::HashingPool`]. The throttle's counts are in
 //! the storage, shared by every hub process: reserving and recording run off the async workers,
@@ -294,21 +295,26 @@ async fn not_tried(attempt: Attempt) {
     }
 }
 
-/// The user named `name` if `password` is theirs; the same work (one verification) whether
-/// or not the name exists or has a password.
+/// The user named `name` if `password` is theirs and their account is not deactivated; the
+/// same work (one verification) whether or not the name exists or has a password, and the
+/// same answer for a deactivated account as for a wrong password.
 fn check_password(
     storage: &dyn crate::storage::Storage,
     name: &str,
     password: &str,
 ) -> Result<Option<crate::storage::UserRecord>, AppError> {
     let user = storage.user_by_name(name)?;
-    match user.as_ref().and_then(|u| u.password_hash.as_deref()) {
-        Some(hash) if password::verify(password, hash) => Ok(user),
-        Some(_) => Ok(None),
+    let user = match user.as_ref().and_then(|u| u.password_hash.as_deref()) {
+        Some(hash) if password::verify(password, hash) => user,
+        Some(_) => None,
         None => {
             password::verify_nothing(password);
-            Ok(None)
+            None
         }
+    };
+    match user {
+        Some(u) if storage.account_status(&u.id)?.deactivated_at.is_none() => Ok(Some(u)),
+        _ => Ok(None),
     }
 }
 

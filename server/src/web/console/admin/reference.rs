@@ -1,11 +1,15 @@
-//! Reference data: the service-item catalog (list, load a new one from pasted JSON) and the
-//! holiday calendar (the loaded years with holidays and adjusted working days, load a year).
-//! Both go through [`crate::admin::load_catalog`] and [`crate::admin::load_calendar`]: JSON that
-//! does not parse or breaks a rule changes nothing, and the page says why. A new calendar moves
+//! Reference data: the service-item catalog (list, each item's edit form in `catalog_item`,
+//! download, load a new one from a file or pasted JSON) and the holiday calendar (the loaded
+//! years with holidays and adjusted working days, each year's download, load a year). Loads go
+//! through [`crate::admin::load_catalog`] and [`crate::admin::load_calendar`]: JSON that does
+//! not parse or breaks a rule changes nothing, and the page says why. A new calendar moves
 //! deadlines: the engine rewrites them in the index within seconds.
+//!
+//! A download is the JSON those loads accept (pretty-printed), as an attachment: download, edit,
+//! load again.
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use bianmin_domain::{Catalog, HandlingLevel, YearCalendar};
 use bianmin_protocol::ReferenceData;
@@ -27,12 +31,25 @@ pub(crate) struct DoneQuery {
     year: Option<i32>,
 }
 
+/// The path of an item's edit form: the code as one path segment, percent-encoded.
+pub(super) fn item_path(code: &str) -> String {
+    let mut out = String::from("/console/admin/catalog/items/");
+    for b in code.bytes() {
+        match b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            true => out.push(b as char),
+            false => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 async fn load(state: &AppState) -> Result<Option<ReferenceData>, AppError> {
     let storage = state.storage.clone();
     blocking(move || Ok(storage.reference()?)).await
 }
 
-fn level(l: Lang, level: HandlingLevel) -> &'static str {
+/// A handling level's name.
+pub(super) fn level_label(l: Lang, level: HandlingLevel) -> &'static str {
     match level {
         HandlingLevel::Village => tr(l, "村级办结", "Village"),
         HandlingLevel::VillageCollectsTownshipHandles => {
@@ -81,7 +98,8 @@ fn render_catalog(
         @match reference {
             Some(r) => {
                 p { (tr(l, "参考数据版本：", "Reference data version: ")) (r.version) " · "
-                    (tr(l, "事项数：", "Items: ")) (r.catalog.items.len()) }
+                    (tr(l, "事项数：", "Items: ")) (r.catalog.items.len()) " · "
+                    a #download-catalog href="/console/admin/catalog.json" download { (tr(l, "下载目录 JSON", "Download the catalog JSON")) } }
                 table.catalog {
                     thead { tr {
                         th { (tr(l, "代码", "Code")) }
@@ -89,18 +107,20 @@ fn render_catalog(
                         th { (tr(l, "办理层级", "Level")) }
                         th { (tr(l, "承诺时限", "Time limit")) }
                         th { (tr(l, "申请材料", "Materials")) }
+                        th { (tr(l, "操作", "Action")) }
                     } }
                     tbody {
                         @for item in &r.catalog.items {
                             tr {
                                 td { code { (item.code) } }
                                 td { (match l { Lang::Zh => &item.name_zh, Lang::En => &item.name_en }) }
-                                td { (level(l, item.level)) }
+                                td { (level_label(l, item.level)) }
                                 td {
                                     @if item.time_limit_days == 0 { (tr(l, "即办", "On the spot")) }
                                     @else { (item.time_limit_days) (tr(l, " 个工作日", " working days")) }
                                 }
                                 td { (item.materials.iter().map(|m| item.material_label(m, l == Lang::Zh)).collect::<Vec<_>>().join(tr(l, "、", ", "))) }
+                                td { a href=(item_path(&item.code)) { (tr(l, "修改", "Edit")) } }
                             }
                         }
                     }
@@ -112,8 +132,8 @@ fn render_catalog(
             h2 { (tr(l, "加载新的服务事项目录", "Load a new service-item catalog")) }
             (error(refused))
             label for="catalog-json" {
-                (tr(l, "目录 JSON（格式同 domain/demo/service-items.json；整个目录被替换）",
-                    "Catalog JSON (the format of domain/demo/service-items.json; it replaces the whole catalog)"))
+                (tr(l, "目录 JSON（格式同上方“下载目录 JSON”得到的文件；整个目录被替换）",
+                    "Catalog JSON (the format of the file “Download the catalog JSON” above gives; it replaces the whole catalog)"))
             }
             textarea #catalog-json name="json" rows="14" spellcheck="false" { (typed) }
             p.small { (tr(l, "平板在下次同步时收到新目录。JSON 有误时不做任何更改。",
@@ -138,14 +158,20 @@ pub(crate) async fn catalog(
 ) -> Result<Response, PageError> {
     let l = lang.lang;
     let reference = load(&state).await.or_page(&lang)?;
-    let message = (q.done.as_deref() == Some("loaded")).then(|| {
-        tr(
+    let message = match q.done.as_deref() {
+        Some("loaded") => Some(tr(
             l,
             "新目录已加载。平板在下次同步时收到。",
             "The new catalog is loaded. Tablets receive it on their next sync.",
-        )
-        .to_string()
-    });
+        )),
+        Some("item_saved") => Some(tr(
+            l,
+            "服务事项已保存。平板在下次同步时收到新目录。",
+            "The service item is saved. Tablets receive the new catalog on their next sync.",
+        )),
+        _ => None,
+    }
+    .map(str::to_string);
     Ok(render_catalog(
         lang,
         StatusCode::OK,
@@ -231,6 +257,9 @@ fn year_card(l: Lang, cal: &YearCalendar) -> Markup {
     html! {
         section.card.year id={ "year-" (cal.year) } {
             h2 { (cal.year) (tr(l, " 年", "")) }
+            p { a href={ "/console/admin/calendar.json?year=" (cal.year) } download {
+                (tr(l, "下载这一年的日历 JSON", "Download this year's calendar JSON"))
+            } }
             @if cal.holidays.is_empty() {
                 p { (tr(l, "没有节假日。", "No holidays.")) }
             } @else {
@@ -243,7 +272,7 @@ fn year_card(l: Lang, cal: &YearCalendar) -> Markup {
                     tbody {
                         @for h in &cal.holidays {
                             tr {
-                                td { (h.name) }
+                                td { (bianmin_domain::labels::holiday_name(&h.name, l == Lang::Zh)) }
                                 td {
                                     @match (h.dates.iter().min(), h.dates.iter().max()) {
                                         (Some(a), Some(b)) if a == b => { (a.format("%Y-%m-%d")) }
@@ -303,8 +332,8 @@ fn render_calendar(
             h2 { (tr(l, "加载一年的节假日安排", "Load a year's holiday calendar")) }
             (error(refused))
             label for="calendar-json" {
-                (tr(l, "日历 JSON（格式同 domain/demo/calendar-2026.json；替换同一年份的日历）",
-                    "Calendar JSON (the format of domain/demo/calendar-2026.json; it replaces that year's calendar)"))
+                (tr(l, "日历 JSON（格式同上方各年“下载”得到的文件；替换同一年份的日历）",
+                    "Calendar JSON (the format of each year's “Download” above; it replaces that year's calendar)"))
             }
             textarea #calendar-json name="json" rows="14" spellcheck="false" { (typed) }
             p.small { (tr(l, "加载后，中心平台会在几秒内按新日历自动重算所有办件的办理期限。",
@@ -398,4 +427,76 @@ pub(crate) async fn load_calendar(
         Some(&refused),
         &json,
     ))
+}
+
+/// A JSON attachment named `file_name`.
+fn json_attachment(json: String, file_name: &str) -> Response {
+    let mut response = json.into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    response
+}
+
+fn not_loaded(what: &str) -> AppError {
+    AppError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no {what} is loaded"),
+    )
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, AppError> {
+    serde_json::to_string_pretty(value).map_err(AppError::internal)
+}
+
+/// `GET /console/admin/catalog.json`: the loaded catalog, as the import takes it.
+pub(crate) async fn download_catalog(
+    lang: PageLang,
+    Admin(signed): Admin,
+    State(state): State<AppState>,
+) -> Result<Response, PageError> {
+    let reference = load(&state).await.or_page(&lang)?;
+    let r = reference
+        .ok_or_else(|| not_loaded("catalog"))
+        .or_page(&lang)?;
+    let json = to_json(&r.catalog).or_page(&lang)?;
+    tracing::info!(admin = %signed.user.id, version = r.version, "console admin: catalog downloaded");
+    let name = format!(
+        "service-items-{}-v{}.json",
+        r.directory.county.code, r.version
+    );
+    Ok(json_attachment(json, &name))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct YearQuery {
+    year: Option<String>,
+}
+
+/// `GET /console/admin/calendar.json?year=YYYY`: that year's calendar, as the import takes it.
+pub(crate) async fn download_calendar(
+    lang: PageLang,
+    Admin(signed): Admin,
+    State(state): State<AppState>,
+    Query(q): Query<YearQuery>,
+) -> Result<Response, PageError> {
+    let year: i32 = q
+        .year
+        .and_then(|y| y.trim().parse().ok())
+        .ok_or_else(|| AppError::bad_request("give the year as ?year=YYYY"))
+        .or_page(&lang)?;
+    let reference = load(&state).await.or_page(&lang)?;
+    let calendar = reference
+        .and_then(|r| r.calendars.into_iter().find(|c| c.year == year))
+        .ok_or_else(|| not_loaded(&format!("calendar of {year}")))
+        .or_page(&lang)?;
+    let json = to_json(&calendar).or_page(&lang)?;
+    tracing::info!(admin = %signed.user.id, year, "console admin: calendar downloaded");
+    Ok(json_attachment(json, &format!("calendar-{year}.json")))
 }

@@ -1,7 +1,8 @@
 //! Users and roles: the list, adding a user (name, display name, role, area), and a user's
-//! page where the console password is set or removed and, for a resident, the resident account
-//! is opened or reset (a one-time activation code, shown once), deactivated (after a
-//! confirmation page) or reactivated.
+//! page where the display name is changed (`profile`), the console password is set or removed
+//! (a ticked confirmation, checked again here; never the last administrator's), the user is
+//! signed out everywhere, the account deactivated or reactivated (`accounts`) and, for a
+//! resident, the resident account opened or reset (a one-time activation code, shown once).
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -11,7 +12,7 @@ use bianmin_protocol::ReferenceData;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::{Admin, AdminForm, error, notice};
+use super::{Admin, AdminForm, accounts, error, notice, profile};
 use crate::AppState;
 use crate::admin::{self, ActivationCode, AdminError};
 use crate::error::AppError;
@@ -29,9 +30,6 @@ const ROLES: [Role; 4] = [
     Role::Reviewer,
     Role::Administrator,
 ];
-
-/// The longest display name accepted.
-const MAX_DISPLAY_NAME: usize = 100;
 
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct DoneQuery {
@@ -218,6 +216,7 @@ fn add_error(l: Lang, name: &str, e: &AdminError) -> Option<String> {
             "The area does not fit the role: a village (12 digits) for residents and clerks, a township (9) for reviewers, the county (6) for administrators.",
         )
         .to_string(),
+        AdminError::Invalid(v) if v.field == "display_name" => profile::invalid_message(l),
         AdminError::Invalid(v) if v.field == "area" => tr(
             l,
             "辖区不在已加载的村庄目录中。",
@@ -256,15 +255,10 @@ pub(crate) async fn add(
         Some(tr(l, "请选择角色。", "Choose a role.").to_string())
     } else if form.area.is_empty() {
         Some(tr(l, "请选择辖区。", "Choose an area.").to_string())
-    } else if form.display_name.chars().count() > MAX_DISPLAY_NAME {
-        Some(
-            tr(
-                l,
-                "显示名称最多 100 个字符。",
-                "The display name may have at most 100 characters.",
-            )
-            .to_string(),
-        )
+    } else if !form.display_name.is_empty()
+        && admin::check_display_name(&form.display_name).is_err()
+    {
+        Some(profile::invalid_message(l))
     } else {
         None
     };
@@ -323,17 +317,37 @@ pub(super) fn admin_error(e: AdminError) -> AppError {
         AdminError::Password(p) => {
             AppError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", p.to_string())
         }
+        AdminError::LastAdministrator => {
+            AppError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string())
+        }
     }
 }
 
-type OneUser = (
-    UserRecord,
-    Vec<DeviceRecord>,
-    Option<ReferenceData>,
-    AccountStatus,
-);
+/// Why the last administrator who can sign in keeps their access, in the page's language.
+pub(super) fn last_admin_message(l: Lang) -> String {
+    tr(
+        l,
+        "未做更改：这是唯一能登录审核台的管理员。请先为另一位管理员设置密码，再删除这位的密码或停用其账号。",
+        "Nothing was changed: this is the only administrator who can sign in to the console. Give another administrator a password first, then remove this one's or deactivate the account.",
+    )
+    .to_string()
+}
 
-async fn load_user(state: &AppState, id: String) -> Result<OneUser, AppError> {
+/// A user's page's data.
+pub(super) struct OneUser {
+    /// The user.
+    pub user: UserRecord,
+    /// Their devices, revoked ones included.
+    pub devices: Vec<DeviceRecord>,
+    /// The reference data (area names).
+    pub reference: Option<ReferenceData>,
+    /// Deactivation and a pending activation code.
+    pub account: AccountStatus,
+    /// Whether they are the last administrator who can sign in.
+    pub last_admin: bool,
+}
+
+pub(super) async fn load_user(state: &AppState, id: String) -> Result<OneUser, AppError> {
     let storage = state.storage.clone();
     blocking(move || {
         let user = storage
@@ -345,43 +359,94 @@ async fn load_user(state: &AppState, id: String) -> Result<OneUser, AppError> {
             .filter(|d| d.user_id == user.id)
             .collect();
         let account = storage.account_status(&user.id)?;
-        Ok((user, devices, storage.reference()?, account))
+        let last_admin =
+            admin::is_last_administrator(storage.as_ref(), &user).map_err(admin_error)?;
+        Ok(OneUser {
+            user,
+            devices,
+            reference: storage.reference()?,
+            account,
+            last_admin,
+        })
     })
     .await
 }
 
-fn render_user(
+/// Which form of a user's page a refusal belongs to, with its message.
+pub(super) enum Refusal {
+    /// Setting the password.
+    SetPassword(String),
+    /// Removing the password.
+    ClearPassword(String),
+    /// The display name, with what was typed.
+    DisplayName { message: String, typed: String },
+    /// Deactivation or reactivation.
+    Account(String),
+}
+
+/// What a user's page shows besides the user.
+#[derive(Default)]
+pub(super) struct Shown<'a> {
+    /// The notice after an action.
+    pub message: Option<String>,
+    /// A refused form.
+    pub refused: Option<Refusal>,
+    /// An activation code just issued.
+    pub issued: Option<&'a ActivationCode>,
+}
+
+/// The user's page, answered with `status`.
+pub(super) fn render_user(
     lang: PageLang,
     status: StatusCode,
     signed: &Signed,
     loaded: &OneUser,
-    message: Option<String>,
-    refused: Option<&str>,
-) -> Response {
-    render_user_with(lang, status, signed, loaded, message, refused, None)
-}
-
-fn render_user_with(
-    lang: PageLang,
-    status: StatusCode,
-    signed: &Signed,
-    (user, devices, reference, account): &OneUser,
-    message: Option<String>,
-    refused: Option<&str>,
-    issued: Option<&ActivationCode>,
+    shown: Shown<'_>,
 ) -> Response {
     let l = lang.lang;
-    let base = format!("/console/admin/users/{}", user.id);
+    let OneUser {
+        user,
+        devices,
+        reference,
+        account,
+        ..
+    } = loaded;
+    let refused = shown.refused.as_ref();
+    let refused_in = |pick: fn(&Refusal) -> Option<&str>| refused.and_then(pick);
     let body = html! {
-        (notice(message))
-        @if let Some(issued) = issued { (activation_card(l, issued)) }
+        (notice(shown.message))
+        (error(refused_in(|r| match r { Refusal::Account(m) => Some(m), _ => None })))
+        @if let Some(issued) = shown.issued { (activation_card(l, issued)) }
         @if user.role == Role::Resident { (resident_account(l, signed, user, account)) }
+        (summary(l, user, reference.as_ref()))
+        (profile::card(l, signed, user, refused))
+        (set_password_card(l, signed, user, refused_in(|r| match r { Refusal::SetPassword(m) => Some(m), _ => None })))
+        (clear_password_card(l, signed, loaded, refused_in(|r| match r { Refusal::ClearPassword(m) => Some(m), _ => None })))
+        (end_sessions_card(l, signed, user))
+        @if user.role != Role::Resident { (accounts::staff_card(l, signed, loaded)) }
+        (devices_card(l, devices))
+        p { a href="/console/admin/users" { (tr(l, "← 全部用户", "← All users")) } }
+    };
+    let mut response = console_page(lang, status, signed, &user.display_name, body);
+    if shown.issued.is_some() {
+        // Shown once: never kept by the browser or a proxy (`web::headers` adds the same to
+        // every console answer; said here too because it matters most here).
+        response.headers_mut().insert(
+            axum::http::header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("no-store"),
+        );
+    }
+    response
+}
+
+fn summary(l: Lang, user: &UserRecord, reference: Option<&ReferenceData>) -> Markup {
+    html! {
         section.card {
             dl {
                 dt { (tr(l, "用户名", "User name")) } dd { (user.name) }
                 dt { (tr(l, "显示名称", "Display name")) } dd { (user.display_name) }
                 dt { (tr(l, "角色", "Role")) } dd { (labels::role(l, user.role)) }
-                dt { (tr(l, "辖区", "Area")) } dd { (area_name(l, reference.as_ref(), &user.area)) " (" (user.area) ")" }
+                dt { (tr(l, "辖区", "Area")) } dd { (area_name(l, reference, &user.area)) " (" (user.area) ")" }
                 dt { (tr(l, "添加时间", "Added")) } dd { (labels::time(bianmin_domain::Timestamp(user.created_at))) }
                 dt { (tr(l, "审核台密码", "Console password")) }
                 dd {
@@ -392,6 +457,12 @@ fn render_user_with(
                 }
             }
         }
+    }
+}
+
+fn set_password_card(l: Lang, signed: &Signed, user: &UserRecord, refused: Option<&str>) -> Markup {
+    let base = format!("/console/admin/users/{}", user.id);
+    html! {
         form.card #set-password method="post" action={ (base) "/password" } {
             h2 { (tr(l, "设置审核台密码", "Set the console password")) }
             (error(refused))
@@ -404,15 +475,63 @@ fn render_user_with(
             p.small { (tr(l, "只保存密码的哈希值。设置新密码后，这个用户所有已登录的会话都会退出。",
                           "Only the password's hash is stored. Setting a new password signs this user out of every open session.")) }
         }
-        @if user.password_hash.is_some() {
-            form.card #clear-password method="post" action={ (base) "/password/clear" } {
-                h2 { (tr(l, "删除审核台密码", "Remove the console password")) }
-                (csrf::field(&signed.csrf))
-                p { (tr(l, "删除后不能再登录审核台，已登录的会话也随即退出。",
-                        "No more sign-ins afterwards, and every open session is signed out.")) }
-                p { button.secondary type="submit" { (tr(l, "删除密码", "Remove password")) } }
+    }
+}
+
+/// Removing the password: a ticked confirmation (checked again by [`clear_password`]), plain
+/// words when it is the administrator's own, and no form for the last administrator who can
+/// sign in.
+fn clear_password_card(
+    l: Lang,
+    signed: &Signed,
+    loaded: &OneUser,
+    refused: Option<&str>,
+) -> Markup {
+    let user = &loaded.user;
+    if user.password_hash.is_none() {
+        return html! {};
+    }
+    let own = user.id == signed.user.id;
+    let base = format!("/console/admin/users/{}", user.id);
+    html! {
+        section.card #clear-password {
+            h2 { (tr(l, "删除审核台密码", "Remove the console password")) }
+            (error(refused))
+            @if loaded.last_admin {
+                p { (tr(l, "不能删除：这是唯一能登录审核台的管理员。请先为另一位管理员设置密码。",
+                        "Not possible: this is the only administrator who can sign in to the console. Give another administrator a password first.")) }
+            } @else {
+                form method="post" action={ (base) "/password/clear" } {
+                    (csrf::field(&signed.csrf))
+                    @if own {
+                        p.error #own-password-warning {
+                            strong { (tr(l, "这是您自己的密码。", "This is your own password.")) }
+                            " "
+                            (tr(l, "删除后您会立即退出审核台，并且不能再登录，直到另一位管理员为您设置新密码（或在中心平台的服务器上用命令行设置）。",
+                                "Once it is removed you are signed out at once and cannot sign in again until another administrator sets you a new password (or it is set with the command line on the hub's machine)."))
+                        }
+                    } @else {
+                        p { (tr(l, "删除后这个用户不能再登录审核台，已登录的会话也随即退出。",
+                                "No more sign-ins afterwards, and every open session of this user is signed out.")) }
+                    }
+                    div.confirm {
+                        input #clear-confirm type="checkbox" name="confirm" value="yes" required;
+                        label.inline for="clear-confirm" {
+                            " "
+                            @if own { (tr(l, "我明白删除后自己将无法登录，确认删除", "I understand I will not be able to sign in: remove my password")) }
+                            @else { (tr(l, "确认删除这个用户的审核台密码", "Remove this user's console password")) }
+                        }
+                    }
+                    p { button type="submit" { (tr(l, "删除密码", "Remove password")) } }
+                }
             }
         }
+    }
+}
+
+fn end_sessions_card(l: Lang, signed: &Signed, user: &UserRecord) -> Markup {
+    let base = format!("/console/admin/users/{}", user.id);
+    html! {
         form.card #end-sessions method="post" action={ (base) "/sessions/end" } {
             h2 { (tr(l, "退出所有会话", "Sign out everywhere")) }
             (csrf::field(&signed.csrf))
@@ -420,6 +539,11 @@ fn render_user_with(
                     "Ends this user's console sessions on every computer at once (a lost computer, a password that may have leaked).")) }
             p { button.secondary type="submit" { (tr(l, "退出所有会话", "Sign out everywhere")) } }
         }
+    }
+}
+
+fn devices_card(l: Lang, devices: &[DeviceRecord]) -> Markup {
+    html! {
         section.card {
             h2 { (tr(l, "设备", "Devices")) }
             @if devices.is_empty() {
@@ -436,18 +560,30 @@ fn render_user_with(
             }
             p { a href="/console/admin/devices" { (tr(l, "生成登记码或停用设备", "Issue an enrolment code or revoke a device")) } }
         }
-        p { a href="/console/admin/users" { (tr(l, "← 全部用户", "← All users")) } }
-    };
-    let mut response = console_page(lang, status, signed, &user.display_name, body);
-    if issued.is_some() {
-        // Shown once: never kept by the browser or a proxy (`web::headers` adds the same to
-        // every console answer; said here too because it matters most here).
-        response.headers_mut().insert(
-            axum::http::header::CACHE_CONTROL,
-            axum::http::HeaderValue::from_static("no-store"),
-        );
     }
-    response
+}
+
+/// Answers a refused form of a user's page: the page again, 422, the refusal in its form.
+pub(super) async fn refuse_on_user_page(
+    lang: PageLang,
+    state: &AppState,
+    signed: &Signed,
+    id: String,
+    refusal: Refusal,
+) -> Result<Response, PageError> {
+    tracing::info!(admin = %signed.user.id, "console admin: a user's form refused");
+    let loaded = load_user(state, id).await.or_page(&lang)?;
+    let shown = Shown {
+        refused: Some(refusal),
+        ..Shown::default()
+    };
+    Ok(render_user(
+        lang,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        signed,
+        &loaded,
+        shown,
+    ))
 }
 
 /// The resident account's part of a resident's page: its state, a new activation code, and
@@ -529,6 +665,50 @@ fn activation_card(l: Lang, issued: &ActivationCode) -> Markup {
     }
 }
 
+/// The notice after an action named by `done`.
+fn done_message(l: Lang, done: &str, user: &UserRecord, ended: usize) -> Option<String> {
+    let resident = user.role == Role::Resident;
+    Some(match done {
+        "password_set" => tr(l, "审核台密码已设置。", "The console password is set.").to_string(),
+        "password_cleared" => {
+            tr(l, "审核台密码已删除。", "The console password is removed.").to_string()
+        }
+        "renamed" => tr(l, "显示名称已更改。", "The display name is changed.").to_string(),
+        "deactivated" if resident => tr(
+            l,
+            "居民账号已停用：不能再登录，已登录的会话已退出；设备不受影响。",
+            "The resident account is deactivated: no more sign-in, open sessions ended; devices are not affected.",
+        )
+        .to_string(),
+        "deactivated" => tr(
+            l,
+            "账号已停用：不能再登录审核台，已登录的会话已退出；其设备在重新启用前不能同步，未同步的数据保留在设备上。",
+            "The account is deactivated: no more console sign-in, open sessions ended; its devices cannot sync until it is reactivated, their unsynced work kept on them.",
+        )
+        .to_string(),
+        "already_deactivated" => {
+            tr(l, "这个账号早已停用。", "This account was deactivated already.").to_string()
+        }
+        "reactivated" if resident => tr(
+            l,
+            "居民账号已重新启用。",
+            "The resident account is active again.",
+        )
+        .to_string(),
+        "reactivated" => tr(
+            l,
+            "账号已重新启用：原密码可以登录，设备可以同步。",
+            "The account is active again: the same password signs in and its devices sync.",
+        )
+        .to_string(),
+        "signed_out" => match l {
+            Lang::Zh => format!("已退出这个用户的 {ended} 个会话。"),
+            Lang::En => format!("{ended} session(s) of this user signed out."),
+        },
+        _ => return None,
+    })
+}
+
 /// `GET /console/admin/users/{id}`.
 pub(crate) async fn show(
     lang: PageLang,
@@ -537,48 +717,16 @@ pub(crate) async fn show(
     Path(id): Path<String>,
     Query(q): Query<DoneQuery>,
 ) -> Result<Response, PageError> {
-    let l = lang.lang;
     let loaded = load_user(&state, id).await.or_page(&lang)?;
-    let message = match q.done.as_deref() {
-        Some("password_set") => {
-            Some(tr(l, "审核台密码已设置。", "The console password is set.").to_string())
-        }
-        Some("password_cleared") => {
-            Some(tr(l, "审核台密码已删除。", "The console password is removed.").to_string())
-        }
-        Some("deactivated") => Some(
-            tr(
-                l,
-                "居民账号已停用：不能再登录，已登录的会话已退出；设备不受影响。",
-                "The resident account is deactivated: no more sign-in, open sessions ended; devices are not affected.",
-            )
-            .to_string(),
-        ),
-        Some("reactivated") => Some(
-            tr(
-                l,
-                "居民账号已重新启用。",
-                "The resident account is active again.",
-            )
-            .to_string(),
-        ),
-        Some("signed_out") => Some(match l {
-            Lang::Zh => format!("已退出这个用户的 {} 个会话。", q.ended.unwrap_or(0)),
-            Lang::En => format!(
-                "{} session(s) of this user signed out.",
-                q.ended.unwrap_or(0)
-            ),
-        }),
-        _ => None,
-    };
-    Ok(render_user(
-        lang,
-        StatusCode::OK,
-        &signed,
-        &loaded,
+    let message = q
+        .done
+        .as_deref()
+        .and_then(|done| done_message(lang.lang, done, &loaded.user, q.ended.unwrap_or(0)));
+    let shown = Shown {
         message,
-        None,
-    ))
+        ..Shown::default()
+    };
+    Ok(render_user(lang, StatusCode::OK, &signed, &loaded, shown))
 }
 
 /// `GET` on a form's address (a reload): back to the user's page.
@@ -618,9 +766,14 @@ async fn change_password(
         .map_err(|busy| AppError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", busy.to_string()))
         .and_then(|r| r)
         .or_page(&lang)?;
+    let l = lang.lang;
     match changed {
         Ok(user) => {
             tracing::info!(admin = %signed.user.id, user = %user.id, set, "console admin: console password changed");
+            if !set && user.id == signed.user.id {
+                // Their own: the session just ended.
+                return Ok(Redirect::to("/console/sign-in").into_response());
+            }
             let done = if set {
                 "password_set"
             } else {
@@ -632,7 +785,12 @@ async fn change_password(
             )
         }
         Err(AdminError::Password(PasswordError::Length)) => {
-            refuse_password(lang.clone(), &state, &signed, id, length_message(lang.lang)).await
+            let refusal = Refusal::SetPassword(length_message(l));
+            refuse_on_user_page(lang, &state, &signed, id, refusal).await
+        }
+        Err(AdminError::LastAdministrator) => {
+            let refusal = Refusal::ClearPassword(last_admin_message(l));
+            refuse_on_user_page(lang, &state, &signed, id, refusal).await
         }
         Err(e) => Err(PageError::new(&lang, admin_error(e))),
     }
@@ -643,25 +801,6 @@ fn length_message(l: Lang) -> String {
         Lang::Zh => format!("密码须为 {MIN_LENGTH} 到 {MAX_LENGTH} 个字符。"),
         Lang::En => format!("A password must be {MIN_LENGTH} to {MAX_LENGTH} characters."),
     }
-}
-
-async fn refuse_password(
-    lang: PageLang,
-    state: &AppState,
-    signed: &Signed,
-    id: String,
-    message: String,
-) -> Result<Response, PageError> {
-    tracing::info!(admin = %signed.user.id, "console admin: password refused");
-    let loaded = load_user(state, id).await.or_page(&lang)?;
-    Ok(render_user(
-        lang,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        signed,
-        &loaded,
-        None,
-        Some(&message),
-    ))
 }
 
 /// `POST /console/admin/users/{id}/password`: sets the console password.
@@ -680,7 +819,7 @@ pub(crate) async fn set_password(
             "The two passwords differ; nothing was changed.",
         )
         .to_string();
-        return refuse_password(lang, &state, &signed, id, message).await;
+        return refuse_on_user_page(lang, &state, &signed, id, Refusal::SetPassword(message)).await;
     }
     change_password(lang, state, signed, id, Some(password)).await
 }
@@ -710,18 +849,29 @@ pub(crate) async fn end_sessions(
     Ok(Redirect::to(&done).into_response())
 }
 
-/// `POST /console/admin/users/{id}/password/clear`: removes the console password.
+/// `POST /console/admin/users/{id}/password/clear`: removes the console password, only with its
+/// confirmation ticked (`confirm=yes`); never the last administrator's who can sign in.
 pub(crate) async fn clear_password(
     lang: PageLang,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    AdminForm { signed, .. }: AdminForm,
+    AdminForm { signed, fields }: AdminForm,
 ) -> Result<Response, PageError> {
+    if fields.get("confirm") != Some("yes") {
+        let message = tr(
+            lang.lang,
+            "请先勾选确认框：未做任何更改。",
+            "Tick the confirmation first: nothing was changed.",
+        )
+        .to_string();
+        return refuse_on_user_page(lang, &state, &signed, id, Refusal::ClearPassword(message))
+            .await;
+    }
     change_password(lang, state, signed, id, None).await
 }
 
 /// A resident user of the page's id, or the reason not: 404 for no such user, 422 for another
-/// role (the forms are only shown on residents' pages).
+/// role (the form is only shown on residents' pages).
 async fn resident(state: &AppState, id: String) -> Result<UserRecord, AppError> {
     let storage = state.storage.clone();
     let user = blocking(move || {
@@ -734,7 +884,7 @@ async fn resident(state: &AppState, id: String) -> Result<UserRecord, AppError> 
         return Err(AppError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid",
-            "activation codes and deactivation are for resident accounts only",
+            "activation codes are for resident accounts only",
         ));
     }
     Ok(user)
@@ -758,127 +908,9 @@ pub(crate) async fn issue_activation_code(
     .or_page(&lang)?;
     tracing::info!(admin = %signed.user.id, user = %issued.user.id, "console admin: resident activation code issued");
     let loaded = load_user(&state, id).await.or_page(&lang)?;
-    Ok(render_user_with(
-        lang,
-        StatusCode::OK,
-        &signed,
-        &loaded,
-        None,
-        None,
-        Some(&issued),
-    ))
-}
-
-/// `GET /console/admin/users/{id}/deactivate`: asks for confirmation.
-pub(crate) async fn confirm_deactivate(
-    lang: PageLang,
-    Admin(signed): Admin,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Response, PageError> {
-    let l = lang.lang;
-    let (user, devices, reference, account) = load_user(&state, id).await.or_page(&lang)?;
-    if user.role != Role::Resident {
-        return Err(PageError::new(
-            &lang,
-            AppError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid",
-                tr(
-                    l,
-                    "只有居民账号可以停用。",
-                    "Only resident accounts are deactivated.",
-                ),
-            ),
-        ));
-    }
-    let base = format!("/console/admin/users/{}", user.id);
-    let active_devices = devices.iter().filter(|d| d.revoked_at.is_none()).count();
-    let body = html! {
-        section.card {
-            dl {
-                dt { (tr(l, "居民", "Resident")) } dd { (user.display_name) " · " (user.name) }
-                dt { (tr(l, "辖区", "Area")) } dd { (area_name(l, reference.as_ref(), &user.area)) }
-                dt { (tr(l, "在用设备", "Active devices")) } dd { (active_devices) }
-            }
-        }
-        @if account.deactivated_at.is_some() {
-            p.notice { (tr(l, "这个账号早已停用。", "This account was deactivated already.")) }
-            p { a href=(base) { (tr(l, "← 返回", "← Back")) } }
-        } @else {
-            form.card #deactivate method="post" action={ (base) "/deactivate" } {
-                (csrf::field(&signed.csrf))
-                p.error {
-                    (tr(l, "停用后，居民不能再登录居民页面，已登录的手机立即退出，未使用的激活码作废。居民的设备不受影响（如需要，请在“设备”页面停用）。之后可以重新启用。",
-                        "Once deactivated, the resident can no longer sign in to the resident pages, open sessions end at once and an unused activation code stops working. The resident's devices are not affected (revoke them on the Devices page if need be). The account can be reactivated later."))
-                }
-                p {
-                    button type="submit" { (tr(l, "确认停用", "Deactivate the account")) }
-                    " "
-                    a href=(base) { (tr(l, "取消", "Cancel")) }
-                }
-            }
-        }
+    let shown = Shown {
+        issued: Some(&issued),
+        ..Shown::default()
     };
-    Ok(console_page(
-        lang,
-        StatusCode::OK,
-        &signed,
-        tr(l, "停用居民账号", "Deactivate a resident account"),
-        body,
-    ))
-}
-
-async fn set_active(
-    lang: PageLang,
-    state: AppState,
-    signed: Signed,
-    id: String,
-    active: bool,
-) -> Result<Response, PageError> {
-    let user = resident(&state, id).await.or_page(&lang)?;
-    let (storage, console, user_id) = (
-        state.storage.clone(),
-        state.console.clone(),
-        user.id.clone(),
-    );
-    let name = user.name.clone();
-    let changed = blocking(move || {
-        let changed = if active {
-            admin::reactivate_user(storage.as_ref(), &name)
-        } else {
-            admin::deactivate_user(storage.as_ref(), &name)
-        }
-        .map_err(admin_error)?;
-        if !active {
-            // Storage ended the stored sessions; this hub's cache forgets them at once.
-            console.end_sessions_of(&user_id)?;
-        }
-        Ok(changed)
-    })
-    .await
-    .or_page(&lang)?;
-    tracing::info!(admin = %signed.user.id, user = %user.id, active, changed, "console admin: resident account state");
-    let done = if active { "reactivated" } else { "deactivated" };
-    Ok(Redirect::to(&format!("/console/admin/users/{}?done={done}", user.id)).into_response())
-}
-
-/// `POST /console/admin/users/{id}/deactivate`.
-pub(crate) async fn deactivate(
-    lang: PageLang,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    AdminForm { signed, .. }: AdminForm,
-) -> Result<Response, PageError> {
-    set_active(lang, state, signed, id, false).await
-}
-
-/// `POST /console/admin/users/{id}/reactivate`.
-pub(crate) async fn reactivate(
-    lang: PageLang,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    AdminForm { signed, .. }: AdminForm,
-) -> Result<Response, PageError> {
-    set_active(lang, state, signed, id, true).await
+    Ok(render_user(lang, StatusCode::OK, &signed, &loaded, shown))
 }

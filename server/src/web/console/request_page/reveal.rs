@@ -180,6 +180,8 @@ pub(crate) async fn reveal(
         };
         st.storage.record_reveal(&record)?;
         loaded.reveals.push(record);
+        // The record just made names the reviewer, whom the page may not have mentioned yet.
+        loaded.names.add(&user);
         Ok(loaded)
     })
     .await
