@@ -259,7 +259,7 @@ const OFFLINE_AFTER: Duration = Duration::from_millis(1500);
 
 /// Whether `e` says the hub cannot be reached at all (no network, no route, nothing
 /// listening), as opposed to a link that broke during an exchange.
-fn unreachable(e: &ureq::Error) -> bool {
+pub(crate) fn unreachable(e: &ureq::Error) -> bool {
     use std::io::ErrorKind::{
         AddrNotAvailable, ConnectionRefused, HostUnreachable, NetworkUnreachable, NotConnected,
     };

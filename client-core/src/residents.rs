@@ -154,24 +154,14 @@ fn segment(name: &str) -> String {
         .collect()
 }
 
-/// Whether the request surely never reached the hub: no connection was made at all.
+/// Whether the request surely never reached the hub: no connection was made at all (the hub
+/// unreachable, as a sync finds it, or no connection within the connect timeout).
 fn never_sent(e: &ureq::Error) -> bool {
-    use std::io::ErrorKind::{
-        AddrNotAvailable, ConnectionRefused, HostUnreachable, NetworkUnreachable, NotConnected,
-    };
-    match e {
-        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => true,
-        ureq::Error::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve) => true,
-        ureq::Error::Io(io) => matches!(
-            io.kind(),
-            ConnectionRefused
-                | NetworkUnreachable
-                | HostUnreachable
-                | NotConnected
-                | AddrNotAvailable
-        ),
-        _ => false,
-    }
+    crate::client::unreachable(e)
+        || matches!(
+            e,
+            ureq::Error::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve)
+        )
 }
 
 /// The hub's answer: the message, or its error decoded.
