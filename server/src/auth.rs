@@ -68,18 +68,16 @@ pub enum Standing {
 
 /// The [`Standing`] of the device with this token hash, as stored now. Blocking (storage).
 pub fn device_standing(storage: &dyn Storage, token_hash: &str) -> Result<Standing, StorageError> {
-    let Some((device, user)) = storage.device_by_token(token_hash)? else {
+    let Some(holder) = storage.token_holder(token_hash)? else {
         return Ok(Standing::Unknown);
     };
-    if device.revoked_at.is_some() {
+    if holder.device.revoked_at.is_some() {
         return Ok(Standing::Revoked);
     }
-    if crate::admin::devices_follow_account(user.role)
-        && storage.account_status(&user.id)?.deactivated_at.is_some()
-    {
+    if crate::admin::devices_follow_account(holder.user.role) && holder.deactivated_at.is_some() {
         return Ok(Standing::AccountDeactivated);
     }
-    Ok(Standing::Allowed(Box::new((device, user))))
+    Ok(Standing::Allowed(Box::new((holder.device, holder.user))))
 }
 
 /// The device that made a request, authenticated by its token.

@@ -109,6 +109,18 @@ pub struct RevealRecord {
     pub at: i64,
 }
 
+/// What authenticating a device's request reads, in one lookup: the device holding the token,
+/// its user, and whether that user's account is deactivated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenHolder {
+    /// The device (revoked ones too: the caller refuses them with a clear error).
+    pub device: DeviceRecord,
+    /// Its user.
+    pub user: UserRecord,
+    /// When the user's account was deactivated, milliseconds since the Unix epoch, if it is.
+    pub deactivated_at: Option<i64>,
+}
+
 /// A person who may use the hub.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRecord {
@@ -534,9 +546,14 @@ pub trait Storage: Send + Sync + 'static {
         code_hash: &str,
         device: &NewDevice,
     ) -> Result<(DeviceRecord, UserRecord)>;
-    /// The device holding this token (by hash) and its user; revoked devices are returned too
-    /// (the caller refuses them with a clear error).
-    fn device_by_token(&self, token_hash: &str) -> Result<Option<(DeviceRecord, UserRecord)>>;
+    /// The device holding this token (by hash), its user and whether the user's account is
+    /// deactivated, in one read (every device request asks it); revoked devices are returned
+    /// too (the caller refuses them with a clear error).
+    fn token_holder(&self, token_hash: &str) -> Result<Option<TokenHolder>>;
+    /// The device holding this token (by hash) and its user ([`Storage::token_holder`]).
+    fn device_by_token(&self, token_hash: &str) -> Result<Option<(DeviceRecord, UserRecord)>> {
+        Ok(self.token_holder(token_hash)?.map(|h| (h.device, h.user)))
+    }
     /// Every device, by number.
     fn devices(&self) -> Result<Vec<DeviceRecord>>;
     /// Revokes a device; `false` if it was already revoked.

@@ -56,7 +56,7 @@ use super::{
     AccessChange, AccessChanged, AccountStatus, AuditEntry, BlobReference, Checked, Commit,
     Connections, DeviceRecord, DocRecord, Lead, LogNotice, LogPage, LogWake, LogWatch, NewDevice,
     Open311Key, ReadScope, RequestStat, Result, RevealRecord, SessionRecord, Storage, StorageError,
-    UserRecord,
+    TokenHolder, UserRecord,
 };
 
 /// Connections the pool opens at most, unless [`PgBuilder::pool_size`] says otherwise.
@@ -482,8 +482,8 @@ impl Storage for PgStorage {
         self.write(|tx| accounts::redeem_enrolment_code(tx, self.lock_scope, code_hash, device))
     }
 
-    fn device_by_token(&self, token_hash: &str) -> Result<Option<(DeviceRecord, UserRecord)>> {
-        self.read(|c| accounts::device_by_token(c, token_hash))
+    fn token_holder(&self, token_hash: &str) -> Result<Option<TokenHolder>> {
+        self.read(|c| accounts::token_holder(c, token_hash))
     }
 
     fn devices(&self) -> Result<Vec<DeviceRecord>> {

@@ -38,7 +38,7 @@ use super::{
     AccessChange, AccessChanged, AccountStatus, AuditEntry, BlobReference, Checked, Commit,
     DeviceRecord, DocRecord, Lead, LogEntry, LogNotice, LogPage, NewDevice, Open311Key,
     PendingCode, ReadScope, RequestStat, Result, RevealRecord, SessionRecord, Storage,
-    StorageError, UserRecord,
+    StorageError, TokenHolder, UserRecord,
 };
 
 mod access;
@@ -1064,16 +1064,23 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn device_by_token(&self, token_hash: &str) -> Result<Option<(DeviceRecord, UserRecord)>> {
+    fn token_holder(&self, token_hash: &str) -> Result<Option<TokenHolder>> {
         let conn = self.reader()?;
         conn.prepare_cached(
             "SELECT d.id, d.device_no, d.user_id, d.name, d.actor, d.enrolled_at, d.revoked_at,
-                    u.id, u.name, u.display_name, u.role, u.area, u.password_hash, u.created_at
+                    u.id, u.name, u.display_name, u.role, u.area, u.password_hash, u.created_at,
+                    u.deactivated_at
              FROM devices d JOIN users u ON u.id = d.user_id
              WHERE d.token_hash = ?1",
         )
         .db()?
-        .query_row([token_hash], |r| Ok((device_at(r, 0)?, user_at(r, 7)?)))
+        .query_row([token_hash], |r| {
+            Ok(TokenHolder {
+                device: device_at(r, 0)?,
+                user: user_at(r, 7)?,
+                deactivated_at: r.get(14)?,
+            })
+        })
         .optional()
         .db()
     }

@@ -812,6 +812,15 @@ pub fn device_by_token_and_revocation(s: &dyn Storage) {
     let listed = s.devices().unwrap();
     assert_eq!(listed[0].revoked_at, Some(T0 + DAY));
     assert_eq!(listed[1].revoked_at, None);
+    // The same read says whether the holder's account is deactivated.
+    let token = new_device(2, 0).token_hash;
+    assert_eq!(
+        s.token_holder(&token).unwrap().unwrap().deactivated_at,
+        None
+    );
+    assert!(s.set_deactivated("u-res-1", Some(T0 + DAY)).unwrap());
+    let holder = s.token_holder(&token).unwrap().unwrap();
+    assert_eq!((holder.device, holder.deactivated_at), (d2, Some(T0 + DAY)));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::schema::LOCK_DEVICES;
 use super::{Failure, backend, from_json, to_u64, unique_violation};
 use crate::storage::{
-    DeviceRecord, NewDevice, RevealRecord, SessionRecord, StorageError, UserRecord,
+    DeviceRecord, NewDevice, RevealRecord, SessionRecord, StorageError, TokenHolder, UserRecord,
 };
 
 const USER_COLUMNS: &str = "id, name, display_name, role, area, password_hash, created_at";
@@ -256,19 +256,26 @@ fn insert_device(
     Ok(())
 }
 
-pub(super) fn device_by_token(
+pub(super) fn token_holder(
     c: &mut ::postgres::Client,
     token_hash: &str,
-) -> Result<Option<(DeviceRecord, UserRecord)>, Failure> {
+) -> Result<Option<TokenHolder>, Failure> {
     let row = c.query_typed_opt(
         "SELECT d.id, d.device_no, d.user_id, d.name, d.actor, d.enrolled_at, d.revoked_at,
-                u.id, u.name, u.display_name, u.role, u.area, u.password_hash, u.created_at
+                u.id, u.name, u.display_name, u.role, u.area, u.password_hash, u.created_at,
+                u.deactivated_at
          FROM devices d JOIN users u ON u.id = d.user_id
          WHERE d.token_hash = $1",
         &[(&token_hash, Type::TEXT)],
     )?;
-    row.map(|r| Ok((device_at(&r, 0)?, user_at(&r, 7)?)))
-        .transpose()
+    row.map(|r| {
+        Ok(TokenHolder {
+            device: device_at(&r, 0)?,
+            user: user_at(&r, 7)?,
+            deactivated_at: r.try_get(14)?,
+        })
+    })
+    .transpose()
 }
 
 pub(super) fn devices(c: &mut ::postgres::Client) -> Result<Vec<DeviceRecord>, Failure> {

@@ -369,12 +369,8 @@ fn materials_in_hand(l: Lang, d: &RequestDetail, reference: &Current) -> Result<
     if d.outstanding_materials.is_empty() {
         return Ok(());
     }
-    let item = reference.data.catalog.item(&d.item_code);
-    let missing = d
-        .outstanding_materials
-        .iter()
-        .map(|m| item.map_or(m.as_str(), |i| i.material_label(m, l == Lang::Zh)))
-        .collect::<Vec<_>>()
+    let missing = reference
+        .material_labels(&d.item_code, &d.outstanding_materials, l == Lang::Zh)
         .join(tr(l, "、", ", "));
     Err(AppError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
